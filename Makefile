@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (the whole suite).
+# Both install what is missing (Debian packages), configure and build first.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: deps build test demo bench clean
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DREPUX_ASAN=ON
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+demo: build
+	$(BUILD)/repux info /usr/share/mricron/templates/ch2better.nii.gz
+
+bench: build
+	$(BUILD)/bench/bench_lk_dwconv
+
+clean:
+	rm -rf $(BUILD)

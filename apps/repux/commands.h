@@ -1,0 +1,9 @@
+#pragma once
+// Each subcommand of the `repux` program lives in its own file and registers itself here.
+#include <CLI/CLI.hpp>
+
+namespace repux::cli {
+
+void add_info_command(CLI::App& app);
+
+}  // namespace repux::cli

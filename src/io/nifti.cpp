@@ -1,0 +1,294 @@
+#include "repux/io/nifti.h"
+
+#include "repux/error.h"
+#include "repux/io/atomic_file.h"
+
+extern "C" {
+#include <nifti2_io.h>
+#include <znzlib.h>
+}
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+
+namespace repux {
+namespace {
+
+struct NiftiImageDeleter {
+  void operator()(nifti_image* nim) const { nifti_image_free(nim); }
+};
+using NiftiImagePtr = std::unique_ptr<nifti_image, NiftiImageDeleter>;
+
+struct DatatypeInfo {
+  int code;
+  const char* name;
+  bool is_integer;
+  double min_value;
+  double max_value;
+};
+
+constexpr DatatypeInfo kDatatypes[] = {
+    {DT_UINT8, "uint8", true, 0, 255},
+    {DT_INT8, "int8", true, -128, 127},
+    {DT_INT16, "int16", true, -32768, 32767},
+    {DT_UINT16, "uint16", true, 0, 65535},
+    {DT_INT32, "int32", true, -2147483648.0, 2147483647.0},
+    {DT_FLOAT32, "float32", false, -std::numeric_limits<float>::max(), std::numeric_limits<float>::max()},
+    {DT_FLOAT64, "float64", false, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max()},
+};
+
+const DatatypeInfo* find_datatype(int code) {
+  for (const auto& d : kDatatypes) {
+    if (d.code == code) return &d;
+  }
+  return nullptr;
+}
+
+torch::Tensor to_tensor(const DatatypeInfo& info, void* raw, const std::vector<int64_t>& shape) {
+  switch (info.code) {
+    case DT_UINT8: return torch::from_blob(raw, shape, torch::kUInt8).to(torch::kFloat32);
+    case DT_INT8: return torch::from_blob(raw, shape, torch::kInt8).to(torch::kFloat32);
+    case DT_INT16: return torch::from_blob(raw, shape, torch::kInt16).to(torch::kFloat32);
+    case DT_UINT16: {
+      // LibTorch 1.13 has no uint16: widen element by element.
+      auto out = torch::empty(shape, torch::kFloat32);
+      const auto* src = static_cast<const uint16_t*>(raw);
+      float* dst = out.data_ptr<float>();
+      for (int64_t i = 0, n = out.numel(); i < n; ++i) dst[i] = static_cast<float>(src[i]);
+      return out;
+    }
+    case DT_INT32: return torch::from_blob(raw, shape, torch::kInt32).to(torch::kFloat64);
+    case DT_FLOAT32: return torch::from_blob(raw, shape, torch::kFloat32).clone();
+    case DT_FLOAT64: return torch::from_blob(raw, shape, torch::kFloat64).clone();
+  }
+  fail("unsupported NIfTI datatype {}", info.code);
+}
+
+torch::Tensor matrix_to_tensor(const nifti_dmat44& m) {
+  auto t = torch::empty({4, 4}, torch::kFloat64);
+  auto acc = t.accessor<double, 2>();
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c) acc[r][c] = m.m[r][c];
+  return t;
+}
+
+nifti_dmat44 tensor_to_matrix(const torch::Tensor& affine) {
+  nifti_dmat44 m{};
+  auto a = affine.to(torch::kCPU, torch::kFloat64).contiguous();
+  auto acc = a.accessor<double, 2>();
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c) m.m[r][c] = acc[r][c];
+  return m;
+}
+
+// nibabel's Analyze-style fallback when neither sform nor qform is set: x flipped, centred grid.
+torch::Tensor base_affine(const nifti_image& nim) {
+  auto a = torch::eye(4, torch::kFloat64);
+  const int64_t dims[3] = {nim.nx, nim.ny, nim.nz};
+  const double zooms[3] = {-std::abs(nim.dx), std::abs(nim.dy), std::abs(nim.dz)};
+  for (int i = 0; i < 3; ++i) {
+    a[i][i] = zooms[i];
+    a[i][3] = -(static_cast<double>(dims[i]) - 1.0) / 2.0 * zooms[i];
+  }
+  return a;
+}
+
+// nifti_clib quietly turns zero dimensions into 1 when it builds a nifti_image: check the header as stored.
+void check_raw_dimensions(const std::string& path) {
+  int version = 0;
+  void* header = nifti_read_header(path.c_str(), &version, 0);
+  if (!header) fail("{}: not a readable NIfTI-1/2 file (bad or missing header)", path);
+  int64_t dims[8] = {0};
+  if (version == 2) {
+    const auto* h = static_cast<const nifti_2_header*>(header);
+    for (int d = 0; d < 8; ++d) dims[d] = h->dim[d];
+  } else {
+    const auto* h = static_cast<const nifti_1_header*>(header);
+    for (int d = 0; d < 8; ++d) dims[d] = h->dim[d];
+  }
+  free(header);
+  if (dims[0] < 1 || dims[0] > 7) fail("{}: header says {} dimensions, expected 1 to 7", path, dims[0]);
+  for (int d = 1; d <= dims[0]; ++d) {
+    if (dims[d] <= 0) fail("{}: dimension {} has size {}, expected a positive size", path, d, dims[d]);
+  }
+}
+
+// Reads the voxel bytes ourselves: nifti_image_load replaces NaN and Inf by 0, which would hide bad data.
+std::vector<uint8_t> read_voxel_bytes(const std::string& path, const nifti_image& nim) {
+  const size_t nbytes = static_cast<size_t>(nim.nvox) * static_cast<size_t>(nim.nbyper);
+  std::vector<uint8_t> buffer(nbytes);
+  znzFile fp = znzopen(nim.iname, "rb", nifti_is_gzfile(nim.iname));
+  if (znz_isnull(fp)) fail("{}: cannot open the image data", path);
+  const bool positioned = znzseek(fp, static_cast<znz_off_t>(nim.iname_offset), SEEK_SET) >= 0;
+  const size_t got = positioned ? znzread(buffer.data(), 1, nbytes, fp) : 0;
+  znzclose(fp);
+  if (got != nbytes) fail("{}: image data is truncated ({} of {} bytes)", path, got, nbytes);
+  if (nim.byteorder != nifti_short_order()) {
+    int nbyper = 0, swapsize = 0;
+    nifti_datatype_sizes(nim.datatype, &nbyper, &swapsize);
+    if (swapsize > 1) nifti_swap_Nbytes(static_cast<int64_t>(nim.nvox), swapsize, buffer.data());
+  }
+  return buffer;
+}
+
+}  // namespace
+
+std::string nifti_datatype_name(int datatype) {
+  const auto* info = find_datatype(datatype);
+  return info ? info->name : fmt::format("unsupported({})", datatype);
+}
+
+int nifti_datatype_from_name(const std::string& name) {
+  std::string known;
+  for (const auto& d : kDatatypes) {
+    if (name == d.name) return d.code;
+    known += known.empty() ? d.name : std::string(", ") + d.name;
+  }
+  fail("unknown datatype '{}', expected one of: {}", name, known);
+}
+
+Volume read_nifti(const std::string& path, const NiftiReadOptions& options) {
+  nifti_set_debug_level(0);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) fail("{}: file not found", path);
+  if (std::filesystem::is_directory(path, ec)) fail("{}: is a directory, expected a NIfTI file", path);
+  check_raw_dimensions(path);
+  NiftiImagePtr nim(nifti_image_read(path.c_str(), 0));
+  if (!nim) fail("{}: not a readable NIfTI-1/2 file (bad or missing header)", path);
+  if (nim->nifti_type == NIFTI_FTYPE_ANALYZE) fail("{}: is an Analyze 7.5 file, expected NIfTI-1 or NIfTI-2", path);
+  const auto* info = find_datatype(nim->datatype);
+  if (!info) {
+    fail("{}: datatype {} ({}) is not supported, expected uint8, int8, int16, uint16, int32, float32 or float64",
+         path, nifti_datatype_to_string(nim->datatype), nim->datatype);
+  }
+  int64_t channels = 1;
+  for (int d = 4; d <= 7; ++d) channels *= std::max<int64_t>(1, nim->dim[0] >= d ? nim->dim[d] : 1);
+  if (channels > 1 && !options.allow_channels) {
+    fail("{}: has {} volumes along dimensions 4-7, expected a single 3-D volume", path, channels);
+  }
+  const std::vector<uint8_t> raw = read_voxel_bytes(path, *nim);
+  const std::vector<int64_t> file_shape{channels, nim->nz, nim->ny, nim->nx};
+  torch::Tensor data = to_tensor(*info, const_cast<uint8_t*>(raw.data()), file_shape).permute({0, 3, 2, 1}).contiguous();
+  const bool scaled = std::isfinite(nim->scl_slope) && nim->scl_slope != 0.0 &&
+                      (nim->scl_slope != 1.0 || (std::isfinite(nim->scl_inter) && nim->scl_inter != 0.0));
+  if (scaled) {
+    const double inter = std::isfinite(nim->scl_inter) ? nim->scl_inter : 0.0;
+    data = data * nim->scl_slope + inter;
+  }
+  if (!options.allow_nonfinite && data.is_floating_point() && !torch::isfinite(data).all().item<bool>()) {
+    const int64_t bad = data.numel() - torch::isfinite(data).sum().item<int64_t>();
+    fail("{}: contains {} NaN or infinite voxels, expected finite intensities", path, bad);
+  }
+  if (channels == 1) data = data.squeeze(0);
+
+  Volume volume;
+  volume.data = data;
+  if (nim->sform_code > 0) {
+    volume.affine = matrix_to_tensor(nim->sto_xyz);
+  } else if (nim->qform_code > 0) {
+    volume.affine = matrix_to_tensor(nim->qto_xyz);
+  } else {
+    volume.affine = base_affine(*nim);
+  }
+  auto& meta = volume.meta;
+  meta.datatype = nim->datatype;
+  meta.qform_code = nim->qform_code;
+  meta.sform_code = nim->sform_code;
+  meta.scl_slope = scaled ? nim->scl_slope : 1.0;
+  meta.scl_inter = scaled && std::isfinite(nim->scl_inter) ? nim->scl_inter : 0.0;
+  meta.xyz_units = nim->xyz_units;
+  meta.nifti_version = (nim->nifti_type == NIFTI_FTYPE_NIFTI2_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2) ? 2 : 1;
+  meta.description = std::string(nim->descrip, strnlen(nim->descrip, sizeof(nim->descrip)));
+  return volume;
+}
+
+void write_nifti(const Volume& volume, const std::string& path) {
+  nifti_set_debug_level(0);
+  const auto* info = find_datatype(volume.meta.datatype);
+  if (!info) fail("cannot write {}: datatype {} is not supported", path, volume.meta.datatype);
+  if (volume.data.dim() != 3 && volume.data.dim() != 4) {
+    fail("cannot write {}: data has {} dimensions, expected 3 or 4", path, volume.data.dim());
+  }
+  const auto shape = volume.spatial_shape();
+  const int64_t channels = volume.channels();
+
+  torch::Tensor values = volume.data.to(torch::kCPU, torch::kFloat64);
+  if (values.dim() == 3) values = values.unsqueeze(0);
+  values = values.permute({0, 3, 2, 1}).contiguous();  // file order: i fastest
+  double slope = 1.0, inter = 0.0;
+  if (info->is_integer) {
+    if (volume.meta.scl_slope != 1.0 || volume.meta.scl_inter != 0.0) {
+      slope = volume.meta.scl_slope;
+      inter = volume.meta.scl_inter;
+      values = (values - inter) / slope;
+    }
+    values = values.round();
+    const double lo = values.min().item<double>(), hi = values.max().item<double>();
+    if (lo < info->min_value || hi > info->max_value) {
+      fail("cannot write {}: values span [{}, {}], outside the range of {}", path, lo, hi, info->name);
+    }
+  } else if (!torch::isfinite(values).all().item<bool>()) {
+    fail("cannot write {}: data contains NaN or infinite values", path);
+  }
+  torch::Tensor raw;
+  switch (info->code) {
+    case DT_UINT8: raw = values.to(torch::kUInt8); break;
+    case DT_INT8: raw = values.to(torch::kInt8); break;
+    case DT_INT16: raw = values.to(torch::kInt16); break;
+    case DT_UINT16: raw = values.to(torch::kInt32); break;  // narrowed below
+    case DT_INT32: raw = values.to(torch::kInt32); break;
+    case DT_FLOAT32: raw = values.to(torch::kFloat32); break;
+    default: raw = values; break;
+  }
+  std::vector<uint16_t> narrowed;
+  void* raw_ptr = raw.data_ptr();
+  if (info->code == DT_UINT16) {
+    narrowed.resize(raw.numel());
+    const int32_t* src = raw.data_ptr<int32_t>();
+    for (size_t i = 0; i < narrowed.size(); ++i) narrowed[i] = static_cast<uint16_t>(src[i]);
+    raw_ptr = narrowed.data();
+  }
+
+  int64_t dims[8] = {channels > 1 ? 4 : 3, shape[0], shape[1], shape[2], channels, 1, 1, 1};
+  NiftiImagePtr nim(nifti_make_new_nim(dims, info->code, 0));
+  if (!nim) fail("cannot write {}: nifti_clib could not create a header", path);
+
+  const nifti_dmat44 affine = tensor_to_matrix(volume.affine);
+  const auto spacing = volume.spacing();
+  double qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac;
+  nifti_dmat44_to_quatern(affine, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac);
+  nim->quatern_b = qb; nim->quatern_c = qc; nim->quatern_d = qd;
+  nim->qoffset_x = qx; nim->qoffset_y = qy; nim->qoffset_z = qz;
+  nim->qfac = qfac;
+  nim->dx = nim->pixdim[1] = spacing[0];
+  nim->dy = nim->pixdim[2] = spacing[1];
+  nim->dz = nim->pixdim[3] = spacing[2];
+  nim->pixdim[0] = qfac;
+  nim->qform_code = volume.meta.qform_code;
+  nim->sform_code = volume.meta.sform_code;
+  nim->qto_xyz = nifti_quatern_to_dmat44(qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac);
+  nim->qto_ijk = nifti_dmat44_inverse(nim->qto_xyz);
+  nim->sto_xyz = affine;
+  nim->sto_ijk = nifti_dmat44_inverse(affine);
+  nim->scl_slope = info->is_integer ? slope : 1.0;
+  nim->scl_inter = info->is_integer ? inter : 0.0;
+  nim->xyz_units = volume.meta.xyz_units;
+  nim->nifti_type = volume.meta.nifti_version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
+  std::snprintf(nim->descrip, sizeof(nim->descrip), "%s", volume.meta.description.c_str());
+
+  AtomicFile out(path);
+  if (nifti_set_filenames(nim.get(), out.temporary_path().c_str(), 0, 1) != 0) {
+    fail("cannot write {}: expected a name ending in .nii or .nii.gz", path);
+  }
+  nim->data = raw_ptr;
+  nifti_image_write(nim.get());
+  nim->data = nullptr;  // owned by the tensor, not by nifti_clib
+  std::error_code ec;
+  if (ec || std::filesystem::file_size(out.temporary_path(), ec) == 0) fail("cannot write {}: write failed", path);
+  out.commit();
+}
+
+}  // namespace repux

@@ -1,0 +1,147 @@
+// NIfTI reading and writing against files and values written by nibabel, and the real Colin27 MRI.
+#include "repux/error.h"
+#include "repux/io/geometry.h"
+#include "repux/io/nifti.h"
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+using namespace repux;
+using repux::test::data_path;
+
+namespace {
+
+const std::string kColin = "/usr/share/mricron/templates/ch2better.nii.gz";
+
+torch::Tensor affine_from_json(const nlohmann::json& rows) {
+  std::vector<double> flat;
+  for (const auto& row : rows)
+    for (const auto& v : row) flat.push_back(v.get<double>());
+  return torch::tensor(flat, torch::kFloat64).reshape({4, 4});
+}
+
+// nibabel's data in C order over (i, j, k) equals our [D, H, W] tensor flattened.
+void expect_data(const torch::Tensor& ours, const nlohmann::json& expected, double tol) {
+  auto want = repux::test::tensor_from_json(expected);
+  auto got = ours.to(torch::kFloat64).flatten();
+  ASSERT_EQ(got.numel(), want.numel());
+  EXPECT_LE((got - want).abs().max().item<double>(), tol);
+}
+
+}  // namespace
+
+TEST(Nifti, MatchesNibabelOnEveryFixture) {
+  const auto cases = repux::test::read_json(data_path("nifti/expected.json"));
+  ASSERT_GE(cases.size(), 8u);
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c["file"].get<std::string>());
+    const Volume v = read_nifti(data_path("nifti/" + c["file"].get<std::string>()));
+    const auto shape = v.spatial_shape();
+    EXPECT_EQ(std::vector<int64_t>(shape.begin(), shape.end()), c["shape"].get<std::vector<int64_t>>());
+    EXPECT_TRUE(torch::allclose(v.affine, affine_from_json(c["affine"]), 1e-6, 1e-5)) << v.affine;
+    EXPECT_EQ(orientation_code(v.affine), c["axcodes"].get<std::string>());
+    EXPECT_EQ(nifti_datatype_name(v.meta.datatype), c["datatype"].get<std::string>());
+    EXPECT_EQ(v.meta.qform_code, c["qform_code"].get<int>());
+    EXPECT_EQ(v.meta.sform_code, c["sform_code"].get<int>());
+    expect_data(v.data, c["data"], 1e-5 * std::max(1.0, v.data.abs().max().item<double>()));
+  }
+}
+
+TEST(Nifti, WriteThenReadKeepsDataGeometryAndCodes) {
+  repux::test::TempDir dir;
+  const auto cases = repux::test::read_json(data_path("nifti/expected.json"));
+  for (const auto& c : cases) {
+    const std::string name = c["file"].get<std::string>();
+    SCOPED_TRACE(name);
+    const Volume v = read_nifti(data_path("nifti/" + name));
+    write_nifti(v, dir.file(name));
+    const Volume back = read_nifti(dir.file(name));
+    EXPECT_TRUE(torch::equal(back.data, v.data));
+    EXPECT_TRUE(torch::allclose(back.affine, v.affine, 1e-6, 1e-5));
+    EXPECT_EQ(back.meta.datatype, v.meta.datatype);
+    EXPECT_EQ(back.meta.qform_code, v.meta.qform_code);
+    EXPECT_EQ(back.meta.sform_code, v.meta.sform_code);
+    EXPECT_EQ(back.meta.nifti_version, v.meta.nifti_version);
+  }
+}
+
+TEST(Nifti, RealColin27Mri) {
+  if (!std::filesystem::exists(kColin)) GTEST_SKIP() << "mricron-data is not installed";
+  const Volume v = read_nifti(kColin);
+  EXPECT_EQ(v.spatial_shape(), (std::array<int64_t, 3>{301, 370, 316}));
+  for (double s : v.spacing()) EXPECT_DOUBLE_EQ(s, 0.5);
+  // As stored in the file's sform (checked with nibabel: 0.5 mm diagonal, origin -75, -107, -69.5).
+  auto expected = torch::tensor({0.5, 0.0, 0.0, -75.0, 0.0, 0.5, 0.0, -107.0, 0.0, 0.0, 0.5, -69.5, 0.0, 0.0, 0.0, 1.0},
+                                torch::kFloat64).reshape({4, 4});
+  EXPECT_TRUE(torch::equal(v.affine, expected)) << v.affine;
+  EXPECT_EQ(nifti_datatype_name(v.meta.datatype), "uint8");
+
+  repux::test::TempDir dir;
+  write_nifti(v, dir.file("colin.nii.gz"));
+  const Volume back = read_nifti(dir.file("colin.nii.gz"));
+  EXPECT_TRUE(torch::equal(back.data, v.data));
+  EXPECT_TRUE(torch::equal(back.affine, v.affine));
+  EXPECT_EQ(back.meta.qform_code, v.meta.qform_code);
+  EXPECT_EQ(back.meta.sform_code, v.meta.sform_code);
+  EXPECT_EQ(back.meta.datatype, v.meta.datatype);
+}
+
+TEST(Nifti, BadInputsGiveOneLineErrorsNamingTheFile) {
+  repux::test::TempDir dir;
+  const std::string truncated = dir.file("truncated.nii.gz");
+  {
+    std::ifstream in(data_path("nifti/oblique_lps_int16_scaled.nii.gz"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  const std::string not_nifti = dir.file("notes.nii");
+  std::ofstream(not_nifti) << "this is not an image\n";
+  const std::pair<std::string, std::string> cases[] = {
+      {dir.file("missing.nii.gz"), "not found"},
+      {not_nifti, "not a readable NIfTI"},
+      {truncated, "truncated"},
+      {data_path("nifti/bad_zero_dim.nii"), "size 0"},
+      {data_path("nifti/bad_negative_dim.nii"), "size -3"},
+      {data_path("nifti/bad_4d_channels.nii.gz"), "3 volumes"},
+      {data_path("nifti/bad_nan.nii"), "NaN"},
+  };
+  for (const auto& [path, message] : cases) {
+    SCOPED_TRACE(path);
+    try {
+      read_nifti(path);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(path), std::string::npos) << what;
+      EXPECT_NE(what.find(message), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  }
+}
+
+TEST(Nifti, ChannelsCanBeAllowed) {
+  const Volume v = read_nifti(data_path("nifti/bad_4d_channels.nii.gz"), {.allow_channels = true});
+  EXPECT_EQ(v.data.sizes(), (torch::IntArrayRef{3, 7, 5, 4}));
+}
+
+TEST(Nifti, WriteRefusesValuesOutsideTheDatatypeAndLeavesNoFile) {
+  repux::test::TempDir dir;
+  Volume v = read_nifti(data_path("nifti/las_int8.nii"));
+  v.data = v.data * 10;  // beyond int8
+  EXPECT_THROW(write_nifti(v, dir.file("out.nii")), Error);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+  EXPECT_THROW(write_nifti(v, dir.file("no/such/dir/out.nii")), Error);
+}
+
+TEST(Cli, InfoPrintsGeometryAndFailsCleanly) {
+  auto ok = repux::test::run_repux("info " + data_path("nifti/oblique_lps_int16_scaled.nii.gz"));
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("7 x 5 x 4"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("orientation: LPS"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("int16"), std::string::npos) << ok.output;
+  auto bad = repux::test::run_repux("info /no/such/file.nii.gz");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_EQ(bad.output, "repux: error: /no/such/file.nii.gz: file not found\n");
+}

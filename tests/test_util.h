@@ -1,0 +1,64 @@
+#pragma once
+// Helpers shared by the tests: fixture paths, temporary directories and running the `repux` program.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace repux::test {
+
+inline std::string data_path(const std::string& relative) { return std::string(REPUX_TEST_DATA) + "/" + relative; }
+
+inline nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+inline torch::Tensor tensor_from_json(const nlohmann::json& values) {
+  return torch::tensor(values.get<std::vector<double>>(), torch::kFloat64);
+}
+
+// A fresh directory under the system temp dir, removed when the object goes out of scope.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            ("repux-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the built `repux` program with the given arguments (a shell-quoted string).
+inline CommandResult run_repux(const std::string& arguments) {
+  const std::string command = std::string(REPUX_BINARY) + " " + arguments + " 2>&1 </dev/null";
+  CommandResult result{0, ""};
+  FILE* pipe = ::popen(command.c_str(), "r");
+  char buffer[4096];
+  while (pipe && std::fgets(buffer, sizeof(buffer), pipe)) result.output += buffer;
+  const int status = pipe ? ::pclose(pipe) : -1;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+inline double relative_error(const torch::Tensor& actual, const torch::Tensor& expected) {
+  auto a = actual.to(torch::kFloat64), e = expected.to(torch::kFloat64);
+  return ((a - e).norm() / e.norm().clamp_min(1e-300)).item<double>();
+}
+
+}  // namespace repux::test
