@@ -1,0 +1,45 @@
+#pragma once
+// Large-kernel depthwise 3-D convolution ("same" padding, stride 1, groups = channels), the operator
+// that dominates RepUX-Net's cost. Two implementations of one function:
+//   direct: torch::conv3d; fast for small kernels, and on CUDA for small volumes.
+//   fft:    real FFTs over the three spatial axes, a per-channel complex product, a crop. Its cost
+//           hardly depends on the kernel size, so it wins by orders of magnitude at 21^3 on a CPU.
+// `auto` picks one by shape, kernel and device from a cost model calibrated by bench/bench_lk_dwconv.
+// All implementations are differentiable (input, weight, bias) through LibTorch's autograd.
+#include <torch/torch.h>
+
+#include <array>
+#include <string>
+
+namespace repux {
+
+enum class LkImpl { Direct, Fft, Auto };
+
+LkImpl lk_impl_from_name(const std::string& name);  // "direct", "fft", "auto"; throws listing them
+std::string lk_impl_name(LkImpl impl);
+
+// x: [N, C, D, H, W]; weight: [C, 1, kd, kh, kw] with odd kernel sizes; bias: [C] or undefined.
+// Half-precision inputs are computed in float32 inside and returned in their own dtype.
+torch::Tensor lk_dwconv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                        LkImpl impl = LkImpl::Auto);
+
+// What `auto` would run for these sizes on this device (x sizes, kernel sizes).
+LkImpl lk_choose_impl(torch::IntArrayRef input_sizes, torch::IntArrayRef kernel_sizes, const torch::Device& device);
+
+// Inference path: the kernel spectrum depends only on the weights and the window shape, which do
+// not change between sliding windows, so it is computed once and reused. Not differentiable.
+class LkSpectrumCache {
+ public:
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+  void clear() { spectrum_ = torch::Tensor(); }
+
+ private:
+  torch::Tensor spectrum_;
+  std::array<int64_t, 3> input_shape_{};
+  const void* weight_data_ = nullptr;
+  int64_t weight_version_ = -1;
+  torch::Device device_{torch::kCPU};
+  torch::ScalarType dtype_ = torch::kFloat32;
+};
+
+}  // namespace repux

@@ -1,0 +1,185 @@
+#include "repux/ops/lk_dwconv.h"
+
+#include "repux/error.h"
+#include "repux/shape_string.h"
+
+#include <cmath>
+
+namespace repux {
+namespace {
+
+// Smallest n >= target whose prime factors are 2, 3 and 5 (fast for pocketfft and cuFFT alike);
+// the last axis is kept even, which real FFTs prefer.
+int64_t fast_fft_size(int64_t target, bool even) {
+  for (int64_t n = std::max<int64_t>(target, 1);; ++n) {
+    if (even && n % 2 != 0) continue;
+    int64_t m = n;
+    for (int64_t p : {2, 3, 5}) {
+      while (m % p == 0) m /= p;
+    }
+    if (m == 1) return n;
+  }
+}
+
+struct FftPlan {
+  std::array<int64_t, 3> input{};   // spatial size of x
+  std::array<int64_t, 3> kernel{};  // kernel size after cropping to what can touch the input
+  std::array<int64_t, 3> padded{};  // FFT size per axis
+};
+
+void check_inputs(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (x.dim() != 5) fail("lk_dwconv: input must be 5-D [N, C, D, H, W], got {}-D {}", x.dim(), shape_string(x.sizes()));
+  if (weight.dim() != 5 || weight.size(1) != 1) {
+    fail("lk_dwconv: weight must be [C, 1, kd, kh, kw], got {}", shape_string(weight.sizes()));
+  }
+  if (weight.size(0) != x.size(1)) {
+    fail("lk_dwconv: weight has {} channels but the input has {}", weight.size(0), x.size(1));
+  }
+  for (int a = 2; a < 5; ++a) {
+    if (weight.size(a) % 2 == 0) fail("lk_dwconv: kernel size {} is even, expected an odd size", weight.size(a));
+    if (x.size(a) < 1) fail("lk_dwconv: input spatial size {} is empty", x.size(a));
+  }
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != x.size(1))) {
+    fail("lk_dwconv: bias must be [{}], got {}", x.size(1), shape_string(bias.sizes()));
+  }
+  if (x.device() != weight.device()) fail("lk_dwconv: input on {} but weight on {}", x.device().str(), weight.device().str());
+}
+
+// Kernel taps further than size-1 from the centre never touch the input: crop them away.
+std::array<int64_t, 3> effective_kernel(torch::IntArrayRef input_sizes, torch::IntArrayRef kernel_sizes) {
+  std::array<int64_t, 3> k{};
+  for (int a = 0; a < 3; ++a) {
+    k[a] = std::min<int64_t>(kernel_sizes[kernel_sizes.size() - 3 + a], 2 * input_sizes[input_sizes.size() - 3 + a] - 1);
+  }
+  return k;
+}
+
+torch::Tensor crop_kernel(const torch::Tensor& weight, const std::array<int64_t, 3>& k) {
+  torch::Tensor w = weight;
+  for (int a = 0; a < 3; ++a) {
+    const int64_t extra = weight.size(2 + a) - k[a];
+    if (extra > 0) w = w.narrow(2 + a, extra / 2, k[a]);
+  }
+  return w;
+}
+
+FftPlan make_plan(const torch::Tensor& x, const torch::Tensor& weight) {
+  FftPlan plan;
+  plan.kernel = effective_kernel(x.sizes(), weight.sizes());
+  for (int a = 0; a < 3; ++a) {
+    plan.input[a] = x.size(2 + a);
+    // n + k/2 is enough: the circular wrap of the correlation then only reads zero padding.
+    plan.padded[a] = fast_fft_size(plan.input[a] + plan.kernel[a] / 2, a == 2);
+  }
+  return plan;
+}
+
+// Spectrum of the kernel laid out so that the circular correlation lands on "same" output indices:
+// tap t is stored at (t - k/2) mod L.
+torch::Tensor kernel_spectrum(const torch::Tensor& weight, const FftPlan& plan) {
+  auto w = crop_kernel(weight, plan.kernel).squeeze(1);  // [C, kd, kh, kw]
+  std::vector<int64_t> pads;
+  for (int a = 2; a >= 0; --a) {
+    pads.push_back(0);
+    pads.push_back(plan.padded[a] - plan.kernel[a]);
+  }
+  w = torch::constant_pad_nd(w, pads, 0.0);
+  w = torch::roll(w, {-(plan.kernel[0] / 2), -(plan.kernel[1] / 2), -(plan.kernel[2] / 2)}, {1, 2, 3});
+  return torch::fft::rfftn(w, torch::IntArrayRef(plan.padded.data(), 3), torch::IntArrayRef{1, 2, 3});
+}
+
+torch::Tensor apply_spectrum(const torch::Tensor& x, const torch::Tensor& spectrum, const torch::Tensor& bias,
+                             const FftPlan& plan) {
+  const torch::IntArrayRef sizes(plan.padded.data(), 3);
+  auto xf = torch::fft::rfftn(x, sizes, torch::IntArrayRef{2, 3, 4});
+  auto y = torch::fft::irfftn(xf * spectrum.conj().unsqueeze(0), sizes, torch::IntArrayRef{2, 3, 4});
+  y = y.narrow(2, 0, plan.input[0]).narrow(3, 0, plan.input[1]).narrow(4, 0, plan.input[2]);
+  if (bias.defined()) y = y + bias.to(y.scalar_type()).view({1, -1, 1, 1, 1});
+  return y;
+}
+
+bool is_half(torch::ScalarType t) { return t == torch::kHalf || t == torch::kBFloat16; }
+
+torch::Tensor compute_dtype(const torch::Tensor& t) { return is_half(t.scalar_type()) ? t.to(torch::kFloat32) : t; }
+
+torch::Tensor fft_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  auto xc = compute_dtype(x);
+  auto wc = weight.to(xc.scalar_type());
+  const FftPlan plan = make_plan(xc, wc);
+  return apply_spectrum(xc, kernel_spectrum(wc, plan), bias, plan).to(x.scalar_type());
+}
+
+torch::Tensor direct_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  // CPU convolutions have no half-precision kernels: compute those in float32.
+  const bool upcast = is_half(x.scalar_type()) && !x.is_cuda();
+  auto xc = upcast ? x.to(torch::kFloat32) : x;
+  const auto k = effective_kernel(x.sizes(), weight.sizes());
+  auto w = crop_kernel(weight, k).to(xc.scalar_type());
+  auto b = bias.defined() ? bias.to(xc.scalar_type()) : bias;
+  auto y = torch::conv3d(xc, w, b, /*stride=*/{1, 1, 1}, /*padding=*/{k[0] / 2, k[1] / 2, k[2] / 2},
+                         /*dilation=*/{1, 1, 1}, /*groups=*/x.size(1));
+  return y.to(x.scalar_type());
+}
+
+}  // namespace
+
+LkImpl lk_impl_from_name(const std::string& name) {
+  if (name == "direct") return LkImpl::Direct;
+  if (name == "fft") return LkImpl::Fft;
+  if (name == "auto") return LkImpl::Auto;
+  fail("unknown convolution implementation '{}', expected one of: direct, fft, auto", name);
+}
+
+std::string lk_impl_name(LkImpl impl) {
+  switch (impl) {
+    case LkImpl::Direct: return "direct";
+    case LkImpl::Fft: return "fft";
+    case LkImpl::Auto: return "auto";
+  }
+  return "?";
+}
+
+LkImpl lk_choose_impl(torch::IntArrayRef input_sizes, torch::IntArrayRef kernel_sizes, const torch::Device& device) {
+  // Cost model: direct does n * k^3 multiply-adds per channel; fft does about 3 transforms of the
+  // padded size L (each ~ L log2 L butterflies) plus a complex product. The per-device constant is
+  // the measured ratio of a direct multiply-add's cost to one FFT unit (bench/bench_lk_dwconv).
+  const auto k = effective_kernel(input_sizes, kernel_sizes);
+  double n = 1, taps = 1, padded = 1;
+  for (int a = 0; a < 3; ++a) {
+    const int64_t size = input_sizes[input_sizes.size() - 3 + a];
+    n *= static_cast<double>(size);
+    taps *= static_cast<double>(k[a]);
+    padded *= static_cast<double>(fast_fft_size(size + k[a] / 2, a == 2));
+  }
+  const double direct_cost = n * taps;
+  const double fft_cost = padded * (3.0 * std::log2(std::max(2.0, padded)) + 8.0);
+  const double fft_unit_in_macs = device.is_cuda() ? 4.0 : 2.0;
+  return direct_cost < fft_cost * fft_unit_in_macs ? LkImpl::Direct : LkImpl::Fft;
+}
+
+torch::Tensor lk_dwconv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, LkImpl impl) {
+  check_inputs(x, weight, bias);
+  if (impl == LkImpl::Auto) impl = lk_choose_impl(x.sizes(), weight.sizes(), x.device());
+  return impl == LkImpl::Direct ? direct_forward(x, weight, bias) : fft_forward(x, weight, bias);
+}
+
+torch::Tensor LkSpectrumCache::forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  check_inputs(x, weight, bias);
+  torch::NoGradGuard no_grad;
+  auto xc = compute_dtype(x);
+  const FftPlan plan = make_plan(xc, weight);
+  const std::array<int64_t, 3> shape{x.size(2), x.size(3), x.size(4)};
+  const bool stale = !spectrum_.defined() || shape != input_shape_ || weight.data_ptr() != weight_data_ ||
+                     weight._version() != weight_version_ || xc.device() != device_ || xc.scalar_type() != dtype_;
+  if (stale) {
+    spectrum_ = kernel_spectrum(weight.to(xc.scalar_type()), plan);
+    input_shape_ = shape;
+    weight_data_ = weight.data_ptr();
+    weight_version_ = weight._version();
+    device_ = xc.device();
+    dtype_ = xc.scalar_type();
+  }
+  return apply_spectrum(xc, spectrum_, bias, plan).to(x.scalar_type());
+}
+
+}  // namespace repux
