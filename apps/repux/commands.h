@@ -5,5 +5,6 @@
 namespace repux::cli {
 
 void add_info_command(CLI::App& app);
+void add_model_commands(CLI::App& app);
 
 }  // namespace repux::cli

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] { torch::set_num_threads(threads); });
 
   repux::cli::add_info_command(app);
+  repux::cli::add_model_commands(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,161 @@
+// Times the large-kernel depthwise convolution, direct vs fft vs auto, at RepUX-Net's stage shapes.
+// Each case runs in a child process (this program with --case) so that its peak memory is its own.
+// Direct cases predicted to exceed a time budget are measured on a subset of channels and scaled
+// linearly (depthwise cost is linear in channels); the table marks them "~".
+#include "repux/ops/lk_dwconv.h"
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void synchronize(const torch::Device& device) {
+#ifdef REPUX_WITH_CUDA
+  if (device.is_cuda()) torch::cuda::synchronize();
+#else
+  (void)device;
+#endif
+}
+
+struct Timing {
+  double forward = 0, forward_backward = 0;
+};
+
+// Median of `repeats` runs after one warm-up.
+Timing time_impl(repux::LkImpl impl, const std::vector<int64_t>& shape, int64_t kernel, const torch::Device& device,
+                 int repeats) {
+  auto opts = torch::TensorOptions().device(device);
+  auto x = torch::randn(shape, opts).requires_grad_(true);
+  auto w = (torch::randn({shape[1], 1, kernel, kernel, kernel}, opts) * 0.01).requires_grad_(true);
+  auto b = torch::randn({shape[1]}, opts).requires_grad_(true);
+  auto once = [&](bool backward) {
+    synchronize(device);
+    const auto t0 = Clock::now();
+    if (backward) {
+      repux::lk_dwconv(x, w, b, impl).sum().backward();
+    } else {
+      torch::NoGradGuard no_grad;
+      repux::lk_dwconv(x, w, b, impl);
+    }
+    synchronize(device);
+    return seconds_since(t0);
+  };
+  auto median = [&](bool backward) {
+    once(backward);
+    std::vector<double> t;
+    for (int i = 0; i < repeats; ++i) t.push_back(once(backward));
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  return {median(false), median(true)};
+}
+
+int run_case(const std::string& impl_name, const std::vector<int64_t>& shape, int64_t kernel, const std::string& device_name,
+             int repeats) {
+  const torch::Device device(device_name);
+  const auto t = time_impl(repux::lk_impl_from_name(impl_name), shape, kernel, device, repeats);
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  double peak_mb = usage.ru_maxrss / 1024.0;
+#ifdef REPUX_WITH_CUDA
+  if (device.is_cuda()) peak_mb = 0;  // reported by the CUDA benchmark instead
+#endif
+  std::printf("RESULT %.6f %.6f %.1f\n", t.forward, t.forward_backward, peak_mb);
+  return 0;
+}
+
+struct ChildResult {
+  double forward = -1, forward_backward = -1, peak_mb = -1;
+};
+
+ChildResult spawn(const std::string& self, const std::string& impl, const std::vector<int64_t>& shape, int64_t kernel,
+                  const std::string& device, int repeats, int threads) {
+  const std::string cmd = fmt::format("{} --case {} {} {} {} {} {} {} {} {} {} 2>&1", self, impl, shape[0], shape[1], shape[2],
+                                      shape[3], shape[4], kernel, device, repeats, threads);
+  ChildResult r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  char line[512];
+  while (pipe && std::fgets(line, sizeof(line), pipe)) {
+    if (std::sscanf(line, "RESULT %lf %lf %lf", &r.forward, &r.forward_backward, &r.peak_mb) == 3) break;
+  }
+  if (pipe) ::pclose(pipe);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int default_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Child mode: --case IMPL N C D H W KERNEL DEVICE REPEATS THREADS
+  if (argc == 12 && std::string(argv[1]) == "--case") {
+    torch::set_num_threads(std::atoi(argv[11]));
+    torch::manual_seed(0);
+    std::vector<int64_t> shape{std::atol(argv[3]), std::atol(argv[4]), std::atol(argv[5]), std::atol(argv[6]), std::atol(argv[7])};
+    return run_case(argv[2], shape, std::atol(argv[8]), argv[9], std::atoi(argv[10]));
+  }
+  std::string device = "cpu";
+  double direct_budget_s = 20.0;
+  std::vector<int64_t> kernels{7, 13, 21, 31};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--device" && i + 1 < argc) device = argv[++i];
+    else if (a == "--direct-budget" && i + 1 < argc) direct_budget_s = std::atof(argv[++i]);
+    else if (a == "--kernels" && i + 1 < argc) {
+      kernels.clear();
+      for (char* tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ",")) kernels.push_back(std::atol(tok));
+    } else {
+      std::fprintf(stderr, "usage: %s [--device cpu|cuda] [--kernels 7,13,21,31] [--direct-budget SECONDS]\n", argv[0]);
+      return 2;
+    }
+  }
+  const int repeats = device == "cpu" ? 3 : 20;
+  const std::vector<std::vector<int64_t>> shapes{{2, 48, 48, 48, 48}, {2, 96, 24, 24, 24}, {2, 192, 12, 12, 12}, {2, 384, 6, 6, 6}};
+  fmt::print("lk_dwconv benchmark on {} ({} threads); times in seconds, median of {} after a warm-up; "
+             "'~' = direct measured on a channel subset and scaled\n", device, default_threads, repeats);
+  fmt::print("{:<22} {:>3} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>8} {:>8} | {:>6} {:>7} | {:>6} {:>6} {:>6}\n", "shape", "k",
+             "direct f", "fft f", "auto f", "direct fb", "fft fb", "auto fb", "dir/fft f", "dir/fft fb", "auto", "auto/best",
+             "MB dir", "MB fft", "MB auto");
+  for (const auto& shape : shapes) {
+    for (int64_t k : kernels) {
+      const auto fft = spawn(argv[0], "fft", shape, k, device, repeats, default_threads);
+      // Probe direct on a few channels first; scale when the full run would blow the budget.
+      auto probe_shape = shape;
+      probe_shape[1] = std::max<int64_t>(1, shape[1] / 16);
+      auto direct = spawn(argv[0], "direct", probe_shape, k, device, 1, default_threads);
+      const double scale = static_cast<double>(shape[1]) / probe_shape[1];
+      bool extrapolated = direct.forward_backward * scale * 5 > direct_budget_s;
+      if (extrapolated) {
+        direct.forward *= scale;
+        direct.forward_backward *= scale;
+        direct.peak_mb = -1;
+      } else {
+        direct = spawn(argv[0], "direct", shape, k, device, repeats, default_threads);
+      }
+      const auto chosen = repux::lk_choose_impl(shape, {shape[1], 1, k, k, k}, torch::Device(device));
+      const bool auto_is_fft = chosen == repux::LkImpl::Fft;
+      const auto autor = (auto_is_fft || !extrapolated) ? spawn(argv[0], "auto", shape, k, device, repeats, default_threads) : direct;
+      const double best_f = std::min(direct.forward, fft.forward), best_fb = std::min(direct.forward_backward, fft.forward_backward);
+      const std::string mark = extrapolated ? "~" : "";
+      fmt::print("{:<22} {:>3} | {:>8}{:1} {:>9.4f} {:>9.4f} | {:>8}{:1} {:>9.4f} {:>9.4f} | {:>8.1f}x {:>8.1f}x | {:>6} {:>6.2f}/{:.2f} | {:>6} {:>6.0f} {:>6.0f}\n",
+                 fmt::format("[{},{},{}^3]", shape[0], shape[1], shape[2]), k, fmt::format("{:.4f}", direct.forward), mark,
+                 fft.forward, autor.forward, fmt::format("{:.4f}", direct.forward_backward), mark, fft.forward_backward,
+                 autor.forward_backward, direct.forward / fft.forward, direct.forward_backward / fft.forward_backward,
+                 repux::lk_impl_name(chosen), autor.forward / best_f, autor.forward_backward / best_fb,
+                 extrapolated ? std::string("-") : fmt::format("{:.0f}", direct.peak_mb), fft.peak_mb, autor.peak_mb);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}

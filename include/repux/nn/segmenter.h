@@ -1,0 +1,63 @@
+#pragma once
+// The whole segmentation network: a ConvNet encoder (RepUX-Net or 3D UX-Net) with the UNETR-style
+// decoder (SPEC 2.5), created by name from a config that also travels inside model files.
+#include "repux/nn/encoder.h"
+#include "repux/nn/unetr_blocks.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace repux {
+
+struct NetworkConfig {
+  std::string arch = "repuxnet";  // "repuxnet" or "uxnet"
+  int64_t in_channels = 1;
+  int64_t out_channels = 14;
+  std::vector<int64_t> dims{48, 96, 192, 384};
+  std::vector<int64_t> depths{2, 2, 2, 2};
+  std::vector<int64_t> kernel_sizes;  // empty: 21 per stage for repuxnet, 7 for uxnet
+  int64_t hidden_size = 768;
+  std::string reparam;  // empty: "bfr" for repuxnet, "none" for uxnet
+  double bfr_alpha = 1.0;
+  int64_t small_kernel_size = 5;
+  std::string conv_impl = "auto";
+
+  // Fills the per-architecture defaults and checks every value; throws naming the bad one.
+  NetworkConfig resolved() const;
+  // The encoder's attribute name in official checkpoints: "repuxnet_3d" or "uxnet_3d".
+  std::string encoder_prefix() const;
+};
+
+nlohmann::json to_json(const NetworkConfig& config);
+NetworkConfig network_config_from_json(const nlohmann::json& j);
+std::vector<std::string> known_architectures();
+
+struct SegmenterImpl : torch::nn::Module {
+  explicit SegmenterImpl(const NetworkConfig& config);
+  // x: [N, in_channels, D, H, W] with D, H, W multiples of 16; returns [N, out_channels, D, H, W] logits.
+  torch::Tensor forward(const torch::Tensor& x);
+  // Folds every large-kernel re-parameterization into plain kernels (for inference and export).
+  void deploy();
+  // Replaces the output head for another number of classes (fine-tuning, e.g. FLARE -> AMOS).
+  void replace_head(int64_t out_channels);
+
+  NetworkConfig config;
+  Encoder encoder{nullptr};
+  UnetrBasicBlock encoder1{nullptr}, encoder2{nullptr}, encoder3{nullptr}, encoder4{nullptr}, encoder5{nullptr};
+  UnetrUpBlock decoder5{nullptr}, decoder4{nullptr}, decoder3{nullptr}, decoder2{nullptr};
+  UnetrBasicBlock decoder1{nullptr};
+  UnetOutBlock out{nullptr};
+};
+TORCH_MODULE(Segmenter);
+
+// The registry: unknown architecture names throw an error listing the known ones.
+Segmenter create_network(const NetworkConfig& config);
+
+// Every large-kernel conv of the network, with its state-dict prefix (e.g. "repuxnet_3d.stages.0.0.dwconv").
+std::vector<std::pair<std::string, LargeKernelConv>> large_kernel_convs(Segmenter& net);
+
+int64_t parameter_count(const torch::nn::Module& module);
+
+}  // namespace repux

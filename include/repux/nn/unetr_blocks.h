@@ -1,0 +1,50 @@
+#pragma once
+// MONAI's UNETR decoder blocks (SPEC 2.5), with MONAI's attribute nesting so that keys such as
+// `decoder5.conv_block.conv1.conv.weight` match official checkpoints.
+#include <torch/torch.h>
+
+namespace repux {
+
+// MONAI's Convolution wrapper: one conv held under the name `conv`.
+struct ConvHolderImpl : torch::nn::Module {
+  ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed = false);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv3d conv{nullptr};
+  torch::nn::ConvTranspose3d transposed_conv{nullptr};
+};
+TORCH_MODULE(ConvHolder);
+
+// conv-IN-LReLU-conv-IN (+ 1x1 conv-IN projection when channels change), add, LReLU.
+struct UnetResBlockImpl : torch::nn::Module {
+  UnetResBlockImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);
+  ConvHolder conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+};
+TORCH_MODULE(UnetResBlock);
+
+// UnetrBasicBlock: one UnetResBlock under the name `layer`.
+struct UnetrBasicBlockImpl : torch::nn::Module {
+  UnetrBasicBlockImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);
+  UnetResBlock layer{nullptr};
+};
+TORCH_MODULE(UnetrBasicBlock);
+
+// 2x transposed conv, concatenate (upsampled, skip), UnetResBlock(2*out -> out).
+struct UnetrUpBlockImpl : torch::nn::Module {
+  UnetrUpBlockImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip);
+  ConvHolder transp_conv{nullptr};
+  UnetResBlock conv_block{nullptr};
+};
+TORCH_MODULE(UnetrUpBlock);
+
+// 1x1 conv with bias to the class logits, under `conv.conv`.
+struct UnetOutBlockImpl : torch::nn::Module {
+  UnetOutBlockImpl(int64_t in, int64_t classes);
+  torch::Tensor forward(const torch::Tensor& x);
+  ConvHolder conv{nullptr};
+};
+TORCH_MODULE(UnetOutBlock);
+
+}  // namespace repux

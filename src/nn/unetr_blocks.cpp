@@ -1,0 +1,55 @@
+#include "repux/nn/unetr_blocks.h"
+
+namespace repux {
+namespace {
+
+torch::Tensor instance_norm(const torch::Tensor& x) {
+  return torch::instance_norm(x, {}, {}, {}, {}, /*use_input_stats=*/true, 0.1, 1e-5, /*cudnn_enabled=*/false);
+}
+
+torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
+
+}  // namespace
+
+ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed) {
+  if (transposed) {
+    transposed_conv = register_module("conv", torch::nn::ConvTranspose3d(torch::nn::ConvTranspose3dOptions(in, out, kernel)
+                                                                            .stride(kernel)
+                                                                            .bias(bias)));
+  } else {
+    conv = register_module("conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(in, out, kernel).padding(kernel / 2).bias(bias)));
+  }
+}
+
+torch::Tensor ConvHolderImpl::forward(const torch::Tensor& x) { return conv ? conv(x) : transposed_conv(x); }
+
+UnetResBlockImpl::UnetResBlockImpl(int64_t in, int64_t out) {
+  conv1 = register_module("conv1", ConvHolder(in, out, 3, false));
+  conv2 = register_module("conv2", ConvHolder(out, out, 3, false));
+  if (in != out) conv3 = register_module("conv3", ConvHolder(in, out, 1, false));
+}
+
+torch::Tensor UnetResBlockImpl::forward(const torch::Tensor& x) {
+  auto h = instance_norm(conv2(lrelu(instance_norm(conv1(x)))));
+  auto residual = conv3 ? instance_norm(conv3(x)) : x;
+  return lrelu(h + residual);
+}
+
+UnetrBasicBlockImpl::UnetrBasicBlockImpl(int64_t in, int64_t out) { layer = register_module("layer", UnetResBlock(in, out)); }
+
+torch::Tensor UnetrBasicBlockImpl::forward(const torch::Tensor& x) { return layer(x); }
+
+UnetrUpBlockImpl::UnetrUpBlockImpl(int64_t in, int64_t out) {
+  transp_conv = register_module("transp_conv", ConvHolder(in, out, 2, false, /*transposed=*/true));
+  conv_block = register_module("conv_block", UnetResBlock(2 * out, out));
+}
+
+torch::Tensor UnetrUpBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& skip) {
+  return conv_block(torch::cat({transp_conv(x), skip}, 1));
+}
+
+UnetOutBlockImpl::UnetOutBlockImpl(int64_t in, int64_t classes) { conv = register_module("conv", ConvHolder(in, classes, 1, true)); }
+
+torch::Tensor UnetOutBlockImpl::forward(const torch::Tensor& x) { return conv(x); }
+
+}  // namespace repux
