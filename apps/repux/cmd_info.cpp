@@ -3,6 +3,7 @@
 
 #include "repux/io/geometry.h"
 #include "repux/io/nifti.h"
+#include "repux/io/paths.h"
 #include "repux/nn/model_file.h"
 
 #include <fmt/ranges.h>
@@ -39,11 +40,6 @@ void print_volume_info(const std::string& path) {
   for (int r = 0; r < 4; ++r) fmt::print("  [{:12.6f} {:12.6f} {:12.6f} {:12.6f}]\n", a[r][0], a[r][1], a[r][2], a[r][3]);
 }
 
-bool is_nifti_name(const std::string& path) {
-  auto ends = [&](const std::string& e) { return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0; };
-  return ends(".nii") || ends(".nii.gz");
-}
-
 void print_model_info(const std::string& path) {
   const LoadedModel m = load_model(path);
   const auto& c = m.info.network;
@@ -63,7 +59,7 @@ void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Describe a NIfTI volume (shape, spacing, orientation, datatype, range, affine) or a repux model file");
   auto path = std::make_shared<std::string>();
   cmd->add_option("file", *path, "A .nii/.nii.gz volume or a repux model file")->required();
-  cmd->callback([path] { is_nifti_name(*path) ? print_volume_info(*path) : print_model_info(*path); });
+  cmd->callback([path] { is_nifti_path(*path) ? print_volume_info(*path) : print_model_info(*path); });
 }
 
 }  // namespace repux::cli

@@ -6,5 +6,7 @@ namespace repux::cli {
 
 void add_info_command(CLI::App& app);
 void add_model_commands(CLI::App& app);
+void add_pipeline_commands(CLI::App& app);
+void add_train_commands(CLI::App& app);
 
 }  // namespace repux::cli

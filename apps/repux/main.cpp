@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
 
   repux::cli::add_info_command(app);
   repux::cli::add_model_commands(app);
+  repux::cli::add_pipeline_commands(app);
+  repux::cli::add_train_commands(app);
 
   try {
     app.parse(argc, argv);

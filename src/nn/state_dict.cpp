@@ -9,10 +9,6 @@
 namespace repux {
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 std::string join_first(const std::vector<std::string>& items, size_t limit = 8) {
   std::string out;
   for (size_t i = 0; i < items.size() && i < limit; ++i) out += (i ? ", " : "") + items[i];

@@ -1,0 +1,38 @@
+#pragma once
+// Training batches (SPEC 3): random patches centred on a foreground or background voxel at a
+// given ratio (images smaller than the patch are padded), random intensity shift, random affine
+// (rotation about the third axis, per-axis scaling) applied to image and label together with
+// grid_sample (so it runs on the GPU too), optional flips. Everything is drawn from a seed, so the
+// batch of an iteration is the same however and whenever it is produced.
+#include "repux/data/preprocess.h"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace repux {
+
+struct SamplerOptions {
+  std::array<int64_t, 3> patch{96, 96, 96};
+  int64_t crops_per_case = 2;
+  double foreground_ratio = 0.5;  // probability that a crop is centred on a foreground voxel
+  double intensity_shift = 0.1;
+  double intensity_probability = 0.5;
+  double rotation = 3.14159265358979323846 / 30.0;  // radians, about the third axis
+  double scaling = 0.1;
+  double affine_probability = 1.0;
+  bool flips = false;
+};
+
+nlohmann::json to_json(const SamplerOptions& o);
+
+struct Batch {
+  torch::Tensor image;  // [B, C, p, p, p]
+  torch::Tensor label;  // [B, p, p, p] int64
+};
+
+Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const SamplerOptions& options);
+
+}  // namespace repux

@@ -1,0 +1,33 @@
+#pragma once
+// Synthetic CT-like cases: smooth organ-like shapes inside a body, CT intensities (HU), noise and
+// partial-volume edges, with random sizes, positions, voxel spacings and orientations, so that the
+// whole pipeline, geometry included, is exercised without downloading anything.
+#include "repux/io/volume.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace repux {
+
+struct SynthOptions {
+  int64_t min_size = 56, max_size = 80;  // voxels per axis, before the random spacing
+  bool random_orientation = true;
+  double noise_hu = 20.0;
+};
+
+// The classes: background, then three organ-like shapes.
+std::vector<std::string> synth_class_names();
+
+struct SynthCase {
+  Volume image;  // int16 HU
+  Volume label;  // uint8, same geometry
+};
+
+SynthCase make_synthetic_case(uint64_t seed, const SynthOptions& options = {});
+
+// Writes n cases as imagesTr/labelsTr NIfTI files plus an MSD-style dataset.json (with the last
+// ~20% listed under "validation"). Returns the dataset.json path.
+std::string write_synthetic_dataset(const std::string& directory, int64_t count, uint64_t seed, const SynthOptions& options = {});
+
+}  // namespace repux

@@ -1,0 +1,36 @@
+#pragma once
+// Sliding-window inference (SPEC 4): overlapping windows, batched, blended with a constant or
+// Gaussian importance map (sigma = window / 8, as nnU-Net), optional mirroring test-time
+// augmentation, and stitching on a chosen device (the CPU when the GPU is short of memory).
+#include <torch/torch.h>
+
+#include <array>
+#include <functional>
+#include <vector>
+
+namespace repux {
+
+struct SlidingWindowOptions {
+  std::array<int64_t, 3> window{96, 96, 96};
+  double overlap = 0.5;
+  int64_t batch_size = 1;
+  bool gaussian = true;
+  std::vector<int64_t> mirror_axes;  // subset of {0, 1, 2}: every combination of flips is averaged
+  torch::Device compute_device = torch::kCPU;
+  torch::Device stitch_device = torch::kCPU;
+  bool progress = false;
+};
+
+using WindowPredictor = std::function<torch::Tensor(const torch::Tensor&)>;  // [B,C,w,w,w] -> [B,K,w,w,w]
+
+// image: [1, C, D, H, W]; returns [1, K, D, H, W] blended logits on the stitch device. Volumes
+// smaller than the window are padded (and the padding cropped away again).
+torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
+                                       const SlidingWindowOptions& options);
+
+// Start positions along one axis of size `size` for windows of `window` with `overlap`.
+std::vector<int64_t> window_starts(int64_t size, int64_t window, double overlap);
+
+torch::Tensor gaussian_importance_map(const std::array<int64_t, 3>& window, double sigma_scale = 1.0 / 8.0);
+
+}  // namespace repux

@@ -1,0 +1,11 @@
+#pragma once
+// Dice + cross-entropy with equal weights (SPEC 3): softmax outputs, background included; the Dice
+// term is computed per sample and class and averaged (as MONAI's DiceCELoss).
+#include <torch/torch.h>
+
+namespace repux {
+
+// logits [N, K, D, H, W]; target [N, D, H, W] int64 in 0..K-1.
+torch::Tensor dice_ce_loss(const torch::Tensor& logits, const torch::Tensor& target);
+
+}  // namespace repux

@@ -1,0 +1,144 @@
+#include "repux/data/dataset.h"
+
+#include "repux/error.h"
+#include "repux/io/nifti.h"
+#include "repux/io/paths.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+namespace fs = std::filesystem;
+
+namespace repux {
+namespace {
+
+std::vector<CaseFiles> parse_list(const nlohmann::json& list, const fs::path& root, const std::string& source) {
+  std::vector<CaseFiles> out;
+  for (const auto& e : list) {
+    CaseFiles c;
+    if (e.is_string()) {
+      c.image = (root / e.get<std::string>()).lexically_normal().string();
+    } else if (e.is_object() && e.contains("image")) {
+      c.image = (root / e["image"].get<std::string>()).lexically_normal().string();
+      if (e.contains("label")) c.label = (root / e["label"].get<std::string>()).lexically_normal().string();
+    } else {
+      fail("{}: a dataset entry is neither a path nor an {{\"image\", \"label\"}} object", source);
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+Dataset from_json(const fs::path& json_path, const std::string& root) {
+  std::ifstream in(json_path);
+  if (!in) fail("{}: cannot read", json_path.string());
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: not valid JSON ({})", json_path.string(), e.what());
+  }
+  const fs::path base = root.empty() ? json_path.parent_path() : fs::path(root);
+  Dataset d;
+  const std::string src = json_path.string();
+  if (!j.contains("training")) fail("{}: no \"training\" list", src);
+  d.training = parse_list(j["training"], base, src);
+  if (j.contains("validation")) d.validation = parse_list(j["validation"], base, src);
+  if (j.contains("test")) d.test = parse_list(j["test"], base, src);
+  if (j.contains("labels") && j["labels"].is_object()) {
+    std::vector<std::pair<int, std::string>> labels;
+    for (const auto& [k, v] : j["labels"].items()) {
+      // MSD: {"0": "background"}; nnU-Net v2: {"background": 0}
+      if (v.is_string()) labels.emplace_back(std::stoi(k), v.get<std::string>());
+      else labels.emplace_back(v.get<int>(), k);
+    }
+    std::sort(labels.begin(), labels.end());
+    for (const auto& [i, name] : labels) d.class_names.push_back(name);
+  }
+  return d;
+}
+
+Dataset from_nnunet_folder(const fs::path& dir) {
+  Dataset d;
+  for (const auto& e : fs::directory_iterator(dir / "imagesTr")) {
+    std::string name = e.path().filename().string();
+    if (!is_nifti_path(name) || name[0] == '.') continue;
+    const std::string ext = ends_with(name, ".nii.gz") ? ".nii.gz" : ".nii";
+    std::string stem = name.substr(0, name.size() - ext.size());
+    if (ends_with(stem, "_0000")) stem.resize(stem.size() - 5);
+    else if (stem.size() > 5 && stem[stem.size() - 5] == '_') continue;  // other channels of a multi-channel case
+    d.training.push_back({e.path().string(), (dir / "labelsTr" / (stem + ext)).string()});
+  }
+  std::sort(d.training.begin(), d.training.end(), [](const CaseFiles& a, const CaseFiles& b) { return a.image < b.image; });
+  if (fs::is_directory(dir / "imagesTs")) {
+    for (const auto& e : fs::directory_iterator(dir / "imagesTs")) {
+      if (is_nifti_path(e.path().string())) d.test.push_back({e.path().string(), ""});
+    }
+  }
+  return d;
+}
+
+}  // namespace
+
+Dataset load_dataset(const std::string& path, const std::string& root) {
+  const fs::path p(path);
+  std::error_code ec;
+  if (fs::is_regular_file(p, ec)) return from_json(p, root);
+  if (!fs::is_directory(p, ec)) fail("{}: no such dataset file or folder", path);
+  if (fs::exists(p / "dataset.json")) {
+    Dataset d = from_json(p / "dataset.json", root);
+    if (!d.training.empty()) return d;
+  }
+  if (fs::is_directory(p / "imagesTr")) return from_nnunet_folder(p);
+  fail("{}: expected a dataset.json or an imagesTr/labelsTr folder", path);
+}
+
+void split_folds(Dataset& d, int folds, int fold, uint64_t seed) {
+  if (!d.validation.empty()) return;
+  if (folds < 2 || fold < 0 || fold >= folds) fail("fold {} of {} is not valid", fold, folds);
+  if (static_cast<int>(d.training.size()) < folds) fail("{} training cases cannot make {} folds", d.training.size(), folds);
+  std::vector<CaseFiles> cases = d.training;
+  std::shuffle(cases.begin(), cases.end(), std::mt19937_64(seed));
+  d.training.clear();
+  for (size_t i = 0; i < cases.size(); ++i) (static_cast<int>(i % folds) == fold ? d.validation : d.training).push_back(cases[i]);
+}
+
+std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, int64_t classes) {
+  std::vector<DatasetProblem> problems;
+  for (const auto& c : cases) {
+    Volume image, label;
+    try {
+      image = read_nifti(c.image, {.allow_channels = true});
+    } catch (const Error& e) {
+      problems.push_back({c.image, e.what()});
+      continue;
+    }
+    if (image.data.max().item<double>() == image.data.min().item<double>()) {
+      problems.push_back({c.image, "image is constant (empty)"});
+    }
+    if (c.label.empty()) continue;
+    try {
+      label = read_nifti(c.label);
+    } catch (const Error& e) {
+      problems.push_back({c.label, e.what()});
+      continue;
+    }
+    const auto si = image.spatial_shape(), sl = label.spatial_shape();
+    if (si != sl) {
+      problems.push_back({c.label, fmt::format("shape {}x{}x{} differs from its image's {}x{}x{}", sl[0], sl[1], sl[2], si[0], si[1], si[2])});
+      continue;
+    }
+    if (!torch::allclose(image.affine, label.affine, 1e-4, 1e-3)) problems.push_back({c.label, "affine differs from its image's"});
+    const double lo = label.data.min().item<double>(), hi = label.data.max().item<double>();
+    if (lo < 0 || hi > classes - 1) {
+      problems.push_back({c.label, fmt::format("label values span {}..{}, expected 0..{}", lo, hi, classes - 1)});
+    } else if (!torch::equal(label.data, label.data.round())) {
+      problems.push_back({c.label, "label values are not integers"});
+    }
+  }
+  return problems;
+}
+
+}  // namespace repux

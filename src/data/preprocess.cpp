@@ -1,0 +1,107 @@
+#include "repux/data/preprocess.h"
+
+#include "repux/error.h"
+
+namespace repux {
+
+nlohmann::json to_json(const PreprocessRecipe& r) {
+  nlohmann::json j = {{"name", r.name},           {"orient_ras", r.orient_ras},     {"intensity", r.intensity},
+                      {"window_min", r.window_min}, {"window_max", r.window_max}, {"crop_foreground", r.crop_foreground}};
+  j["spacing"] = r.spacing ? nlohmann::json(*r.spacing) : nlohmann::json();
+  return j;
+}
+
+PreprocessRecipe preprocess_recipe_from_json(const nlohmann::json& j) {
+  PreprocessRecipe r;
+  if (j.is_null()) return r;
+  try {
+    r.name = j.value("name", r.name);
+    r.orient_ras = j.value("orient_ras", r.orient_ras);
+    r.intensity = j.value("intensity", r.intensity);
+    r.window_min = j.value("window_min", r.window_min);
+    r.window_max = j.value("window_max", r.window_max);
+    r.crop_foreground = j.value("crop_foreground", r.crop_foreground);
+    if (j.contains("spacing") && !j["spacing"].is_null()) r.spacing = j["spacing"].get<std::array<double, 3>>();
+  } catch (const nlohmann::json::exception& e) {
+    fail("preprocessing recipe: {}", e.what());
+  }
+  if (r.intensity != "ct" && r.intensity != "zscore" && r.intensity != "none") {
+    fail("unknown intensity normalisation '{}', expected one of: ct, zscore, none", r.intensity);
+  }
+  if (r.intensity == "ct" && !(r.window_max > r.window_min)) fail("CT window [{}, {}] is empty", r.window_min, r.window_max);
+  return r;
+}
+
+PreprocessRecipe preprocess_preset(const std::string& name) {
+  PreprocessRecipe r;
+  r.name = name;
+  if (name == "flare") r.spacing = std::array<double, 3>{1.0, 1.0, 1.2};
+  else if (name == "amos") r.spacing = std::array<double, 3>{1.5, 1.5, 2.0};
+  else if (name == "mri") r.intensity = "zscore";
+  else fail("unknown preprocessing preset '{}', expected one of: flare, amos, mri", name);
+  return r;
+}
+
+PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Volume* label) {
+  PreparedCase out;
+  auto& t = out.trace;
+  t.original_affine = image.affine.clone();
+  t.original_shape = image.spatial_shape();
+  if (label && label->spatial_shape() != t.original_shape) {
+    fail("label shape {}x{}x{} differs from the image shape {}x{}x{}", label->spatial_shape()[0], label->spatial_shape()[1],
+         label->spatial_shape()[2], t.original_shape[0], t.original_shape[1], t.original_shape[2]);
+  }
+  Volume img = image, lab;
+  if (label) lab = *label;
+  if (r.orient_ras) {
+    img = reorient_to_ras(image, &t.orientation);
+    if (label) lab = reorient_to_ras(*label);
+  }
+  t.ras_affine = img.affine.clone();
+  t.ras_shape = img.spatial_shape();
+  if (r.spacing) {
+    img = resample_to_spacing(img, *r.spacing, Interpolation::Linear);
+    if (label) lab = resample_to_spacing(lab, *r.spacing, Interpolation::Nearest);
+  }
+  t.resampled_affine = img.affine.clone();
+  t.resampled_shape = img.spatial_shape();
+
+  auto x = img.data.to(torch::kFloat32);
+  if (x.dim() == 3) x = x.unsqueeze(0);
+  if (r.intensity == "ct") {
+    x = ((x - r.window_min) / (r.window_max - r.window_min)).clamp(0.0, 1.0);
+  } else if (r.intensity == "zscore") {
+    auto nonzero = x != 0;
+    auto values = nonzero.any().item<bool>() ? x.masked_select(nonzero) : x.flatten();
+    const double mean = values.mean().item<double>(), sd = values.std().item<double>();
+    x = torch::where(nonzero, (x - mean) / std::max(sd, 1e-8), torch::zeros_like(x));
+  }
+  t.crop_start = {0, 0, 0};
+  t.crop_size = t.resampled_shape;
+  if (r.crop_foreground) {
+    auto mask = r.intensity == "zscore" ? (x != 0).any(0) : (x > 0).any(0);
+    if (mask.any().item<bool>()) bounding_box(mask, t.crop_start, t.crop_size);
+  }
+  out.image = crop_or_pad(x, t.crop_start, t.crop_size, 0.0);
+  if (label) out.label = crop_or_pad(lab.data, t.crop_start, t.crop_size, 0.0).round().to(torch::kInt64);
+  return out;
+}
+
+torch::Tensor restore_probabilities(const torch::Tensor& probabilities, const PreprocessTrace& t) {
+  if (probabilities.dim() != 4) fail("restore_probabilities expects [K, D, H, W], got {} dimensions", probabilities.dim());
+  const int64_t k = probabilities.size(0);
+  // Undo the crop: outside it the image was background.
+  auto full = torch::zeros({k, t.resampled_shape[0], t.resampled_shape[1], t.resampled_shape[2]}, probabilities.options());
+  full[0].fill_(1.0);
+  full.slice(1, t.crop_start[0], t.crop_start[0] + t.crop_size[0])
+      .slice(2, t.crop_start[1], t.crop_start[1] + t.crop_size[1])
+      .slice(3, t.crop_start[2], t.crop_start[2] + t.crop_size[2])
+      .copy_(probabilities);
+  // Undo the resampling, then the reorientation.
+  auto ras = t.resampled_shape == t.ras_shape && torch::equal(t.resampled_affine, t.ras_affine)
+                 ? full
+                 : resample_to_grid(full, t.resampled_affine, t.ras_affine, t.ras_shape, Interpolation::Linear);
+  return undo_reorientation(ras, t.orientation);
+}
+
+}  // namespace repux

@@ -1,0 +1,90 @@
+#include "repux/data/sampler.h"
+
+#include "repux/error.h"
+
+#include <cmath>
+#include <random>
+
+namespace repux {
+
+nlohmann::json to_json(const SamplerOptions& o) {
+  return {{"patch", o.patch},         {"crops_per_case", o.crops_per_case}, {"foreground_ratio", o.foreground_ratio},
+          {"intensity_shift", o.intensity_shift}, {"rotation", o.rotation}, {"scaling", o.scaling}, {"flips", o.flips}};
+}
+
+namespace {
+
+std::array<int64_t, 3> crop_start(const torch::Tensor& label, bool foreground, std::mt19937_64& rng, const std::array<int64_t, 3>& patch) {
+  const std::array<int64_t, 3> size{label.size(0), label.size(1), label.size(2)};
+  std::array<int64_t, 3> centre{};
+  auto fg = foreground ? torch::nonzero(label > 0) : torch::Tensor();
+  if (foreground && fg.size(0) > 0) {
+    const int64_t pick = std::uniform_int_distribution<int64_t>(0, fg.size(0) - 1)(rng);
+    for (int a = 0; a < 3; ++a) centre[a] = fg[pick][a].item<int64_t>();
+  } else {
+    for (int a = 0; a < 3; ++a) centre[a] = std::uniform_int_distribution<int64_t>(0, size[a] - 1)(rng);
+  }
+  std::array<int64_t, 3> start{};
+  for (int a = 0; a < 3; ++a) {
+    start[a] = centre[a] - patch[a] / 2;
+    // Keep the patch inside the image when the image is large enough; otherwise centre the padding.
+    start[a] = size[a] >= patch[a] ? std::clamp<int64_t>(start[a], 0, size[a] - patch[a]) : -(patch[a] - size[a]) / 2;
+  }
+  return start;
+}
+
+}  // namespace
+
+Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const SamplerOptions& o) {
+  if (cases.empty()) fail("no training cases");
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const auto& c = cases[std::uniform_int_distribution<size_t>(0, cases.size() - 1)(rng)];
+  std::vector<torch::Tensor> images, labels;
+  for (int64_t k = 0; k < o.crops_per_case; ++k) {
+    const auto start = crop_start(c.label, u(rng) < o.foreground_ratio, rng, o.patch);
+    images.push_back(crop_or_pad(c.image, start, o.patch, 0.0));
+    labels.push_back(crop_or_pad(c.label, start, o.patch, 0.0));
+  }
+  auto image = torch::stack(images), label = torch::stack(labels);
+  const int64_t b = image.size(0);
+
+  // Random affine, one per crop: rotation in the plane of the first two axes (about the third),
+  // independent scaling per axis. affine_grid works in (x, y, z) = (W, H, D) order.
+  auto theta = torch::zeros({b, 3, 4}, torch::kFloat32);
+  bool any_affine = false;
+  for (int64_t i = 0; i < b; ++i) {
+    if (u(rng) >= o.affine_probability) {
+      theta[i][0][0] = theta[i][1][1] = theta[i][2][2] = 1.0;
+      continue;
+    }
+    any_affine = true;
+    const double angle = (2 * u(rng) - 1) * o.rotation;
+    const double s[3] = {1 + (2 * u(rng) - 1) * o.scaling, 1 + (2 * u(rng) - 1) * o.scaling, 1 + (2 * u(rng) - 1) * o.scaling};
+    const double cs = std::cos(angle), sn = std::sin(angle);
+    theta[i][0][0] = s[2];                              // W
+    theta[i][1][1] = cs * s[1];                         // H
+    theta[i][1][2] = -sn * s[0];
+    theta[i][2][1] = sn * s[1];                         // D
+    theta[i][2][2] = cs * s[0];
+  }
+  if (any_affine) {
+    auto grid = torch::affine_grid_generator(theta, {b, 1, o.patch[0], o.patch[1], o.patch[2]}, /*align_corners=*/false);
+    image = torch::grid_sampler(image, grid, 0, 0, false);
+    label = torch::grid_sampler(label.unsqueeze(1).to(torch::kFloat32), grid, 1, 0, false).squeeze(1).round().to(torch::kInt64);
+  }
+  for (int64_t i = 0; i < b; ++i) {
+    if (u(rng) < o.intensity_probability) image[i].add_((2 * u(rng) - 1) * o.intensity_shift);
+    if (o.flips) {
+      for (int64_t a = 0; a < 3; ++a) {
+        if (u(rng) < 0.5) {
+          image[i].copy_(image[i].flip({a + 1}));
+          label[i].copy_(label[i].flip({a}));
+        }
+      }
+    }
+  }
+  return {image.contiguous(), label.contiguous()};
+}
+
+}  // namespace repux

@@ -1,0 +1,127 @@
+#include "repux/eval/report.h"
+
+#include "repux/error.h"
+#include "repux/eval/metrics.h"
+#include "repux/io/atomic_file.h"
+#include "repux/io/nifti.h"
+#include "repux/io/paths.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace fs = std::filesystem;
+
+namespace repux {
+namespace {
+
+std::vector<std::string> nifti_files(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail("{}: not a directory", dir);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.size() > 4 && is_nifti_path(n) && n[0] != '.') names.push_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options) {
+  const auto preds = nifti_files(prediction_dir), truths = nifti_files(truth_dir);
+  std::vector<std::string> missing;
+  for (const auto& t : truths) {
+    if (!std::binary_search(preds.begin(), preds.end(), t)) missing.push_back(t);
+  }
+  if (!missing.empty()) fail("{}: no prediction for {} ground-truth file(s), e.g. {}", prediction_dir, missing.size(), missing.front());
+  if (truths.empty()) fail("{}: no .nii/.nii.gz files", truth_dir);
+
+  struct Loaded { std::string name; torch::Tensor pred, truth; std::array<double, 3> spacing; };
+  std::vector<Loaded> cases;
+  int64_t classes = options.classes;
+  for (const auto& name : truths) {
+    const Volume g = read_nifti((fs::path(truth_dir) / name).string());
+    const Volume p = read_nifti((fs::path(prediction_dir) / name).string());
+    if (g.spatial_shape() != p.spatial_shape()) fail("{}: prediction and ground truth shapes differ", name);
+    if (!torch::allclose(g.affine, p.affine, 1e-4, 1e-3)) fail("{}: prediction and ground truth affines differ", name);
+    if (options.classes == 0) classes = std::max<int64_t>({classes, g.data.max().item<int64_t>() + 1, p.data.max().item<int64_t>() + 1});
+    cases.push_back({name, p.data, g.data, g.spacing()});
+  }
+  std::vector<std::string> names = options.class_names;
+  if (names.empty()) {
+    for (int64_t c = 0; c < classes; ++c) names.push_back(c == 0 ? "background" : "class" + std::to_string(c));
+  }
+  if (static_cast<int64_t>(names.size()) != classes) fail("{} class names given for {} classes", names.size(), classes);
+
+  nlohmann::json per_case = nlohmann::json::array();
+  std::vector<std::vector<double>> dice(classes), hd(classes), nsd(classes);
+  for (const auto& c : cases) {
+    const auto metrics = evaluate_labels(c.pred, c.truth, classes, c.spacing, options.tolerance_mm);
+    nlohmann::json entry = {{"case", c.name}, {"classes", nlohmann::json::object()}};
+    for (int64_t k = 1; k < classes; ++k) {
+      const auto& m = metrics[k - 1];
+      entry["classes"][names[k]] = {{"dice", number(m.dice)}, {"hd95_mm", number(m.hd95)}, {"surface_dice", number(m.surface_dice)}};
+      dice[k].push_back(m.dice);
+      hd[k].push_back(m.hd95);
+      nsd[k].push_back(m.surface_dice);
+    }
+    per_case.push_back(entry);
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    int n = 0;
+    for (double x : v) {
+      if (std::isfinite(x)) {
+        s += x;
+        ++n;
+      }
+    }
+    return n ? s / n : std::nan("");
+  };
+  nlohmann::json per_class = nlohmann::json::object();
+  std::vector<double> class_dice, class_hd, class_nsd;
+  for (int64_t k = 1; k < classes; ++k) {
+    per_class[names[k]] = {{"dice", number(mean(dice[k]))}, {"hd95_mm", number(mean(hd[k]))}, {"surface_dice", number(mean(nsd[k]))}};
+    class_dice.push_back(mean(dice[k]));
+    class_hd.push_back(mean(hd[k]));
+    class_nsd.push_back(mean(nsd[k]));
+  }
+  return {{"cases", per_case},
+          {"mean_per_class", per_class},
+          {"mean", {{"dice", number(mean(class_dice))}, {"hd95_mm", number(mean(class_hd))}, {"surface_dice", number(mean(class_nsd))}}},
+          {"surface_dice_tolerance_mm", options.tolerance_mm},
+          {"conventions", "Dice/HD95 NaN (null) when the ground truth is empty; HD95 null (inf) when only the prediction is empty; "
+                          "surface Dice 0 when one side is empty; means skip null"}};
+}
+
+void write_evaluation(const nlohmann::json& summary, const std::string& json_path) {
+  {
+    AtomicFile out(json_path);
+    std::ofstream(out.temporary_path()) << summary.dump(2) << "\n";
+    out.commit();
+  }
+  std::string csv_path = json_path;
+  if (csv_path.size() > 5 && ends_with(csv_path, ".json")) csv_path.resize(csv_path.size() - 5);
+  csv_path += ".csv";
+  AtomicFile out(csv_path);
+  std::ofstream f(out.temporary_path());
+  f << "case,class,dice,hd95_mm,surface_dice\n";
+  auto cell = [](const nlohmann::json& v) { return v.is_null() ? std::string("nan") : fmt::format("{:.6f}", v.get<double>()); };
+  for (const auto& c : summary["cases"]) {
+    for (const auto& [cls, m] : c["classes"].items()) {
+      f << c["case"].get<std::string>() << "," << cls << "," << cell(m["dice"]) << "," << cell(m["hd95_mm"]) << "," << cell(m["surface_dice"]) << "\n";
+    }
+  }
+  for (const auto& [cls, m] : summary["mean_per_class"].items()) {
+    f << "mean," << cls << "," << cell(m["dice"]) << "," << cell(m["hd95_mm"]) << "," << cell(m["surface_dice"]) << "\n";
+  }
+  f.close();
+  out.commit();
+}
+
+}  // namespace repux

@@ -1,0 +1,88 @@
+#include "repux/train/plot.h"
+
+#include "repux/error.h"
+#include "repux/io/atomic_file.h"
+
+#include <png.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#ifdef REPUX_HAVE_PLPLOT
+#include <plplot.h>
+#endif
+
+namespace repux {
+
+void write_png(const std::string& path, const unsigned char* rgb, int width, int height) {
+  AtomicFile out(path);
+  FILE* f = std::fopen(out.temporary_path().c_str(), "wb");
+  if (!f) fail("cannot write {}", path);
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    std::fclose(f);
+    fail("cannot write {}: PNG encoding failed", path);
+  }
+  png_init_io(png, f);
+  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (int y = 0; y < height; ++y) png_write_row(png, const_cast<png_bytep>(rgb + static_cast<size_t>(y) * width * 3));
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  std::fclose(f);
+  out.commit();
+}
+
+void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector<CurvePoint>& dice, const std::string& png_path) {
+#ifdef REPUX_HAVE_PLPLOT
+  const int width = 1000, height = 420;
+  std::vector<unsigned char> buffer(static_cast<size_t>(width) * height * 3, 255);
+  plsdev("mem");
+  plsmem(width, height, buffer.data());
+  plscolbg(255, 255, 255);
+  plscol0(1, 0, 0, 0);
+  plscol0(2, 200, 40, 40);
+  plscol0(3, 30, 90, 200);
+  plssub(2, 1);
+  plinit();
+  auto panel = [](const std::vector<CurvePoint>& pts, const char* title, const char* ylabel, int colour, double ymin, double ymax) {
+    double xmax = 1;
+    for (const auto& p : pts) xmax = std::max(xmax, p.x);
+    pladv(0);
+    plvsta();
+    plwind(0, xmax, ymin, ymax);
+    plcol0(1);
+    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+    pllab("iteration", ylabel, title);
+    if (pts.size() >= 2) {
+      std::vector<PLFLT> x, y;
+      for (const auto& p : pts) {
+        x.push_back(p.x);
+        y.push_back(p.y);
+      }
+      plcol0(colour);
+      plwidth(2);
+      plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+    } else if (pts.size() == 1) {
+      PLFLT x = pts[0].x, y = pts[0].y;
+      plcol0(colour);
+      plpoin(1, &x, &y, 17);
+    }
+  };
+  double lmax = 0.1;
+  for (const auto& p : loss) lmax = std::max(lmax, p.y);
+  panel(loss, "training loss (Dice + CE)", "loss", 2, 0.0, lmax * 1.05);
+  panel(dice, "validation mean Dice", "Dice", 3, 0.0, 1.0);
+  plend();
+  write_png(png_path, buffer.data(), width, height);
+#else
+  (void)loss;
+  (void)dice;
+  (void)png_path;
+#endif
+}
+
+}  // namespace repux

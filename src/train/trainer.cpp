@@ -1,0 +1,338 @@
+#include "repux/train/trainer.h"
+
+#include "repux/data/dataset.h"
+#include "repux/error.h"
+#include "repux/infer/sliding_window.h"
+#include "repux/io/atomic_file.h"
+#include "repux/io/nifti.h"
+#include "repux/nn/model_file.h"
+#include "repux/nn/state_dict.h"
+#include "repux/train/loss.h"
+#include "repux/train/plot.h"
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace repux {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Workers produce the batch of each iteration from its own seed, ahead of time, into a bounded map;
+// the training loop takes them in order. Whatever the timing, iteration i always sees the same batch.
+class BatchQueue {
+ public:
+  BatchQueue(const std::vector<PreparedCase>& cases, const SamplerOptions& sampler, uint64_t seed, int64_t first, int64_t end,
+             int workers, int capacity)
+      : cases_(cases), sampler_(sampler), seed_(seed), next_(first), consumed_(first), end_(end), capacity_(capacity) {
+    for (int w = 0; w < std::max(1, workers); ++w) threads_.emplace_back([this] { work(); });
+  }
+  ~BatchQueue() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  Batch take(int64_t iteration) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return ready_.count(iteration) || error_; });
+    if (error_) throw Error(error_message_);
+    Batch b = std::move(ready_[iteration]);
+    ready_.erase(iteration);
+    consumed_ = iteration + 1;
+    cv_.notify_all();
+    return b;
+  }
+
+ private:
+  void work() {
+    torch::NoGradGuard no_grad;
+    while (true) {
+      int64_t i;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stop_ || (next_ < end_ && next_ < consumed_ + capacity_); });
+        if (stop_) return;
+        i = next_++;
+      }
+      try {
+        Batch b = sample_batch(cases_, seed_ * 1000003ULL + static_cast<uint64_t>(i), sampler_);
+        std::lock_guard<std::mutex> lock(mutex_);
+        ready_[i] = std::move(b);
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        error_ = true;
+        error_message_ = e.what();
+      }
+      cv_.notify_all();
+    }
+  }
+
+  const std::vector<PreparedCase>& cases_;
+  SamplerOptions sampler_;
+  uint64_t seed_;
+  int64_t next_, consumed_, end_;
+  int capacity_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<int64_t, Batch> ready_;
+  std::vector<std::thread> threads_;
+  bool stop_ = false, error_ = false;
+  std::string error_message_;
+};
+
+double learning_rate_at(const TrainOptions& o, int64_t it) {
+  double scale = 1.0;
+  if (o.warmup > 0 && it < o.warmup) return o.learning_rate * (it + 1) / static_cast<double>(o.warmup);
+  const double progress = static_cast<double>(it - o.warmup) / std::max<int64_t>(1, o.iterations - o.warmup);
+  if (o.schedule == "cosine") scale = 0.5 * (1 + std::cos(M_PI * progress));
+  else if (o.schedule == "poly") scale = std::pow(1 - progress, 0.9);
+  else if (o.schedule != "none") fail("unknown schedule '{}', expected one of: none, cosine, poly", o.schedule);
+  return o.learning_rate * scale;
+}
+
+std::vector<PreparedCase> prepare_cases(const std::vector<CaseFiles>& files, const PreprocessRecipe& recipe, int64_t classes) {
+  std::vector<PreparedCase> out;
+  for (const auto& f : files) {
+    if (f.label.empty()) fail("{}: training case has no label", f.image);
+    const Volume image = read_nifti(f.image, {.allow_channels = true});
+    const Volume label = read_nifti(f.label);
+    PreparedCase c = preprocess(image, recipe, &label);
+    if (c.label.max().item<int64_t>() >= classes) fail("{}: label {} >= number of classes {}", f.label, c.label.max().item<int64_t>(), classes);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// Mean Dice per class (1..K-1) over the validation cases, in the preprocessed space.
+std::vector<double> validate(Segmenter& net, const std::vector<PreparedCase>& cases, const TrainOptions& o, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  const int64_t k = net->config.out_channels;
+  std::vector<double> sum(k, 0.0);
+  std::vector<int> count(k, 0);
+  SlidingWindowOptions sw;
+  sw.window = o.sampler.patch;
+  sw.overlap = o.validation_overlap;
+  sw.compute_device = device;
+  sw.stitch_device = device;
+  for (const auto& c : cases) {
+    auto logits = sliding_window_inference(c.image.unsqueeze(0), k, [&](const torch::Tensor& x) { return net->forward(x); }, sw);
+    auto pred = logits[0].argmax(0).cpu();
+    for (int64_t cls = 1; cls < k; ++cls) {
+      auto p = pred == cls, g = c.label == cls;
+      const double ng = g.sum().item<double>();
+      if (ng == 0) continue;
+      sum[cls] += 2.0 * (p & g).sum().item<double>() / (p.sum().item<double>() + ng);
+      ++count[cls];
+    }
+  }
+  net->train();
+  std::vector<double> per_class;
+  for (int64_t cls = 1; cls < k; ++cls) per_class.push_back(count[cls] ? sum[cls] / count[cls] : std::nan(""));
+  return per_class;
+}
+
+double nanmean(const std::vector<double>& v) {
+  double s = 0;
+  int n = 0;
+  for (double x : v) {
+    if (!std::isnan(x)) {
+      s += x;
+      ++n;
+    }
+  }
+  return n ? s / n : 0.0;
+}
+
+void save_checkpoint(const std::string& path, Segmenter& net, torch::optim::AdamW& opt, int64_t iteration, double best,
+                     int64_t best_iteration) {
+  torch::serialize::OutputArchive archive, model, optimiser;
+  for (const auto& [k, v] : state_dict(net, KernelForm::Raw)) model.write(k, v.detach().cpu());
+  opt.save(optimiser);
+  archive.write("model", model);
+  archive.write("optimizer", optimiser);
+  archive.write("iteration", torch::tensor(iteration, torch::kInt64));
+  archive.write("best_dice", torch::tensor(best, torch::kFloat64));
+  archive.write("best_iteration", torch::tensor(best_iteration, torch::kInt64));
+  AtomicFile out(path);
+  archive.save_to(out.temporary_path());
+  out.commit();
+}
+
+}  // namespace
+
+std::vector<std::string> check_training_data(const TrainOptions& o, int64_t classes) {
+  Dataset d = load_dataset(o.dataset, o.data_root);
+  std::vector<CaseFiles> all = d.training;
+  all.insert(all.end(), d.validation.begin(), d.validation.end());
+  std::vector<std::string> lines;
+  for (const auto& p : check_dataset(all, classes)) lines.push_back(p.file + ": " + p.problem);
+  return lines;
+}
+
+TrainResult train(const TrainOptions& o) {
+  const torch::Device device(o.device);
+  NetworkConfig net_config = o.network.resolved();
+  const int64_t classes = net_config.out_channels;
+  const auto problems = check_training_data(o, classes);
+  if (!problems.empty()) fail("{} problem(s) in the dataset, first: {} (run `repux check-dataset` for all)", problems.size(), problems.front());
+  Dataset dataset = load_dataset(o.dataset, o.data_root);
+  split_folds(dataset, o.folds, o.fold, o.seed);
+  if (dataset.validation.empty()) fail("no validation cases");
+  fs::create_directories(o.output_dir);
+
+  std::vector<std::string> names = o.class_names;
+  if (names.empty() && static_cast<int64_t>(dataset.class_names.size()) == classes) names = dataset.class_names;
+  if (names.empty()) names = default_class_names(classes);
+  if (static_cast<int64_t>(names.size()) != classes) fail("{} class names for {} classes", names.size(), classes);
+
+  const auto t_prep = Clock::now();
+  const auto train_cases = prepare_cases(dataset.training, o.preprocessing, classes);
+  const auto val_cases = prepare_cases(dataset.validation, o.preprocessing, classes);
+  if (!o.quiet) {
+    fmt::print("prepared {} training and {} validation cases in {:.1f} s\n", train_cases.size(), val_cases.size(), seconds(Clock::now() - t_prep));
+  }
+
+  torch::manual_seed(o.seed);
+  Segmenter net = create_network(net_config);
+  if (!o.init_model.empty()) {
+    // Fine-tuning: every weight from the model file; a new output head when the classes differ.
+    LoadedModel init = load_model(o.init_model);
+    auto state = state_dict(init.net, KernelForm::Effective);
+    const auto fresh = state_dict(net, KernelForm::Effective);
+    for (size_t i = 0; i < state.size() && i < fresh.size(); ++i) {
+      if (state[i].first.rfind("out.", 0) == 0 && state[i].second.sizes() != fresh[i].second.sizes()) state[i].second = fresh[i].second;
+    }
+    load_state_dict(net, state, KernelForm::Effective, o.init_model);  // BFR: W = W_eff / F
+  }
+  net->to(device);
+  net->train();
+  torch::optim::AdamW optimizer(net->parameters(), torch::optim::AdamWOptions(o.learning_rate).betas({0.9, 0.999}).eps(1e-8).weight_decay(o.weight_decay));
+
+  int64_t start = 0, best_iteration = 0;
+  double best = -1;
+  const std::string checkpoint = (fs::path(o.output_dir) / "checkpoint.pt").string();
+  const std::string metrics_path = (fs::path(o.output_dir) / "metrics.csv").string();
+  std::vector<CurvePoint> loss_curve, dice_curve;
+  if (o.resume) {
+    if (!fs::exists(checkpoint)) fail("{}: no checkpoint to resume from", checkpoint);
+    torch::serialize::InputArchive archive, model, optimiser;
+    archive.load_from(checkpoint);
+    archive.read("model", model);
+    NamedTensors state;
+    for (const auto& [k, v] : state_dict(net, KernelForm::Raw)) {
+      torch::Tensor t;
+      model.read(k, t);
+      state.emplace_back(k, t);
+    }
+    load_state_dict(net, state, KernelForm::Raw, checkpoint);
+    archive.read("optimizer", optimiser);
+    optimizer.load(optimiser);
+    torch::Tensor t;
+    archive.read("iteration", t);
+    start = t.item<int64_t>();
+    archive.read("best_dice", t);
+    best = t.item<double>();
+    archive.read("best_iteration", t);
+    best_iteration = t.item<int64_t>();
+    std::ifstream in(metrics_path);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      int64_t it;
+      double loss, dice;
+      if (std::sscanf(line.c_str(), "%ld,%lf,%lf", &it, &loss, &dice) >= 2 && it <= start) {
+        loss_curve.push_back({static_cast<double>(it), loss});
+        if (std::sscanf(line.c_str(), "%ld,%lf,%lf", &it, &loss, &dice) == 3) dice_curve.push_back({static_cast<double>(it), dice});
+      }
+    }
+    if (!o.quiet) fmt::print("resumed from {} at iteration {}\n", checkpoint, start);
+  }
+  std::ofstream metrics(metrics_path, o.resume ? std::ios::app : std::ios::trunc);
+  if (!o.resume) metrics << "iteration,loss,val_mean_dice\n";
+
+  ModelInfo info;
+  info.network = net_config;
+  info.class_names = names;
+  info.preprocessing = to_json(o.preprocessing);
+  info.preprocessing["patch"] = o.sampler.patch;
+  info.provenance = {{"trained_by", "repux train"}, {"dataset", o.dataset}, {"iterations", o.iterations}, {"seed", o.seed}};
+
+  TrainResult result;
+  result.best_dice = best;
+  result.best_iteration = best_iteration;
+  BatchQueue queue(train_cases, o.sampler, o.seed, start, o.iterations, o.workers, o.queue_size);
+  double wait_total = 0, run_total = 0, loss_window = 0;
+  int64_t window_count = 0;
+  const auto t_start = Clock::now();
+  for (int64_t it = start; it < o.iterations; ++it) {
+    const auto t0 = Clock::now();
+    Batch batch = queue.take(it);
+    const auto t1 = Clock::now();
+    wait_total += seconds(t1 - t0);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(learning_rate_at(o, it));
+    optimizer.zero_grad();
+    auto loss = dice_ce_loss(net->forward(batch.image.to(device)), batch.label.to(device));
+    loss.backward();
+    if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), o.grad_clip);
+    optimizer.step();
+    const double loss_value = loss.item<double>();
+    run_total += seconds(Clock::now() - t0);
+    loss_window += loss_value;
+    ++window_count;
+
+    const int64_t done = it + 1;
+    std::string dice_cell;
+    if (done % o.validate_every == 0 || done == o.iterations) {
+      const auto per_class = validate(net, val_cases, o, device);
+      const double mean = nanmean(per_class);
+      dice_curve.push_back({static_cast<double>(done), mean});
+      dice_cell = fmt::format("{:.6f}", mean);
+      if (mean > best) {
+        best = mean;
+        best_iteration = done;
+        result.best_per_class = per_class;
+        save_model(net, info, (fs::path(o.output_dir) / "best.repux").string());
+      }
+      if (!o.quiet) {
+        std::string detail;
+        for (size_t c = 0; c < per_class.size(); ++c) detail += fmt::format(" {} {:.3f}", names[c + 1], per_class[c]);
+        fmt::print("validation at {}: mean Dice {:.4f} (best {:.4f} at {}):{}\n", done, mean, best, best_iteration, detail);
+      }
+      save_checkpoint(checkpoint, net, optimizer, done, best, best_iteration);
+      save_model(net, info, (fs::path(o.output_dir) / "last.repux").string());
+    }
+    metrics << done << "," << loss_value << "," << dice_cell << "\n";
+    loss_curve.push_back({static_cast<double>(done), loss_value});
+    if (!o.quiet && (done % o.log_every == 0 || done == o.iterations)) {
+      const double elapsed = seconds(Clock::now() - t_start);
+      const double rate = (done - start) / elapsed;
+      fmt::print("it {:>6}/{}  loss {:.4f}  {:.2f} it/s  data wait {:.0f}%  ETA {:.0f} s\n", done, o.iterations, loss_window / window_count,
+                 rate, 100.0 * wait_total / std::max(1e-9, run_total), (o.iterations - done) / rate);
+      std::fflush(stdout);
+      loss_window = 0;
+      window_count = 0;
+    }
+  }
+  metrics.close();
+  plot_training_curves(loss_curve, dice_curve, (fs::path(o.output_dir) / "training.png").string());
+  result.best_dice = best;
+  result.best_iteration = best_iteration;
+  result.iterations_per_second = (o.iterations - start) / std::max(1e-9, seconds(Clock::now() - t_start));
+  result.data_wait_fraction = wait_total / std::max(1e-9, run_total);
+  return result;
+}
+
+}  // namespace repux
