@@ -185,3 +185,20 @@ TEST(LkDwConv, WrongInputsRaiseClearErrors) {
   check([&] { lk_dwconv(x, torch::randn({2, 1, 3, 3, 3}), torch::randn({5})); }, "bias");
   check([] { lk_impl_from_name("winograd"); }, "direct, fft, auto");
 }
+
+TEST(LkDwConv, CudaImplementationsMatchFloat64) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(7);
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c10::str(c.input));
+    auto x = torch::randn(c.input, torch::kFloat64);
+    auto w = torch::randn({c.input[1], 1, c.kernel[0], c.kernel[1], c.kernel[2]}, torch::kFloat64) * 0.1;
+    auto b = torch::randn({c.input[1]}, torch::kFloat64);
+    auto want = reference(x, w, b);
+    for (LkImpl impl : {LkImpl::Direct, LkImpl::Fft, LkImpl::Auto}) {
+      auto got = lk_dwconv(x.to(torch::kCUDA, torch::kFloat32), w.to(torch::kCUDA, torch::kFloat32), b.to(torch::kCUDA, torch::kFloat32), impl);
+      // cuDNN may use TF32 for direct convolutions; FFT stays in float32.
+      EXPECT_LT(relative_error(got.cpu(), want), impl == LkImpl::Fft ? 1e-5 : 1e-3) << lk_impl_name(impl);
+    }
+  }
+}

@@ -3,6 +3,8 @@
 #include "repux/error.h"
 #include "repux/io/nifti.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>

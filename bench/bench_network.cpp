@@ -1,0 +1,93 @@
+// Whole-network timings: forward (inference, deployed kernels) and an AdamW training step of
+// RepUX-Net (or 3D UX-Net) with a chosen large-kernel implementation, in float32 or bf16 autocast
+// where the device supports it. Prints one line per measurement (median of the repeats).
+#include "repux/nn/segmenter.h"
+#include "repux/train/loss.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize();
+}
+
+template <typename F>
+double median_seconds(F&& f, int repeats, const torch::Device& d) {
+  f();
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) {
+    sync(d);
+    const auto t0 = Clock::now();
+    f();
+    sync(d);
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string device_name = "cpu", arch = "repuxnet", impl = "auto";
+  int64_t size = 64, batch = 2, repeats = 3;
+  bool skip_train = false;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--device") device_name = v;
+    else if (a == "--arch") arch = v;
+    else if (a == "--impl") impl = v;
+    else if (a == "--size") size = std::atol(v.c_str());
+    else if (a == "--batch") batch = std::atol(v.c_str());
+    else if (a == "--repeats") repeats = std::atol(v.c_str());
+    else if (a == "--skip-train") skip_train = v == "1";
+    else {
+      fmt::print(stderr, "usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3]\n", argv[0]);
+      return 2;
+    }
+  }
+  torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  const torch::Device device(device_name);
+  torch::manual_seed(0);
+  repux::NetworkConfig config;
+  config.arch = arch;
+  config.out_channels = 14;
+  config.conv_impl = impl;
+  auto net = repux::create_network(config);
+  net->to(device);
+
+  // Inference: one [1, 1, size^3] window, deployed kernels, no gradients.
+  auto infer_net = repux::create_network(config);
+  infer_net->to(device);
+  infer_net->deploy();
+  infer_net->eval();
+  auto x1 = torch::randn({1, 1, size, size, size}, torch::TensorOptions().device(device));
+  const double forward = median_seconds([&] {
+    torch::NoGradGuard no_grad;
+    infer_net->forward(x1);
+  }, static_cast<int>(repeats), device);
+  fmt::print("{} {} impl={} forward 1x{}^3: {:.4f} s\n", device_name, arch, impl, size, forward);
+  if (skip_train) return 0;
+
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-4).weight_decay(0.01));
+  auto x = torch::randn({batch, 1, size, size, size}, torch::TensorOptions().device(device));
+  auto y = torch::randint(0, 14, {batch, size, size, size}, torch::TensorOptions().device(device).dtype(torch::kInt64));
+  net->train();
+  const double step = median_seconds([&] {
+    opt.zero_grad();
+    repux::dice_ce_loss(net->forward(x), y).backward();
+    opt.step();
+  }, static_cast<int>(repeats), device);
+  fmt::print("{} {} impl={} train step {}x{}^3: {:.4f} s\n", device_name, arch, impl, batch, size, step);
+  return 0;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds repux against the CUDA LibTorch inside a pip PyTorch 2.x (as on the GPU machines, which have
+# PyTorch but no package access). The other libraries travel as Debian .deb files in .devdeps/:
+#   scripts/gpu-build.sh --fetch     (on a Debian 12 machine: downloads the .deb files)
+#   scripts/gpu-build.sh             (on the GPU machine: unpacks them, configures, builds build-cuda/)
+# Then `source scripts/gpu-env.sh` sets LD_LIBRARY_PATH for running the binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+debs=(libnifti2-dev libnifti2-2 libznz-dev libznz3 libcli11-dev nlohmann-json3-dev libfmt-dev libfmt9
+      libgtest-dev googletest libpng-dev libpng16-16 zlib1g-dev)
+if [ "${1:-}" = "--fetch" ]; then
+  mkdir -p .devdeps && cd .devdeps && apt-get download "${debs[@]}"
+  exit 0
+fi
+deps=/tmp/repux-deps
+mkdir -p "$deps"
+for f in .devdeps/*.deb; do dpkg -x "$f" "$deps"; done
+torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
+cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DREPUX_ASAN=OFF \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0
+cmake --build build-cuda -j"$(nproc)"
