@@ -6,7 +6,7 @@
 # Then `source scripts/gpu-env.sh` sets LD_LIBRARY_PATH for running the binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-debs=(libnifti2-dev libnifti2-2 libznz-dev libznz3 libcli11-dev nlohmann-json3-dev libfmt-dev libfmt9
+debs=(libnifti2-dev libniftiio-dev libnifti2-2 libznz-dev libznz3 libcli11-dev nlohmann-json3-dev libfmt-dev libfmt9
       libgtest-dev googletest libpng-dev libpng16-16 zlib1g-dev)
 if [ "${1:-}" = "--fetch" ]; then
   mkdir -p .devdeps && cd .devdeps && apt-get download "${debs[@]}"

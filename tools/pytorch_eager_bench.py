@@ -15,7 +15,7 @@ import importlib.util
 
 spec = importlib.util.spec_from_file_location("fixtures_nets", os.path.join(os.path.dirname(__file__), "make_network_fixtures.py"))
 src = open(spec.origin).read().split("def make(")[0]  # the module's classes, without writing fixtures
-ns = {}
+ns = {"__file__": spec.origin, "__name__": "fixtures_nets"}
 exec(compile(src, spec.origin, "exec"), ns)
 
 device = sys.argv[1] if len(sys.argv) > 1 else "cuda"
