@@ -18,6 +18,6 @@ for f in .devdeps/*.deb; do dpkg -x "$f" "$deps"; done
 torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
-cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DREPUX_ASAN=OFF -DREPUX_FMT_HEADER_ONLY=ON \
+cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DREPUX_ASAN=OFF -DREPUX_FMT_HEADER_ONLY=ON -DREPUX_STATIC_LIBSTDCXX=ON \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0
 cmake --build build-cuda -j"$(nproc)"
