@@ -3,6 +3,7 @@
 #include "repux/io/npy.h"
 #include "repux/io/safetensors.h"
 #include "repux/nn/model_file.h"
+#include "fixture_networks.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -12,18 +13,10 @@
 
 using namespace repux;
 using repux::test::data_path;
+using repux::test::reduced_repuxnet;
 using repux::test::relative_error;
 
 namespace {
-
-NetworkConfig reduced_repuxnet(int64_t classes = 3) {
-  NetworkConfig c;
-  c.out_channels = classes;
-  c.dims = {4, 8, 16, 32};
-  c.depths = {1, 1, 1, 1};
-  c.hidden_size = 32;
-  return c;
-}
 
 std::string error_of(const std::function<void()>& f) {
   try {

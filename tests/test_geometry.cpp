@@ -10,13 +10,6 @@ using repux::test::data_path;
 
 namespace {
 
-torch::Tensor affine_from_json(const nlohmann::json& rows) {
-  std::vector<double> flat;
-  for (const auto& row : rows)
-    for (const auto& v : row) flat.push_back(v.get<double>());
-  return torch::tensor(flat, torch::kFloat64).reshape({4, 4});
-}
-
 // World coordinates [D,H,W,3] of every voxel centre of a grid.
 torch::Tensor world_coordinates(const torch::Tensor& affine, const std::array<int64_t, 3>& shape) {
   auto grids = torch::meshgrid({torch::arange(shape[0], torch::kFloat64), torch::arange(shape[1], torch::kFloat64),
@@ -51,7 +44,7 @@ TEST(Geometry, ClosestCanonicalMatchesNibabel) {
     const Volume ras = reorient_to_ras(v, &applied);
     const auto shape = ras.spatial_shape();
     EXPECT_EQ(std::vector<int64_t>(shape.begin(), shape.end()), c["canonical_shape"].get<std::vector<int64_t>>());
-    EXPECT_TRUE(torch::allclose(ras.affine, affine_from_json(c["canonical_affine"]), 1e-6, 1e-5)) << ras.affine;
+    EXPECT_TRUE(torch::allclose(ras.affine, repux::test::affine_from_json(c["canonical_affine"]), 1e-6, 1e-5)) << ras.affine;
     auto want = repux::test::tensor_from_json(c["canonical_data"]);
     EXPECT_LE((ras.data.to(torch::kFloat64).flatten() - want).abs().max().item<double>(),
               1e-5 * std::max(1.0, want.abs().max().item<double>()));

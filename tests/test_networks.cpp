@@ -5,6 +5,7 @@
 #include "repux/nn/model_file.h"
 #include "repux/nn/segmenter.h"
 #include "repux/nn/state_dict.h"
+#include "fixture_networks.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,8 @@
 
 using namespace repux;
 using repux::test::data_path;
+using repux::test::reduced_repuxnet;
+using repux::test::reduced_uxnet;
 using repux::test::relative_error;
 
 namespace {
@@ -22,25 +25,6 @@ NetworkConfig full(const std::string& arch, int64_t classes) {
   NetworkConfig c;
   c.arch = arch;
   c.out_channels = classes;
-  return c;
-}
-
-NetworkConfig reduced_repuxnet() {
-  NetworkConfig c;
-  c.arch = "repuxnet";
-  c.out_channels = 3;
-  c.dims = {4, 8, 16, 32};
-  c.depths = {1, 1, 1, 1};
-  c.hidden_size = 32;
-  return c;
-}
-
-NetworkConfig reduced_uxnet() {
-  NetworkConfig c;
-  c.arch = "uxnet";
-  c.out_channels = 3;
-  c.dims = {8, 16, 32, 64};
-  c.hidden_size = 64;
   return c;
 }
 

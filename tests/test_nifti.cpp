@@ -15,13 +15,6 @@ namespace {
 
 const std::string kColin = "/usr/share/mricron/templates/ch2better.nii.gz";
 
-torch::Tensor affine_from_json(const nlohmann::json& rows) {
-  std::vector<double> flat;
-  for (const auto& row : rows)
-    for (const auto& v : row) flat.push_back(v.get<double>());
-  return torch::tensor(flat, torch::kFloat64).reshape({4, 4});
-}
-
 // nibabel's data in C order over (i, j, k) equals our [D, H, W] tensor flattened.
 void expect_data(const torch::Tensor& ours, const nlohmann::json& expected, double tol) {
   auto want = repux::test::tensor_from_json(expected);
@@ -40,7 +33,7 @@ TEST(Nifti, MatchesNibabelOnEveryFixture) {
     const Volume v = read_nifti(data_path("nifti/" + c["file"].get<std::string>()));
     const auto shape = v.spatial_shape();
     EXPECT_EQ(std::vector<int64_t>(shape.begin(), shape.end()), c["shape"].get<std::vector<int64_t>>());
-    EXPECT_TRUE(torch::allclose(v.affine, affine_from_json(c["affine"]), 1e-6, 1e-5)) << v.affine;
+    EXPECT_TRUE(torch::allclose(v.affine, repux::test::affine_from_json(c["affine"]), 1e-6, 1e-5)) << v.affine;
     EXPECT_EQ(orientation_code(v.affine), c["axcodes"].get<std::string>());
     EXPECT_EQ(nifti_datatype_name(v.meta.datatype), c["datatype"].get<std::string>());
     EXPECT_EQ(v.meta.qform_code, c["qform_code"].get<int>());

@@ -58,6 +58,14 @@ inline CommandResult run_repux(const std::string& arguments) {
   return result;
 }
 
+// A 4x4 affine stored by the fixture scripts as a list of rows.
+inline torch::Tensor affine_from_json(const nlohmann::json& rows) {
+  std::vector<double> flat;
+  for (const auto& row : rows)
+    for (const auto& v : row) flat.push_back(v.get<double>());
+  return torch::tensor(flat, torch::kFloat64).reshape({4, 4});
+}
+
 inline double relative_error(const torch::Tensor& actual, const torch::Tensor& expected) {
   auto a = actual.to(torch::kFloat64), e = expected.to(torch::kFloat64);
   return ((a - e).norm() / e.norm().clamp_min(1e-300)).item<double>();

@@ -75,8 +75,9 @@ void add_model_commands(CLI::App& app) {
   ecmd->add_option("-o,--output", exp->second, ".pth file to write")->required();
   ecmd->callback([exp] {
     LoadedModel m = load_model(exp->first);
-    write_torch_state_dict(state_dict(m.net, KernelForm::Effective), exp->second);
-    fmt::print("exported {} tensors to {}\n", state_dict(m.net, KernelForm::Effective).size(), exp->second);
+    const NamedTensors state = state_dict(m.net, KernelForm::Effective);
+    write_torch_state_dict(state, exp->second);
+    fmt::print("exported {} tensors to {}\n", state.size(), exp->second);
   });
 
   auto fwd = std::make_shared<std::array<std::string, 4>>();

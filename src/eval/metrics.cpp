@@ -103,25 +103,50 @@ torch::Tensor surface_voxels(const torch::Tensor& mask) {
   return m & ~interior;
 }
 
-double hausdorff95(const torch::Tensor& prediction, const torch::Tensor& truth, const std::array<double, 3>& spacing) {
+namespace {
+
+// Distances (mm) from each surface voxel of one mask to the other mask's surface, both directions:
+// the shared ground of HD95 and surface Dice, computed once per class.
+struct SurfaceDistances {
+  bool has_prediction = false, has_truth = false;
+  torch::Tensor prediction_to_truth, truth_to_prediction;  // set when both surfaces exist
+};
+
+SurfaceDistances surface_distances(const torch::Tensor& prediction, const torch::Tensor& truth, const std::array<double, 3>& spacing) {
   auto sp = surface_voxels(prediction), sg = surface_voxels(truth);
-  if (!sg.any().item<bool>()) return kNaN;
-  if (!sp.any().item<bool>()) return kInf;
-  auto to_truth = squared_distance_transform(sg, spacing).masked_select(sp).sqrt();
-  auto to_pred = squared_distance_transform(sp, spacing).masked_select(sg).sqrt();
-  return std::max(percentile95(to_truth), percentile95(to_pred));
+  SurfaceDistances d;
+  d.has_prediction = sp.any().item<bool>();
+  d.has_truth = sg.any().item<bool>();
+  if (d.has_prediction && d.has_truth) {
+    d.prediction_to_truth = squared_distance_transform(sg, spacing).masked_select(sp).sqrt();
+    d.truth_to_prediction = squared_distance_transform(sp, spacing).masked_select(sg).sqrt();
+  }
+  return d;
+}
+
+double hausdorff95(const SurfaceDistances& d) {
+  if (!d.has_truth) return kNaN;
+  if (!d.has_prediction) return kInf;
+  return std::max(percentile95(d.prediction_to_truth), percentile95(d.truth_to_prediction));
+}
+
+double surface_dice(const SurfaceDistances& d, double tolerance_mm) {
+  if (!d.has_prediction && !d.has_truth) return kNaN;
+  if (!d.has_prediction || !d.has_truth) return 0.0;
+  const double within = (d.prediction_to_truth <= tolerance_mm).sum().item<double>() +
+                        (d.truth_to_prediction <= tolerance_mm).sum().item<double>();
+  return within / static_cast<double>(d.prediction_to_truth.numel() + d.truth_to_prediction.numel());
+}
+
+}  // namespace
+
+double hausdorff95(const torch::Tensor& prediction, const torch::Tensor& truth, const std::array<double, 3>& spacing) {
+  return hausdorff95(surface_distances(prediction, truth, spacing));
 }
 
 double surface_dice(const torch::Tensor& prediction, const torch::Tensor& truth, const std::array<double, 3>& spacing,
                     double tolerance_mm) {
-  auto sp = surface_voxels(prediction), sg = surface_voxels(truth);
-  const bool has_p = sp.any().item<bool>(), has_g = sg.any().item<bool>();
-  if (!has_p && !has_g) return kNaN;
-  if (!has_p || !has_g) return 0.0;
-  const double t2 = tolerance_mm * tolerance_mm;
-  auto p_ok = (squared_distance_transform(sg, spacing).masked_select(sp) <= t2).sum().item<double>();
-  auto g_ok = (squared_distance_transform(sp, spacing).masked_select(sg) <= t2).sum().item<double>();
-  return (p_ok + g_ok) / (sp.sum().item<double>() + sg.sum().item<double>());
+  return surface_dice(surface_distances(prediction, truth, spacing), tolerance_mm);
 }
 
 std::vector<ClassMetrics> evaluate_labels(const torch::Tensor& prediction, const torch::Tensor& truth, int64_t classes,
@@ -131,7 +156,8 @@ std::vector<ClassMetrics> evaluate_labels(const torch::Tensor& prediction, const
   std::vector<ClassMetrics> out;
   for (int64_t c = 1; c < classes; ++c) {
     auto pm = p == c, gm = g == c;
-    out.push_back({dice_score(pm, gm), hausdorff95(pm, gm, spacing), surface_dice(pm, gm, spacing, tolerance_mm)});
+    const SurfaceDistances d = surface_distances(pm, gm, spacing);
+    out.push_back({dice_score(pm, gm), hausdorff95(d), surface_dice(d, tolerance_mm)});
   }
   return out;
 }

@@ -23,12 +23,17 @@ NamedTensors all_raw(Segmenter& net) {
   return out;
 }
 
+std::map<std::string, LargeKernelConv> convs_by_prefix(Segmenter& net) {
+  std::map<std::string, LargeKernelConv> convs;
+  for (auto& [prefix, conv] : large_kernel_convs(net)) convs.emplace(prefix, conv);
+  return convs;
+}
+
 }  // namespace
 
 NamedTensors state_dict(Segmenter& net, KernelForm form) {
   if (form == KernelForm::Raw) return all_raw(net);
-  std::map<std::string, LargeKernelConv> convs;
-  for (auto& [prefix, conv] : large_kernel_convs(net)) convs.emplace(prefix, conv);
+  auto convs = convs_by_prefix(net);
   NamedTensors out;
   torch::NoGradGuard no_grad;
   for (const auto& [key, value] : all_raw(net)) {
@@ -76,8 +81,7 @@ void load_state_dict(Segmenter& net, const NamedTensors& state, KernelForm form,
     throw Error(msg);
   }
 
-  std::map<std::string, LargeKernelConv> convs;
-  for (auto& [prefix, conv] : large_kernel_convs(net)) convs.emplace(prefix, conv);
+  auto convs = convs_by_prefix(net);
   torch::NoGradGuard no_grad;
   for (const auto& [key, target] : all_raw(net)) {
     auto it = given.find(key);

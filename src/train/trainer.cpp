@@ -253,9 +253,10 @@ TrainResult train(const TrainOptions& o) {
     while (std::getline(in, line)) {
       int64_t it;
       double loss, dice;
-      if (std::sscanf(line.c_str(), "%ld,%lf,%lf", &it, &loss, &dice) >= 2 && it <= start) {
+      const int fields = std::sscanf(line.c_str(), "%ld,%lf,%lf", &it, &loss, &dice);
+      if (fields >= 2 && it <= start) {
         loss_curve.push_back({static_cast<double>(it), loss});
-        if (std::sscanf(line.c_str(), "%ld,%lf,%lf", &it, &loss, &dice) == 3) dice_curve.push_back({static_cast<double>(it), dice});
+        if (fields == 3) dice_curve.push_back({static_cast<double>(it), dice});
       }
     }
     if (!o.quiet) fmt::print("resumed from {} at iteration {}\n", checkpoint, start);
