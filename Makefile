@@ -17,6 +17,7 @@ test: build
 
 demo: build
 	$(BUILD)/repux info /usr/share/mricron/templates/ch2better.nii.gz
+	$(BUILD)/repux demo -o demo-out
 
 bench: build
 	$(BUILD)/bench/bench_lk_dwconv
