@@ -176,8 +176,8 @@ void add_train_commands(CLI::App& app) {
   da->options.network.dims = {8, 16, 32, 64};
   da->options.network.depths = {1, 1, 1, 1};
   da->options.network.hidden_size = 64;
-  da->options.iterations = 300;
-  da->options.validate_every = 50;
+  da->options.iterations = 800;
+  da->options.validate_every = 100;
   da->options.learning_rate = 2e-3;
   da->options.schedule = "cosine";
   da->options.warmup = 20;
