@@ -70,8 +70,11 @@ Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const 
   }
   if (any_affine) {
     auto grid = torch::affine_grid_generator(theta, {b, 1, o.patch[0], o.patch[1], o.patch[2]}, /*align_corners=*/false);
-    image = torch::grid_sampler(image, grid, 0, 0, false);
-    label = torch::grid_sampler(label.unsqueeze(1).to(torch::kFloat32), grid, 1, 0, false).squeeze(1).round().to(torch::kInt64);
+    // Reflection padding (MONAI's RandAffine default): with zero padding the linearly sampled image
+    // fades into the border while the nearest-sampled label does not, and they disagree there.
+    constexpr int64_t linear = 0, nearest = 1, reflection = 2;
+    image = torch::grid_sampler(image, grid, linear, reflection, false);
+    label = torch::grid_sampler(label.unsqueeze(1).to(torch::kFloat32), grid, nearest, reflection, false).squeeze(1).round().to(torch::kInt64);
   }
   for (int64_t i = 0; i < b; ++i) {
     if (u(rng) < o.intensity_probability) image[i].add_((2 * u(rng) - 1) * o.intensity_shift);
