@@ -226,6 +226,7 @@ TrainResult train(const TrainOptions& o) {
   const std::string checkpoint = (fs::path(o.output_dir) / "checkpoint.pt").string();
   const std::string metrics_path = (fs::path(o.output_dir) / "metrics.csv").string();
   std::vector<CurvePoint> loss_curve, dice_curve;
+  std::vector<std::string> kept_log_rows;
   if (o.resume) {
     if (!fs::exists(checkpoint)) fail("{}: no checkpoint to resume from", checkpoint);
     torch::serialize::InputArchive archive, model, optimiser;
@@ -247,6 +248,7 @@ TrainResult train(const TrainOptions& o) {
     best = t.item<double>();
     archive.read("best_iteration", t);
     best_iteration = t.item<int64_t>();
+    // Keep the log up to the checkpoint: rows written after it belong to iterations that will run again.
     std::ifstream in(metrics_path);
     std::string line;
     std::getline(in, line);
@@ -255,14 +257,16 @@ TrainResult train(const TrainOptions& o) {
       double loss, dice;
       const int fields = std::sscanf(line.c_str(), "%ld,%lf,%lf", &it, &loss, &dice);
       if (fields >= 2 && it <= start) {
+        kept_log_rows.push_back(line);
         loss_curve.push_back({static_cast<double>(it), loss});
         if (fields == 3) dice_curve.push_back({static_cast<double>(it), dice});
       }
     }
     if (!o.quiet) fmt::print("resumed from {} at iteration {}\n", checkpoint, start);
   }
-  std::ofstream metrics(metrics_path, o.resume ? std::ios::app : std::ios::trunc);
-  if (!o.resume) metrics << "iteration,loss,val_mean_dice\n";
+  std::ofstream metrics(metrics_path, std::ios::trunc);
+  metrics << "iteration,loss,val_mean_dice\n";
+  for (const auto& row : kept_log_rows) metrics << row << "\n";
 
   ModelInfo info;
   info.network = net_config;
