@@ -6,6 +6,7 @@
 #include "repux/error.h"
 #include "repux/eval/report.h"
 #include "repux/infer/predictor.h"
+#include "repux/io/atomic_file.h"
 #include "repux/io/nifti.h"
 #include "repux/io/paths.h"
 
@@ -58,6 +59,7 @@ int run_predict(const PredictArgs& a) {
     if (jobs.empty()) fail("{}: no .nii or .nii.gz files", a.input);
   } else {
     if (!is_nifti_path(a.output)) fail("output {} must end in .nii or .nii.gz", a.output);
+    ensure_writable(a.output);
     jobs.emplace_back(a.input, a.output);
   }
   int failures = 0;

@@ -25,14 +25,21 @@ std::string full_extension(const std::string& filename) {
 
 }  // namespace
 
-AtomicFile::AtomicFile(std::string destination) : destination_(std::move(destination)) {
-  const fs::path dest(destination_);
+void ensure_writable(const std::string& destination) {
+  const fs::path dest(destination);
   fs::path dir = dest.parent_path();
   if (dir.empty()) dir = ".";
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail("cannot write {}: directory {} does not exist", destination_, dir.string());
-  if (::access(dir.c_str(), W_OK) != 0) fail("cannot write {}: directory {} is not writable", destination_, dir.string());
-  if (fs::is_directory(dest, ec)) fail("cannot write {}: it is a directory", destination_);
+  if (!fs::is_directory(dir, ec)) fail("cannot write {}: directory {} does not exist", destination, dir.string());
+  if (::access(dir.c_str(), W_OK) != 0) fail("cannot write {}: directory {} is not writable", destination, dir.string());
+  if (fs::is_directory(dest, ec)) fail("cannot write {}: it is a directory", destination);
+}
+
+AtomicFile::AtomicFile(std::string destination) : destination_(std::move(destination)) {
+  ensure_writable(destination_);
+  const fs::path dest(destination_);
+  fs::path dir = dest.parent_path();
+  if (dir.empty()) dir = ".";
   static std::atomic<int> counter{0};
   const std::string name = dest.filename().string();
   const std::string ext = full_extension(name);

@@ -29,7 +29,12 @@ void save_model(Segmenter& net, const ModelInfo& info, const std::string& path) 
 }
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
-  const SafetensorsFile file = read_safetensors(path);
+  SafetensorsFile file;
+  try {
+    file = read_safetensors(path);
+  } catch (const Error& e) {
+    fail("not a repux model file: {}", e.what());
+  }
   auto it = file.metadata.find("repux");
   if (it == file.metadata.end()) fail("{}: not a repux model file (no repux description in its metadata)", path);
   nlohmann::json d;

@@ -5,6 +5,10 @@
 
 namespace repux {
 
+// Throws repux::Error unless `destination` could be written: its directory exists and is writable,
+// and it is not itself a directory. Lets callers fail before doing expensive work.
+void ensure_writable(const std::string& destination);
+
 class AtomicFile {
  public:
   // Checks that the destination's directory exists and is writable; throws repux::Error otherwise.
