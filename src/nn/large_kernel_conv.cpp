@@ -63,7 +63,13 @@ torch::Tensor LargeKernelConvImpl::effective_weight() const {
 }
 
 torch::Tensor LargeKernelConvImpl::forward(const torch::Tensor& x) {
-  if (deployed_ && !torch::GradMode::is_enabled()) return cache_.forward(x, weight, bias);
+  if (deployed_ && !torch::GradMode::is_enabled()) {
+    // Inference: reuse the kernel spectra across windows, but only where FFT is the implementation
+    // asked for (or the one auto picks): on tiny volumes a direct convolution is faster.
+    const LkImpl impl = options.impl == LkImpl::Auto ? lk_choose_impl(x.sizes(), weight.sizes(), x.device()) : options.impl;
+    if (impl == LkImpl::Fft) return cache_.forward(x, weight, bias);
+    return lk_dwconv(x, weight, bias, impl);
+  }
   auto b = (!deployed_ && options.reparam == Reparam::Structural) ? bias + small_bias : bias;
   return lk_dwconv(x, effective_weight(), b, options.impl);
 }

@@ -7,7 +7,7 @@
 //               which detaches it from the optimiser; we do not copy that).
 //   structural: y = conv(x, W + pad(W_small)), a parallel small kernel merged by zero-padded sum.
 // deploy() folds the re-parameterization into W once; afterwards the module is a plain depthwise
-// conv whose weight is the effective kernel (the form official checkpoints store), and inference
+// conv whose weight is the effective kernel (the form official checkpoints store), and FFT inference
 // without gradients reuses the kernel spectrum across sliding windows.
 #include "repux/ops/lk_dwconv.h"
 
