@@ -8,5 +8,6 @@ void add_info_command(CLI::App& app);
 void add_model_commands(CLI::App& app);
 void add_pipeline_commands(CLI::App& app);
 void add_train_commands(CLI::App& app);
+void add_volume_commands(CLI::App& app);
 
 }  // namespace repux::cli

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   repux::cli::add_model_commands(app);
   repux::cli::add_pipeline_commands(app);
   repux::cli::add_train_commands(app);
+  repux::cli::add_volume_commands(app);
 
   try {
     app.parse(argc, argv);
