@@ -1,6 +1,8 @@
 // Whole-network timings: forward (inference, deployed kernels) and an AdamW training step of
 // RepUX-Net (or 3D UX-Net) with a chosen large-kernel implementation, in float32 or bf16 autocast
 // where the device supports it. Prints one line per measurement (median of the repeats).
+#include "repux/device_memory.h"
+#include "repux/nn/autocast.h"
 #include "repux/nn/segmenter.h"
 #include "repux/train/loss.h"
 
@@ -39,7 +41,7 @@ double median_seconds(F&& f, int repeats, const torch::Device& d) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string device_name = "cpu", arch = "repuxnet", impl = "auto";
+  std::string device_name = "cpu", arch = "repuxnet", impl = "auto", precision_name = "fp32";
   int64_t size = 64, batch = 2, repeats = 3;
   bool skip_train = false;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -51,13 +53,20 @@ int main(int argc, char** argv) {
     else if (a == "--batch") batch = std::atol(v.c_str());
     else if (a == "--repeats") repeats = std::atol(v.c_str());
     else if (a == "--skip-train") skip_train = v == "1";
+    else if (a == "--precision") precision_name = v;
     else {
-      fmt::print(stderr, "usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3]\n", argv[0]);
+      fmt::print(stderr, "usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3] [--precision fp32|bf16] [--skip-train 1]\n", argv[0]);
       return 2;
     }
   }
   torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const torch::Device device(device_name);
+  const repux::Precision precision = repux::parse_precision(precision_name);
+  // Peak GPU memory of one measurement (the warm-up and repeats included), like max_memory_allocated.
+  auto peak_text = [&] {
+    const int64_t peak = repux::cuda_peak_allocated_bytes();
+    return device.is_cuda() && peak >= 0 ? fmt::format(", peak {:.2f} GiB", peak / 1073741824.0) : std::string();
+  };
   torch::manual_seed(0);
   repux::NetworkConfig config;
   config.arch = arch;
@@ -72,22 +81,34 @@ int main(int argc, char** argv) {
   infer_net->deploy();
   infer_net->eval();
   auto x1 = torch::randn({1, 1, size, size, size}, torch::TensorOptions().device(device));
+  if (device.is_cuda()) repux::reset_cuda_peak();
   const double forward = median_seconds([&] {
     torch::NoGradGuard no_grad;
+    repux::AutocastScope amp(device.type(), precision);
     infer_net->forward(x1);
   }, static_cast<int>(repeats), device);
-  fmt::print("{} {} impl={} forward 1x{}^3: {:.4f} s\n", device_name, arch, impl, size, forward);
+  fmt::print("{} {} impl={} {} forward 1x{}^3: {:.4f} s{}\n", device_name, arch, impl, precision_name, size, forward, peak_text());
   if (skip_train) return 0;
 
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-4).weight_decay(0.01));
   auto x = torch::randn({batch, 1, size, size, size}, torch::TensorOptions().device(device));
   auto y = torch::randint(0, 14, {batch, size, size, size}, torch::TensorOptions().device(device).dtype(torch::kInt64));
   net->train();
+  infer_net = nullptr;
+  if (device.is_cuda()) {
+    torch::cuda::synchronize();
+    repux::reset_cuda_peak();
+  }
   const double step = median_seconds([&] {
     opt.zero_grad();
-    repux::dice_ce_loss(net->forward(x), y).backward();
+    torch::Tensor loss;
+    {
+      repux::AutocastScope amp(device.type(), precision);
+      loss = repux::dice_ce_loss(net->forward(x).to(torch::kFloat32), y);
+    }
+    loss.backward();
     opt.step();
   }, static_cast<int>(repeats), device);
-  fmt::print("{} {} impl={} train step {}x{}^3: {:.4f} s\n", device_name, arch, impl, batch, size, step);
+  fmt::print("{} {} impl={} {} train step {}x{}^3: {:.4f} s{}\n", device_name, arch, impl, precision_name, batch, size, step, peak_text());
   return 0;
 }

@@ -21,7 +21,7 @@ namespace repux::cli {
 namespace {
 
 struct PredictArgs {
-  std::string model, input, output, device = "cpu", stitch_device;
+  std::string model, input, output, device = "cpu", stitch_device, precision = "fp32";
   double overlap = 0.5;
   int64_t batch = 1;
   std::vector<int64_t> window;
@@ -46,6 +46,7 @@ int run_predict(const PredictArgs& a) {
     o.window.window = model.info.preprocessing["patch"].get<std::array<int64_t, 3>>();
   }
   o.keep_probabilities = a.save_probabilities;
+  o.precision = parse_precision(a.precision);
 
   // A folder in, a folder out: every case, the model loaded once; failures reported, not fatal.
   std::vector<std::pair<std::string, std::string>> jobs;
@@ -102,6 +103,7 @@ void add_pipeline_commands(CLI::App& app) {
   p->add_option("-i,--input", pa->input, "A .nii/.nii.gz file or a folder of them")->required();
   p->add_option("-o,--output", pa->output, "Output file (or folder when the input is a folder)")->required();
   p->add_option("--device", pa->device, "cpu or cuda")->capture_default_str();
+  p->add_option("--precision", pa->precision, "fp32 or bf16 (autocast)")->capture_default_str();
   p->add_option("--stitch-device", pa->stitch_device, "Where window outputs are accumulated (default: --device; cpu saves GPU memory)");
   p->add_option("--overlap", pa->overlap, "Window overlap in [0, 1)")->capture_default_str();
   p->add_option("--window", pa->window, "Window size (1 or 3 values; default: the model's training patch, else 96)");

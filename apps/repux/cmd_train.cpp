@@ -63,6 +63,7 @@ void add_network_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--seed", a.options.seed, "Random seed")->capture_default_str();
   cmd->add_option("--workers", a.options.workers, "Background data workers")->capture_default_str();
   cmd->add_option("--device", a.options.device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--precision", a.options.precision, "fp32 or bf16 (autocast; the FFT convolutions stay float32)")->capture_default_str();
   cmd->add_option("--log-every", a.options.log_every, "Progress line every N iterations")->capture_default_str();
 }
 

@@ -16,7 +16,10 @@ Prediction predict_volume(LoadedModel& model, const Volume& image, const Predict
   torch::NoGradGuard no_grad;
   model.net->eval();
   auto logits = sliding_window_inference(prepared.image.unsqueeze(0), net_config.out_channels,
-                                         [&](const torch::Tensor& x) { return model.net->forward(x); }, options.window);
+                                         [&](const torch::Tensor& x) {
+                                           AutocastScope amp(options.window.compute_device.type(), options.precision);
+                                           return model.net->forward(x).to(torch::kFloat32);
+                                         }, options.window);
   auto probabilities = torch::softmax(logits[0], 0);
   auto restored = restore_probabilities(probabilities, prepared.trace);
 

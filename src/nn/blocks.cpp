@@ -1,5 +1,7 @@
 #include "repux/nn/blocks.h"
 
+#include "repux/nn/autocast.h"
+
 namespace repux {
 
 RepUxBlockImpl::RepUxBlockImpl(const LargeKernelConvOptions& conv) {
@@ -7,7 +9,9 @@ RepUxBlockImpl::RepUxBlockImpl(const LargeKernelConvOptions& conv) {
   norm = register_module("norm", torch::nn::BatchNorm3d(torch::nn::BatchNorm3dOptions(conv.channels).eps(1e-5).momentum(0.1)));
 }
 
-torch::Tensor RepUxBlockImpl::forward(const torch::Tensor& x) { return torch::gelu(norm(dwconv(x))); }
+torch::Tensor RepUxBlockImpl::forward(const torch::Tensor& x) {
+  return torch::gelu(normalize_in_float32(dwconv(x), [&](const torch::Tensor& t) { return norm(t); }));
+}
 
 UxBlockImpl::UxBlockImpl(const LargeKernelConvOptions& conv) {
   const int64_t c = conv.channels;
@@ -19,7 +23,7 @@ UxBlockImpl::UxBlockImpl(const LargeKernelConvOptions& conv) {
 }
 
 torch::Tensor UxBlockImpl::forward(const torch::Tensor& x) {
-  auto y = pwconv2(torch::gelu(pwconv1(norm(dwconv(x)))));
+  auto y = pwconv2(torch::gelu(pwconv1(normalize_in_float32(dwconv(x), [&](const torch::Tensor& t) { return norm(t); }))));
   return x + gamma.view({1, -1, 1, 1, 1}) * y;
 }
 

@@ -5,6 +5,7 @@
 #include "repux/infer/sliding_window.h"
 #include "repux/io/atomic_file.h"
 #include "repux/io/nifti.h"
+#include "repux/nn/autocast.h"
 #include "repux/nn/model_file.h"
 #include "repux/nn/state_dict.h"
 #include "repux/train/loss.h"
@@ -128,7 +129,10 @@ std::vector<double> validate(Segmenter& net, const std::vector<PreparedCase>& ca
   sw.compute_device = device;
   sw.stitch_device = device;
   for (const auto& c : cases) {
-    auto logits = sliding_window_inference(c.image.unsqueeze(0), k, [&](const torch::Tensor& x) { return net->forward(x); }, sw);
+    auto logits = sliding_window_inference(c.image.unsqueeze(0), k, [&](const torch::Tensor& x) {
+      AutocastScope amp(device.type(), parse_precision(o.precision));
+      return net->forward(x).to(torch::kFloat32);
+    }, sw);
     auto pred = logits[0].argmax(0).cpu();
     for (int64_t cls = 1; cls < k; ++cls) {
       auto p = pred == cls, g = c.label == cls;
@@ -184,6 +188,7 @@ std::vector<std::string> check_training_data(const TrainOptions& o, int64_t clas
 
 TrainResult train(const TrainOptions& o) {
   const torch::Device device(o.device);
+  const Precision precision = parse_precision(o.precision);  // checked before any work
   NetworkConfig net_config = o.network.resolved();
   const int64_t classes = net_config.out_channels;
   const auto problems = check_training_data(o, classes);
@@ -289,7 +294,11 @@ TrainResult train(const TrainOptions& o) {
     wait_total += seconds(t1 - t0);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(learning_rate_at(o, it));
     optimizer.zero_grad();
-    auto loss = dice_ce_loss(net->forward(batch.image.to(device)), batch.label.to(device));
+    torch::Tensor loss;
+    {
+      AutocastScope amp(device.type(), precision);
+      loss = dice_ce_loss(net->forward(batch.image.to(device)).to(torch::kFloat32), batch.label.to(device));
+    }
     loss.backward();
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), o.grad_clip);
     optimizer.step();

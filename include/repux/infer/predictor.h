@@ -3,6 +3,7 @@
 // the original grid, take the argmax and return a label volume with the input's exact geometry.
 #include "repux/infer/sliding_window.h"
 #include "repux/io/volume.h"
+#include "repux/nn/autocast.h"
 #include "repux/nn/model_file.h"
 
 namespace repux {
@@ -10,6 +11,7 @@ namespace repux {
 struct PredictOptions {
   SlidingWindowOptions window;
   bool keep_probabilities = false;
+  Precision precision = Precision::Float32;  // bf16: autocast around the network
 };
 
 struct Prediction {

@@ -34,6 +34,7 @@ struct TrainOptions {
   int workers = 1;
   int queue_size = 4;
   std::string device = "cpu";
+  std::string precision = "fp32";  // "bf16": autocast forward and loss (SPEC: FFT path stays float32)
   bool resume = false;
   bool quiet = false;
 };
