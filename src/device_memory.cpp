@@ -8,9 +8,9 @@ namespace repux {
 
 #ifdef REPUX_WITH_CUDA
 int64_t cuda_peak_allocated_bytes(int device) {
-  namespace alloc = c10::cuda::CUDACachingAllocator;
-  const auto stats = alloc::getDeviceStats(device);
-  return stats.allocated_bytes[static_cast<size_t>(alloc::StatType::AGGREGATE)].peak;
+  // Index 0 is StatType::AGGREGATE (all pools); the enum moved namespace between LibTorch 1.13 and 2.x.
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
+  return stats.allocated_bytes[0].peak;
 }
 void reset_cuda_peak(int device) { c10::cuda::CUDACachingAllocator::resetPeakStats(device); }
 #else
