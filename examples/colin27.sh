@@ -32,10 +32,11 @@ cat > "$OUT/dataset.json" <<JSON
  "validation": [{"image": "imagesTr/left.nii.gz", "label": "labelsTr/left.nii.gz"}]}
 JSON
 
-# 4. Train (MRI z-score preset at 2 mm, 48^3 patches, random flips make the left half teach the right).
+# 4. Train (MRI z-score preset at 2 mm, 48^3 patches). Left-right flips (axis 0 in RAS) let the left
+#    hemisphere teach the right one; flips along the other axes would swap frontal and occipital.
 "$REPUX" train -d "$OUT/dataset.json" -o "$OUT/run" --arch repuxnet --classes 8 \
   --class-names background frontal parietal temporal occipital limbic deep_grey cerebellum \
-  --preset mri --spacing 2 --patch 48 --dims 16 32 64 128 --depths 1 1 1 1 --hidden 64 \
+  --preset mri --spacing 2 --patch 48 --flip-axes 0 --dims 16 32 64 128 --depths 1 1 1 1 --hidden 64 \
   --iterations "$ITERATIONS" --val-every 250 --lr 2e-3 --schedule cosine --warmup 20
 
 # 5. Predict the held-out hemisphere with the last model (no choice made on held-out data), evaluate, render.

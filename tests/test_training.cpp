@@ -59,7 +59,7 @@ TEST(Sampler, AugmentationKeepsImageAndLabelAligned) {
   o.rotation = 0.3;
   o.scaling = 0.2;
   o.intensity_probability = 0.0;
-  o.flips = true;
+  o.flip_axes = {0, 1, 2};
   for (uint64_t seed = 0; seed < 5; ++seed) {
     const Batch b = sample_batch({c}, seed, o);
     auto image = b.image.squeeze(1);

@@ -52,7 +52,9 @@ void add_network_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--patch", a.patch, "Patch size (1 or 3 values, multiples of 16)");
   cmd->add_option("--crops", a.options.sampler.crops_per_case, "Crops per volume per step")->capture_default_str();
   cmd->add_option("--fg-ratio", a.options.sampler.foreground_ratio, "Probability of a foreground-centred crop")->capture_default_str();
-  cmd->add_flag("--flips", a.options.sampler.flips, "Random flips along the three axes");
+  cmd->add_flag_callback("--flips", [&a] { a.options.sampler.flip_axes = {0, 1, 2}; }, "Random flips along the three axes");
+  cmd->add_option("--flip-axes", a.options.sampler.flip_axes, "Random flips along these axes only (0: left-right in RAS)")
+      ->check(CLI::Range(0, 2));
   cmd->add_option("--iterations", a.options.iterations, "Training iterations")->capture_default_str();
   cmd->add_option("--val-every", a.options.validate_every, "Validate every N iterations")->capture_default_str();
   cmd->add_option("--lr", a.options.learning_rate, "AdamW learning rate")->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include "repux/error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -9,7 +10,7 @@ namespace repux {
 
 nlohmann::json to_json(const SamplerOptions& o) {
   return {{"patch", o.patch},         {"crops_per_case", o.crops_per_case}, {"foreground_ratio", o.foreground_ratio},
-          {"intensity_shift", o.intensity_shift}, {"rotation", o.rotation}, {"scaling", o.scaling}, {"flips", o.flips}};
+          {"intensity_shift", o.intensity_shift}, {"rotation", o.rotation}, {"scaling", o.scaling}, {"flip_axes", o.flip_axes}};
 }
 
 namespace {
@@ -78,9 +79,10 @@ Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const 
   }
   for (int64_t i = 0; i < b; ++i) {
     if (u(rng) < o.intensity_probability) image[i].add_((2 * u(rng) - 1) * o.intensity_shift);
-    if (o.flips) {
+    if (!o.flip_axes.empty()) {
       for (int64_t a = 0; a < 3; ++a) {
-        if (u(rng) < 0.5) {
+        const bool listed = std::find(o.flip_axes.begin(), o.flip_axes.end(), a) != o.flip_axes.end();
+        if (u(rng) < 0.5 && listed) {  // one draw per axis either way: the same stream for any choice
           image[i].copy_(image[i].flip({a + 1}));
           label[i].copy_(label[i].flip({a}));
         }

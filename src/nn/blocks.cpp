@@ -1,7 +1,5 @@
 #include "repux/nn/blocks.h"
 
-#include "repux/nn/autocast.h"
-
 namespace repux {
 
 RepUxBlockImpl::RepUxBlockImpl(const LargeKernelConvOptions& conv) {
@@ -10,7 +8,7 @@ RepUxBlockImpl::RepUxBlockImpl(const LargeKernelConvOptions& conv) {
 }
 
 torch::Tensor RepUxBlockImpl::forward(const torch::Tensor& x) {
-  return torch::gelu(normalize_in_float32(dwconv(x), [&](const torch::Tensor& t) { return norm(t); }));
+  return torch::gelu(norm(dwconv(x)));
 }
 
 UxBlockImpl::UxBlockImpl(const LargeKernelConvOptions& conv) {
@@ -23,7 +21,7 @@ UxBlockImpl::UxBlockImpl(const LargeKernelConvOptions& conv) {
 }
 
 torch::Tensor UxBlockImpl::forward(const torch::Tensor& x) {
-  auto y = pwconv2(torch::gelu(pwconv1(normalize_in_float32(dwconv(x), [&](const torch::Tensor& t) { return norm(t); }))));
+  auto y = pwconv2(torch::gelu(pwconv1(norm(dwconv(x)))));
   return x + gamma.view({1, -1, 1, 1, 1}) * y;
 }
 

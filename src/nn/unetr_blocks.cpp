@@ -1,14 +1,10 @@
 #include "repux/nn/unetr_blocks.h"
 
-#include "repux/nn/autocast.h"
-
 namespace repux {
 namespace {
 
 torch::Tensor instance_norm(const torch::Tensor& x) {
-  return normalize_in_float32(x, [](const torch::Tensor& t) {
-    return torch::instance_norm(t, {}, {}, {}, {}, /*use_input_stats=*/true, 0.1, 1e-5, /*cudnn_enabled=*/false);
-  });
+  return torch::instance_norm(x, {}, {}, {}, {}, /*use_input_stats=*/true, 0.1, 1e-5, /*cudnn_enabled=*/false);
 }
 
 torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }

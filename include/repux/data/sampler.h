@@ -23,7 +23,10 @@ struct SamplerOptions {
   double rotation = 3.14159265358979323846 / 30.0;  // radians, about the third axis
   double scaling = 0.1;
   double affine_probability = 1.0;
-  bool flips = false;
+  // Voxel axes of the RAS-reoriented data (0: left-right, 1: posterior-anterior, 2: inferior-superior)
+  // each flipped with probability 1/2. Empty: no flips. {0} suits anatomy whose classes are not
+  // mirror-symmetric in the other directions (brain lobes); {0, 1, 2} is nnU-Net's mirroring.
+  std::vector<int64_t> flip_axes;
 };
 
 nlohmann::json to_json(const SamplerOptions& o);

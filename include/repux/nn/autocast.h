@@ -30,9 +30,10 @@ class AutocastScope {
   torch::ScalarType previous_dtype_ = torch::kFloat32;
 };
 
-// Runs a normalisation in float32 when `x` is bf16 or half and returns x's dtype. Batch, instance and
-// layer statistics are sums over up to millions of voxels; some backends (LibTorch's CPU kernels)
-// accumulate them in the input's precision, which under bf16 autocast makes gradients 20-50% off.
+// Runs a normalisation written with elementwise ops (the channels-first LayerNorm) in float32 when `x`
+// is bf16 or half, and returns x's dtype: what autocast does for torch's own layer_norm. The native
+// batch and instance norms need no help: their kernels accumulate in float32 (and upcasting them would
+// keep float32 copies of the largest decoder activations for backward).
 template <typename Normalization>
 torch::Tensor normalize_in_float32(const torch::Tensor& x, Normalization&& normalization) {
   const auto dtype = x.scalar_type();
