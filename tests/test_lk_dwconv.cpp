@@ -84,6 +84,12 @@ TEST(LkDwConv, ReferenceIsCrossCorrelationWithSamePadding) {
       }
 }
 
+// Restores the process-wide save mode when a test ends, pass or fail.
+struct SaveModeScope {
+  explicit SaveModeScope(LkSaveMode mode) { lk_set_save_mode(mode); }
+  ~SaveModeScope() { lk_set_save_mode(LkSaveMode::Auto); }
+};
+
 TEST(LkDwConv, EveryImplementationMatchesFloat64InFloat32) {
   torch::manual_seed(1);
   for (const auto& c : kCases) {
@@ -95,6 +101,16 @@ TEST(LkDwConv, EveryImplementationMatchesFloat64InFloat64) {
   torch::manual_seed(2);
   for (const auto& c : kCases) {
     for (LkImpl impl : {LkImpl::Direct, LkImpl::Fft}) check_case(c, impl, torch::kFloat64, 1e-11);
+  }
+}
+
+// The lean backward (spectra recomputed from the saved x and weight; CUDA's default) on every case.
+TEST(LkDwConv, FftBackwardFromSavedInputsMatchesFloat64) {
+  SaveModeScope lean(LkSaveMode::Inputs);
+  torch::manual_seed(7);
+  for (const auto& c : kCases) {
+    check_case(c, LkImpl::Fft, torch::kFloat32, 1e-5);
+    check_case(c, LkImpl::Fft, torch::kFloat64, 1e-11);
   }
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The same RepUX-Net written in PyTorch eager (tools/make_network_fixtures.py's re-statement of
 SPEC.md: torch.nn.Conv3d depthwise 21^3, BatchNorm, GELU, MONAI-style decoder), timed on one device:
-forward of a [1,1,S^3] window and an AdamW training step on [B,1,S^3], median of repeats, with peak
+forward of a [1,1,S^3] window and an AdamW training step (Dice + CE, as repux) on [B,1,S^3], median of repeats, with peak
 GPU memory. The baseline for bench/bench_network. Usage: pytorch_eager_bench.py [cuda|cpu] [S] [B]"""
 import os
 import sys
@@ -42,6 +42,16 @@ def median(f, repeats=5):
     return sorted(ts)[len(ts) // 2]
 
 
+def dice_ce(logits, target):
+    """Cross-entropy plus soft Dice over every class (MONAI's DiceCELoss defaults; repux's dice_ce_loss)."""
+    k = logits.shape[1]
+    probs = torch.softmax(logits, 1)
+    onehot = F.one_hot(target, k).permute(0, 4, 1, 2, 3).to(probs.dtype)
+    inter = (probs * onehot).sum((2, 3, 4))
+    denom = probs.sum((2, 3, 4)) + onehot.sum((2, 3, 4))
+    return F.cross_entropy(logits, target) + (1 - (2 * inter + 1e-5) / (denom + 1e-5)).mean()
+
+
 for dtype in (torch.float32, torch.bfloat16):
     name = "fp32" if dtype == torch.float32 else "bf16"
     if device == "cpu" and dtype == torch.bfloat16:
@@ -68,7 +78,7 @@ for dtype in (torch.float32, torch.bfloat16):
         opt.zero_grad()
         with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32):
             out = net(x)
-        loss = F.cross_entropy(out.float(), y)
+        loss = dice_ce(out.float(), y)
         loss.backward()
         opt.step()
 

@@ -3,6 +3,7 @@
 #include "repux/error.h"
 #include "repux/shape_string.h"
 
+#include <atomic>
 #include <cmath>
 
 namespace repux {
@@ -102,11 +103,89 @@ bool is_half(torch::ScalarType t) { return t == torch::kHalf || t == torch::kBFl
 
 torch::Tensor compute_dtype(const torch::Tensor& t) { return is_half(t.scalar_type()) ? t.to(torch::kFloat32) : t; }
 
+std::vector<int64_t> plan_to_list(const FftPlan& p) {
+  return {p.input[0], p.input[1], p.input[2], p.kernel[0], p.kernel[1], p.kernel[2], p.padded[0], p.padded[1], p.padded[2]};
+}
+
+FftPlan plan_from_list(const std::vector<int64_t>& v) {
+  FftPlan p;
+  for (int a = 0; a < 3; ++a) {
+    p.input[a] = v[a];
+    p.kernel[a] = v[3 + a];
+    p.padded[a] = v[6 + a];
+  }
+  return p;
+}
+
+std::atomic<LkSaveMode> g_save_mode{LkSaveMode::Auto};
+
+// The FFT convolution with a hand-written backward, so that autograd does not keep the padded complex
+// spectra of every block's input (3-4x the input's size) until the backward pass. What is kept is a
+// policy by device: on CUDA, where memory is the scarce resource and transforms are cheap, only x and
+// the weight (both spectra recomputed in backward: two extra transforms); on the CPU, where time is
+// scarce and memory is not, the spectra themselves (no extra transforms). Gradients, with G = F(dL/dy):
+//   dL/dx = F^-1(G K)               (convolution with the kernel: the adjoint of the correlation)
+//   dL/dw = taps of F^-1(sum_n X conj(G))   (correlation of x with dL/dy, summed over the batch)
+// Both read only zero padding when they wrap around, since every padded size is >= n + k/2.
+class FftDepthwiseConv : public torch::autograd::Function<FftDepthwiseConv> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight) {
+    const auto xc = compute_dtype(x);
+    const auto wc = weight.to(xc.scalar_type());
+    const FftPlan plan = make_plan(xc, wc);
+    const torch::IntArrayRef sizes(plan.padded.data(), 3);
+    const auto spectrum = kernel_spectrum(wc, plan);
+    const auto xf = torch::fft::rfftn(xc, sizes, torch::IntArrayRef{2, 3, 4});
+    auto y = torch::fft::irfftn(xf * spectrum.conj().unsqueeze(0), sizes, torch::IntArrayRef{2, 3, 4});
+    y = y.narrow(2, 0, plan.input[0]).narrow(3, 0, plan.input[1]).narrow(4, 0, plan.input[2]);
+    const LkSaveMode mode = lk_save_mode();
+    const bool keep_spectra = mode == LkSaveMode::Spectra || (mode == LkSaveMode::Auto && !x.is_cuda());
+    ctx->save_for_backward({x, weight, keep_spectra ? xf : torch::Tensor(), keep_spectra ? spectrum : torch::Tensor()});
+    ctx->saved_data["plan"] = plan_to_list(plan);
+    return y.to(x.scalar_type());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& weight = saved[1];
+    const FftPlan plan = plan_from_list(ctx->saved_data["plan"].toIntVector());
+    const torch::IntArrayRef sizes(plan.padded.data(), 3);
+    static constexpr std::array<int64_t, 3> kSpatial{2, 3, 4};  // (an IntArrayRef{...} would dangle)
+    const torch::IntArrayRef dims(kSpatial.data(), 3);
+    const auto xc = compute_dtype(x);
+    const auto g = grads[0].to(xc.scalar_type());
+    const auto gf = torch::fft::rfftn(g, sizes, dims);
+    torch::Tensor grad_x, grad_w;
+    if (ctx->needs_input_grad(0)) {
+      const auto spectrum = saved[3].defined() ? saved[3] : kernel_spectrum(weight.to(xc.scalar_type()), plan);
+      grad_x = torch::fft::irfftn(gf * spectrum.unsqueeze(0), sizes, dims)
+                   .narrow(2, 0, plan.input[0]).narrow(3, 0, plan.input[1]).narrow(4, 0, plan.input[2])
+                   .to(x.scalar_type());
+    }
+    if (ctx->needs_input_grad(1)) {
+      const auto xf = saved[2].defined() ? saved[2] : torch::fft::rfftn(xc, sizes, dims);
+      auto c = torch::fft::irfftn((xf * gf.conj()).sum(0), sizes, torch::IntArrayRef{1, 2, 3});  // [C, L, L, L]
+      // Tap t of the kernel is the correlation at offset t - k/2 (mod L).
+      c = torch::roll(c, {plan.kernel[0] / 2, plan.kernel[1] / 2, plan.kernel[2] / 2}, {1, 2, 3});
+      c = c.narrow(1, 0, plan.kernel[0]).narrow(2, 0, plan.kernel[1]).narrow(3, 0, plan.kernel[2]).unsqueeze(1);
+      // Taps cropped away never touched the input: their gradient is exactly zero.
+      std::vector<int64_t> pads;
+      for (int a = 2; a >= 0; --a) {
+        const int64_t extra = weight.size(2 + a) - plan.kernel[a];
+        pads.push_back(extra / 2);
+        pads.push_back(extra - extra / 2);
+      }
+      grad_w = torch::constant_pad_nd(c, pads, 0.0).to(weight.scalar_type());
+    }
+    return {grad_x, grad_w};
+  }
+};
+
 torch::Tensor fft_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  auto xc = compute_dtype(x);
-  auto wc = weight.to(xc.scalar_type());
-  const FftPlan plan = make_plan(xc, wc);
-  return apply_spectrum(xc, kernel_spectrum(wc, plan), bias, plan).to(x.scalar_type());
+  auto y = FftDepthwiseConv::apply(x, weight);
+  if (bias.defined()) y = y + bias.to(y.scalar_type()).view({1, -1, 1, 1, 1});
+  return y;
 }
 
 torch::Tensor direct_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
@@ -122,6 +201,9 @@ torch::Tensor direct_forward(const torch::Tensor& x, const torch::Tensor& weight
 }
 
 }  // namespace
+
+void lk_set_save_mode(LkSaveMode mode) { g_save_mode = mode; }
+LkSaveMode lk_save_mode() { return g_save_mode; }
 
 LkImpl lk_impl_from_name(const std::string& name) {
   if (name == "direct") return LkImpl::Direct;

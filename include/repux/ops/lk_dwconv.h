@@ -23,6 +23,13 @@ std::string lk_impl_name(LkImpl impl);
 torch::Tensor lk_dwconv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                         LkImpl impl = LkImpl::Auto);
 
+// What the FFT path keeps for its backward pass: the padded input and kernel spectra (no extra
+// transforms) or only x and the weight (spectra recomputed: two extra transforms, 3-4x less memory
+// per block). Auto: spectra on the CPU, where time is scarce; inputs on CUDA, where memory is.
+enum class LkSaveMode { Auto, Spectra, Inputs };
+void lk_set_save_mode(LkSaveMode mode);  // process-wide; for benchmarks and tests
+LkSaveMode lk_save_mode();
+
 // What `auto` would run for these sizes on this device (x sizes, kernel sizes).
 LkImpl lk_choose_impl(torch::IntArrayRef input_sizes, torch::IntArrayRef kernel_sizes, const torch::Device& device);
 
