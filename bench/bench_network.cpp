@@ -4,6 +4,7 @@
 #include "repux/device_memory.h"
 #include "repux/nn/autocast.h"
 #include "repux/nn/segmenter.h"
+#include "repux/ops/lk_dwconv.h"
 #include "repux/train/loss.h"
 
 #include <fmt/format.h>
@@ -54,8 +55,9 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::atol(v.c_str());
     else if (a == "--skip-train") skip_train = v == "1";
     else if (a == "--precision") precision_name = v;
+    else if (a == "--save") repux::lk_set_save_mode(v == "spectra" ? repux::LkSaveMode::Spectra : v == "inputs" ? repux::LkSaveMode::Inputs : repux::LkSaveMode::Auto);
     else {
-      fmt::print(stderr, "usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3] [--precision fp32|bf16] [--skip-train 1]\n", argv[0]);
+      fmt::print(stderr, "usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3] [--precision fp32|bf16] [--save auto|spectra|inputs] [--skip-train 1]\n", argv[0]);
       return 2;
     }
   }
