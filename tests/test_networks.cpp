@@ -153,3 +153,41 @@ TEST(Bfr, OneAdamWStepMovesEveryElementOfTheKernel) {
   const auto after = convs.front().second->weight.detach();
   EXPECT_EQ((after == before).sum().item<int64_t>(), 0) << "some kernel elements did not move";
 }
+
+// The channels-first LayerNorm's hand-written backward against autograd through the textbook formula
+// in float64: output and the gradients of input, weight and bias.
+TEST(ChannelsFirstLayerNorm, MatchesTheFormulaInFloat64WithGradients) {
+  torch::manual_seed(21);
+  repux::ChannelsFirstLayerNorm norm(5, 1e-6);
+  {
+    torch::NoGradGuard no_grad;
+    norm->weight.copy_(torch::randn({5}));
+    norm->bias.copy_(torch::randn({5}));
+  }
+  const auto x64 = torch::randn({2, 5, 4, 3, 6}, torch::kFloat64) * 3 + 1;
+  const auto upstream = torch::randn({2, 5, 4, 3, 6}, torch::kFloat64);
+  // Reference: the formula, autograd in float64.
+  auto xr = x64.clone().requires_grad_(true);
+  auto wr = norm->weight.detach().to(torch::kFloat64).requires_grad_(true);
+  auto br = norm->bias.detach().to(torch::kFloat64).requires_grad_(true);
+  auto mean = xr.mean(1, true);
+  auto var = (xr - mean).pow(2).mean(1, true);
+  auto yr = (xr - mean) / torch::sqrt(var + 1e-6) * wr.view({1, -1, 1, 1, 1}) + br.view({1, -1, 1, 1, 1});
+  (yr * upstream).sum().backward();
+
+  auto x = x64.to(torch::kFloat32).requires_grad_(true);
+  auto y = norm(x);
+  (y.to(torch::kFloat64) * upstream).sum().backward();
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a.to(torch::kFloat64) - b).norm() / b.norm()).item<double>();
+  };
+  EXPECT_LT(rel(y.detach(), yr.detach()), 1e-5);
+  EXPECT_LT(rel(x.grad(), xr.grad()), 1e-5);
+  EXPECT_LT(rel(norm->weight.grad(), wr.grad()), 1e-5);
+  EXPECT_LT(rel(norm->bias.grad(), br.grad()), 1e-5);
+
+  // bf16 input: statistics in float32, output in bf16, within bf16 rounding of the reference.
+  auto yb = norm(x64.to(torch::kBFloat16));
+  EXPECT_EQ(yb.scalar_type(), torch::kBFloat16);
+  EXPECT_LT(rel(yb.detach(), yr.detach()), 1e-2);
+}
