@@ -36,6 +36,14 @@ void write_png(const std::string& path, const unsigned char* rgb, int width, int
   out.commit();
 }
 
+bool plotting_available() {
+#ifdef REPUX_HAVE_PLPLOT
+  return true;
+#else
+  return false;
+#endif
+}
+
 void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector<CurvePoint>& dice, const std::string& png_path) {
 #ifdef REPUX_HAVE_PLPLOT
   const int width = 1000, height = 420;

@@ -9,6 +9,10 @@ struct CurvePoint {
   double x, y;
 };
 
+// Whether this build has PLplot (the GPU build, made from a pip PyTorch, may not): without it no
+// curves are drawn and metrics.csv is the record.
+bool plotting_available();
+
 // Two panels: training loss and validation Dice against iterations. Writes atomically.
 void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector<CurvePoint>& dice, const std::string& png_path);
 
