@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake git pkg-config
-  libtorch-dev libnifti2-dev zlib1g-dev
+  libtorch-dev libgloo-dev libnifti2-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libbenchmark-dev libpng-dev libplplot-dev
   libopenblas0-pthread mricron-data

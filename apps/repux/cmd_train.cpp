@@ -4,6 +4,7 @@
 
 #include "repux/data/dataset.h"
 #include "repux/data/synth.h"
+#include "repux/dist/communicator.h"
 #include "repux/error.h"
 #include "repux/eval/overlay.h"
 #include "repux/eval/report.h"
@@ -150,10 +151,15 @@ void add_train_commands(CLI::App& app) {
   t->add_option("--init", ta->options.init_model, "Start from this model file (fine-tuning; the head is replaced if classes differ)");
   t->add_option("--class-names", ta->options.class_names, "Class names, background first");
   t->add_flag("--resume", ta->options.resume, "Resume exactly from OUTPUT/checkpoint.pt");
+  t->add_option("--dist-backend", ta->options.dist_backend, "Data-parallel backend when launched as a rank: gloo or nccl (default: by device)");
+  t->add_flag("--sync-bn", ta->options.sync_batch_norm, "Data-parallel: BatchNorm statistics over all ranks (default: each rank's own)");
+  t->add_option("--dist-timeout", ta->options.dist_timeout_seconds, "Data-parallel: seconds before a dead or hung rank stops the others")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   add_network_options(t, *ta);
   t->callback([ta] {
     const TrainOptions o = resolve(*ta);
-    print_result(train(o), o);
+    const TrainResult result = train(o);
+    if (launch_environment_from_env().rank == 0) print_result(result, o);
   });
 
   auto ra = std::make_shared<std::array<std::string, 4>>();

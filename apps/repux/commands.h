@@ -9,5 +9,6 @@ void add_model_commands(CLI::App& app);
 void add_pipeline_commands(CLI::App& app);
 void add_train_commands(CLI::App& app);
 void add_volume_commands(CLI::App& app);
+void add_launch_command(CLI::App& app);
 
 }  // namespace repux::cli

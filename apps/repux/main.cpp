@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -22,7 +23,10 @@ int main(int argc, char** argv) {
   CLI::App app{"repux: RepUX-Net 3D medical image segmentation (train, predict, evaluate) in C++"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print help for every subcommand");
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Ranks started together on one machine share its cores (LOCAL_WORLD_SIZE, set by launch and torchrun).
+  const char* local_ranks = std::getenv("LOCAL_WORLD_SIZE");
+  const int sharing = local_ranks ? std::max(1, std::atoi(local_ranks)) : 1;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / sharing));
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -33,6 +37,7 @@ int main(int argc, char** argv) {
   repux::cli::add_pipeline_commands(app);
   repux::cli::add_train_commands(app);
   repux::cli::add_volume_commands(app);
+  repux::cli::add_launch_command(app);
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,7 @@
 #include "repux/nn/blocks.h"
 
+#include "repux/dist/sync_batch_norm.h"
+
 namespace repux {
 
 RepUxBlockImpl::RepUxBlockImpl(const LargeKernelConvOptions& conv) {
@@ -8,7 +10,9 @@ RepUxBlockImpl::RepUxBlockImpl(const LargeKernelConvOptions& conv) {
 }
 
 torch::Tensor RepUxBlockImpl::forward(const torch::Tensor& x) {
-  return torch::gelu(norm(dwconv(x)));
+  const auto y = dwconv(x);
+  if (sync_batch_norm_over && is_training()) return torch::gelu(sync_batch_norm(y, norm, *sync_batch_norm_over));
+  return torch::gelu(norm(y));
 }
 
 UxBlockImpl::UxBlockImpl(const LargeKernelConvOptions& conv) {

@@ -1,6 +1,7 @@
 #include "repux/nn/segmenter.h"
 
 #include "repux/error.h"
+#include "repux/nn/blocks.h"
 #include "repux/shape_string.h"
 
 namespace repux {
@@ -111,6 +112,17 @@ void SegmenterImpl::deploy() {
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* conv = m->as<LargeKernelConvImpl>()) conv->deploy();
   }
+}
+
+int SegmenterImpl::synchronize_batch_norm(Communicator* comm) {
+  int switched = 0;
+  apply([&](torch::nn::Module& m) {
+    if (auto* block = dynamic_cast<RepUxBlockImpl*>(&m)) {
+      block->sync_batch_norm_over = comm;
+      ++switched;
+    }
+  });
+  return switched;
 }
 
 void SegmenterImpl::replace_head(int64_t out_channels) {

@@ -1,6 +1,7 @@
 #include "repux/train/trainer.h"
 
 #include "repux/data/dataset.h"
+#include "repux/dist/communicator.h"
 #include "repux/error.h"
 #include "repux/infer/sliding_window.h"
 #include "repux/io/atomic_file.h"
@@ -116,19 +117,21 @@ std::vector<PreparedCase> prepare_cases(const std::vector<CaseFiles>& files, con
   return out;
 }
 
-// Mean Dice per class (1..K-1) over the validation cases, in the preprocessed space.
-std::vector<double> validate(Segmenter& net, const std::vector<PreparedCase>& cases, const TrainOptions& o, const torch::Device& device) {
+// Dice per class (1..K-1) summed over this rank's share of the validation cases (case i goes to rank
+// i mod ranks), with the number of cases where the class is present; the caller reduces over ranks.
+std::pair<std::vector<double>, std::vector<double>> validate(Segmenter& net, const std::vector<PreparedCase>& cases, const TrainOptions& o,
+                                                             const torch::Device& device, int rank, int ranks) {
   torch::NoGradGuard no_grad;
   net->eval();
   const int64_t k = net->config.out_channels;
-  std::vector<double> sum(k, 0.0);
-  std::vector<int> count(k, 0);
+  std::vector<double> sum(k - 1, 0.0), count(k - 1, 0.0);
   SlidingWindowOptions sw;
   sw.window = o.sampler.patch;
   sw.overlap = o.validation_overlap;
   sw.compute_device = device;
   sw.stitch_device = device;
-  for (const auto& c : cases) {
+  for (size_t i = static_cast<size_t>(rank); i < cases.size(); i += static_cast<size_t>(ranks)) {
+    const auto& c = cases[i];
     auto logits = sliding_window_inference(c.image.unsqueeze(0), k, [&](const torch::Tensor& x) {
       AutocastScope amp(device.type(), parse_precision(o.precision));
       return net->forward(x).to(torch::kFloat32);
@@ -138,14 +141,12 @@ std::vector<double> validate(Segmenter& net, const std::vector<PreparedCase>& ca
       auto p = pred == cls, g = c.label == cls;
       const double ng = g.sum().item<double>();
       if (ng == 0) continue;
-      sum[cls] += 2.0 * (p & g).sum().item<double>() / (p.sum().item<double>() + ng);
-      ++count[cls];
+      sum[cls - 1] += 2.0 * (p & g).sum().item<double>() / (p.sum().item<double>() + ng);
+      count[cls - 1] += 1;
     }
   }
   net->train();
-  std::vector<double> per_class;
-  for (int64_t cls = 1; cls < k; ++cls) per_class.push_back(count[cls] ? sum[cls] / count[cls] : std::nan(""));
-  return per_class;
+  return {sum, count};
 }
 
 double nanmean(const std::vector<double>& v) {
@@ -187,8 +188,13 @@ std::vector<std::string> check_training_data(const TrainOptions& o, int64_t clas
 }
 
 TrainResult train(const TrainOptions& o) {
-  const torch::Device device(o.device);
+  const LaunchEnvironment where = launch_environment_from_env();
+  torch::Device device(o.device);
+  // One GPU per local rank, as torchrun users expect, unless the device names one.
+  if (device.is_cuda() && !device.has_index() && where.world_size > 1) device = torch::Device(torch::kCUDA, static_cast<int8_t>(where.local_rank));
   const Precision precision = parse_precision(o.precision);  // checked before any work
+  const bool main_rank = where.rank == 0;  // the only rank that writes files and prints
+  const bool quiet = o.quiet || !main_rank;
   NetworkConfig net_config = o.network.resolved();
   const int64_t classes = net_config.out_channels;
   const auto problems = check_training_data(o, classes);
@@ -196,7 +202,17 @@ TrainResult train(const TrainOptions& o) {
   Dataset dataset = load_dataset(o.dataset, o.data_root);
   split_folds(dataset, o.folds, o.fold, o.seed);
   if (dataset.validation.empty()) fail("no validation cases");
-  fs::create_directories(o.output_dir);
+  if (main_rank) fs::create_directories(o.output_dir);
+  std::unique_ptr<Communicator> comm;
+  if (where.world_size > 1) {
+    CommunicatorOptions co;
+    co.where = where;
+    co.backend = o.dist_backend;
+    co.device = device;
+    co.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.dist_timeout_seconds * 1000));
+    comm = std::make_unique<Communicator>(co);
+  }
+  const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
 
   std::vector<std::string> names = o.class_names;
   if (names.empty() && static_cast<int64_t>(dataset.class_names.size()) == classes) names = dataset.class_names;
@@ -206,7 +222,7 @@ TrainResult train(const TrainOptions& o) {
   const auto t_prep = Clock::now();
   const auto train_cases = prepare_cases(dataset.training, o.preprocessing, classes);
   const auto val_cases = prepare_cases(dataset.validation, o.preprocessing, classes);
-  if (!o.quiet) {
+  if (!quiet) {
     fmt::print("prepared {} training and {} validation cases in {:.1f} s\n", train_cases.size(), val_cases.size(), seconds(Clock::now() - t_prep));
   }
 
@@ -224,6 +240,7 @@ TrainResult train(const TrainOptions& o) {
   }
   net->to(device);
   net->train();
+  if (comm && o.sync_batch_norm) net->synchronize_batch_norm(comm.get());
   torch::optim::AdamW optimizer(net->parameters(), torch::optim::AdamWOptions(o.learning_rate).betas({0.9, 0.999}).eps(1e-8).weight_decay(o.weight_decay));
 
   int64_t start = 0, best_iteration = 0;
@@ -267,11 +284,21 @@ TrainResult train(const TrainOptions& o) {
         if (fields == 3) dice_curve.push_back({static_cast<double>(it), dice});
       }
     }
-    if (!o.quiet) fmt::print("resumed from {} at iteration {}\n", checkpoint, start);
+    if (!quiet) fmt::print("resumed from {} at iteration {}\n", checkpoint, start);
   }
-  std::ofstream metrics(metrics_path, std::ios::trunc);
-  metrics << "iteration,loss,val_mean_dice\n";
-  for (const auto& row : kept_log_rows) metrics << row << "\n";
+  if (comm) {
+    broadcast_module_state(*net, *comm);  // replicas start equal (they already do from one seed and file)
+    if (!quiet) {
+      fmt::print("data-parallel: {} ranks ({}), BatchNorm {}, global batch {} crops\n", ranks, comm->backend(),
+                 o.sync_batch_norm ? "synchronised" : "per rank", ranks * o.sampler.crops_per_case);
+    }
+  }
+  std::ofstream metrics;
+  if (main_rank) {
+    metrics.open(metrics_path, std::ios::trunc);
+    metrics << "iteration,loss,val_mean_dice\n";
+    for (const auto& row : kept_log_rows) metrics << row << "\n";
+  }
 
   ModelInfo info;
   info.network = net_config;
@@ -283,7 +310,8 @@ TrainResult train(const TrainOptions& o) {
   TrainResult result;
   result.best_dice = best;
   result.best_iteration = best_iteration;
-  BatchQueue queue(train_cases, o.sampler, o.seed, start, o.iterations, o.workers, o.queue_size);
+  // Each rank draws its own batches (rank 0 the same ones as a single process would).
+  BatchQueue queue(train_cases, o.sampler, o.seed + 1000000007ULL * static_cast<uint64_t>(rank), start, o.iterations, o.workers, o.queue_size);
   double wait_total = 0, run_total = 0, loss_window = 0;
   int64_t window_count = 0;
   const auto t_start = Clock::now();
@@ -300,9 +328,15 @@ TrainResult train(const TrainOptions& o) {
       loss = dice_ce_loss(net->forward(batch.image.to(device)).to(torch::kFloat32), batch.label.to(device));
     }
     loss.backward();
+    if (comm) average_gradients(net->parameters(), *comm);
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), o.grad_clip);
     optimizer.step();
-    const double loss_value = loss.item<double>();
+    double loss_value = loss.item<double>();
+    if (comm) {  // the logged loss is the mean over ranks, i.e. over the global batch
+      std::vector<torch::Tensor> l{torch::tensor({loss_value}, torch::kFloat64)};
+      comm->all_reduce_sum(l);
+      loss_value = l[0].item<double>() / ranks;
+    }
     run_total += seconds(Clock::now() - t0);
     loss_window += loss_value;
     ++window_count;
@@ -310,7 +344,15 @@ TrainResult train(const TrainOptions& o) {
     const int64_t done = it + 1;
     std::string dice_cell;
     if (done % o.validate_every == 0 || done == o.iterations) {
-      const auto per_class = validate(net, val_cases, o, device);
+      auto [sums, counts] = validate(net, val_cases, o, device, rank, ranks);
+      if (comm) {
+        std::vector<torch::Tensor> t{torch::tensor(sums, torch::kFloat64), torch::tensor(counts, torch::kFloat64)};
+        comm->all_reduce_sum(t);
+        sums = std::vector<double>(t[0].data_ptr<double>(), t[0].data_ptr<double>() + t[0].numel());
+        counts = std::vector<double>(t[1].data_ptr<double>(), t[1].data_ptr<double>() + t[1].numel());
+      }
+      std::vector<double> per_class;
+      for (size_t c = 0; c < sums.size(); ++c) per_class.push_back(counts[c] > 0 ? sums[c] / counts[c] : std::nan(""));
       const double mean = nanmean(per_class);
       dice_curve.push_back({static_cast<double>(done), mean});
       dice_cell = fmt::format("{:.6f}", mean);
@@ -318,19 +360,21 @@ TrainResult train(const TrainOptions& o) {
         best = mean;
         best_iteration = done;
         result.best_per_class = per_class;
-        save_model(net, info, (fs::path(o.output_dir) / "best.repux").string());
+        if (main_rank) save_model(net, info, (fs::path(o.output_dir) / "best.repux").string());
       }
-      if (!o.quiet) {
+      if (!quiet) {
         std::string detail;
         for (size_t c = 0; c < per_class.size(); ++c) detail += fmt::format(" {} {:.3f}", names[c + 1], per_class[c]);
         fmt::print("validation at {}: mean Dice {:.4f} (best {:.4f} at {}):{}\n", done, mean, best, best_iteration, detail);
       }
-      save_checkpoint(checkpoint, net, optimizer, done, best, best_iteration);
-      save_model(net, info, (fs::path(o.output_dir) / "last.repux").string());
+      if (main_rank) {
+        save_checkpoint(checkpoint, net, optimizer, done, best, best_iteration);
+        save_model(net, info, (fs::path(o.output_dir) / "last.repux").string());
+      }
     }
-    metrics << done << "," << loss_value << "," << dice_cell << "\n";
+    if (main_rank) metrics << done << "," << loss_value << "," << dice_cell << "\n";
     loss_curve.push_back({static_cast<double>(done), loss_value});
-    if (!o.quiet && (done % o.log_every == 0 || done == o.iterations)) {
+    if (!quiet && (done % o.log_every == 0 || done == o.iterations)) {
       const double elapsed = seconds(Clock::now() - t_start);
       const double rate = (done - start) / elapsed;
       fmt::print("it {:>6}/{}  loss {:.4f}  {:.2f} it/s  data wait {:.0f}%  ETA {:.0f} s\n", done, o.iterations, loss_window / window_count,
@@ -340,6 +384,15 @@ TrainResult train(const TrainOptions& o) {
       window_count = 0;
     }
   }
+  if (comm) {
+    // The replicas must hold the same weights; anything else is a bug worth stopping for.
+    double checksum = 0;
+    for (const auto& p : net->parameters()) checksum += p.detach().to(torch::kFloat64).abs().sum().item<double>();
+    if (!same_on_all_ranks(checksum, *comm)) fail("rank {}: the replicas' weights differ after training", rank);
+    if (!quiet) fmt::print("weights identical on all {} ranks\n", ranks);
+    result.world_size = ranks;
+  }
+  if (!main_rank) return result;
   metrics.close();
   plot_training_curves(loss_curve, dice_curve, (fs::path(o.output_dir) / "training.png").string());
   result.best_dice = best;

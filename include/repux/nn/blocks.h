@@ -1,5 +1,6 @@
 #pragma once
 // The two encoder blocks. Attribute names follow the official code so that state_dict keys match.
+#include "repux/dist/communicator.h"
 #include "repux/nn/large_kernel_conv.h"
 #include "repux/nn/layernorm.h"
 
@@ -14,6 +15,8 @@ struct RepUxBlockImpl : torch::nn::Module {
 
   LargeKernelConv dwconv{nullptr};
   torch::nn::BatchNorm3d norm{nullptr};
+  // Set for data-parallel training with synchronised BatchNorm (statistics over every rank's batch).
+  Communicator* sync_batch_norm_over = nullptr;
 };
 TORCH_MODULE(RepUxBlock);
 

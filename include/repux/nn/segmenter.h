@@ -11,6 +11,8 @@
 
 namespace repux {
 
+class Communicator;
+
 struct NetworkConfig {
   std::string arch = "repuxnet";  // "repuxnet" or "uxnet"
   int64_t in_channels = 1;
@@ -42,6 +44,9 @@ struct SegmenterImpl : torch::nn::Module {
   void deploy();
   // Replaces the output head for another number of classes (fine-tuning, e.g. FLARE -> AMOS).
   void replace_head(int64_t out_channels);
+  // Data-parallel training: BatchNorm statistics over every rank of `comm` (nullptr: local again).
+  // Returns how many BatchNorm layers were switched (0 for 3D UX-Net, which has none).
+  int synchronize_batch_norm(Communicator* comm);
 
   NetworkConfig config;
   Encoder encoder{nullptr};

@@ -34,12 +34,18 @@ struct TrainOptions {
   int workers = 1;
   int queue_size = 4;
   std::string device = "cpu";
+  // Data-parallel (when launched with torchrun's variables, e.g. by `repux launch`): each rank trains
+  // on its own batches, gradients are averaged; "" backend = gloo on cpu, nccl on cuda.
+  std::string dist_backend;
+  bool sync_batch_norm = false;     // BatchNorm statistics over all ranks (else each rank's own)
+  double dist_timeout_seconds = 300;  // a dead or hung rank stops the others with an error after this
   std::string precision = "fp32";  // "bf16": autocast forward and loss (SPEC: FFT path stays float32)
   bool resume = false;
   bool quiet = false;
 };
 
 struct TrainResult {
+  int world_size = 1;
   double best_dice = 0;
   int64_t best_iteration = 0;
   std::vector<double> best_per_class;

@@ -1,0 +1,193 @@
+#include "repux/dist/communicator.h"
+
+#include "repux/error.h"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
+#if defined(REPUX_WITH_NCCL)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <cstdlib>
+#include <map>
+
+namespace repux {
+namespace {
+
+// LibTorch 2 split process groups into a front end and per-device "backends" (ProcessGroupGloo is one);
+// 1.13's ProcessGroupGloo is itself the process group. Both offer the collectives used here.
+#if TORCH_VERSION_MAJOR >= 2
+using GroupBase = c10d::Backend;
+#else
+using GroupBase = c10d::ProcessGroup;
+#endif
+
+int int_from_env(const char* name, int fallback, int min_value) {
+  const char* text = std::getenv(name);
+  if (!text || !*text) return fallback;
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  if (*end != '\0' || value < min_value || value > 1 << 24) fail("environment variable {}='{}' is not an integer >= {}", name, text, min_value);
+  return static_cast<int>(value);
+}
+
+}  // namespace
+
+LaunchEnvironment launch_environment_from_env() {
+  LaunchEnvironment e;
+  e.world_size = int_from_env("WORLD_SIZE", 1, 1);
+  e.rank = int_from_env("RANK", 0, 0);
+  e.local_rank = int_from_env("LOCAL_RANK", e.rank, 0);
+  e.local_world_size = int_from_env("LOCAL_WORLD_SIZE", e.world_size, 1);
+  e.master_port = int_from_env("MASTER_PORT", 29500, 1);
+  if (const char* addr = std::getenv("MASTER_ADDR"); addr && *addr) e.master_addr = addr;
+  if (e.rank >= e.world_size) fail("RANK={} is not below WORLD_SIZE={}", e.rank, e.world_size);
+  if (e.master_port > 65535) fail("MASTER_PORT={} is not a TCP port", e.master_port);
+  if (e.world_size > 1 && !std::getenv("MASTER_PORT")) fail("WORLD_SIZE={} but MASTER_PORT is not set", e.world_size);
+  return e;
+}
+
+struct Communicator::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<GroupBase> group;
+  std::chrono::milliseconds timeout;
+
+  void run(c10::intrusive_ptr<c10d::Work> work, const char* what) {
+    try {
+      work->wait(timeout);
+    } catch (const std::exception& e) {
+      fail("{} across ranks failed (a rank died, hung past the timeout or lost its connection): {}", what,
+           std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
+    }
+  }
+};
+
+Communicator::Communicator(const CommunicatorOptions& o) : impl_(std::make_unique<Impl>()) {
+  rank_ = o.where.rank;
+  size_ = o.where.world_size;
+  backend_ = o.backend.empty() ? (o.device.is_cuda() ? "nccl" : "gloo") : o.backend;
+  impl_->timeout = o.timeout;
+  c10d::TCPStoreOptions store_options;
+  store_options.port = static_cast<std::uint16_t>(o.where.master_port);
+  store_options.isServer = rank_ == 0;
+  store_options.numWorkers = static_cast<std::size_t>(size_);
+  store_options.waitWorkers = true;
+  store_options.timeout = o.timeout;
+  try {
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(o.where.master_addr, store_options);
+  } catch (const std::exception& e) {
+    fail("rank {} of {}: no rendezvous at {}:{} within {} s: {}", rank_, size_, o.where.master_addr, o.where.master_port,
+         o.timeout.count() / 1000, std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
+  }
+  if (backend_ == "gloo") {
+    auto options = c10d::ProcessGroupGloo::Options::create(o.timeout);
+    // Loopback rendezvous: every rank is on this machine and talks over loopback; otherwise the
+    // interface that resolves this host's name (GLOO_SOCKET_IFNAME picks another, as in PyTorch).
+    const bool local = o.where.master_addr == "127.0.0.1" || o.where.master_addr == "localhost";
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    } else {
+      options->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                       : c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, rank_, size_, options);
+  } else if (backend_ == "nccl") {
+#if defined(REPUX_WITH_NCCL)
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = o.timeout;
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, rank_, size_, options);
+#else
+    fail("backend nccl: this build of repux has no NCCL (build with a CUDA LibTorch, scripts/gpu-build.sh); use --dist-backend gloo");
+#endif
+  } else {
+    fail("distributed backend '{}': expected gloo or nccl", backend_);
+  }
+}
+
+Communicator::~Communicator() = default;
+
+void Communicator::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp::SUM;
+  for (auto& t : tensors) {
+    std::vector<torch::Tensor> one{t};
+    impl_->run(impl_->group->allreduce(one, options), "all-reduce");
+  }
+}
+
+void Communicator::all_reduce_max(std::vector<torch::Tensor>& tensors) {
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp::MAX;
+  for (auto& t : tensors) {
+    std::vector<torch::Tensor> one{t};
+    impl_->run(impl_->group->allreduce(one, options), "all-reduce");
+  }
+}
+
+void Communicator::broadcast(std::vector<torch::Tensor>& tensors, int root) {
+  c10d::BroadcastOptions options;
+  options.rootRank = root;
+  for (auto& t : tensors) {
+    std::vector<torch::Tensor> one{t};
+    impl_->run(impl_->group->broadcast(one, options), "broadcast");
+  }
+}
+
+void Communicator::barrier() { impl_->run(impl_->group->barrier(), "barrier"); }
+
+void broadcast_module_state(torch::nn::Module& module, Communicator& comm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> state;
+  for (const auto& p : module.parameters()) state.push_back(p);
+  for (const auto& b : module.buffers()) state.push_back(b);
+  // Collectives need contiguous tensors; copy back where a view had to be made contiguous.
+  for (auto& t : state) {
+    auto c = t.contiguous();
+    std::vector<torch::Tensor> one{c};
+    comm.broadcast(one, 0);
+    if (!c.is_same(t)) t.copy_(c);
+  }
+}
+
+void average_gradients(const std::vector<torch::Tensor>& parameters, Communicator& comm, int64_t bucket_bytes) {
+  torch::NoGradGuard no_grad;
+  // Buckets in parameter order, one dtype and device each, flushed when full.
+  std::vector<torch::Tensor> bucket;
+  int64_t bytes = 0;
+  auto flush = [&] {
+    if (bucket.empty()) return;
+    std::vector<torch::Tensor> flat_views;
+    for (const auto& g : bucket) flat_views.push_back(g.reshape({-1}));
+    std::vector<torch::Tensor> flat{torch::cat(flat_views)};
+    comm.all_reduce_sum(flat);
+    flat[0].div_(static_cast<double>(comm.size()));
+    int64_t offset = 0;
+    for (auto& g : bucket) {
+      g.copy_(flat[0].narrow(0, offset, g.numel()).view_as(g));
+      offset += g.numel();
+    }
+    bucket.clear();
+    bytes = 0;
+  };
+  for (const auto& p : parameters) {
+    if (!p.requires_grad()) continue;
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    const auto& g = p.grad();
+    if (!bucket.empty() && (g.scalar_type() != bucket.front().scalar_type() || g.device() != bucket.front().device())) flush();
+    bucket.push_back(g);
+    bytes += g.numel() * static_cast<int64_t>(g.element_size());
+    if (bytes >= bucket_bytes) flush();
+  }
+  flush();
+}
+
+bool same_on_all_ranks(double value, Communicator& comm) {
+  std::vector<torch::Tensor> t{torch::tensor({value, -value}, torch::kFloat64)};
+  comm.all_reduce_max(t);
+  // max(v) == v and max(-v) == -v on every rank only when all ranks hold the same v.
+  const double hi = t[0][0].item<double>(), lo = -t[0][1].item<double>();
+  return hi == value && lo == value;
+}
+
+}  // namespace repux
