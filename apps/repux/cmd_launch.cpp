@@ -4,15 +4,13 @@
 // command under torchrun or set the variables yourself.
 #include "commands.h"
 
+#include "repux/dist/communicator.h"
 #include "repux/error.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <arpa/inet.h>
 #include <csignal>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,21 +28,6 @@ struct LaunchArgs {
   double grace_seconds = 30;
   std::vector<std::string> command;
 };
-
-// A TCP port that is free now: bind port 0 and ask which one the kernel gave.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) fail("launch: cannot open a socket to find a free port");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) fail("launch: no free TCP port on the loopback interface; pass --port");
-  return ntohs(addr.sin_port);
-}
 
 std::vector<pid_t> g_children;  // for the signal handler: Ctrl-C reaches every rank
 
@@ -66,7 +49,7 @@ int run_launch(const LaunchArgs& a) {
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n <= 0) fail("launch: cannot find this program's path");
   exe[n] = '\0';
-  const int port = a.port ? a.port : free_port();
+  const int port = a.port ? a.port : free_tcp_port();
   fmt::print("launch: {} ranks of `repux {}` (MASTER_ADDR={} MASTER_PORT={})\n", a.ranks, fmt::join(a.command, " "), a.master_addr, port);
   std::fflush(stdout);
 

@@ -22,6 +22,9 @@ struct LaunchEnvironment {
   int master_port = 29500;
 };
 
+// A TCP port on the loopback interface that is free now (for a rendezvous on this machine).
+int free_tcp_port();
+
 // A single process when WORLD_SIZE is unset; a malformed or inconsistent variable is an error naming it.
 LaunchEnvironment launch_environment_from_env();
 

@@ -1,0 +1,292 @@
+// Data-parallel training on c10d (Gloo over loopback). Two ranks as two threads of this process (each
+// with its own process group) must train exactly like one process on the union of their batches, in
+// float64 so that only the order of sums separates them: 3D UX-Net (no BatchNorm) and RepUX-Net with
+// synchronised BatchNorm. Then the command line: `repux launch`, a killed rank, a hung rank, resuming
+// the last checkpoint with another world size.
+#include "fixture_networks.h"
+#include "repux/data/synth.h"
+#include "repux/dist/communicator.h"
+#include "repux/error.h"
+#include "repux/train/loss.h"
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+using namespace repux;
+
+namespace {
+
+struct Batch {
+  torch::Tensor image, label;
+};
+
+// Batches of step s for rank r: fixed random volumes with a learnable structure (label = intensity band).
+Batch make_batch(int step, int rank, int64_t size, int64_t classes) {
+  torch::manual_seed(1000 + 10 * step + rank);
+  auto image = torch::randn({1, 1, size, size, size}, torch::kFloat64);
+  auto label = torch::bucketize(image[0][0], torch::tensor({-0.5, 0.5}, torch::kFloat64)).clamp_max(classes - 1).unsqueeze(0);
+  return {image, label.to(torch::kInt64)};
+}
+
+Segmenter make_net(const NetworkConfig& config) {
+  torch::manual_seed(42);
+  auto net = create_network(config);
+  net->to(torch::kFloat64);
+  net->train();
+  return net;
+}
+
+void step(Segmenter& net, torch::optim::AdamW& opt, const Batch& b, Communicator* comm) {
+  opt.zero_grad();
+  auto loss = dice_ce_loss(net->forward(b.image), b.label);
+  loss.backward();
+  if (comm) average_gradients(net->parameters(), *comm, /*bucket_bytes=*/64 * 1024);  // several buckets
+  opt.step();
+}
+
+std::vector<torch::Tensor> state(Segmenter& net) {
+  std::vector<torch::Tensor> s;
+  for (const auto& p : net->parameters()) s.push_back(p.detach().clone());
+  for (const auto& b : net->buffers()) s.push_back(b.detach().clone());
+  return s;
+}
+
+// Trains `steps` steps on two ranks (threads) and on one process with both ranks' batches; checks the
+// ranks agree exactly and returns the largest difference from the single process (relative to each
+// tensor's scale), or -1 when something failed.
+double two_ranks_vs_union_batch(const NetworkConfig& config, bool sync_bn, int steps) {
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  const int64_t size = 32, classes = config.out_channels;
+  auto options = [] { return torch::optim::AdamWOptions(1e-3).weight_decay(0.01); };
+
+  Segmenter single = make_net(config);
+  torch::optim::AdamW single_opt(single->parameters(), options());
+  for (int s = 0; s < steps; ++s) {
+    const Batch a = make_batch(s, 0, size, classes), b = make_batch(s, 1, size, classes);
+    step(single, single_opt, {torch::cat({a.image, b.image}), torch::cat({a.label, b.label})}, nullptr);
+  }
+
+  std::vector<Segmenter> ranks{make_net(config), make_net(config)};
+  std::vector<Batch> batches[2];
+  for (int r = 0; r < 2; ++r)
+    for (int s = 0; s < steps; ++s) batches[r].push_back(make_batch(s, r, size, classes));
+  const int port = free_tcp_port();
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> workers;
+  for (int r = 0; r < 2; ++r) {
+    workers.emplace_back([&, r] {
+      try {
+        CommunicatorOptions co;
+        co.where.rank = r;
+        co.where.world_size = 2;
+        co.where.master_port = port;
+        co.timeout = std::chrono::seconds(60);
+        Communicator comm(co);
+        if (sync_bn) EXPECT_GT(ranks[r]->synchronize_batch_norm(&comm), 0);
+        broadcast_module_state(*ranks[r], comm);
+        torch::optim::AdamW opt(ranks[r]->parameters(), options());
+        for (int s = 0; s < steps; ++s) step(ranks[r], opt, batches[r][s], &comm);
+        ranks[r]->synchronize_batch_norm(nullptr);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  torch::set_num_threads(threads);
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+  if (!errors[0].empty() || !errors[1].empty()) return -1;
+
+  const auto want = state(single), got0 = state(ranks[0]), got1 = state(ranks[1]);
+  EXPECT_EQ(want.size(), got0.size());
+  if (want.size() != got0.size()) return -1;
+  double worst = 0;
+  int64_t moved = 0;
+  const auto initial = state(*std::make_unique<Segmenter>(make_net(config)));
+  for (size_t i = 0; i < want.size(); ++i) {
+    // Parameters always agree; BatchNorm running statistics only when synchronised (local ones are local).
+    const bool is_parameter = i < single->parameters().size();
+    if (is_parameter || sync_bn) EXPECT_TRUE(torch::equal(got0[i], got1[i])) << "tensor " << i << " differs between the ranks";
+    if (!want[i].is_floating_point()) {
+      EXPECT_TRUE(torch::equal(got0[i], want[i])) << "tensor " << i;
+      continue;
+    }
+    const double scale = std::max(want[i].abs().max().item<double>(), 1e-12);
+    worst = std::max(worst, (got0[i] - want[i]).abs().max().item<double>() / scale);
+    moved += !torch::equal(want[i], initial[i]);
+  }
+  EXPECT_GT(moved, static_cast<int64_t>(want.size() / 2)) << "training did not move the weights: the comparison is void";
+  std::printf("two ranks vs one process: largest relative difference %.3g\n", worst);
+  return worst;
+}
+
+}  // namespace
+
+TEST(Distributed, LaunchEnvironmentFollowsTorchrunAndNamesBadValues) {
+  auto with_env = [](std::vector<std::pair<std::string, std::string>> vars, auto&& body) {
+    for (const auto& [k, v] : vars) ::setenv(k.c_str(), v.c_str(), 1);
+    body();
+    for (const auto& [k, v] : vars) ::unsetenv(k.c_str());
+  };
+  const LaunchEnvironment single = launch_environment_from_env();
+  EXPECT_EQ(single.world_size, 1);
+  EXPECT_EQ(single.rank, 0);
+  with_env({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "1234"}}, [] {
+    const LaunchEnvironment e = launch_environment_from_env();
+    EXPECT_EQ(e.world_size, 4);
+    EXPECT_EQ(e.rank, 3);
+    EXPECT_EQ(e.local_rank, 1);
+    EXPECT_EQ(e.master_addr, "node7");
+    EXPECT_EQ(e.master_port, 1234);
+  });
+  with_env({{"WORLD_SIZE", "two"}}, [] {
+    try {
+      launch_environment_from_env();
+      ADD_FAILURE() << "accepted WORLD_SIZE=two";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("WORLD_SIZE='two'"), std::string::npos) << e.what();
+    }
+  });
+  with_env({{"WORLD_SIZE", "2"}, {"RANK", "2"}, {"MASTER_PORT", "1"}}, [] { EXPECT_THROW(launch_environment_from_env(), Error); });
+}
+
+TEST(Distributed, TwoRanksTrainUxNetLikeOneProcessOnTheUnionBatch) {
+  const double worst = two_ranks_vs_union_batch(test::reduced_uxnet(), /*sync_bn=*/false, 3);
+  EXPECT_GE(worst, 0);
+  EXPECT_LT(worst, 1e-6);
+}
+
+TEST(Distributed, TwoRanksTrainRepUxNetWithSyncBatchNormLikeOneProcess) {
+  const double worst = two_ranks_vs_union_batch(test::reduced_repuxnet(3), /*sync_bn=*/true, 3);
+  EXPECT_GE(worst, 0);
+  EXPECT_LT(worst, 1e-6);
+  // Control: with per-rank BatchNorm statistics the two runs do differ, so the check has teeth.
+  EXPECT_GT(two_ranks_vs_union_batch(test::reduced_repuxnet(3), /*sync_bn=*/false, 3), 1e-4);
+}
+
+// ---- the command line ----
+
+namespace {
+
+// Starts `repux ARGS` with extra environment variables; output to `log`.
+pid_t spawn_repux(const std::vector<std::string>& args, const std::vector<std::pair<std::string, std::string>>& env,
+                  const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    (void)out;
+    ::dup2(::fileno(stdout), 2);
+    std::vector<char*> argv{const_cast<char*>(REPUX_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(REPUX_BINARY, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Exit code, or -1 if it did not end within `seconds` (then it is killed).
+int wait_for(pid_t pid, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (std::chrono::steady_clock::now() < end) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return -1;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::string> small_training(const repux::test::TempDir& dir, const std::string& out, int iterations) {
+  return {"train", "-d", dir.file("data"), "-o", dir.file(out), "--arch", "uxnet", "--classes", "4", "--dims", "4", "8", "16", "32",
+          "--hidden", "16", "--patch", "32", "--spacing", "4", "--iterations", std::to_string(iterations), "--val-every", "3",
+          "--log-every", "1", "--dist-timeout", "15"};
+}
+
+}  // namespace
+
+TEST(Distributed, LaunchRunsTwoRanksAndOnlyRankZeroWrites) {
+  repux::test::TempDir dir;
+  write_synthetic_dataset(dir.file("data"), 5, 1, SynthOptions{20, 24, true, 20.0});
+  auto args = small_training(dir, "run", 6);
+  std::string command = "launch -n 2 --";
+  for (const auto& a : args) command += " " + a;
+  const auto r = repux::test::run_repux(command);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("data-parallel: 2 ranks (gloo)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("weights identical on all 2 ranks"), std::string::npos) << r.output;
+  // One log with one row per iteration: the other rank wrote nothing.
+  std::ifstream log(dir.file("run/metrics.csv"));
+  std::string line;
+  int rows = -1;
+  while (std::getline(log, line)) ++rows;
+  EXPECT_EQ(rows, 6);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("run/last.repux")));
+
+  // A rank that fails makes launch fail too, naming it.
+  const auto bad = repux::test::run_repux("launch -n 2 -- train -d " + dir.file("no-such-data") + " -o " + dir.file("x"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("repux launch: rank"), std::string::npos) << bad.output;
+}
+
+TEST(Distributed, KilledOrHungRankStopsTheOtherWithAnErrorAndTheCheckpointResumes) {
+  repux::test::TempDir dir;
+  write_synthetic_dataset(dir.file("data"), 5, 1, SynthOptions{20, 24, true, 20.0});
+  for (const bool hang : {false, true}) {
+    SCOPED_TRACE(hang ? "hung rank (SIGSTOP)" : "killed rank (SIGKILL)");
+    const std::string out = hang ? "hung" : "killed";
+    const auto args = small_training(dir, out, 100000);
+    const std::string port = std::to_string(free_tcp_port());
+    auto env = [&](int rank) {
+      return std::vector<std::pair<std::string, std::string>>{
+          {"WORLD_SIZE", "2"}, {"RANK", std::to_string(rank)}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port}, {"LOCAL_WORLD_SIZE", "2"}};
+    };
+    const pid_t rank0 = spawn_repux(args, env(0), dir.file(out + "0.log"));
+    const pid_t rank1 = spawn_repux(args, env(1), dir.file(out + "1.log"));
+    // Mid-run: once a checkpoint exists.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!std::filesystem::exists(dir.file(out + "/checkpoint.pt")) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(std::filesystem::exists(dir.file(out + "/checkpoint.pt"))) << read_text(dir.file(out + "0.log"));
+    ::kill(rank1, hang ? SIGSTOP : SIGKILL);
+    const auto t0 = std::chrono::steady_clock::now();
+    const int code = wait_for(rank0, 90);
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ::kill(rank1, SIGKILL);
+    ::waitpid(rank1, nullptr, 0);
+    const std::string log = read_text(dir.file(out + "0.log"));
+    EXPECT_EQ(code, 1) << "rank 0 did not stop with an error (-1: still running after 90 s)\n" << log;
+    EXPECT_NE(log.find("across ranks failed"), std::string::npos) << log;
+    if (hang) EXPECT_GT(waited, 10.0) << "a hung rank is only detected by the timeout (15 s)";
+
+    // The last checkpoint is intact: a single process resumes from it and finishes.
+    torch::serialize::InputArchive archive;
+    archive.load_from(dir.file(out + "/checkpoint.pt"));
+    torch::Tensor it;
+    archive.read("iteration", it);
+    auto resume = small_training(dir, out, static_cast<int>(it.item<int64_t>()) + 2);
+    std::string command;
+    for (const auto& a : resume) command += a + " ";
+    const auto r = repux::test::run_repux(command + "--resume");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+  }
+}
