@@ -290,3 +290,26 @@ TEST(Distributed, KilledOrHungRankStopsTheOtherWithAnErrorAndTheCheckpointResume
     EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
   }
 }
+
+// NCCL on this machine's GPU (one GPU: a group of one; several GPUs are needed for more ranks).
+TEST(Distributed, NcclGroupOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  CommunicatorOptions co;
+  co.where.master_port = free_tcp_port();
+  co.backend = "nccl";
+  co.device = torch::Device(torch::kCUDA, 0);
+  co.timeout = std::chrono::seconds(60);
+  std::unique_ptr<Communicator> comm;
+  try {
+    comm = std::make_unique<Communicator>(co);
+  } catch (const Error& e) {
+    GTEST_SKIP() << e.what();  // a CUDA build without NCCL headers
+  }
+  std::vector<torch::Tensor> t{torch::arange(6, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat32))};
+  comm->all_reduce_sum(t);
+  EXPECT_TRUE(torch::equal(t[0].cpu(), torch::arange(6, torch::kFloat32)));
+  auto grads_of = torch::ones({3}, torch::TensorOptions().device(torch::kCUDA)).requires_grad_(true);
+  (grads_of * 2).sum().backward();
+  average_gradients({grads_of}, *comm);
+  EXPECT_TRUE(torch::equal(grads_of.grad().cpu(), torch::full({3}, 2.0f)));
+}
