@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 debs=(libnifti2-dev libniftiio-dev libnifti2-2 libznz-dev libznz3 libcli11-dev nlohmann-json3-dev libfmt-dev libfmt9
-      libgtest-dev googletest libpng-dev libpng16-16 zlib1g-dev)
+      libgtest-dev googletest libpng-dev libpng16-16 zlib1g-dev libgloo-dev)
 if [ "${1:-}" = "--fetch" ]; then
   mkdir -p .devdeps && cd .devdeps && apt-get download "${debs[@]}"
   exit 0
