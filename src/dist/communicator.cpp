@@ -73,6 +73,8 @@ struct Communicator::Impl {
   c10::intrusive_ptr<GroupBase> group;
   std::chrono::milliseconds timeout;
 
+  void all_reduce(std::vector<torch::Tensor>& tensors, c10d::ReduceOp::RedOpType op);
+
   void run(c10::intrusive_ptr<c10d::Work> work, const char* what) {
     try {
       work->wait(timeout);
@@ -127,23 +129,17 @@ Communicator::Communicator(const CommunicatorOptions& o) : impl_(std::make_uniqu
 
 Communicator::~Communicator() = default;
 
-void Communicator::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
+void Communicator::Impl::all_reduce(std::vector<torch::Tensor>& tensors, c10d::ReduceOp::RedOpType op) {
   c10d::AllreduceOptions options;
-  options.reduceOp = c10d::ReduceOp::SUM;
+  options.reduceOp = c10d::ReduceOp(op);
   for (auto& t : tensors) {
     std::vector<torch::Tensor> one{t};
-    impl_->run(impl_->group->allreduce(one, options), "all-reduce");
+    run(group->allreduce(one, options), "all-reduce");
   }
 }
 
-void Communicator::all_reduce_max(std::vector<torch::Tensor>& tensors) {
-  c10d::AllreduceOptions options;
-  options.reduceOp = c10d::ReduceOp::MAX;
-  for (auto& t : tensors) {
-    std::vector<torch::Tensor> one{t};
-    impl_->run(impl_->group->allreduce(one, options), "all-reduce");
-  }
-}
+void Communicator::all_reduce_sum(std::vector<torch::Tensor>& tensors) { impl_->all_reduce(tensors, c10d::ReduceOp::SUM); }
+void Communicator::all_reduce_max(std::vector<torch::Tensor>& tensors) { impl_->all_reduce(tensors, c10d::ReduceOp::MAX); }
 
 void Communicator::broadcast(std::vector<torch::Tensor>& tensors, int root) {
   c10d::BroadcastOptions options;
