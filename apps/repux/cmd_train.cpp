@@ -93,6 +93,7 @@ TrainOptions resolve(TrainArgs a) {
 void print_result(const TrainResult& r, const TrainOptions& o) {
   fmt::print("best mean validation Dice {:.4f} at iteration {}; {:.3f} it/s, data wait {:.1f}% of step time\n", r.best_dice, r.best_iteration,
              r.iterations_per_second, 100 * r.data_wait_fraction);
+  if (r.peak_gpu_bytes > 0) fmt::print("peak GPU memory {:.2f} GiB\n", r.peak_gpu_bytes / 1073741824.0);
   fmt::print("model: {}  curves: {}  log: {}\n", (fs::path(o.output_dir) / "best.repux").string(),
              (fs::path(o.output_dir) / "training.png").string(), (fs::path(o.output_dir) / "metrics.csv").string());
 }
@@ -212,7 +213,8 @@ void add_train_commands(CLI::App& app) {
     print_result(result, o);
     fmt::print("[3/4] predicting the held-out cases\n");
     const Dataset dataset = load_dataset(o.dataset);
-    const auto pngs = predict_and_render((fs::path(o.output_dir) / "best.repux").string(), dataset.validation, out / "heldout");
+    // The last model, not the best: the held-out cases then play no part in choosing it either.
+    const auto pngs = predict_and_render((fs::path(o.output_dir) / "last.repux").string(), dataset.validation, out / "heldout");
     fmt::print("[4/4] evaluating\n");
     EvaluationOptions eo;
     eo.classes = static_cast<int64_t>(synth_class_names().size());

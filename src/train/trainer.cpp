@@ -1,6 +1,7 @@
 #include "repux/train/trainer.h"
 
 #include "repux/data/dataset.h"
+#include "repux/device_memory.h"
 #include "repux/dist/communicator.h"
 #include "repux/error.h"
 #include "repux/infer/sliding_window.h"
@@ -314,6 +315,7 @@ TrainResult train(const TrainOptions& o) {
   BatchQueue queue(train_cases, o.sampler, o.seed + 1000000007ULL * static_cast<uint64_t>(rank), start, o.iterations, o.workers, o.queue_size);
   double wait_total = 0, run_total = 0, loss_window = 0;
   int64_t window_count = 0;
+  if (device.is_cuda()) reset_cuda_peak(device.index() < 0 ? 0 : device.index());
   const auto t_start = Clock::now();
   for (int64_t it = start; it < o.iterations; ++it) {
     const auto t0 = Clock::now();
@@ -399,6 +401,7 @@ TrainResult train(const TrainOptions& o) {
   result.best_iteration = best_iteration;
   result.iterations_per_second = (o.iterations - start) / std::max(1e-9, seconds(Clock::now() - t_start));
   result.data_wait_fraction = wait_total / std::max(1e-9, run_total);
+  if (device.is_cuda()) result.peak_gpu_bytes = std::max<int64_t>(0, cuda_peak_allocated_bytes(device.index() < 0 ? 0 : device.index()));
   return result;
 }
 

@@ -51,6 +51,7 @@ struct TrainResult {
   std::vector<double> best_per_class;
   double iterations_per_second = 0;
   double data_wait_fraction = 0;
+  int64_t peak_gpu_bytes = 0;  // on CUDA: max allocated during the run (this process)
 };
 
 TrainResult train(const TrainOptions& options);
