@@ -92,3 +92,30 @@ TEST(Predict, BadInputsFailCleanlyAndOtherCasesStillRun) {
   EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;  // refused before any work
 }
+
+// `predict --precision bf16` against float32 on the same case: the written probabilities agree to bf16's
+// precision, and a bad precision name is refused before anything is written.
+TEST(Predict, Bf16ProbabilitiesTrackFloat32) {
+  repux::test::TempDir dir;
+  const std::string model = write_tiny_model(dir);
+  SynthOptions so;
+  so.min_size = 30;
+  so.max_size = 36;
+  write_nifti(make_synthetic_case(7, so).image, dir.file("ct.nii.gz"));
+  for (const std::string precision : {"fp32", "bf16"}) {
+    const auto r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("ct.nii.gz") + " -o " + dir.file(precision + ".nii.gz") +
+                                          " --save-probabilities --precision " + precision);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const Volume p32 = read_nifti(dir.file("fp32_probabilities.nii.gz"), {.allow_channels = true});
+  const Volume p16 = read_nifti(dir.file("bf16_probabilities.nii.gz"), {.allow_channels = true});
+  ASSERT_EQ(p32.data.sizes(), p16.data.sizes());
+  const double worst = (p32.data - p16.data).abs().max().item<double>();
+  EXPECT_LT(worst, 0.05);
+  EXPECT_GT(worst, 0.0);  // bf16 really ran
+  const auto bad = repux::test::run_repux("predict -m " + model + " -i " + dir.file("ct.nii.gz") + " -o " + dir.file("x.nii.gz") +
+                                          " --precision fp16");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("precision 'fp16'"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(dir.file("x.nii.gz")));
+}
