@@ -89,19 +89,34 @@ torch::Tensor kernel_spectrum(const torch::Tensor& weight, const FftPlan& plan) 
   return torch::fft::rfftn(w, torch::IntArrayRef(plan.padded.data(), 3), torch::IntArrayRef{1, 2, 3});
 }
 
-torch::Tensor apply_spectrum(const torch::Tensor& x, const torch::Tensor& spectrum, const torch::Tensor& bias,
-                             const FftPlan& plan) {
-  const torch::IntArrayRef sizes(plan.padded.data(), 3);
-  auto xf = torch::fft::rfftn(x, sizes, torch::IntArrayRef{2, 3, 4});
-  auto y = torch::fft::irfftn(xf * spectrum.conj().unsqueeze(0), sizes, torch::IntArrayRef{2, 3, 4});
-  y = y.narrow(2, 0, plan.input[0]).narrow(3, 0, plan.input[1]).narrow(4, 0, plan.input[2]);
-  if (bias.defined()) y = y + bias.to(y.scalar_type()).view({1, -1, 1, 1, 1});
-  return y;
+constexpr std::array<int64_t, 3> kSpatialDims{2, 3, 4};  // of [N, C, D, H, W]
+torch::IntArrayRef spatial_dims() { return torch::IntArrayRef(kSpatialDims.data(), 3); }
+torch::IntArrayRef padded_sizes(const FftPlan& plan) { return torch::IntArrayRef(plan.padded.data(), 3); }
+
+torch::Tensor input_spectrum(const torch::Tensor& x, const FftPlan& plan) {
+  return torch::fft::rfftn(x, padded_sizes(plan), spatial_dims());
+}
+
+// Back from the padded FFT grid to the input's spatial size ([N, C, ...] layout).
+torch::Tensor inverse_and_crop(const torch::Tensor& spectrum, const FftPlan& plan) {
+  return torch::fft::irfftn(spectrum, padded_sizes(plan), spatial_dims())
+      .narrow(2, 0, plan.input[0]).narrow(3, 0, plan.input[1]).narrow(4, 0, plan.input[2]);
+}
+
+// "Same" cross-correlation of the input (given by its spectrum) with the kernel (given by its spectrum).
+torch::Tensor correlate(const torch::Tensor& input_spectrum, const torch::Tensor& kernel_spectrum, const FftPlan& plan) {
+  return inverse_and_crop(input_spectrum * kernel_spectrum.conj().unsqueeze(0), plan);
+}
+
+torch::Tensor add_bias(const torch::Tensor& y, const torch::Tensor& bias) {
+  return bias.defined() ? y + bias.to(y.scalar_type()).view({1, -1, 1, 1, 1}) : y;
 }
 
 bool is_half(torch::ScalarType t) { return t == torch::kHalf || t == torch::kBFloat16; }
 
-torch::Tensor compute_dtype(const torch::Tensor& t) { return is_half(t.scalar_type()) ? t.to(torch::kFloat32) : t; }
+// Half-precision inputs are computed in float32.
+torch::ScalarType compute_type(const torch::Tensor& t) { return is_half(t.scalar_type()) ? torch::kFloat32 : t.scalar_type(); }
+torch::Tensor compute_dtype(const torch::Tensor& t) { return t.to(compute_type(t)); }
 
 std::vector<int64_t> plan_to_list(const FftPlan& p) {
   return {p.input[0], p.input[1], p.input[2], p.kernel[0], p.kernel[1], p.kernel[2], p.padded[0], p.padded[1], p.padded[2]};
@@ -133,11 +148,9 @@ class FftDepthwiseConv : public torch::autograd::Function<FftDepthwiseConv> {
     const auto xc = compute_dtype(x);
     const auto wc = weight.to(xc.scalar_type());
     const FftPlan plan = make_plan(xc, wc);
-    const torch::IntArrayRef sizes(plan.padded.data(), 3);
     const auto spectrum = kernel_spectrum(wc, plan);
-    const auto xf = torch::fft::rfftn(xc, sizes, torch::IntArrayRef{2, 3, 4});
-    auto y = torch::fft::irfftn(xf * spectrum.conj().unsqueeze(0), sizes, torch::IntArrayRef{2, 3, 4});
-    y = y.narrow(2, 0, plan.input[0]).narrow(3, 0, plan.input[1]).narrow(4, 0, plan.input[2]);
+    const auto xf = input_spectrum(xc, plan);
+    const auto y = correlate(xf, spectrum, plan);
     const LkSaveMode mode = lk_save_mode();
     const bool keep_spectra = mode == LkSaveMode::Spectra || (mode == LkSaveMode::Auto && !x.is_cuda());
     ctx->save_for_backward({x, weight, keep_spectra ? xf : torch::Tensor(), keep_spectra ? spectrum : torch::Tensor()});
@@ -150,22 +163,17 @@ class FftDepthwiseConv : public torch::autograd::Function<FftDepthwiseConv> {
     const auto& x = saved[0];
     const auto& weight = saved[1];
     const FftPlan plan = plan_from_list(ctx->saved_data["plan"].toIntVector());
-    const torch::IntArrayRef sizes(plan.padded.data(), 3);
-    static constexpr std::array<int64_t, 3> kSpatial{2, 3, 4};  // (an IntArrayRef{...} would dangle)
-    const torch::IntArrayRef dims(kSpatial.data(), 3);
-    const auto xc = compute_dtype(x);
-    const auto g = grads[0].to(xc.scalar_type());
-    const auto gf = torch::fft::rfftn(g, sizes, dims);
+    const auto type = compute_type(x);
+    const auto gf = input_spectrum(grads[0].to(type), plan);
     torch::Tensor grad_x, grad_w;
     if (ctx->needs_input_grad(0)) {
-      const auto spectrum = saved[3].defined() ? saved[3] : kernel_spectrum(weight.to(xc.scalar_type()), plan);
-      grad_x = torch::fft::irfftn(gf * spectrum.unsqueeze(0), sizes, dims)
-                   .narrow(2, 0, plan.input[0]).narrow(3, 0, plan.input[1]).narrow(4, 0, plan.input[2])
-                   .to(x.scalar_type());
+      const auto spectrum = saved[3].defined() ? saved[3] : kernel_spectrum(weight.to(type), plan);
+      grad_x = inverse_and_crop(gf * spectrum.unsqueeze(0), plan).to(x.scalar_type());
     }
     if (ctx->needs_input_grad(1)) {
-      const auto xf = saved[2].defined() ? saved[2] : torch::fft::rfftn(xc, sizes, dims);
-      auto c = torch::fft::irfftn((xf * gf.conj()).sum(0), sizes, torch::IntArrayRef{1, 2, 3});  // [C, L, L, L]
+      const auto xf = saved[2].defined() ? saved[2] : input_spectrum(x.to(type), plan);
+      // Summed over the batch: [C, L, L, L/2+1], back to [C, L, L, L].
+      auto c = torch::fft::irfftn((xf * gf.conj()).sum(0), padded_sizes(plan), torch::IntArrayRef{1, 2, 3});
       // Tap t of the kernel is the correlation at offset t - k/2 (mod L).
       c = torch::roll(c, {plan.kernel[0] / 2, plan.kernel[1] / 2, plan.kernel[2] / 2}, {1, 2, 3});
       c = c.narrow(1, 0, plan.kernel[0]).narrow(2, 0, plan.kernel[1]).narrow(3, 0, plan.kernel[2]).unsqueeze(1);
@@ -183,9 +191,7 @@ class FftDepthwiseConv : public torch::autograd::Function<FftDepthwiseConv> {
 };
 
 torch::Tensor fft_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  auto y = FftDepthwiseConv::apply(x, weight);
-  if (bias.defined()) y = y + bias.to(y.scalar_type()).view({1, -1, 1, 1, 1});
-  return y;
+  return add_bias(FftDepthwiseConv::apply(x, weight), bias);
 }
 
 torch::Tensor direct_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
@@ -261,7 +267,7 @@ torch::Tensor LkSpectrumCache::forward(const torch::Tensor& x, const torch::Tens
     device_ = xc.device();
     dtype_ = xc.scalar_type();
   }
-  return apply_spectrum(xc, spectrum_, bias, plan).to(x.scalar_type());
+  return add_bias(correlate(input_spectrum(xc, plan), spectrum_, plan), bias).to(x.scalar_type());
 }
 
 }  // namespace repux
