@@ -121,7 +121,7 @@ std::vector<PreparedCase> prepare_cases(const std::vector<CaseFiles>& files, con
 // Dice per class (1..K-1) summed over this rank's share of the validation cases (case i goes to rank
 // i mod ranks), with the number of cases where the class is present; the caller reduces over ranks.
 std::pair<std::vector<double>, std::vector<double>> validate(Segmenter& net, const std::vector<PreparedCase>& cases, const TrainOptions& o,
-                                                             const torch::Device& device, int rank, int ranks) {
+                                                             const torch::Device& device, Precision precision, int rank, int ranks) {
   torch::NoGradGuard no_grad;
   net->eval();
   const int64_t k = net->config.out_channels;
@@ -134,7 +134,7 @@ std::pair<std::vector<double>, std::vector<double>> validate(Segmenter& net, con
   for (size_t i = static_cast<size_t>(rank); i < cases.size(); i += static_cast<size_t>(ranks)) {
     const auto& c = cases[i];
     auto logits = sliding_window_inference(c.image.unsqueeze(0), k, [&](const torch::Tensor& x) {
-      AutocastScope amp(device.type(), parse_precision(o.precision));
+      AutocastScope amp(device.type(), precision);
       return net->forward(x).to(torch::kFloat32);
     }, sw);
     auto pred = logits[0].argmax(0).cpu();
@@ -315,7 +315,8 @@ TrainResult train(const TrainOptions& o) {
   BatchQueue queue(train_cases, o.sampler, o.seed + 1000000007ULL * static_cast<uint64_t>(rank), start, o.iterations, o.workers, o.queue_size);
   double wait_total = 0, run_total = 0, loss_window = 0;
   int64_t window_count = 0;
-  if (device.is_cuda()) reset_cuda_peak(device.index() < 0 ? 0 : device.index());
+  const int gpu = device.has_index() ? device.index() : 0;
+  if (device.is_cuda()) reset_cuda_peak(gpu);
   const auto t_start = Clock::now();
   for (int64_t it = start; it < o.iterations; ++it) {
     const auto t0 = Clock::now();
@@ -346,7 +347,7 @@ TrainResult train(const TrainOptions& o) {
     const int64_t done = it + 1;
     std::string dice_cell;
     if (done % o.validate_every == 0 || done == o.iterations) {
-      auto [sums, counts] = validate(net, val_cases, o, device, rank, ranks);
+      auto [sums, counts] = validate(net, val_cases, o, device, precision, rank, ranks);
       if (comm) {
         std::vector<torch::Tensor> t{torch::tensor(sums, torch::kFloat64), torch::tensor(counts, torch::kFloat64)};
         comm->all_reduce_sum(t);
@@ -401,7 +402,7 @@ TrainResult train(const TrainOptions& o) {
   result.best_iteration = best_iteration;
   result.iterations_per_second = (o.iterations - start) / std::max(1e-9, seconds(Clock::now() - t_start));
   result.data_wait_fraction = wait_total / std::max(1e-9, run_total);
-  if (device.is_cuda()) result.peak_gpu_bytes = std::max<int64_t>(0, cuda_peak_allocated_bytes(device.index() < 0 ? 0 : device.index()));
+  if (device.is_cuda()) result.peak_gpu_bytes = std::max<int64_t>(0, cuda_peak_allocated_bytes(gpu));
   return result;
 }
 
