@@ -150,8 +150,6 @@ void Communicator::broadcast(std::vector<torch::Tensor>& tensors, int root) {
   }
 }
 
-void Communicator::barrier() { impl_->run(impl_->group->barrier(), "barrier"); }
-
 void broadcast_module_state(torch::nn::Module& module, Communicator& comm) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> state;

@@ -1,5 +1,7 @@
 #include "repux/dist/sync_batch_norm.h"
 
+#include "repux/ops/compute_type.h"
+
 namespace repux {
 namespace {
 
@@ -24,8 +26,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
                                const torch::Tensor& bias, int64_t comm_address, torch::Tensor running_mean,
                                torch::Tensor running_var, double momentum, double eps) {
     auto& comm = *reinterpret_cast<Communicator*>(comm_address);
-    const bool reduced = input.scalar_type() == torch::kBFloat16 || input.scalar_type() == torch::kHalf;
-    const auto x = reduced ? input.to(torch::kFloat32) : input;
+    const auto x = in_compute_type(input);
     const double local_count = static_cast<double>(x.numel() / x.size(1));
     // Two passes (mean, then centred squares) rather than sum of squares: no cancellation in float32.
     std::vector<torch::Tensor> first{torch::cat({per_channel_sum(x), torch::full({1}, local_count, x.options())})};
@@ -53,8 +54,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     auto& comm = *reinterpret_cast<Communicator*>(ctx->saved_data["comm"].toInt());
     const double count = ctx->saved_data["count"].toDouble();
     const auto saved = ctx->get_saved_variables();
-    const bool reduced = saved[0].scalar_type() == torch::kBFloat16 || saved[0].scalar_type() == torch::kHalf;
-    const auto x = reduced ? saved[0].to(torch::kFloat32) : saved[0];
+    const auto x = in_compute_type(saved[0]);
     const auto& weight = saved[1];
     const int64_t dim = x.dim(), channels = x.size(1);
     const auto xhat = (x - as_channels(saved[2], dim)) * as_channels(saved[3], dim);

@@ -1,9 +1,9 @@
 #include "repux/nn/layernorm.h"
 
+#include "repux/ops/compute_type.h"
+
 namespace repux {
 namespace {
-
-bool is_reduced(const torch::Tensor& t) { return t.scalar_type() == torch::kBFloat16 || t.scalar_type() == torch::kHalf; }
 
 // Channel LayerNorm with a hand-written backward. Written with elementwise ops, autograd would keep
 // four full-size intermediates per call (x - mean, its square, the normalised x, ...); this keeps the
@@ -13,7 +13,7 @@ class ChannelsFirstLayerNormFunction : public torch::autograd::Function<Channels
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input, const torch::Tensor& weight,
                                const torch::Tensor& bias, double eps) {
-    const auto x = is_reduced(input) ? input.to(torch::kFloat32) : input;
+    const auto x = in_compute_type(input);
     const auto mean = x.mean(1, /*keepdim=*/true);
     const auto centred = x - mean;
     const auto rstd = torch::rsqrt(centred.pow(2).mean(1, /*keepdim=*/true) + eps);
@@ -25,7 +25,7 @@ class ChannelsFirstLayerNormFunction : public torch::autograd::Function<Channels
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto x = is_reduced(saved[0]) ? saved[0].to(torch::kFloat32) : saved[0];
+    const auto x = in_compute_type(saved[0]);
     const auto& weight = saved[1];
     const auto xhat = (x - saved[2]) * saved[3];
     const auto dy = grads[0].to(x.scalar_type());

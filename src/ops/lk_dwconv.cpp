@@ -1,6 +1,7 @@
 #include "repux/ops/lk_dwconv.h"
 
 #include "repux/error.h"
+#include "repux/ops/compute_type.h"
 #include "repux/shape_string.h"
 
 #include <atomic>
@@ -112,11 +113,6 @@ torch::Tensor add_bias(const torch::Tensor& y, const torch::Tensor& bias) {
   return bias.defined() ? y + bias.to(y.scalar_type()).view({1, -1, 1, 1, 1}) : y;
 }
 
-bool is_half(torch::ScalarType t) { return t == torch::kHalf || t == torch::kBFloat16; }
-
-// Half-precision inputs are computed in float32.
-torch::ScalarType compute_type(const torch::Tensor& t) { return is_half(t.scalar_type()) ? torch::kFloat32 : t.scalar_type(); }
-torch::Tensor compute_dtype(const torch::Tensor& t) { return t.to(compute_type(t)); }
 
 std::vector<int64_t> plan_to_list(const FftPlan& p) {
   return {p.input[0], p.input[1], p.input[2], p.kernel[0], p.kernel[1], p.kernel[2], p.padded[0], p.padded[1], p.padded[2]};
@@ -145,7 +141,7 @@ std::atomic<LkSaveMode> g_save_mode{LkSaveMode::Auto};
 class FftDepthwiseConv : public torch::autograd::Function<FftDepthwiseConv> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight) {
-    const auto xc = compute_dtype(x);
+    const auto xc = in_compute_type(x);
     const auto wc = weight.to(xc.scalar_type());
     const FftPlan plan = make_plan(xc, wc);
     const auto spectrum = kernel_spectrum(wc, plan);
@@ -163,7 +159,7 @@ class FftDepthwiseConv : public torch::autograd::Function<FftDepthwiseConv> {
     const auto& x = saved[0];
     const auto& weight = saved[1];
     const FftPlan plan = plan_from_list(ctx->saved_data["plan"].toIntVector());
-    const auto type = compute_type(x);
+    const auto type = compute_type(x.scalar_type());
     const auto gf = input_spectrum(grads[0].to(type), plan);
     torch::Tensor grad_x, grad_w;
     if (ctx->needs_input_grad(0)) {
@@ -196,7 +192,7 @@ torch::Tensor fft_forward(const torch::Tensor& x, const torch::Tensor& weight, c
 
 torch::Tensor direct_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   // CPU convolutions have no half-precision kernels: compute those in float32.
-  const bool upcast = is_half(x.scalar_type()) && !x.is_cuda();
+  const bool upcast = is_half_precision(x.scalar_type()) && !x.is_cuda();
   auto xc = upcast ? x.to(torch::kFloat32) : x;
   const auto k = effective_kernel(x.sizes(), weight.sizes());
   auto w = crop_kernel(weight, k).to(xc.scalar_type());
@@ -254,7 +250,7 @@ torch::Tensor lk_dwconv(const torch::Tensor& x, const torch::Tensor& weight, con
 torch::Tensor LkSpectrumCache::forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   check_inputs(x, weight, bias);
   torch::NoGradGuard no_grad;
-  auto xc = compute_dtype(x);
+  auto xc = in_compute_type(x);
   const FftPlan plan = make_plan(xc, weight);
   const std::array<int64_t, 3> shape{x.size(2), x.size(3), x.size(4)};
   const bool stale = !spectrum_.defined() || shape != input_shape_ || weight.data_ptr() != weight_data_ ||

@@ -51,7 +51,6 @@ class Communicator {
   void all_reduce_sum(std::vector<torch::Tensor>& tensors);
   void all_reduce_max(std::vector<torch::Tensor>& tensors);
   void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
-  void barrier();
 
  private:
   struct Impl;

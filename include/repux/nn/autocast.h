@@ -30,15 +30,4 @@ class AutocastScope {
   torch::ScalarType previous_dtype_ = torch::kFloat32;
 };
 
-// Runs a normalisation written with elementwise ops (the channels-first LayerNorm) in float32 when `x`
-// is bf16 or half, and returns x's dtype: what autocast does for torch's own layer_norm. The native
-// batch and instance norms need no help: their kernels accumulate in float32 (and upcasting them would
-// keep float32 copies of the largest decoder activations for backward).
-template <typename Normalization>
-torch::Tensor normalize_in_float32(const torch::Tensor& x, Normalization&& normalization) {
-  const auto dtype = x.scalar_type();
-  if (dtype != torch::kBFloat16 && dtype != torch::kHalf) return normalization(x);
-  return normalization(x.to(torch::kFloat32)).to(dtype);
-}
-
 }  // namespace repux
