@@ -6,7 +6,6 @@
 #include "repux/error.h"
 #include "repux/eval/report.h"
 #include "repux/infer/predictor.h"
-#include "repux/io/atomic_file.h"
 #include "repux/io/nifti.h"
 #include "repux/io/paths.h"
 
@@ -59,8 +58,7 @@ int run_predict(const PredictArgs& a) {
     std::sort(jobs.begin(), jobs.end());
     if (jobs.empty()) fail("{}: no .nii or .nii.gz files", a.input);
   } else {
-    if (!is_nifti_path(a.output)) fail("output {} must end in .nii or .nii.gz", a.output);
-    ensure_writable(a.output);
+    ensure_writable_nifti(a.output);
     jobs.emplace_back(a.input, a.output);
   }
   int failures = 0;

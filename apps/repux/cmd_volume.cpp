@@ -5,20 +5,13 @@
 
 #include "repux/data/labels.h"
 #include "repux/error.h"
-#include "repux/io/atomic_file.h"
 #include "repux/io/geometry.h"
 #include "repux/io/nifti.h"
-#include "repux/io/paths.h"
 
 #include <fmt/format.h>
 
 namespace repux::cli {
 namespace {
-
-void check_output_path(const std::string& path) {
-  if (!is_nifti_path(path)) fail("output {} must end in .nii or .nii.gz", path);
-  ensure_writable(path);
-}
 
 void print_written(const std::string& path, const Volume& v) {
   const auto s = v.spatial_shape();
@@ -35,7 +28,7 @@ struct ResampleArgs {
 
 void run_resample(const ResampleArgs& a) {
   if (a.like.empty() == a.spacing.empty()) fail("resample needs exactly one of --like or --spacing");
-  check_output_path(a.output);
+  ensure_writable_nifti(a.output);
   Volume v = read_nifti(a.input, {.allow_channels = true});
   const auto interpolation = a.nearest ? Interpolation::Nearest : Interpolation::Linear;
   if (!a.like.empty()) {
@@ -80,7 +73,7 @@ struct CropArgs {
 };
 
 void run_crop(const CropArgs& a) {
-  check_output_path(a.output);
+  ensure_writable_nifti(a.output);
   const Volume v = read_nifti(a.input, {.allow_channels = true});
   std::vector<std::string> parts;
   for (size_t begin = 0;;) {
@@ -108,7 +101,7 @@ struct RelabelArgs {
 };
 
 void run_relabel(const RelabelArgs& a) {
-  check_output_path(a.output);
+  ensure_writable_nifti(a.output);
   LabelMap map = read_label_map(a.map);
   map.keep_unlisted = a.keep_unlisted;
   Volume v = read_nifti(a.input);

@@ -2,6 +2,7 @@
 
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
+#include "repux/io/paths.h"
 
 extern "C" {
 #include <nifti2_io.h>
@@ -289,6 +290,11 @@ void write_nifti(const Volume& volume, const std::string& path) {
   std::error_code ec;
   if (ec || std::filesystem::file_size(out.temporary_path(), ec) == 0) fail("cannot write {}: write failed", path);
   out.commit();
+}
+
+void ensure_writable_nifti(const std::string& path) {
+  if (!is_nifti_path(path)) fail("output {} must end in .nii or .nii.gz", path);
+  ensure_writable(path);
 }
 
 }  // namespace repux

@@ -21,6 +21,8 @@ Volume read_nifti(const std::string& path, const NiftiReadOptions& options = {})
 // Writes atomically (temporary name, then rename) with the datatype, codes and scaling of
 // volume.meta; integer datatypes are rounded and range-checked, never silently wrapped.
 void write_nifti(const Volume& volume, const std::string& path);
+// Before any work: the path ends in .nii or .nii.gz and its folder exists and is writable; else an error.
+void ensure_writable_nifti(const std::string& path);
 
 // "uint8", "int16", "float32", ...
 std::string nifti_datatype_name(int datatype);
