@@ -3,6 +3,7 @@
 // Direct cases predicted to exceed a time budget are measured on a subset of channels and scaled
 // linearly (depthwise cost is linear in channels); the table marks them "~".
 #include "repux/ops/lk_dwconv.h"
+#include "bench_timing.h"
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -17,17 +18,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-void synchronize(const torch::Device& device) {
-#ifdef REPUX_WITH_CUDA
-  if (device.is_cuda()) torch::cuda::synchronize();
-#else
-  (void)device;
-#endif
-}
+using repux::bench::median_seconds;
 
 struct Timing {
   double forward = 0, forward_backward = 0;
@@ -40,26 +31,12 @@ Timing time_impl(repux::LkImpl impl, const std::vector<int64_t>& shape, int64_t 
   auto x = torch::randn(shape, opts).requires_grad_(true);
   auto w = (torch::randn({shape[1], 1, kernel, kernel, kernel}, opts) * 0.01).requires_grad_(true);
   auto b = torch::randn({shape[1]}, opts).requires_grad_(true);
-  auto once = [&](bool backward) {
-    synchronize(device);
-    const auto t0 = Clock::now();
-    if (backward) {
-      repux::lk_dwconv(x, w, b, impl).sum().backward();
-    } else {
-      torch::NoGradGuard no_grad;
-      repux::lk_dwconv(x, w, b, impl);
-    }
-    synchronize(device);
-    return seconds_since(t0);
-  };
-  auto median = [&](bool backward) {
-    once(backward);
-    std::vector<double> t;
-    for (int i = 0; i < repeats; ++i) t.push_back(once(backward));
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-  };
-  return {median(false), median(true)};
+  const double forward = median_seconds([&] {
+    torch::NoGradGuard no_grad;
+    repux::lk_dwconv(x, w, b, impl);
+  }, repeats, device);
+  const double forward_backward = median_seconds([&] { repux::lk_dwconv(x, w, b, impl).sum().backward(); }, repeats, device);
+  return {forward, forward_backward};
 }
 
 int run_case(const std::string& impl_name, const std::vector<int64_t>& shape, int64_t kernel, const std::string& device_name,

@@ -6,6 +6,7 @@
 #include "repux/nn/segmenter.h"
 #include "repux/ops/lk_dwconv.h"
 #include "repux/train/loss.h"
+#include "bench_timing.h"
 
 #include <fmt/format.h>
 
@@ -18,26 +19,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-void sync(const torch::Device& d) {
-  if (d.is_cuda()) torch::cuda::synchronize();
-}
-
-template <typename F>
-double median_seconds(F&& f, int repeats, const torch::Device& d) {
-  f();
-  std::vector<double> t;
-  for (int i = 0; i < repeats; ++i) {
-    sync(d);
-    const auto t0 = Clock::now();
-    f();
-    sync(d);
-    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using repux::bench::median_seconds;
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include "repux/infer/sliding_window.h"
 #include "repux/nn/segmenter.h"
 #include "repux/ops/lk_dwconv.h"
+#include "bench_timing.h"
 
 #include <fmt/format.h>
 
@@ -23,9 +24,8 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using repux::bench::Clock;
+using repux::bench::seconds_since;
 
 void predict_end_to_end(const torch::Device& device) {
   repux::LoadedModel model;
@@ -76,9 +76,7 @@ int main(int argc, char** argv) {
   auto net = repux::create_network(config);
   net->to(device);
   net->eval();
-  auto sync = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize();
-  };
+  auto sync = [&] { repux::bench::synchronize(device); };
   auto window = torch::randn({1, 1, 96, 96, 96}, torch::TensorOptions().device(device));
 
   // BFR mode: W * F is a new tensor every call, so every call transforms the kernels.
@@ -98,25 +96,12 @@ int main(int argc, char** argv) {
 
   // The operator alone at the first stage's window shape, where the cache acts: fft recomputing the
   // kernel spectra on every call vs the cache (median of 5 after a warm-up).
-  auto median_of = [&](auto&& f) {
-    f();
-    std::vector<double> t;
-    for (int i = 0; i < 5; ++i) {
-      sync();
-      const auto s = Clock::now();
-      f();
-      sync();
-      t.push_back(seconds_since(s));
-    }
-    std::sort(t.begin(), t.end());
-    return t[2];
-  };
   auto x = torch::randn({1, 48, 48, 48, 48}, torch::TensorOptions().device(device));
   auto w = torch::randn({48, 1, 21, 21, 21}, torch::TensorOptions().device(device)) * 0.01;
   auto b = torch::randn({48}, torch::TensorOptions().device(device));
   repux::LkSpectrumCache cache;
-  const double op_fft = median_of([&] { repux::lk_dwconv(x, w, b, repux::LkImpl::Fft); });
-  const double op_cached = median_of([&] { cache.forward(x, w, b); });
+  const double op_fft = repux::bench::median_seconds([&] { repux::lk_dwconv(x, w, b, repux::LkImpl::Fft); }, 5, device);
+  const double op_cached = repux::bench::median_seconds([&] { cache.forward(x, w, b); }, 5, device);
 
   repux::SlidingWindowOptions o;
   o.window = {96, 96, 96};
