@@ -17,16 +17,20 @@
 #include <thread>
 #include <vector>
 
-namespace {
-
-using repux::bench::median_seconds;
-
-}  // namespace
-
 int main(int argc, char** argv) {
   std::string device_name = "cpu", arch = "repuxnet", impl = "auto", precision_name = "fp32";
   int64_t size = 64, batch = 2, repeats = 3;
   bool skip_train = false;
+  auto usage = [&] {
+    fmt::print("usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3] "
+               "[--precision fp32|bf16] [--save auto|spectra|inputs] [--skip-train 1]\n"
+               "Times the forward pass (1 x size^3, deployed) and an AdamW training step (batch x size^3): median wall time, "
+               "system time and minor page faults per run.\n", argv[0]);
+  };
+  if (repux::bench::wants_usage(argc, argv)) {
+    usage();
+    return argc % 2 == 0 ? 2 : 0;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--device") device_name = v;
@@ -39,7 +43,7 @@ int main(int argc, char** argv) {
     else if (a == "--precision") precision_name = v;
     else if (a == "--save") repux::lk_set_save_mode(v == "spectra" ? repux::LkSaveMode::Spectra : v == "inputs" ? repux::LkSaveMode::Inputs : repux::LkSaveMode::Auto);
     else {
-      fmt::print(stderr, "usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3] [--precision fp32|bf16] [--save auto|spectra|inputs] [--skip-train 1]\n", argv[0]);
+      usage();
       return 2;
     }
   }
@@ -66,12 +70,12 @@ int main(int argc, char** argv) {
   infer_net->eval();
   auto x1 = torch::randn({1, 1, size, size, size}, torch::TensorOptions().device(device));
   if (device.is_cuda()) repux::reset_cuda_peak();
-  const double forward = median_seconds([&] {
+  const auto forward = repux::bench::measure([&] {
     torch::NoGradGuard no_grad;
     repux::AutocastScope amp(device.type(), precision);
     infer_net->forward(x1);
   }, static_cast<int>(repeats), device);
-  fmt::print("{} {} impl={} {} forward 1x{}^3: {:.4f} s{}\n", device_name, arch, impl, precision_name, size, forward, peak_text());
+  fmt::print("{} {} impl={} {} forward 1x{}^3: {}{}\n", device_name, arch, impl, precision_name, size, forward.text(), peak_text());
   if (skip_train) return 0;
 
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-4).weight_decay(0.01));
@@ -83,7 +87,7 @@ int main(int argc, char** argv) {
     torch::cuda::synchronize();
     repux::reset_cuda_peak();
   }
-  const double step = median_seconds([&] {
+  const auto step = repux::bench::measure([&] {
     opt.zero_grad();
     torch::Tensor loss;
     {
@@ -93,6 +97,6 @@ int main(int argc, char** argv) {
     loss.backward();
     opt.step();
   }, static_cast<int>(repeats), device);
-  fmt::print("{} {} impl={} {} train step {}x{}^3: {:.4f} s{}\n", device_name, arch, impl, precision_name, batch, size, step, peak_text());
+  fmt::print("{} {} impl={} {} train step {}x{}^3: {}{}\n", device_name, arch, impl, precision_name, batch, size, step.text(), peak_text());
   return 0;
 }

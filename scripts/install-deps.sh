@@ -6,7 +6,7 @@ packages=(
   libtorch-dev libgloo-dev libnifti2-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libbenchmark-dev libpng-dev libplplot-dev
-  libopenblas0-pthread mricron-data
+  libopenblas0-pthread mricron-data libgoogle-perftools-dev clang
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -29,7 +29,6 @@ struct PredictArgs {
 
 int run_predict(const PredictArgs& a) {
   const torch::Device device(a.device);
-  LoadedModel model = load_model(a.model, device);
   PredictOptions o;
   o.window.overlap = a.overlap;
   o.window.batch_size = a.batch;
@@ -41,11 +40,15 @@ int run_predict(const PredictArgs& a) {
   if (!a.window.empty()) {
     if (a.window.size() != 1 && a.window.size() != 3) fail("--window takes 1 or 3 sizes, got {}", a.window.size());
     for (int i = 0; i < 3; ++i) o.window.window[i] = a.window[a.window.size() == 1 ? 0 : i];
-  } else if (model.info.preprocessing.contains("patch")) {
-    o.window.window = model.info.preprocessing["patch"].get<std::array<int64_t, 3>>();
   }
   o.keep_probabilities = a.save_probabilities;
   o.precision = parse_precision(a.precision);
+  check_window_options(o.window);  // settings are checked before the model is read
+  LoadedModel model = load_model(a.model, device);
+  if (a.window.empty() && model.info.preprocessing.contains("patch")) {
+    o.window.window = model.info.preprocessing["patch"].get<std::array<int64_t, 3>>();
+    check_window_options(o.window);
+  }
 
   // A folder in, a folder out: every case, the model loaded once; failures reported, not fatal.
   std::vector<std::pair<std::string, std::string>> jobs;
@@ -75,7 +78,7 @@ int run_predict(const PredictArgs& a) {
       fmt::print("{} -> {} ({:.1f} s)\n", in, out, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     } catch (const std::exception& e) {
       ++failures;
-      fmt::print(stderr, "repux: error: {}: {}\n", in, e.what());
+      fmt::print(stderr, "repux: error: {}: {}\n", in, first_line(e.what()));
     }
   }
   if (failures) fail("{} of {} case(s) failed", failures, jobs.size());

@@ -84,9 +84,7 @@ TrainOptions resolve(TrainArgs a) {
     if (a.patch.size() != 1 && a.patch.size() != 3) fail("--patch takes 1 or 3 values");
     for (int i = 0; i < 3; ++i) o.sampler.patch[i] = a.patch[a.patch.size() == 3 ? i : 0];
   }
-  for (auto p : o.sampler.patch) {
-    if (p % 16 != 0 || p <= 0) fail("patch size {} is not a positive multiple of 16", p);
-  }
+  check_train_options(o);
   return o;
 }
 
@@ -152,6 +150,7 @@ void add_train_commands(CLI::App& app) {
   t->add_option("--init", ta->options.init_model, "Start from this model file (fine-tuning; the head is replaced if classes differ)");
   t->add_option("--class-names", ta->options.class_names, "Class names, background first");
   t->add_flag("--resume", ta->options.resume, "Resume exactly from OUTPUT/checkpoint.pt");
+  t->add_flag("--overwrite", ta->options.overwrite, "Replace a previous run in OUTPUT (without it, such a folder is refused)");
   t->add_option("--dist-backend", ta->options.dist_backend, "Data-parallel backend when launched as a rank: gloo or nccl (default: by device)");
   t->add_flag("--sync-bn", ta->options.sync_batch_norm, "Data-parallel: BatchNorm statistics over all ranks (default: each rank's own)");
   t->add_option("--dist-timeout", ta->options.dist_timeout_seconds, "Data-parallel: seconds before a dead or hung rank stops the others")
@@ -206,6 +205,7 @@ void add_train_commands(CLI::App& app) {
     args.options.dataset = write_synthetic_dataset((out / "data").string(), *cases, args.options.seed + 1);
     args.options.class_names = synth_class_names();
     args.options.output_dir = (out / "training").string();
+    args.options.overwrite = true;  // the demo owns its output folder
     const TrainOptions o = resolve(args);
     fmt::print("[1/4] wrote {} synthetic CT-like cases to {}\n[2/4] training {} ({} iterations, patch {}^3) on the CPU\n", *cases,
                (out / "data").string(), o.network.arch, o.iterations, o.sampler.patch[0]);

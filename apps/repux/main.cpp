@@ -2,6 +2,7 @@
 // and a non-zero exit code.
 #include "commands.h"
 
+#include "repux/allocator.h"
 #include "repux/error.h"
 
 #include <torch/torch.h>
@@ -10,14 +11,6 @@
 #include <iostream>
 #include <thread>
 
-namespace {
-
-std::string first_line(const std::string& text) {
-  const auto end = text.find('\n');
-  return end == std::string::npos ? text : text.substr(0, end);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"repux: RepUX-Net 3D medical image segmentation (train, predict, evaluate) in C++"};
@@ -26,11 +19,15 @@ int main(int argc, char** argv) {
   // Ranks started together on one machine share its cores (LOCAL_WORLD_SIZE, set by launch and torchrun).
   const char* local_ranks = std::getenv("LOCAL_WORLD_SIZE");
   const int sharing = local_ranks ? std::max(1, std::atoi(local_ranks)) : 1;
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / sharing));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = std::max(1, cores / sharing);
+  // More threads than a few per core only adds contention (100,000 threads took minutes to start).
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 4 * cores))
       ->capture_default_str();
   app.parse_complete_callback([&] { torch::set_num_threads(threads); });
+  app.set_version_flag("--version", fmt::format("repux {} (LibTorch {}.{}.{}, allocator {})", REPUX_VERSION, TORCH_VERSION_MAJOR,
+                                                TORCH_VERSION_MINOR, TORCH_VERSION_PATCH, repux::active_allocator()));
 
   repux::cli::add_info_command(app);
   repux::cli::add_model_commands(app);
@@ -47,10 +44,13 @@ int main(int argc, char** argv) {
     std::cerr << "repux: error: " << e.what() << "\n";
     return 1;
   } catch (const c10::Error& e) {
-    std::cerr << "repux: error: " << first_line(e.what_without_backtrace()) << "\n";
+    std::cerr << "repux: error: " << repux::first_line(e.what_without_backtrace()) << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "repux: error: out of memory (the input or the settings need more memory than this machine has)\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "repux: error: " << first_line(e.what()) << "\n";
+    std::cerr << "repux: error: " << repux::first_line(e.what()) << "\n";
     return 1;
   }
   return 0;

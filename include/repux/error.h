@@ -13,6 +13,9 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// LibTorch's messages carry a stack trace after the first line; users see only the first.
+inline std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
   throw Error(fmt::format(format, std::forward<Args>(args)...));

@@ -1,11 +1,14 @@
 #include "repux/data/dataset.h"
 
+#include "repux/data/labels.h"
+
 #include "repux/error.h"
 #include "repux/io/nifti.h"
 #include "repux/io/paths.h"
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <random>
 
@@ -16,6 +19,7 @@ namespace {
 
 std::vector<CaseFiles> parse_list(const nlohmann::json& list, const fs::path& root, const std::string& source) {
   std::vector<CaseFiles> out;
+  if (!list.is_array()) fail("{}: a dataset list is not a JSON array", source);
   for (const auto& e : list) {
     CaseFiles c;
     if (e.is_string()) {
@@ -31,6 +35,31 @@ std::vector<CaseFiles> parse_list(const nlohmann::json& list, const fs::path& ro
   return out;
 }
 
+// MSD: {"0": "background"}; nnU-Net v2: {"background": 0}. The labels must be 0..K-1, each once,
+// since class names are matched to network outputs by position.
+std::vector<std::string> class_names_from_json(const nlohmann::json& labels, const std::string& source) {
+  std::map<int, std::string> by_index;
+  for (const auto& [k, v] : labels.items()) {
+    const int index = v.is_string() ? std::stoi(k) : v.get<int>();
+    if (!by_index.emplace(index, v.is_string() ? v.get<std::string>() : k).second) fail("{}: label {} is listed twice", source, index);
+  }
+  std::vector<std::string> names;
+  for (const auto& [i, name] : by_index) {
+    if (i != static_cast<int>(names.size())) fail("{}: labels must be numbered 0, 1, 2, ... without gaps; found {}", source, i);
+    names.push_back(name);
+  }
+  return names;
+}
+
+Dataset dataset_from_json(const nlohmann::json& j, const fs::path& base, const std::string& src) {
+  Dataset d;
+  d.training = parse_list(j["training"], base, src);
+  if (j.contains("validation")) d.validation = parse_list(j["validation"], base, src);
+  if (j.contains("test")) d.test = parse_list(j["test"], base, src);
+  if (j.contains("labels") && j["labels"].is_object()) d.class_names = class_names_from_json(j["labels"], src);
+  return d;
+}
+
 Dataset from_json(const fs::path& json_path, const std::string& root) {
   std::ifstream in(json_path);
   if (!in) fail("{}: cannot read", json_path.string());
@@ -41,23 +70,15 @@ Dataset from_json(const fs::path& json_path, const std::string& root) {
     fail("{}: not valid JSON ({})", json_path.string(), e.what());
   }
   const fs::path base = root.empty() ? json_path.parent_path() : fs::path(root);
-  Dataset d;
   const std::string src = json_path.string();
-  if (!j.contains("training")) fail("{}: no \"training\" list", src);
-  d.training = parse_list(j["training"], base, src);
-  if (j.contains("validation")) d.validation = parse_list(j["validation"], base, src);
-  if (j.contains("test")) d.test = parse_list(j["test"], base, src);
-  if (j.contains("labels") && j["labels"].is_object()) {
-    std::vector<std::pair<int, std::string>> labels;
-    for (const auto& [k, v] : j["labels"].items()) {
-      // MSD: {"0": "background"}; nnU-Net v2: {"background": 0}
-      if (v.is_string()) labels.emplace_back(std::stoi(k), v.get<std::string>());
-      else labels.emplace_back(v.get<int>(), k);
-    }
-    std::sort(labels.begin(), labels.end());
-    for (const auto& [i, name] : labels) d.class_names.push_back(name);
+  if (!j.is_object() || !j.contains("training")) fail("{}: no \"training\" list", src);
+  try {
+    return dataset_from_json(j, base, src);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: unexpected content ({})", src, e.what());
+  } catch (const std::logic_error& e) {  // std::stoi on a label key that is not a number
+    fail("{}: a label key is not a whole number ({})", src, e.what());
   }
-  return d;
 }
 
 Dataset from_nnunet_folder(const fs::path& dir) {
@@ -131,12 +152,8 @@ std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, i
       continue;
     }
     if (!torch::allclose(image.affine, label.affine, 1e-4, 1e-3)) problems.push_back({c.label, "affine differs from its image's"});
-    const double lo = label.data.min().item<double>(), hi = label.data.max().item<double>();
-    if (lo < 0 || hi > classes - 1) {
-      problems.push_back({c.label, fmt::format("label values span {}..{}, expected 0..{}", lo, hi, classes - 1)});
-    } else if (!torch::equal(label.data, label.data.round())) {
-      problems.push_back({c.label, "label values are not integers"});
-    }
+    const std::string problem = label_value_problem(label.data, classes);
+    if (!problem.empty()) problems.push_back({c.label, problem});
   }
   return problems;
 }

@@ -48,4 +48,15 @@ torch::Tensor remap_labels(const torch::Tensor& labels, const LabelMap& map) {
   return table.to(as_int.device()).index({as_int});
 }
 
+std::string label_value_problem(const torch::Tensor& labels, int64_t classes) {
+  if (labels.numel() == 0) return "the label map is empty";
+  const double lo = labels.min().item<double>(), hi = labels.max().item<double>();
+  if (lo < 0 || (classes > 0 && hi > classes - 1)) {
+    return classes > 0 ? fmt::format("label values span {}..{}, expected 0..{}", lo, hi, classes - 1)
+                       : fmt::format("label values span {}..{}, expected 0 or more", lo, hi);
+  }
+  if (labels.is_floating_point() && !torch::equal(labels, labels.round())) return "label values are not whole numbers";
+  return "";
+}
+
 }  // namespace repux

@@ -29,6 +29,11 @@ PreprocessRecipe preprocess_recipe_from_json(const nlohmann::json& j) {
     fail("unknown intensity normalisation '{}', expected one of: ct, zscore, none", r.intensity);
   }
   if (r.intensity == "ct" && !(r.window_max > r.window_min)) fail("CT window [{}, {}] is empty", r.window_min, r.window_max);
+  if (r.spacing) {
+    for (double s : *r.spacing) {
+      if (!(s >= 0.01 && s <= 100)) fail("preprocessing spacing {} mm is out of range, expected 0.01 to 100 mm", s);
+    }
+  }
   return r;
 }
 

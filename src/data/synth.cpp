@@ -115,7 +115,7 @@ std::string write_synthetic_dataset(const std::string& directory, int64_t count,
                        {"training", training},               {"validation", validation},
                        {"test", nlohmann::json::array()}};
   const std::string path = (fs::path(directory) / "dataset.json").string();
-  std::ofstream(path) << ds.dump(1) << "\n";
+  write_file_atomically(path, ds.dump(1) + "\n");
   return path;
 }
 

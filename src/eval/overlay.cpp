@@ -5,7 +5,7 @@
 #include "repux/train/plot.h"
 
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 
 namespace repux {
 namespace {
@@ -78,8 +78,7 @@ void write_html_report(const std::string& html_path, const std::vector<std::stri
   namespace fs = std::filesystem;
   const fs::path base = fs::path(html_path).parent_path();
   auto rel = [&](const std::string& p) { return fs::relative(p, base.empty() ? fs::path(".") : base).string(); };
-  AtomicFile out(html_path);
-  std::ofstream f(out.temporary_path());
+  std::ostringstream f;
   f << "<!doctype html><html><head><meta charset='utf-8'><title>repux report</title>"
        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px}"
        "img{margin:6px 0;border:1px solid #ddd}</style></head><body><h1>repux report</h1>\n";
@@ -96,8 +95,7 @@ void write_html_report(const std::string& html_path, const std::vector<std::stri
   f << "<h2>Held-out cases</h2><p>Columns: image, ground truth, prediction; rows: slices at 30%, 50% and 70% of the third axis.</p>\n";
   for (const auto& png : overlay_pngs) f << "<h3>" << fs::path(png).stem().string() << "</h3><img src='" << rel(png) << "'>\n";
   f << "</body></html>\n";
-  f.close();
-  out.commit();
+  write_file_atomically(html_path, f.str());
 }
 
 }  // namespace repux

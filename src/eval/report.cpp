@@ -1,5 +1,6 @@
 #include "repux/eval/report.h"
 
+#include "repux/data/labels.h"
 #include "repux/error.h"
 #include "repux/eval/metrics.h"
 #include "repux/io/atomic_file.h"
@@ -8,7 +9,7 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <map>
 
 namespace fs = std::filesystem;
@@ -39,6 +40,11 @@ nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::st
     if (!std::binary_search(preds.begin(), preds.end(), t)) missing.push_back(t);
   }
   if (!missing.empty()) fail("{}: no prediction for {} ground-truth file(s), e.g. {}", prediction_dir, missing.size(), missing.front());
+  std::vector<std::string> unmatched;
+  for (const auto& p : preds) {
+    if (!std::binary_search(truths.begin(), truths.end(), p)) unmatched.push_back(p);
+  }
+  if (!unmatched.empty()) fail("{}: {} prediction(s) have no ground truth in {}, e.g. {}", prediction_dir, unmatched.size(), truth_dir, unmatched.front());
   if (truths.empty()) fail("{}: no .nii/.nii.gz files", truth_dir);
 
   struct Loaded { std::string name; torch::Tensor pred, truth; std::array<double, 3> spacing; };
@@ -49,6 +55,10 @@ nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::st
     const Volume p = read_nifti((fs::path(prediction_dir) / name).string());
     if (g.spatial_shape() != p.spatial_shape()) fail("{}: prediction and ground truth shapes differ", name);
     if (!torch::allclose(g.affine, p.affine, 1e-4, 1e-3)) fail("{}: prediction and ground truth affines differ", name);
+    for (const auto& [volume, dir] : {std::pair<const Volume&, const std::string&>{g, truth_dir}, {p, prediction_dir}}) {
+      const std::string problem = label_value_problem(volume.data, options.classes);
+      if (!problem.empty()) fail("{}: {}", (fs::path(dir) / name).string(), problem);
+    }
     if (options.classes == 0) classes = std::max<int64_t>({classes, g.data.max().item<int64_t>() + 1, p.data.max().item<int64_t>() + 1});
     cases.push_back({name, p.data, g.data, g.spacing()});
   }
@@ -100,16 +110,11 @@ nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::st
 }
 
 void write_evaluation(const nlohmann::json& summary, const std::string& json_path) {
-  {
-    AtomicFile out(json_path);
-    std::ofstream(out.temporary_path()) << summary.dump(2) << "\n";
-    out.commit();
-  }
+  write_file_atomically(json_path, summary.dump(2) + "\n");
   std::string csv_path = json_path;
   if (csv_path.size() > 5 && ends_with(csv_path, ".json")) csv_path.resize(csv_path.size() - 5);
   csv_path += ".csv";
-  AtomicFile out(csv_path);
-  std::ofstream f(out.temporary_path());
+  std::ostringstream f;
   f << "case,class,dice,hd95_mm,surface_dice\n";
   auto cell = [](const nlohmann::json& v) { return v.is_null() ? std::string("nan") : fmt::format("{:.6f}", v.get<double>()); };
   for (const auto& c : summary["cases"]) {
@@ -120,8 +125,7 @@ void write_evaluation(const nlohmann::json& summary, const std::string& json_pat
   for (const auto& [cls, m] : summary["mean_per_class"].items()) {
     f << "mean," << cls << "," << cell(m["dice"]) << "," << cell(m["hd95_mm"]) << "," << cell(m["surface_dice"]) << "\n";
   }
-  f.close();
-  out.commit();
+  write_file_atomically(csv_path, f.str());
 }
 
 }  // namespace repux

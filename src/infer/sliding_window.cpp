@@ -34,14 +34,21 @@ torch::Tensor gaussian_importance_map(const std::array<int64_t, 3>& window, doub
   return g.to(torch::kFloat32);
 }
 
-torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
-                                       const SlidingWindowOptions& o) {
-  if (image.dim() != 5 || image.size(0) != 1) fail("sliding window expects a [1, C, D, H, W] image");
-  if (!(o.overlap >= 0.0 && o.overlap < 1.0)) fail("overlap must be in [0, 1), got {}", o.overlap);
-  if (o.batch_size < 1) fail("window batch size must be positive, got {}", o.batch_size);
+void check_window_options(const SlidingWindowOptions& o) {
+  for (int64_t w : o.window) {
+    if (w < 1 || w > 1024) fail("window size {} is out of range, expected 1 to 1024 voxels", w);
+  }
+  if (!(o.overlap >= 0 && o.overlap < 1)) fail("window overlap {} is out of range, expected [0, 1)", o.overlap);
+  if (o.batch_size < 1 || o.batch_size > 64) fail("window batch size {} is out of range, expected 1 to 64", o.batch_size);
   for (auto a : o.mirror_axes) {
     if (a < 0 || a > 2) fail("mirror axis {} is not 0, 1 or 2", a);
   }
+}
+
+torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
+                                       const SlidingWindowOptions& o) {
+  if (image.dim() != 5 || image.size(0) != 1) fail("sliding window expects a [1, C, D, H, W] image");
+  check_window_options(o);
   const std::array<int64_t, 3> size{image.size(2), image.size(3), image.size(4)};
   std::array<int64_t, 3> padded{};
   std::vector<int64_t> pads(6, 0);

@@ -2,9 +2,12 @@
 
 #include "repux/error.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -52,6 +55,35 @@ AtomicFile::~AtomicFile() {
     std::error_code ec;
     fs::remove(temporary_, ec);
   }
+}
+
+void AtomicFile::write(const std::string& bytes) {
+  const int fd = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot write {}: {}", destination_, std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = n < 0 ? std::strerror(errno) : "no space written";
+      ::close(fd);
+      fail("cannot write {}: {} ({} of {} bytes written)", destination_, why, done, bytes.size());
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) fail("cannot write {}: {}", destination_, std::strerror(errno));
+}
+
+void write_file_atomically(const std::string& destination, const std::string& bytes) {
+  AtomicFile out(destination);
+  out.write(bytes);
+  out.commit();
+}
+
+void close_checked(FILE* file, const std::string& destination) {
+  const bool failed = std::fflush(file) != 0 || std::ferror(file) != 0;
+  const int saved = errno;
+  if (std::fclose(file) != 0 || failed) fail("cannot write {}: {}", destination, std::strerror(failed ? saved : errno));
 }
 
 void AtomicFile::commit() {

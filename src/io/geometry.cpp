@@ -152,16 +152,28 @@ torch::Tensor resample_to_grid(const torch::Tensor& data, const torch::Tensor& s
   return out.to(data.scalar_type());
 }
 
+// 2^31 voxels: a 1024 x 1024 x 2048 volume, 8 GB in float32.
+constexpr double kMaxResampledVoxels = 2147483648.0;
+
 Volume resample_to_spacing(const Volume& volume, const std::array<double, 3>& spacing, Interpolation interpolation) {
   const auto old_spacing = volume.spacing();
   const auto shape = volume.spatial_shape();
   std::array<int64_t, 3> new_shape{};
   auto new_affine = volume.affine.to(torch::kFloat64).clone();
   for (int i = 0; i < 3; ++i) {
-    if (!(spacing[i] > 0)) fail("target spacing {} along axis {} is not positive", spacing[i], i);
+    if (!(spacing[i] > 0) || !std::isfinite(spacing[i])) fail("target spacing {} along axis {} is not a positive number", spacing[i], i);
     const double scale = spacing[i] / old_spacing[i];
-    new_shape[i] = std::max<int64_t>(1, std::llround(static_cast<double>(shape[i]) / scale));
+    const double size = static_cast<double>(shape[i]) / scale;
+    if (!(size < 1e5)) fail("resampling {} voxels of {} mm to {} mm along axis {} would give {:.0f} voxels", shape[i], old_spacing[i], spacing[i], i, size);
+    new_shape[i] = std::max<int64_t>(1, std::llround(size));
     new_affine.slice(0, 0, 3).select(1, i).mul_(scale);
+  }
+  // A bound where the size is decided: a recipe with 0.05 mm spacing would otherwise allocate
+  // hundreds of GB before failing somewhere deep in the resampler.
+  const double voxels = static_cast<double>(new_shape[0]) * new_shape[1] * new_shape[2] * std::max<int64_t>(1, volume.channels());
+  if (voxels > kMaxResampledVoxels) {
+    fail("resampling to {}x{}x{} mm gives {}x{}x{} voxels, more than the {:.0f} this program resamples at once (check the spacing)",
+         spacing[0], spacing[1], spacing[2], new_shape[0], new_shape[1], new_shape[2], kMaxResampledVoxels);
   }
   Volume out = volume;
   out.data = resample_to_grid(volume.data, volume.affine, new_affine, new_shape, interpolation);

@@ -9,6 +9,8 @@ extern "C" {
 #include <znzlib.h>
 }
 
+#include <zlib.h>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -97,6 +99,18 @@ torch::Tensor base_affine(const nifti_image& nim) {
   return a;
 }
 
+// A NaN or zero voxel size would otherwise be read as 1 mm (nifti_clib's fallback) or poison
+// every later resampling: the voxel axes must be finite and of a plausible length.
+void check_affine(const std::string& path, const torch::Tensor& affine) {
+  if (!torch::isfinite(affine).all().item<bool>()) fail("{}: the voxel-to-world matrix (sform/qform/pixdim) has NaN or infinite entries", path);
+  for (int axis = 0; axis < 3; ++axis) {
+    const double size = affine.index({torch::indexing::Slice(0, 3), axis}).norm().item<double>();
+    if (!(size >= 1e-6 && size <= 1e5)) {
+      fail("{}: voxel size {} along axis {} (from sform/qform/pixdim), expected between 1e-6 and 1e5", path, size, axis);
+    }
+  }
+}
+
 // nifti_clib quietly turns zero dimensions into 1 when it builds a nifti_image: check the header as stored.
 void check_raw_dimensions(const std::string& path) {
   int version = 0;
@@ -117,14 +131,45 @@ void check_raw_dimensions(const std::string& path) {
   }
 }
 
+// The header's claim in bytes, refused when it overflows: a 4 KB file may claim 1400^3 voxels.
+size_t claimed_data_bytes(const std::string& path, const nifti_image& nim) {
+  if (nim.nvox <= 0 || nim.nbyper <= 0) fail("{}: header claims no voxels", path);
+  if (static_cast<uint64_t>(nim.nvox) > (uint64_t{1} << 48) / static_cast<uint64_t>(nim.nbyper)) {
+    fail("{}: header claims {} voxels, more than any image this program can hold", path, nim.nvox);
+  }
+  return static_cast<size_t>(nim.nvox) * static_cast<size_t>(nim.nbyper);
+}
+
+// Reads `nbytes` from `fp` without trusting that they exist: memory grows only as data arrives,
+// so a small file with a huge claimed size fails on its missing data before any large allocation.
+size_t read_available(znzFile fp, std::vector<uint8_t>& buffer, size_t nbytes) {
+  constexpr size_t kStep = size_t{64} << 20;
+  size_t got = 0;
+  while (got < nbytes) {
+    buffer.resize(std::min(nbytes, std::max(got * 2, got + kStep)));
+    const size_t n = znzread(buffer.data() + got, 1, buffer.size() - got, fp);
+    got += n;
+    if (got < buffer.size()) break;
+  }
+  buffer.resize(got);
+  return got;
+}
+
 // Reads the voxel bytes ourselves: nifti_image_load replaces NaN and Inf by 0, which would hide bad data.
 std::vector<uint8_t> read_voxel_bytes(const std::string& path, const nifti_image& nim) {
-  const size_t nbytes = static_cast<size_t>(nim.nvox) * static_cast<size_t>(nim.nbyper);
-  std::vector<uint8_t> buffer(nbytes);
-  znzFile fp = znzopen(nim.iname, "rb", nifti_is_gzfile(nim.iname));
+  const size_t nbytes = claimed_data_bytes(path, nim);
+  const bool gzipped = nifti_is_gzfile(nim.iname);
+  std::error_code ec;
+  const auto on_disk = std::filesystem::file_size(nim.iname, ec);
+  const uint64_t offset = static_cast<uint64_t>(std::max<int64_t>(0, nim.iname_offset));
+  if (!gzipped && !ec && on_disk < offset + nbytes) {
+    fail("{}: image data is truncated ({} of {} bytes)", path, on_disk > offset ? on_disk - offset : 0, nbytes);
+  }
+  std::vector<uint8_t> buffer;
+  znzFile fp = znzopen(nim.iname, "rb", gzipped);
   if (znz_isnull(fp)) fail("{}: cannot open the image data", path);
   const bool positioned = znzseek(fp, static_cast<znz_off_t>(nim.iname_offset), SEEK_SET) >= 0;
-  const size_t got = positioned ? znzread(buffer.data(), 1, nbytes, fp) : 0;
+  const size_t got = positioned ? read_available(fp, buffer, nbytes) : 0;
   znzclose(fp);
   if (got != nbytes) fail("{}: image data is truncated ({} of {} bytes)", path, got, nbytes);
   if (nim.byteorder != nifti_short_order()) {
@@ -133,6 +178,30 @@ std::vector<uint8_t> read_voxel_bytes(const std::string& path, const nifti_image
     if (swapsize > 1) nifti_swap_Nbytes(static_cast<int64_t>(nim.nvox), swapsize, buffer.data());
   }
   return buffer;
+}
+
+// nifti_image_write reports no errors (a full disk leaves a truncated gzip stream behind), so the
+// written file is read back to its end: its length must be the header plus every voxel, and a
+// compressed stream must end with a valid checksum.
+void verify_written(const std::string& file, size_t expected_bytes, const std::string& destination) {
+  size_t total = 0;
+  bool damaged = false;
+  if (nifti_is_gzfile(file.c_str())) {
+    gzFile gz = gzopen(file.c_str(), "rb");
+    if (!gz) fail("cannot write {}: the written file cannot be opened", destination);
+    std::vector<char> chunk(size_t{4} << 20);
+    int n = 0;
+    while ((n = gzread(gz, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0) total += static_cast<size_t>(n);
+    damaged = n < 0;
+    damaged = gzclose(gz) != Z_OK || damaged;
+  } else {
+    std::error_code ec;
+    total = static_cast<size_t>(std::filesystem::file_size(file, ec));
+    damaged = static_cast<bool>(ec);
+  }
+  if (damaged || total < expected_bytes) {
+    fail("cannot write {}: only {} of {} bytes reached the disk (disk full or I/O error)", destination, total, expected_bytes);
+  }
 }
 
 }  // namespace
@@ -194,6 +263,7 @@ Volume read_nifti(const std::string& path, const NiftiReadOptions& options) {
   } else {
     volume.affine = base_affine(*nim);
   }
+  check_affine(path, volume.affine);
   auto& meta = volume.meta;
   meta.datatype = nim->datatype;
   meta.qform_code = nim->qform_code;
@@ -287,8 +357,7 @@ void write_nifti(const Volume& volume, const std::string& path) {
   nim->data = raw_ptr;
   nifti_image_write(nim.get());
   nim->data = nullptr;  // owned by the tensor, not by nifti_clib
-  std::error_code ec;
-  if (ec || std::filesystem::file_size(out.temporary_path(), ec) == 0) fail("cannot write {}: write failed", path);
+  verify_written(out.temporary_path(), static_cast<size_t>(nim->iname_offset) + raw.numel() * static_cast<size_t>(nim->nbyper), path);
   out.commit();
 }
 

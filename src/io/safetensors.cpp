@@ -57,10 +57,16 @@ SafetensorsFile read_safetensors(const std::string& path) {
       if (!dtype) fail("{}: tensor '{}' has unsupported dtype {}", path, name, dtype_name);
       const auto shape = entry.at("shape").get<std::vector<int64_t>>();
       const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
-      auto tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype->dtype));
-      if (offsets.size() != 2 || offsets[1] - offsets[0] != tensor.nbytes() || data_start + offsets[1] > file_size) {
+      // The declared shape is checked against the byte range and the file before anything is allocated.
+      unsigned __int128 bytes = c10::elementSize(dtype->dtype);
+      for (int64_t s : shape) {
+        if (s < 0) fail("{}: tensor '{}' has a negative dimension", path, name);
+        bytes = std::min<unsigned __int128>(bytes * static_cast<uint64_t>(s), file_size + 1);
+      }
+      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] - offsets[0] != bytes || offsets[1] > file_size - data_start) {
         fail("{}: tensor '{}' has a byte range that does not fit its shape or the file (truncated?)", path, name);
       }
+      auto tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype->dtype));
       in.seekg(static_cast<std::streamoff>(data_start + offsets[0]));
       in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(tensor.nbytes()));
       if (!in) fail("{}: truncated data for tensor '{}'", path, name);
@@ -90,17 +96,13 @@ void write_safetensors(const SafetensorsFile& file, const std::string& path) {
   }
   std::string text = header.dump();
   text += std::string((8 - text.size() % 8) % 8, ' ');
-  AtomicFile out(path);
-  {
-    std::ofstream f(out.temporary_path(), std::ios::binary);
-    const uint64_t n = text.size();
-    for (int i = 0; i < 8; ++i) f.put(static_cast<char>((n >> (8 * i)) & 0xff));
-    f << text;
-    for (const auto& t : data) f.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
-    f.flush();
-    if (!f) fail("cannot write {}: disk full or I/O error", path);
-  }
-  out.commit();
+  std::string bytes;
+  bytes.reserve(8 + text.size() + offset);
+  const uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i) bytes += static_cast<char>((n >> (8 * i)) & 0xff);
+  bytes += text;
+  for (const auto& t : data) bytes.append(static_cast<const char*>(t.data_ptr()), t.nbytes());
+  write_file_atomically(path, bytes);
 }
 
 }  // namespace repux

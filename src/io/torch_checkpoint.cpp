@@ -28,6 +28,30 @@ struct PyObject {
   std::vector<PyRef> items;                  // Tuple, List
   std::vector<std::pair<PyRef, PyRef>> dict;  // Dict (insertion order kept)
   torch::Tensor tensor;                      // Tensor, Storage (1-D, the whole storage)
+
+  PyObject() = default;
+  PyObject(const PyObject&) = delete;
+  PyObject& operator=(const PyObject&) = delete;
+  // Iterative: a pickle of 200,000 nested lists would otherwise overflow the stack in a chain of
+  // destructors. Children held only here are emptied first, so each destructor below does no work.
+  ~PyObject() {
+    std::vector<PyRef> pending;
+    auto release_children = [&pending](PyObject& o) {
+      for (auto& item : o.items) pending.push_back(std::move(item));
+      for (auto& [k, v] : o.dict) {
+        pending.push_back(std::move(k));
+        pending.push_back(std::move(v));
+      }
+      o.items.clear();
+      o.dict.clear();
+    };
+    release_children(*this);
+    while (!pending.empty()) {
+      PyRef next = std::move(pending.back());
+      pending.pop_back();
+      if (next && next.use_count() == 1) release_children(*next);
+    }
+  }
 };
 
 PyRef make(PyObject::Kind kind) {
@@ -256,6 +280,7 @@ class Unpickler {
     if (cached != storages_.end()) return cached->second;
     const torch::ScalarType dtype = storage_dtype(pid->items[1]->s);
     const int64_t numel = pid->items[4]->i;
+    if (numel < 0) fail_here("storage {} has a negative size", key);
     if (!reader_.hasRecord("data/" + key)) fail_here("storage record data/{} is missing", key);
     auto [data, size] = reader_.getRecord("data/" + key);
     const size_t expected = static_cast<size_t>(numel) * c10::elementSize(dtype);
@@ -441,23 +466,21 @@ void write_torch_state_dict(const NamedTensors& tensors, const std::string& path
   p.op('u');
   p.op('.');
 
-  AtomicFile out(path);
+  // The archive is built in memory (the writer cannot fail there) and written with checked writes:
+  // a writer whose file write fails throws again from its destructor, which would abort the program.
+  std::string archive;
   {
-    std::ofstream file(out.temporary_path(), std::ios::binary);
-    if (!file) fail("cannot write {}", path);
-    caffe2::serialize::PyTorchStreamWriter writer([&file](const void* data, size_t size) -> size_t {
-      file.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
-      return file ? size : 0;
+    caffe2::serialize::PyTorchStreamWriter writer([&archive](const void* data, size_t size) -> size_t {
+      archive.append(static_cast<const char*>(data), size);
+      return size;
     });
     writer.writeRecord("data.pkl", p.bytes.data(), p.bytes.size());
     for (size_t i = 0; i < storages.size(); ++i) {
       writer.writeRecord("data/" + std::to_string(i), storages[i].data_ptr(), storages[i].nbytes());
     }
     writer.writeEndOfFile();
-    file.flush();
-    if (!file) fail("cannot write {}: disk full or I/O error", path);
   }
-  out.commit();
+  write_file_atomically(path, archive);
 }
 
 }  // namespace repux

@@ -4,6 +4,8 @@
 #include "repux/io/safetensors.h"
 #include "repux/shape_string.h"
 
+#include <map>
+
 namespace repux {
 
 std::vector<std::string> default_class_names(int64_t classes) {
@@ -11,6 +13,42 @@ std::vector<std::string> default_class_names(int64_t classes) {
   for (int64_t c = 1; c < classes; ++c) names.push_back("class" + std::to_string(c));
   return names;
 }
+
+namespace {
+
+// The description decides how large a network gets built, so it is checked against the stored
+// tensors first: widths, depths, kernels, hidden size and classes each show in one tensor's shape.
+// A file that claims a large network must then also hold its weights.
+void check_description_against_tensors(const NetworkConfig& c, const NamedTensors& tensors, const std::string& path) {
+  std::map<std::string, torch::IntArrayRef> shapes;
+  for (const auto& [name, t] : tensors) shapes.emplace(name, t.sizes());
+  auto expect = [&](const std::string& key, size_t dim, int64_t value, const char* field) {
+    auto it = shapes.find(key);
+    if (it == shapes.end() || it->second.size() <= dim || it->second[dim] != value) {
+      fail("{}: the description says {} {}, but tensor {} is {}", path, field, value, key,
+           it == shapes.end() ? std::string("missing") : shape_string(it->second));
+    }
+  };
+  const std::string p = c.encoder_prefix();
+  expect(p + ".downsample_layers.0.0.weight", 0, c.dims[0], "dims[0] =");
+  expect(p + ".downsample_layers.0.0.weight", 1, c.in_channels, "in_channels =");
+  for (size_t i = 1; i < 4; ++i) expect(fmt::format("{}.downsample_layers.{}.1.weight", p, i), 0, c.dims[i], "a stage width of");
+  for (size_t i = 0; i < 4; ++i) {
+    const std::string last = fmt::format("{}.stages.{}.{}.dwconv.weight", p, i, c.depths[i] - 1);
+    expect(last, 0, c.dims[i], "a stage width of");
+    expect(last, 2, c.kernel_sizes[i], "a kernel size of");
+    if (shapes.count(fmt::format("{}.stages.{}.{}.dwconv.weight", p, i, c.depths[i]))) {
+      fail("{}: the description says {} blocks in stage {}, but the file holds more", path, c.depths[i], i);
+    }
+  }
+  expect("encoder5.layer.conv1.conv.weight", 0, c.hidden_size, "hidden_size =");
+  expect("out.conv.conv.weight", 0, c.out_channels, "out_channels =");
+  for (const auto& [name, t] : tensors) {
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) fail("{}: tensor {} holds NaN or infinite weights", path, name);
+  }
+}
+
+}  // namespace
 
 void save_model(Segmenter& net, const ModelInfo& info, const std::string& path) {
   if (static_cast<int64_t>(info.class_names.size()) != net->config.out_channels) {
@@ -43,12 +81,22 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   } catch (const nlohmann::json::exception&) {
     fail("{}: the repux description is not valid JSON", path);
   }
-  if (d.value("format", "") != "repux-model") fail("{}: not a repux model file", path);
+  if (!d.is_object() || d.value("format", "") != "repux-model") fail("{}: not a repux model file", path);
   LoadedModel m;
-  m.info.network = network_config_from_json(d.at("network"));
-  m.info.class_names = d.value("class_names", default_class_names(m.info.network.out_channels));
-  m.info.preprocessing = d.value("preprocessing", nlohmann::json());
-  m.info.provenance = d.value("provenance", nlohmann::json());
+  try {
+    m.info.network = network_config_from_json(d.at("network"));
+    m.info.class_names = d.value("class_names", default_class_names(m.info.network.out_channels));
+    m.info.preprocessing = d.value("preprocessing", nlohmann::json());
+    m.info.provenance = d.value("provenance", nlohmann::json());
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: malformed repux description ({})", path, e.what());
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
+  if (static_cast<int64_t>(m.info.class_names.size()) != m.info.network.out_channels) {
+    fail("{}: {} class names for {} output classes", path, m.info.class_names.size(), m.info.network.out_channels);
+  }
+  check_description_against_tensors(m.info.network, file.tensors, path);
   m.net = create_network(m.info.network);
   m.net->deploy();
   load_state_dict(m.net, file.tensors, KernelForm::Effective, path);

@@ -32,7 +32,7 @@ void write_png(const std::string& path, const unsigned char* rgb, int width, int
   for (int y = 0; y < height; ++y) png_write_row(png, const_cast<png_bytep>(rgb + static_cast<size_t>(y) * width * 3));
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
-  std::fclose(f);
+  close_checked(f, path);
   out.commit();
 }
 

@@ -10,6 +10,7 @@
 #include "repux/nn/autocast.h"
 #include "repux/nn/model_file.h"
 #include "repux/nn/state_dict.h"
+#include "repux/train/checkpoint.h"
 #include "repux/train/loss.h"
 #include "repux/train/plot.h"
 
@@ -162,22 +163,69 @@ double nanmean(const std::vector<double>& v) {
   return n ? s / n : 0.0;
 }
 
-void save_checkpoint(const std::string& path, Segmenter& net, torch::optim::AdamW& opt, int64_t iteration, double best,
-                     int64_t best_iteration) {
-  torch::serialize::OutputArchive archive, model, optimiser;
-  for (const auto& [k, v] : state_dict(net, KernelForm::Raw)) model.write(k, v.detach().cpu());
-  opt.save(optimiser);
-  archive.write("model", model);
-  archive.write("optimizer", optimiser);
-  archive.write("iteration", torch::tensor(iteration, torch::kInt64));
-  archive.write("best_dice", torch::tensor(best, torch::kFloat64));
-  archive.write("best_iteration", torch::tensor(best_iteration, torch::kInt64));
-  AtomicFile out(path);
-  archive.save_to(out.temporary_path());
-  out.commit();
+bool parameters_finite(Segmenter& net) {
+  for (const auto& p : net->parameters()) {
+    if (!torch::isfinite(p.detach()).all().item<bool>()) return false;
+  }
+  return true;
+}
+
+[[noreturn]] void fail_diverged(const TrainOptions& o, int64_t iteration, const std::string& what, int64_t last_checkpoint) {
+  fail("training diverged at iteration {}: {}; the files in {} are those of iteration {} (lower --lr, now {}, or set --clip)", iteration,
+       what, o.output_dir, last_checkpoint, o.learning_rate);
+}
+
+// A folder holding another run is not silently overwritten; files a killed run left half-written
+// (temporary names) are removed.
+void prepare_output_folder(const TrainOptions& o) {
+  fs::create_directories(o.output_dir);
+  if (!o.resume && !o.overwrite) {
+    for (const char* name : {"checkpoint.pt", "best.repux", "last.repux", "metrics.csv"}) {
+      if (fs::exists(fs::path(o.output_dir) / name)) {
+        fail("{}: holds a previous training run ({}); continue it with --resume, replace it with --overwrite, or choose another folder",
+             o.output_dir, name);
+      }
+    }
+  }
+  for (const auto& entry : fs::directory_iterator(o.output_dir)) {
+    const std::string name = entry.path().filename().string();
+    for (const char* stem : {".checkpoint.tmp", ".best.tmp", ".last.tmp", ".metrics.tmp", ".training.tmp"}) {
+      if (name.rfind(stem, 0) == 0) fs::remove(entry.path());
+    }
+  }
 }
 
 }  // namespace
+
+void check_train_options(const TrainOptions& o) {
+  auto require = [](bool ok, const char* option, auto value, const char* expected) {
+    if (!ok) fail("{} {} is out of range, expected {}", option, value, expected);
+  };
+  require(o.iterations >= 1, "--iterations", o.iterations, "at least 1");
+  require(o.validate_every >= 1, "--val-every", o.validate_every, "at least 1");
+  require(o.log_every >= 1, "--log-every", o.log_every, "at least 1");
+  require(std::isfinite(o.learning_rate) && o.learning_rate > 0, "--lr", o.learning_rate, "a positive number");
+  require(std::isfinite(o.weight_decay) && o.weight_decay >= 0, "--weight-decay", o.weight_decay, "0 or more");
+  require(o.warmup >= 0 && o.warmup < o.iterations, "--warmup", o.warmup, "0 or more and below --iterations");
+  require(std::isfinite(o.grad_clip) && o.grad_clip >= 0, "--clip", o.grad_clip, "0 (off) or more");
+  require(o.workers >= 0 && o.workers <= 64, "--workers", o.workers, "0 to 64");
+  require(o.queue_size >= 1 && o.queue_size <= 64, "queue size", o.queue_size, "1 to 64");
+  require(o.folds >= 2 && o.fold >= 0 && o.fold < o.folds, "--fold", o.fold, "0 to --folds - 1 with --folds at least 2");
+  require(o.validation_overlap >= 0 && o.validation_overlap < 1, "validation overlap", o.validation_overlap, "in [0, 1)");
+  require(o.dist_timeout_seconds > 0, "--dist-timeout", o.dist_timeout_seconds, "a positive number of seconds");
+  const auto& s = o.sampler;
+  require(s.crops_per_case >= 1 && s.crops_per_case <= 64, "--crops", s.crops_per_case, "1 to 64");
+  require(s.foreground_ratio >= 0 && s.foreground_ratio <= 1, "--fg-ratio", s.foreground_ratio, "in [0, 1]");
+  for (int64_t p : s.patch) require(p >= 16 && p <= 512 && p % 16 == 0, "--patch", p, "a multiple of 16 from 16 to 512");
+  for (int64_t a : s.flip_axes) require(a >= 0 && a <= 2, "--flip-axes", a, "0, 1 or 2");
+  if (o.schedule != "none" && o.schedule != "cosine" && o.schedule != "poly") {
+    fail("--schedule '{}' is unknown, expected one of: none, cosine, poly", o.schedule);
+  }
+  parse_precision(o.precision);
+  (void)torch::Device(o.device);
+  o.network.resolved();
+  if (o.resume && o.overwrite) fail("--resume and --overwrite contradict each other");
+}
 
 std::vector<std::string> check_training_data(const TrainOptions& o, int64_t classes) {
   Dataset d = load_dataset(o.dataset, o.data_root);
@@ -189,6 +237,7 @@ std::vector<std::string> check_training_data(const TrainOptions& o, int64_t clas
 }
 
 TrainResult train(const TrainOptions& o) {
+  check_train_options(o);
   const LaunchEnvironment where = launch_environment_from_env();
   torch::Device device(o.device);
   // One GPU per local rank, as torchrun users expect, unless the device names one.
@@ -203,7 +252,7 @@ TrainResult train(const TrainOptions& o) {
   Dataset dataset = load_dataset(o.dataset, o.data_root);
   split_folds(dataset, o.folds, o.fold, o.seed);
   if (dataset.validation.empty()) fail("no validation cases");
-  if (main_rank) fs::create_directories(o.output_dir);
+  if (main_rank) prepare_output_folder(o);
   std::unique_ptr<Communicator> comm;
   if (where.world_size > 1) {
     CommunicatorOptions co;
@@ -251,26 +300,10 @@ TrainResult train(const TrainOptions& o) {
   std::vector<CurvePoint> loss_curve, dice_curve;
   std::vector<std::string> kept_log_rows;
   if (o.resume) {
-    if (!fs::exists(checkpoint)) fail("{}: no checkpoint to resume from", checkpoint);
-    torch::serialize::InputArchive archive, model, optimiser;
-    archive.load_from(checkpoint);
-    archive.read("model", model);
-    NamedTensors state;
-    for (const auto& [k, v] : state_dict(net, KernelForm::Raw)) {
-      torch::Tensor t;
-      model.read(k, t);
-      state.emplace_back(k, t);
-    }
-    load_state_dict(net, state, KernelForm::Raw, checkpoint);
-    archive.read("optimizer", optimiser);
-    optimizer.load(optimiser);
-    torch::Tensor t;
-    archive.read("iteration", t);
-    start = t.item<int64_t>();
-    archive.read("best_dice", t);
-    best = t.item<double>();
-    archive.read("best_iteration", t);
-    best_iteration = t.item<int64_t>();
+    const TrainingProgress progress = load_checkpoint(checkpoint, net, optimizer);
+    start = progress.iteration;
+    best = progress.best_dice;
+    best_iteration = progress.best_iteration;
     // Keep the log up to the checkpoint: rows written after it belong to iterations that will run again.
     std::ifstream in(metrics_path);
     std::string line;
@@ -294,13 +327,15 @@ TrainResult train(const TrainOptions& o) {
                  o.sync_batch_norm ? "synchronised" : "per rank", ranks * o.sampler.crops_per_case);
     }
   }
+  // The log is rewritten up to the checkpoint (atomically), then appended and flushed row by row,
+  // so a killed run leaves every completed iteration in it.
   std::ofstream metrics;
   if (main_rank) {
-    metrics.open(metrics_path, std::ios::trunc);
-    metrics << "iteration,loss,val_mean_dice\n";
-    for (const auto& row : kept_log_rows) metrics << row << "\n";
+    std::string kept = "iteration,loss,val_mean_dice\n";
+    for (const auto& row : kept_log_rows) kept += row + "\n";
+    write_file_atomically(metrics_path, kept);
+    metrics.open(metrics_path, std::ios::app);
   }
-
   ModelInfo info;
   info.network = net_config;
   info.class_names = names;
@@ -315,6 +350,7 @@ TrainResult train(const TrainOptions& o) {
   BatchQueue queue(train_cases, o.sampler, o.seed + 1000000007ULL * static_cast<uint64_t>(rank), start, o.iterations, o.workers, o.queue_size);
   double wait_total = 0, run_total = 0, loss_window = 0;
   int64_t window_count = 0;
+  int64_t last_saved = start;
   const int gpu = device.has_index() ? device.index() : 0;
   if (device.is_cuda()) reset_cuda_peak(gpu);
   const auto t_start = Clock::now();
@@ -340,6 +376,7 @@ TrainResult train(const TrainOptions& o) {
       comm->all_reduce_sum(l);
       loss_value = l[0].item<double>() / ranks;
     }
+    if (!std::isfinite(loss_value)) fail_diverged(o, it + 1, fmt::format("the loss is {}", loss_value), last_saved);
     run_total += seconds(Clock::now() - t0);
     loss_window += loss_value;
     ++window_count;
@@ -347,6 +384,7 @@ TrainResult train(const TrainOptions& o) {
     const int64_t done = it + 1;
     std::string dice_cell;
     if (done % o.validate_every == 0 || done == o.iterations) {
+      if (!parameters_finite(net)) fail_diverged(o, done, "the weights hold NaN or infinite values", last_saved);
       auto [sums, counts] = validate(net, val_cases, o, device, precision, rank, ranks);
       if (comm) {
         std::vector<torch::Tensor> t{torch::tensor(sums, torch::kFloat64), torch::tensor(counts, torch::kFloat64)};
@@ -371,11 +409,13 @@ TrainResult train(const TrainOptions& o) {
         fmt::print("validation at {}: mean Dice {:.4f} (best {:.4f} at {}):{}\n", done, mean, best, best_iteration, detail);
       }
       if (main_rank) {
-        save_checkpoint(checkpoint, net, optimizer, done, best, best_iteration);
+        save_checkpoint(checkpoint, net, optimizer, {done, best, best_iteration});
         save_model(net, info, (fs::path(o.output_dir) / "last.repux").string());
       }
+      last_saved = done;
     }
-    if (main_rank) metrics << done << "," << loss_value << "," << dice_cell << "\n";
+    if (main_rank) metrics << done << "," << loss_value << "," << dice_cell << std::endl;
+    if (main_rank && !metrics) fail("cannot write {}: disk full or I/O error", metrics_path);
     loss_curve.push_back({static_cast<double>(done), loss_value});
     if (!quiet && (done % o.log_every == 0 || done == o.iterations)) {
       const double elapsed = seconds(Clock::now() - t_start);

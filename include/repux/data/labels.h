@@ -18,6 +18,10 @@ struct LabelMap {
 // listed twice, a non-integer or a negative value is an error naming the file and line.
 LabelMap read_label_map(const std::string& path);
 
+// Why `labels` is not a label map of `classes` classes (whole numbers in 0..classes-1; classes <= 0:
+// any whole number >= 0), or "" when it is.
+std::string label_value_problem(const torch::Tensor& labels, int64_t classes);
+
 // Applies the map to a label tensor of whole numbers (any dtype); returns int64. A voxel that is not a
 // whole number is an error (a label map applied to an intensity image by mistake).
 torch::Tensor remap_labels(const torch::Tensor& labels, const LabelMap& map);

@@ -25,6 +25,9 @@ using WindowPredictor = std::function<torch::Tensor(const torch::Tensor&)>;  // 
 
 // image: [1, C, D, H, W]; returns [1, K, D, H, W] blended logits on the stitch device. Volumes
 // smaller than the window are padded (and the padding cropped away again).
+// Throws repux::Error naming a window size or overlap out of range.
+void check_window_options(const SlidingWindowOptions& options);
+
 torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
                                        const SlidingWindowOptions& options);
 

@@ -1,6 +1,7 @@
 #pragma once
 // Outputs are written under a temporary name next to the destination and renamed into place, so a
 // failed or interrupted write never leaves a half-written file where a good one is expected.
+#include <cstdio>
 #include <string>
 
 namespace repux {
@@ -8,6 +9,13 @@ namespace repux {
 // Throws repux::Error unless `destination` could be written: its directory exists and is writable,
 // and it is not itself a directory. Lets callers fail before doing expensive work.
 void ensure_writable(const std::string& destination);
+
+// `bytes` to `destination` through an AtomicFile: the whole file or nothing.
+void write_file_atomically(const std::string& destination, const std::string& bytes);
+
+// Closes a stdio stream that wrote `destination`'s temporary file and throws repux::Error if any
+// write or the close failed (a full disk shows up as late as fclose).
+void close_checked(FILE* file, const std::string& destination);
 
 class AtomicFile {
  public:
@@ -20,6 +28,9 @@ class AtomicFile {
   // Where to write: same directory and same extension (".nii.gz" is kept whole) as the destination.
   const std::string& temporary_path() const { return temporary_; }
   const std::string& destination() const { return destination_; }
+  // Writes all of `bytes` to the temporary file (replacing it). A short write (full disk, file-size
+  // limit) throws repux::Error naming the destination; the destructor then removes the temporary.
+  void write(const std::string& bytes);
   // Renames the temporary file onto the destination.
   void commit();
 

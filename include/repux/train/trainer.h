@@ -41,6 +41,7 @@ struct TrainOptions {
   double dist_timeout_seconds = 300;  // a dead or hung rank stops the others with an error after this
   std::string precision = "fp32";  // "bf16": autocast forward and loss (SPEC: FFT path stays float32)
   bool resume = false;
+  bool overwrite = false;  // replace a previous run in output_dir (else refused unless resuming)
   bool quiet = false;
 };
 
@@ -53,6 +54,10 @@ struct TrainResult {
   double data_wait_fraction = 0;
   int64_t peak_gpu_bytes = 0;  // on CUDA: max allocated during the run (this process)
 };
+
+// Checks every setting against its range and known names; throws repux::Error naming the first bad
+// one. train() calls it before reading any data; the command line calls it as soon as it has parsed.
+void check_train_options(const TrainOptions& options);
 
 TrainResult train(const TrainOptions& options);
 
