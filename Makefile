@@ -3,7 +3,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test demo bench fuzz clean
 
 deps:
 	./scripts/install-deps.sh
@@ -12,8 +12,13 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DREPUX_ASAN=ON
 	cmake --build $(BUILD) -j$(JOBS)
 
+# The fuzzers first, so that ctest's summary closes the output.
 test: build
+	BUILD=$(BUILD) ./scripts/fuzz.sh 45
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+fuzz: build
+	BUILD=$(BUILD) ./scripts/fuzz.sh 600
 
 demo: build
 	$(BUILD)/repux info /usr/share/mricron/templates/ch2better.nii.gz
