@@ -3,6 +3,7 @@
 // input is validated, and nothing half-written left behind. Every test here failed on the code
 // before the reliability work (see the README's "What repux guarantees").
 #include "repux/data/synth.h"
+#include "repux/error.h"
 #include "repux/io/npy.h"
 #include "repux/io/safetensors.h"
 #include "repux/io/torch_checkpoint.h"
@@ -302,7 +303,7 @@ TEST(Reliability, ModelDescriptionIsCheckedAgainstItsTensors) {
 // Defects 11-12: settings out of range are refused at once, in one line naming the option.
 TEST(Reliability, SettingsOutOfRangeAreOneLineErrors) {
   TempDir dir;
-  const std::string train = "train -d /nonexistent -o " + dir.file("x") + kTinyTrain;
+  const std::string train = "train -d /nonexistent -o " + dir.file("x") + " --classes 4";
   const std::vector<std::pair<std::string, std::string>> cases{
       {train + " --crops 0", "--crops"},        {train + " --patch 100000", "--patch"}, {train + " --patch 1024", "--patch"},
       {train + " --iterations 0", "--iterations"}, {train + " --fg-ratio 5", "--fg-ratio"}, {train + " --warmup -5", "--warmup"},

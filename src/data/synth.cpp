@@ -1,6 +1,7 @@
 #include "repux/data/synth.h"
 
 #include "repux/error.h"
+#include "repux/io/atomic_file.h"
 #include "repux/io/nifti.h"
 
 #include <ATen/CPUGeneratorImpl.h>
