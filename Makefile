@@ -14,7 +14,7 @@ build: deps
 
 # The fuzzers first, so that ctest's summary closes the output.
 test: build
-	BUILD=$(BUILD) ./scripts/fuzz.sh 45
+	BUILD=$(BUILD) ./scripts/fuzz.sh 30
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 fuzz: build

@@ -55,7 +55,7 @@ std::string label_value_problem(const torch::Tensor& labels, int64_t classes) {
     return classes > 0 ? fmt::format("label values span {}..{}, expected 0..{}", lo, hi, classes - 1)
                        : fmt::format("label values span {}..{}, expected 0 or more", lo, hi);
   }
-  if (labels.is_floating_point() && !torch::equal(labels, labels.round())) return "label values are not whole numbers";
+  if (labels.is_floating_point() && !torch::equal(labels, labels.round())) return "label values are not integers";
   return "";
 }
 
