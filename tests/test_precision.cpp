@@ -2,14 +2,14 @@
 // the FFT large-kernel path computes in float32 inside it, and network outputs and gradients stay
 // close to float32. Run on the CPU (bf16 kernels) and, where present, on CUDA.
 #include "fixture_networks.h"
+#include "cpu_features.h"
+#include "test_util.h"
 #include "repux/error.h"
 #include "repux/nn/autocast.h"
 #include "repux/ops/lk_dwconv.h"
 #include "repux/train/loss.h"
 
 #include <gtest/gtest.h>
-
-#include <fstream>
 
 using namespace repux;
 
@@ -71,21 +71,9 @@ TEST(Precision, FftLargeKernelPathComputesInFloat32UnderAutocast) {
   }
 }
 
-// LibTorch 1.13's CPU bf16 convolutions are tuned for AVX-512 (oneDNN's native bf16 path). On CPUs
-// without it (e.g. AMD EPYC here) they measured 5% logit error and a gradient cosine of 0.89 on this
-// network, outside the bounds below: that is LibTorch's arithmetic, not ours, so such CPUs are skipped.
-bool cpu_has_native_bf16_path() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("flags", 0) == 0) return line.find(" avx512f") != std::string::npos;
-  }
-  return false;
-}
-
 TEST(Precision, Bf16ForwardAndGradientsTrackFloat32) {
   for (const auto& device : devices()) {
-    if (device.is_cpu() && !cpu_has_native_bf16_path()) {
+    if (device.is_cpu() && !repux::test::cpu_has_native_bf16_path()) {
       if (devices().size() == 1) GTEST_SKIP() << "no AVX-512 on this CPU: LibTorch's bf16 convolutions are emulated";
       continue;
     }
