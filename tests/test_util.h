@@ -46,9 +46,8 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the built `repux` program with the given arguments (a shell-quoted string).
-inline CommandResult run_repux(const std::string& arguments) {
-  const std::string command = std::string(REPUX_BINARY) + " " + arguments + " 2>&1 </dev/null";
+// Runs a shell command line, capturing what it prints; a process killed by a signal gives -1.
+inline CommandResult run_command(const std::string& command) {
   CommandResult result{0, ""};
   FILE* pipe = ::popen(command.c_str(), "r");
   char buffer[4096];
@@ -56,6 +55,11 @@ inline CommandResult run_repux(const std::string& arguments) {
   const int status = pipe ? ::pclose(pipe) : -1;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+// Runs the built `repux` program with the given arguments (a shell-quoted string).
+inline CommandResult run_repux(const std::string& arguments) {
+  return run_command(std::string(REPUX_BINARY) + " " + arguments + " 2>&1 </dev/null");
 }
 
 // A 4x4 affine stored by the fixture scripts as a list of rows.

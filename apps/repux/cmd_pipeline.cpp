@@ -47,7 +47,6 @@ int run_predict(const PredictArgs& a) {
   LoadedModel model = load_model(a.model, device);
   if (a.window.empty() && model.info.preprocessing.contains("patch")) {
     o.window.window = model.info.preprocessing["patch"].get<std::array<int64_t, 3>>();
-    check_window_options(o.window);
   }
 
   // A folder in, a folder out: every case, the model loaded once; failures reported, not fatal.

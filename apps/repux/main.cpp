@@ -11,7 +11,6 @@
 #include <iostream>
 #include <thread>
 
-
 int main(int argc, char** argv) {
   CLI::App app{"repux: RepUX-Net 3D medical image segmentation (train, predict, evaluate) in C++"};
   app.require_subcommand(1);

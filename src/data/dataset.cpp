@@ -1,15 +1,14 @@
 #include "repux/data/dataset.h"
 
 #include "repux/data/labels.h"
-
 #include "repux/error.h"
 #include "repux/io/nifti.h"
 #include "repux/io/paths.h"
 
 #include <algorithm>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <random>
 
 namespace fs = std::filesystem;

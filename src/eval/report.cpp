@@ -9,8 +9,8 @@
 
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 #include <map>
+#include <sstream>
 
 namespace fs = std::filesystem;
 

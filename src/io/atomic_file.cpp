@@ -3,12 +3,14 @@
 #include "repux/error.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <regex>
 #include <system_error>
 
 namespace fs = std::filesystem;
@@ -72,6 +74,19 @@ void AtomicFile::write(const std::string& bytes) {
     done += static_cast<size_t>(n);
   }
   if (::close(fd) != 0) fail("cannot write {}: {}", destination_, std::strerror(errno));
+}
+
+void remove_abandoned_temporaries(const std::string& directory) {
+  // Names are ".<stem>.tmp<pid>-<n><ext>" (see the constructor).
+  static const std::regex temporary(R"(\..*\.tmp([0-9]+)-[0-9]+.*)");
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(directory, ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (!std::regex_match(name, m, temporary)) continue;
+    const pid_t owner = static_cast<pid_t>(std::stol(m[1].str()));
+    if (owner == ::getpid() || ::kill(owner, 0) != 0) fs::remove(entry.path(), ec);
+  }
 }
 
 void write_file_atomically(const std::string& destination, const std::string& bytes) {

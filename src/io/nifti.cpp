@@ -126,13 +126,13 @@ void check_raw_dimensions(const std::string& path) {
     for (int d = 0; d < 8; ++d) dims[d] = h->dim[d], pixdim[d] = h->pixdim[d];
   }
   free(header);
-  // nifti_clib replaces a zero or NaN voxel size by 1 mm: refuse it here, where it is still visible.
-  for (int d = 1; d <= std::min<int64_t>(3, dims[0]); ++d) {
-    if (!(std::abs(pixdim[d]) > 0) || !std::isfinite(pixdim[d])) fail("{}: voxel size (pixdim[{}]) is {}, expected a positive number", path, d, pixdim[d]);
-  }
   if (dims[0] < 1 || dims[0] > 7) fail("{}: header says {} dimensions, expected 1 to 7", path, dims[0]);
   for (int d = 1; d <= dims[0]; ++d) {
     if (dims[d] <= 0) fail("{}: dimension {} has size {}, expected a positive size", path, d, dims[d]);
+  }
+  // nifti_clib replaces a zero or NaN voxel size by 1 mm: refuse it here, where it is still visible.
+  for (int d = 1; d <= std::min<int64_t>(3, dims[0]); ++d) {
+    if (!(std::abs(pixdim[d]) > 0) || !std::isfinite(pixdim[d])) fail("{}: voxel size (pixdim[{}]) is {}, expected a positive number", path, d, pixdim[d]);
   }
 }
 

@@ -101,8 +101,7 @@ double learning_rate_at(const TrainOptions& o, int64_t it) {
   if (o.warmup > 0 && it < o.warmup) return o.learning_rate * (it + 1) / static_cast<double>(o.warmup);
   const double progress = static_cast<double>(it - o.warmup) / std::max<int64_t>(1, o.iterations - o.warmup);
   if (o.schedule == "cosine") scale = 0.5 * (1 + std::cos(M_PI * progress));
-  else if (o.schedule == "poly") scale = std::pow(1 - progress, 0.9);
-  else if (o.schedule != "none") fail("unknown schedule '{}', expected one of: none, cosine, poly", o.schedule);
+  else if (o.schedule == "poly") scale = std::pow(1 - progress, 0.9);  // names checked by check_train_options
   return o.learning_rate * scale;
 }
 
@@ -187,12 +186,7 @@ void prepare_output_folder(const TrainOptions& o) {
       }
     }
   }
-  for (const auto& entry : fs::directory_iterator(o.output_dir)) {
-    const std::string name = entry.path().filename().string();
-    for (const char* stem : {".checkpoint.tmp", ".best.tmp", ".last.tmp", ".metrics.tmp", ".training.tmp"}) {
-      if (name.rfind(stem, 0) == 0) fs::remove(entry.path());
-    }
-  }
+  remove_abandoned_temporaries(o.output_dir);
 }
 
 }  // namespace

@@ -17,6 +17,10 @@ void write_file_atomically(const std::string& destination, const std::string& by
 // write or the close failed (a full disk shows up as late as fclose).
 void close_checked(FILE* file, const std::string& destination);
 
+// Removes the temporary files that AtomicFiles of a killed process left in `directory` (their names
+// carry that process's id; files of a process still running are kept).
+void remove_abandoned_temporaries(const std::string& directory);
+
 class AtomicFile {
  public:
   // Checks that the destination's directory exists and is writable; throws repux::Error otherwise.
