@@ -12,7 +12,9 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DREPUX_ASAN=ON
 	cmake --build $(BUILD) -j$(JOBS)
 
+# The fuzzers first (30 s each), so that ctest's summary closes the output.
 test: build
+	BUILD=$(BUILD) ./scripts/fuzz.sh 30
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 fuzz: build

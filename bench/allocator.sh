@@ -6,7 +6,7 @@
 set -euo pipefail
 build=${1:-build}
 args=(--size 64 --batch 2 --repeats 3)
-run() { "$@" "${args[@]}" | tee /dev/stderr; }
+run() { local out; out=$("$@" "${args[@]}"); echo "$out" >&2; echo "$out"; }
 echo "== glibc malloc"
 glibc=$(run "$build/bench/bench_network_glibc")
 echo "== tcmalloc (linked)"
