@@ -329,3 +329,10 @@ TEST(Reliability, ImpossibleVoxelGeometryIsRefused) {
   write_bytes(dir.file("sform.nii"), sform);
   expect_one_line_error(repux::test::run_repux("info " + dir.file("sform.nii")), "sform.nii");
 }
+
+// Found by fuzz_nifti: a NIfTI-2 header whose 64-bit sizes multiply past int64 (undefined behaviour
+// in the size arithmetic). Every input a fuzzer finds becomes a case here.
+TEST(Reliability, FuzzerFindingsStayFixed) {
+  expect_one_line_error(run_limited(kSmallMemory, "info " + repux::test::data_path("nifti/fuzz_nifti2_dims_overflow.nii")),
+                        "fuzz_nifti2_dims_overflow.nii");
+}

@@ -111,6 +111,8 @@ void check_affine(const std::string& path, const torch::Tensor& affine) {
   }
 }
 
+constexpr uint64_t kMaxVoxels = uint64_t{1} << 48;
+
 // nifti_clib quietly turns zero dimensions into 1 when it builds a nifti_image: check the header as stored.
 void check_raw_dimensions(const std::string& path) {
   int version = 0;
@@ -127,8 +129,13 @@ void check_raw_dimensions(const std::string& path) {
   }
   free(header);
   if (dims[0] < 1 || dims[0] > 7) fail("{}: header says {} dimensions, expected 1 to 7", path, dims[0]);
+  // NIfTI-2 sizes are 64-bit: their product can overflow (found by fuzzing), so it is bounded here,
+  // before nifti_clib or this reader multiplies them.
+  unsigned __int128 voxels = 1;
   for (int d = 1; d <= dims[0]; ++d) {
     if (dims[d] <= 0) fail("{}: dimension {} has size {}, expected a positive size", path, d, dims[d]);
+    voxels *= static_cast<uint64_t>(dims[d]);
+    if (voxels > kMaxVoxels) fail("{}: header claims more than 2^48 voxels", path);
   }
   // nifti_clib replaces a zero or NaN voxel size by 1 mm: refuse it here, where it is still visible.
   for (int d = 1; d <= std::min<int64_t>(3, dims[0]); ++d) {
@@ -139,7 +146,7 @@ void check_raw_dimensions(const std::string& path) {
 // The header's claim in bytes, refused when it overflows: a 4 KB file may claim 1400^3 voxels.
 size_t claimed_data_bytes(const std::string& path, const nifti_image& nim) {
   if (nim.nvox <= 0 || nim.nbyper <= 0) fail("{}: header claims no voxels", path);
-  if (static_cast<uint64_t>(nim.nvox) > (uint64_t{1} << 48) / static_cast<uint64_t>(nim.nbyper)) {
+  if (static_cast<uint64_t>(nim.nvox) > kMaxVoxels / static_cast<uint64_t>(nim.nbyper)) {
     fail("{}: header claims {} voxels, more than any image this program can hold", path, nim.nvox);
   }
   return static_cast<size_t>(nim.nvox) * static_cast<size_t>(nim.nbyper);
@@ -244,6 +251,7 @@ Volume read_nifti(const std::string& path, const NiftiReadOptions& options) {
   if (channels > 1 && !options.allow_channels) {
     fail("{}: has {} volumes along dimensions 4-7, expected a single 3-D volume", path, channels);
   }
+  if (channels * nim->nx * nim->ny * nim->nz != nim->nvox) fail("{}: header's voxel count does not match its dimensions", path);
   const std::vector<uint8_t> raw = read_voxel_bytes(path, *nim);
   const std::vector<int64_t> file_shape{channels, nim->nz, nim->ny, nim->nx};
   torch::Tensor data = to_tensor(*info, const_cast<uint8_t*>(raw.data()), file_shape).permute({0, 3, 2, 1}).contiguous();
