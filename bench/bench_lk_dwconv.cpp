@@ -43,7 +43,7 @@ Timing time_impl(repux::LkImpl impl, const std::vector<int64_t>& shape, int64_t 
 int run_case(const std::string& impl_name, const std::vector<int64_t>& shape, int64_t kernel, const std::string& device_name,
              int repeats) {
   const torch::Device device(device_name);
-  const auto t = time_impl(repux::lk_impl_from_name(impl_name), shape, kernel, device, repeats);
+  const auto t = time_impl(repux::enum_from_name<repux::LkImpl>(impl_name), shape, kernel, device, repeats);
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   double peak_mb = usage.ru_maxrss / 1024.0;
@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
                  fmt::format("[{},{},{}^3]", shape[0], shape[1], shape[2]), k, fmt::format("{:.4f}", direct.forward), mark,
                  fft.forward, autor.forward, fmt::format("{:.4f}", direct.forward_backward), mark, fft.forward_backward,
                  autor.forward_backward, direct.forward / fft.forward, direct.forward_backward / fft.forward_backward,
-                 repux::lk_impl_name(chosen), autor.forward / best_f, autor.forward_backward / best_fb,
+                 repux::enum_name(chosen), autor.forward / best_f, autor.forward_backward / best_fb,
                  extrapolated ? std::string("-") : fmt::format("{:.0f}", direct.peak_mb), fft.peak_mb, autor.peak_mb,
                  100 * fft.system_share, fft.minor_faults);
       std::fflush(stdout);

@@ -8,6 +8,8 @@
 #include "repux/train/loss.h"
 #include "bench_timing.h"
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -19,11 +21,13 @@
 
 int main(int argc, char** argv) {
   std::string device_name = "cpu", arch = "repuxnet", impl = "auto", precision_name = "fp32";
+  repux::LkSaveMode save_mode = repux::LkSaveMode::Auto;
+  std::string trace;  // a chrome://tracing file of one forward pass (LibTorch's profiler)
   int64_t size = 64, batch = 2, repeats = 3;
   bool skip_train = false;
   auto usage = [&] {
     fmt::print("usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3] "
-               "[--precision fp32|bf16] [--save auto|spectra|inputs] [--skip-train 1]\n"
+               "[--precision fp32|bf16] [--save auto|spectra|inputs] [--skip-train 1] [--trace forward.json]\n"
                "Times the forward pass (1 x size^3, deployed) and an AdamW training step (batch x size^3): median wall time, "
                "system time and minor page faults per run.\n", argv[0]);
   };
@@ -40,8 +44,9 @@ int main(int argc, char** argv) {
     else if (a == "--batch") batch = std::atol(v.c_str());
     else if (a == "--repeats") repeats = std::atol(v.c_str());
     else if (a == "--skip-train") skip_train = v == "1";
+    else if (a == "--trace") trace = v;
     else if (a == "--precision") precision_name = v;
-    else if (a == "--save") repux::lk_set_save_mode(v == "spectra" ? repux::LkSaveMode::Spectra : v == "inputs" ? repux::LkSaveMode::Inputs : repux::LkSaveMode::Auto);
+    else if (a == "--save") save_mode = repux::enum_from_name<repux::LkSaveMode>(v);
     else {
       usage();
       return 2;
@@ -49,7 +54,8 @@ int main(int argc, char** argv) {
   }
   torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const torch::Device device(device_name);
-  const repux::Precision precision = repux::parse_precision(precision_name);
+  const repux::Precision precision = repux::enum_from_name<repux::Precision>(precision_name);
+  repux::lk_set_save_mode(save_mode);
   // Peak GPU memory of one measurement (the warm-up and repeats included), like max_memory_allocated.
   auto peak_text = [&] {
     const int64_t peak = repux::cuda_peak_allocated_bytes();
@@ -57,9 +63,9 @@ int main(int argc, char** argv) {
   };
   torch::manual_seed(0);
   repux::NetworkConfig config;
-  config.arch = arch;
+  config.arch = repux::enum_from_name<repux::Arch>(arch);
   config.out_channels = 14;
-  config.conv_impl = impl;
+  config.conv_impl = repux::enum_from_name<repux::LkImpl>(impl);
   auto net = repux::create_network(config);
   net->to(device);
 
@@ -76,6 +82,11 @@ int main(int argc, char** argv) {
     infer_net->forward(x1);
   }, static_cast<int>(repeats), device);
   fmt::print("{} {} impl={} {} forward 1x{}^3: {}{}\n", device_name, arch, impl, precision_name, size, forward.text(), peak_text());
+  if (!trace.empty()) {
+    torch::NoGradGuard no_grad;
+    torch::autograd::profiler::RecordProfile profile(trace);
+    infer_net->forward(x1);
+  }
   if (skip_train) return 0;
 
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-4).weight_decay(0.01));

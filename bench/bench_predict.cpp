@@ -29,22 +29,19 @@ using repux::bench::seconds_since;
 
 void predict_end_to_end(const torch::Device& device) {
   repux::LoadedModel model;
-  model.info.network.out_channels = 14;
-  model.info.class_names = repux::default_class_names(14);
-  model.info.preprocessing = repux::to_json(repux::preprocess_preset("flare"));
-  model.net = repux::create_network(model.info.network);
+  model.info.plan.network.out_channels = 14;
+  model.info.plan.preprocessing = repux::preprocess_preset("flare");
+  model.info.plan = repux::resolved(model.info.plan);  // window 96^3 (the patch), overlap 0.5, Gaussian
+  model.net = repux::create_network(model.info.plan.network);
   model.net->to(device);
   model.net->deploy();
   repux::Volume ct;  // CT-like intensities at the flare preset's spacing, so no resampling dominates
   ct.data = torch::randn({256, 256, 160}) * 300 - 200;
   ct.affine = torch::diag(torch::tensor({1.0, 1.0, 1.2, 1.0}, torch::kFloat64));
-  ct.meta.datatype = 4;  // int16
+  ct.sample_type = repux::SampleType::Int16;
   for (const auto precision : {repux::Precision::Float32, repux::Precision::BFloat16}) {
     repux::PredictOptions o;
-    o.window.window = {96, 96, 96};
-    o.window.overlap = 0.5;
-    o.window.compute_device = device;
-    o.window.stitch_device = device;
+    o.compute_device = device;
     o.precision = precision;
     repux::predict_volume(model, ct, o);  // warm-up: cuFFT plans, cuDNN algorithms, cached spectra
     if (device.is_cuda()) torch::cuda::synchronize();
@@ -55,7 +52,7 @@ void predict_end_to_end(const torch::Device& device) {
     const double s = seconds_since(t0);
     const int64_t peak = repux::cuda_peak_allocated_bytes();
     fmt::print("end to end {} {}: predict 256x256x160 (overlap 0.5, Gaussian) {:.2f} s{}\n", device.str(),
-               repux::precision_name(precision), s, peak >= 0 ? fmt::format(", peak {:.2f} GiB", peak / 1073741824.0) : "");
+               repux::enum_name(precision), s, peak >= 0 ? fmt::format(", peak {:.2f} GiB", peak / 1073741824.0) : "");
   }
 }
 
@@ -106,7 +103,7 @@ int main(int argc, char** argv) {
   repux::SlidingWindowOptions o;
   o.window = {96, 96, 96};
   o.overlap = 0.5;
-  o.gaussian = true;
+  o.blending = repux::Blending::Gaussian;
   o.compute_device = device;
   o.stitch_device = device;
   auto volume = torch::randn({1, 1, 256, 256, 160}, torch::TensorOptions().device(device));

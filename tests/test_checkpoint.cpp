@@ -2,7 +2,7 @@
 #include "repux/error.h"
 #include "repux/io/npy.h"
 #include "repux/io/safetensors.h"
-#include "repux/nn/model_file.h"
+#include "repux/model/model_file.h"
 #include "fixture_networks.h"
 #include "test_util.h"
 
@@ -13,19 +13,11 @@
 
 using namespace repux;
 using repux::test::data_path;
+using repux::test::error_of;
 using repux::test::reduced_repuxnet;
 using repux::test::relative_error;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool have_python_torch() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
 
@@ -45,7 +37,7 @@ TEST(Checkpoint, ImportErrorsSayWhatIsWrong) {
   EXPECT_NE(error_of([&] { import_official_checkpoint(dir.file("legacy.pth"), reduced_repuxnet()); }).find("legacy"),
             std::string::npos);
   auto ux = reduced_repuxnet();
-  ux.arch = "uxnet";
+  ux.arch = Arch::UxNet;
   EXPECT_NE(error_of([&] { import_official_checkpoint(good, ux); }).find("is a repuxnet checkpoint, but --arch says uxnet"),
             std::string::npos);
   EXPECT_NE(error_of([&] { import_official_checkpoint(good, reduced_repuxnet(5)); }).find("has 3 output classes"),

@@ -82,7 +82,7 @@ TEST(Dataset, CheckFindsEveryKindOfBrokenCase) {
   add("range", good.image, out_of_range);
 
   auto fractional = good.label;
-  fractional.meta.datatype = nifti_datatype_from_name("float32");
+  fractional.sample_type = SampleType::Float32;
   fractional.data = fractional.data.clone();
   fractional.data[1][1][1] = 0.5;
   add("fraction", good.image, fractional);

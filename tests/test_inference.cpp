@@ -26,7 +26,7 @@ TEST(SlidingWindow, StitchedOutputEqualsDirectOutputForAPointwiseNetwork) {
         SlidingWindowOptions o;
         o.window = {16, 16, 16};
         o.overlap = overlap;
-        o.gaussian = gaussian;
+        o.blending = gaussian ? Blending::Gaussian : Blending::Constant;
         o.batch_size = 3;
         o.mirror_axes = overlap == 0.5 ? std::vector<int64_t>{0, 2} : std::vector<int64_t>{};
         auto stitched = sliding_window_inference(image, 3, [&](const torch::Tensor& x) { return conv(x); }, o);

@@ -36,7 +36,7 @@ Grads run(const std::function<torch::Tensor(const torch::Tensor&, const torch::T
 }
 
 void check_case(const Case& c, LkImpl impl, torch::ScalarType dtype, double tolerance) {
-  SCOPED_TRACE(lk_impl_name(impl) + " input " + c10::str(c.input) + " kernel " + c10::str(c.kernel));
+  SCOPED_TRACE(enum_name(impl) + " input " + c10::str(c.input) + " kernel " + c10::str(c.kernel));
   const int64_t channels = c.input[1];
   auto x = torch::randn(c.input, torch::kFloat64);
   auto w = torch::randn({channels, 1, c.kernel[0], c.kernel[1], c.kernel[2]}, torch::kFloat64) * 0.1;
@@ -199,7 +199,7 @@ TEST(LkDwConv, WrongInputsRaiseClearErrors) {
   check([&] { lk_dwconv(x, torch::randn({3, 1, 3, 3, 3}), {}); }, "3 channels but the input has 2");
   check([&] { lk_dwconv(x[0], torch::randn({2, 1, 3, 3, 3}), {}); }, "5-D");
   check([&] { lk_dwconv(x, torch::randn({2, 1, 3, 3, 3}), torch::randn({5})); }, "bias");
-  check([] { lk_impl_from_name("winograd"); }, "direct, fft, auto");
+  check([] { enum_from_name<LkImpl>("winograd"); }, "direct, fft, auto");
 }
 
 TEST(LkDwConv, CudaImplementationsMatchFloat64) {
@@ -214,7 +214,7 @@ TEST(LkDwConv, CudaImplementationsMatchFloat64) {
     for (LkImpl impl : {LkImpl::Direct, LkImpl::Fft, LkImpl::Auto}) {
       auto got = lk_dwconv(x.to(torch::kCUDA, torch::kFloat32), w.to(torch::kCUDA, torch::kFloat32), b.to(torch::kCUDA, torch::kFloat32), impl);
       // cuDNN may use TF32 for direct convolutions; FFT stays in float32.
-      EXPECT_LT(relative_error(got.cpu(), want), impl == LkImpl::Fft ? 1e-5 : 1e-3) << lk_impl_name(impl);
+      EXPECT_LT(relative_error(got.cpu(), want), impl == LkImpl::Fft ? 1e-5 : 1e-3) << enum_name(impl);
     }
   }
 }

@@ -1,8 +1,8 @@
-// The networks against an independent Python re-statement of SPEC.md (tools/make_network_fixtures.py):
+// The networks against an independent Python re-statement of the architecture (tools/make_network_fixtures.py):
 // key names and shapes, parameter counts, logits; and BFR's training semantics.
 #include "repux/error.h"
 #include "repux/io/npy.h"
-#include "repux/nn/model_file.h"
+#include "repux/model/model_file.h"
 #include "repux/nn/segmenter.h"
 #include "repux/nn/state_dict.h"
 #include "fixture_networks.h"
@@ -23,7 +23,7 @@ namespace {
 
 NetworkConfig full(const std::string& arch, int64_t classes) {
   NetworkConfig c;
-  c.arch = arch;
+  c.arch = enum_from_name<Arch>(arch);
   c.out_channels = classes;
   return c;
 }
@@ -123,7 +123,7 @@ TEST(Bfr, DeployedNetworkComputesTheSameFunction) {
   for (const std::string reparam : {"bfr", "structural"}) {
     SCOPED_TRACE(reparam);
     auto c = reduced_repuxnet();
-    c.reparam = reparam;
+    c.reparam = enum_from_name<Reparam>(reparam);
     c.kernel_sizes = {9, 9, 9, 9};
     auto net = create_network(c);
     net->to(torch::kFloat64);

@@ -35,9 +35,10 @@ TEST(Nifti, MatchesNibabelOnEveryFixture) {
     EXPECT_EQ(std::vector<int64_t>(shape.begin(), shape.end()), c["shape"].get<std::vector<int64_t>>());
     EXPECT_TRUE(torch::allclose(v.affine, repux::test::affine_from_json(c["affine"]), 1e-6, 1e-5)) << v.affine;
     EXPECT_EQ(orientation_code(v.affine), c["axcodes"].get<std::string>());
-    EXPECT_EQ(nifti_datatype_name(v.meta.datatype), c["datatype"].get<std::string>());
-    EXPECT_EQ(v.meta.qform_code, c["qform_code"].get<int>());
-    EXPECT_EQ(v.meta.sform_code, c["sform_code"].get<int>());
+    EXPECT_EQ(enum_name(v.sample_type), c["datatype"].get<std::string>());
+    ASSERT_NE(nifti_details(v), nullptr);
+    EXPECT_EQ(nifti_details(v)->qform_code, c["qform_code"].get<int>());
+    EXPECT_EQ(nifti_details(v)->sform_code, c["sform_code"].get<int>());
     expect_data(v.data, c["data"], 1e-5 * std::max(1.0, v.data.abs().max().item<double>()));
   }
 }
@@ -53,10 +54,10 @@ TEST(Nifti, WriteThenReadKeepsDataGeometryAndCodes) {
     const Volume back = read_nifti(dir.file(name));
     EXPECT_TRUE(torch::equal(back.data, v.data));
     EXPECT_TRUE(torch::allclose(back.affine, v.affine, 1e-6, 1e-5));
-    EXPECT_EQ(back.meta.datatype, v.meta.datatype);
-    EXPECT_EQ(back.meta.qform_code, v.meta.qform_code);
-    EXPECT_EQ(back.meta.sform_code, v.meta.sform_code);
-    EXPECT_EQ(back.meta.nifti_version, v.meta.nifti_version);
+    EXPECT_EQ(back.sample_type, v.sample_type);
+    EXPECT_EQ(nifti_details(back)->qform_code, nifti_details(v)->qform_code);
+    EXPECT_EQ(nifti_details(back)->sform_code, nifti_details(v)->sform_code);
+    EXPECT_EQ(nifti_details(back)->version, nifti_details(v)->version);
   }
 }
 
@@ -69,16 +70,16 @@ TEST(Nifti, RealColin27Mri) {
   auto expected = torch::tensor({0.5, 0.0, 0.0, -75.0, 0.0, 0.5, 0.0, -107.0, 0.0, 0.0, 0.5, -69.5, 0.0, 0.0, 0.0, 1.0},
                                 torch::kFloat64).reshape({4, 4});
   EXPECT_TRUE(torch::equal(v.affine, expected)) << v.affine;
-  EXPECT_EQ(nifti_datatype_name(v.meta.datatype), "uint8");
+  EXPECT_EQ(v.sample_type, SampleType::UInt8);
 
   repux::test::TempDir dir;
   write_nifti(v, dir.file("colin.nii.gz"));
   const Volume back = read_nifti(dir.file("colin.nii.gz"));
   EXPECT_TRUE(torch::equal(back.data, v.data));
   EXPECT_TRUE(torch::equal(back.affine, v.affine));
-  EXPECT_EQ(back.meta.qform_code, v.meta.qform_code);
-  EXPECT_EQ(back.meta.sform_code, v.meta.sform_code);
-  EXPECT_EQ(back.meta.datatype, v.meta.datatype);
+  EXPECT_EQ(nifti_details(back)->qform_code, nifti_details(v)->qform_code);
+  EXPECT_EQ(nifti_details(back)->sform_code, nifti_details(v)->sform_code);
+  EXPECT_EQ(back.sample_type, v.sample_type);
 }
 
 TEST(Nifti, BadInputsGiveOneLineErrorsNamingTheFile) {
@@ -115,7 +116,7 @@ TEST(Nifti, BadInputsGiveOneLineErrorsNamingTheFile) {
 }
 
 TEST(Nifti, ChannelsCanBeAllowed) {
-  const Volume v = read_nifti(data_path("nifti/bad_4d_channels.nii.gz"), {.allow_channels = true});
+  const Volume v = read_nifti(data_path("nifti/bad_4d_channels.nii.gz"), allowing_channels());
   EXPECT_EQ(v.data.sizes(), (torch::IntArrayRef{3, 7, 5, 4}));
 }
 

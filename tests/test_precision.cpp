@@ -8,6 +8,7 @@
 #include "repux/nn/autocast.h"
 #include "repux/ops/lk_dwconv.h"
 #include "repux/train/loss.h"
+#include "repux/train/training_step.h"
 
 #include <gtest/gtest.h>
 
@@ -47,9 +48,10 @@ TEST(Precision, ScopeEnablesBf16AndRestoresTheState) {
     }
     EXPECT_EQ(torch::matmul(a, a).scalar_type(), torch::kFloat32) << device;
   }
-  EXPECT_EQ(parse_precision("bf16"), Precision::BFloat16);
-  EXPECT_EQ(parse_precision("float32"), Precision::Float32);
-  EXPECT_THROW(parse_precision("fp16"), Error);
+  EXPECT_EQ(enum_from_name<Precision>("bf16"), Precision::BFloat16);
+  EXPECT_EQ(enum_from_name<Precision>("float32"), Precision::Float32);
+  EXPECT_EQ(enum_name(Precision::Float32), "fp32");
+  EXPECT_THROW(enum_from_name<Precision>("fp16"), Error);
 }
 
 TEST(Precision, FftLargeKernelPathComputesInFloat32UnderAutocast) {
@@ -130,18 +132,13 @@ TEST(Precision, Bf16TrainingLearnsLikeFloat32) {
       auto net = create_network(test::reduced_repuxnet(3));
       net->to(device);
       torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(3e-3));
+      TrainingStepOptions options;
+      options.precision = precision;
+      TrainingStep step(net, opt, options);  // the trainer's own step
       std::vector<double> losses;
       for (int it = 0; it < 30; ++it) {
         const auto [x, y] = make_batch(100 + it);
-        opt.zero_grad();
-        torch::Tensor loss;
-        {
-          AutocastScope amp(device.type(), precision);
-          loss = dice_ce_loss(net->forward(x).to(torch::kFloat32), y);
-        }
-        loss.backward();
-        opt.step();
-        losses.push_back(loss.item<double>());
+        losses.push_back(step.run(x, y));
       }
       return losses;
     };

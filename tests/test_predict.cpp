@@ -3,7 +3,7 @@
 #include "repux/data/preprocess.h"
 #include "repux/data/synth.h"
 #include "repux/io/nifti.h"
-#include "repux/nn/model_file.h"
+#include "repux/model/model_file.h"
 #include "cpu_features.h"
 #include "test_util.h"
 
@@ -27,12 +27,12 @@ std::string write_tiny_model(const repux::test::TempDir& dir) {
   torch::manual_seed(0);
   auto net = create_network(c);
   ModelInfo info;
-  info.network = c;
-  info.class_names = synth_class_names();
+  info.plan.network = c;
+  info.plan.class_names = synth_class_names();
   PreprocessRecipe recipe;
   recipe.spacing = std::array<double, 3>{3.0, 3.0, 3.0};
-  info.preprocessing = to_json(recipe);
-  info.preprocessing["patch"] = {32, 32, 32};
+  info.plan.preprocessing = recipe;
+  info.plan.patch = {32, 32, 32};
   const std::string path = dir.file("tiny.repux");
   save_model(net, info, path);
   return path;
@@ -47,8 +47,10 @@ TEST(Predict, OutputHasTheInputGeometryAndAnIntegerType) {
   so.min_size = 30;
   so.max_size = 44;
   auto c = make_synthetic_case(42, so);
-  c.image.meta.qform_code = 1;
-  c.image.meta.sform_code = 2;
+  NiftiDetails codes;
+  codes.qform_code = 1;
+  codes.sform_code = 2;
+  c.image.format_details = codes;
   write_nifti(c.image, dir.file("ct.nii.gz"));
   auto r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("ct.nii.gz") + " -o " + dir.file("seg.nii.gz") +
                                   " --gaussian --overlap 0.25");
@@ -57,11 +59,11 @@ TEST(Predict, OutputHasTheInputGeometryAndAnIntegerType) {
   const Volume out = read_nifti(dir.file("seg.nii.gz"));
   EXPECT_EQ(out.spatial_shape(), in.spatial_shape());
   EXPECT_TRUE(torch::equal(out.affine, in.affine)) << out.affine << in.affine;
-  EXPECT_EQ(out.meta.qform_code, 1);
-  EXPECT_EQ(out.meta.sform_code, 2);
-  EXPECT_EQ(nifti_datatype_name(out.meta.datatype), "uint8");
+  EXPECT_EQ(nifti_details(out)->qform_code, 1);
+  EXPECT_EQ(nifti_details(out)->sform_code, 2);
+  EXPECT_EQ(out.sample_type, SampleType::UInt8);
   EXPECT_LE(out.data.max().item<double>(), 3.0);
-  EXPECT_NE(out.meta.description.find("1=liver"), std::string::npos) << out.meta.description;
+  EXPECT_NE(out.description.find("1=liver"), std::string::npos) << out.description;
 }
 
 TEST(Predict, BadInputsFailCleanlyAndOtherCasesStillRun) {
@@ -108,8 +110,8 @@ TEST(Predict, Bf16ProbabilitiesTrackFloat32) {
                                           " --save-probabilities --precision " + precision);
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
-  const Volume p32 = read_nifti(dir.file("fp32_probabilities.nii.gz"), {.allow_channels = true});
-  const Volume p16 = read_nifti(dir.file("bf16_probabilities.nii.gz"), {.allow_channels = true});
+  const Volume p32 = read_nifti(dir.file("fp32_probabilities.nii.gz"), allowing_channels());
+  const Volume p16 = read_nifti(dir.file("bf16_probabilities.nii.gz"), allowing_channels());
   ASSERT_EQ(p32.data.sizes(), p16.data.sizes());
   const double worst = (p32.data - p16.data).abs().max().item<double>();
   if (repux::test::cpu_has_native_bf16_path()) EXPECT_LT(worst, 0.05);

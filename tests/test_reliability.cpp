@@ -7,7 +7,7 @@
 #include "repux/io/npy.h"
 #include "repux/io/safetensors.h"
 #include "repux/io/torch_checkpoint.h"
-#include "repux/nn/model_file.h"
+#include "repux/model/model_file.h"
 #include "repux/train/checkpoint.h"
 #include "fixture_networks.h"
 #include "test_util.h"
@@ -273,17 +273,17 @@ TEST(Reliability, ModelDescriptionIsCheckedAgainstItsTensors) {
   auto file = repux::read_safetensors(dir.file("m/last.repux"));
   auto description = nlohmann::json::parse(file.metadata["repux"]);
   const auto good = description;
-  description["network"]["dims"] = {2048, 4096, 8192, 16384};
+  description["plan"]["network"]["dims"] = {2048, 4096, 8192, 16384};
   file.metadata["repux"] = description.dump();
   repux::write_safetensors(file, dir.file("wide.repux"));
   expect_one_line_error(run_limited(kSmallMemory, "info " + dir.file("wide.repux")), "description says");
   description = good;
-  description["class_names"] = {"background", "one"};
+  description["plan"]["class_names"] = {"background", "one"};
   file.metadata["repux"] = description.dump();
   repux::write_safetensors(file, dir.file("names.repux"));
-  expect_one_line_error(repux::test::run_repux("info " + dir.file("names.repux")), "class names");
+  expect_one_line_error(repux::test::run_repux("info " + dir.file("names.repux")), "class_names");
   description = good;
-  description["network"]["dims"] = "wide";
+  description["plan"]["network"]["dims"] = "wide";
   file.metadata["repux"] = description.dump();
   repux::write_safetensors(file, dir.file("type.repux"));
   expect_one_line_error(repux::test::run_repux("info " + dir.file("type.repux")), "type.repux");

@@ -2,8 +2,11 @@
 #include "repux/data/dataset.h"
 #include "repux/data/sampler.h"
 #include "repux/data/synth.h"
+#include "repux/train/loss.h"
 #include "repux/train/plot.h"
 #include "repux/train/trainer.h"
+#include "repux/train/training_step.h"
+#include "fixture_networks.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -31,12 +34,11 @@ PreparedCase blob_case(const std::array<int64_t, 3>& shape) {
 TEST(Sampler, ForegroundCropsAlwaysContainForeground) {
   const std::vector<PreparedCase> cases{blob_case({60, 50, 40})};
   SamplerOptions o;
-  o.patch = {16, 16, 16};
   o.foreground_ratio = 1.0;
   o.affine_probability = 0.0;
   o.intensity_probability = 0.0;
   for (uint64_t seed = 0; seed < 20; ++seed) {
-    const Batch b = sample_batch(cases, seed, o);
+    const Batch b = sample_batch(cases, seed, {16, 16, 16}, o);
     ASSERT_EQ(b.label.sizes(), (torch::IntArrayRef{2, 16, 16, 16}));
     for (int64_t i = 0; i < 2; ++i) EXPECT_GT(b.label[i].sum().item<int64_t>(), 0) << "seed " << seed;
   }
@@ -45,8 +47,7 @@ TEST(Sampler, ForegroundCropsAlwaysContainForeground) {
 TEST(Sampler, ImagesSmallerThanThePatchArePadded) {
   const std::vector<PreparedCase> cases{blob_case({10, 12, 8})};
   SamplerOptions o;
-  o.patch = {16, 16, 16};
-  const Batch b = sample_batch(cases, 1, o);
+  const Batch b = sample_batch(cases, 1, {16, 16, 16}, o);
   EXPECT_EQ(b.image.sizes(), (torch::IntArrayRef{2, 1, 16, 16, 16}));
   EXPECT_EQ(b.label.sizes(), (torch::IntArrayRef{2, 16, 16, 16}));
 }
@@ -56,13 +57,12 @@ TEST(Sampler, AugmentationKeepsImageAndLabelAligned) {
   auto c = blob_case({48, 48, 48});
   c.label = (c.image[0] > 0.8).to(torch::kInt64);
   SamplerOptions o;
-  o.patch = {32, 32, 32};
   o.rotation = 0.3;
   o.scaling = 0.2;
   o.intensity_probability = 0.0;
   o.flip_axes = {0, 1, 2};
   for (uint64_t seed = 0; seed < 5; ++seed) {
-    const Batch b = sample_batch({c}, seed, o);
+    const Batch b = sample_batch({c}, seed, {32, 32, 32}, o);
     auto image = b.image.squeeze(1);
     // Linear (image) and nearest (label) interpolation may disagree within about a voxel of the
     // threshold surface (the image changes by < 0.03 per voxel there); everywhere else they must agree.
@@ -80,8 +80,56 @@ TEST(Sampler, AugmentationKeepsImageAndLabelAligned) {
 TEST(Sampler, SameSeedSameBatch) {
   const std::vector<PreparedCase> cases{blob_case({40, 40, 40})};
   SamplerOptions o;
-  o.patch = {16, 16, 16};
-  EXPECT_TRUE(torch::equal(sample_batch(cases, 9, o).image, sample_batch(cases, 9, o).image));
+  EXPECT_TRUE(torch::equal(sample_batch(cases, 9, {16, 16, 16}, o).image, sample_batch(cases, 9, {16, 16, 16}, o).image));
+}
+
+// The trainer's step against the same step written out with LibTorch's own pieces, in float64: the
+// weights after one step must agree, with the learning rate the step was given.
+TEST(TrainingStep, OneStepEqualsForwardLossBackwardAndAdamW) {
+  auto make = [] {
+    torch::manual_seed(3);
+    auto net = create_network(test::reduced_uxnet());
+    net->to(torch::kFloat64);
+    net->train();
+    return net;
+  };
+  torch::manual_seed(4);
+  const auto x = torch::randn({2, 1, 32, 32, 32}, torch::kFloat64);
+  const auto y = torch::randint(0, 3, {2, 32, 32, 32}, torch::kInt64);
+  auto net = make(), reference = make();
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1.0)), ref_opt(reference->parameters(), torch::optim::AdamWOptions(2e-3));
+  TrainingStep step(net, opt, TrainingStepOptions{});
+  const double loss = step.run(x, y, /*learning_rate=*/2e-3);
+  ref_opt.zero_grad();
+  auto ref_loss = dice_ce_loss(reference->forward(x), y);
+  ref_loss.backward();
+  ref_opt.step();
+  EXPECT_NEAR(loss, ref_loss.item<double>(), 1e-12);
+  const auto got = net->parameters(), want = reference->parameters();
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, (got[i] - want[i]).abs().max().item<double>());
+  EXPECT_LT(worst, 1e-12);
+  EXPECT_GT((got[0] - make()->parameters()[0]).abs().max().item<double>(), 1e-4);  // the step did move the weights
+}
+
+TEST(TrainingStep, ClippingBoundsTheGradientNorm) {
+  torch::manual_seed(5);
+  auto net = create_network(test::reduced_uxnet());
+  net->train();
+  const auto x = torch::randn({1, 1, 32, 32, 32});
+  const auto y = torch::randint(0, 3, {1, 32, 32, 32}, torch::kInt64);
+  auto norm = [&] {
+    double sum = 0;
+    for (const auto& p : net->parameters()) sum += p.grad().pow(2).sum().item<double>();
+    return std::sqrt(sum);
+  };
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(0.0));
+  TrainingStep(net, opt, TrainingStepOptions{}).run(x, y);
+  const double unclipped = norm();
+  TrainingStepOptions clipped;
+  clipped.grad_clip = unclipped / 10;
+  TrainingStep(net, opt, clipped).run(x, y);
+  EXPECT_NEAR(norm(), unclipped / 10, 1e-4 * unclipped);
 }
 
 TEST(Trainer, ResumeGivesTheSameWeightsAsAnUninterruptedRun) {
@@ -92,20 +140,19 @@ TEST(Trainer, ResumeGivesTheSameWeightsAsAnUninterruptedRun) {
   write_synthetic_dataset(dir.file("data"), 5, 3, synth);
   TrainOptions o;
   o.dataset = dir.file("data");
-  o.network.out_channels = 4;
-  o.network.dims = {4, 8, 16, 32};
-  o.network.depths = {1, 1, 1, 1};
-  o.network.kernel_sizes = {7};
-  o.network.hidden_size = 16;
-  o.preprocessing = preprocess_preset("flare");
-  o.preprocessing.spacing = std::array<double, 3>{4.0, 4.0, 4.0};
-  o.sampler.patch = {32, 32, 32};
+  o.plan.network.out_channels = 4;
+  o.plan.network.dims = {4, 8, 16, 32};
+  o.plan.network.depths = {1, 1, 1, 1};
+  o.plan.network.kernel_sizes = {7};
+  o.plan.network.hidden_size = 16;
+  o.plan.preprocessing = preprocess_preset("flare");
+  o.plan.preprocessing.spacing = std::array<double, 3>{4.0, 4.0, 4.0};
+  o.plan.patch = {32, 32, 32};
   o.sampler.crops_per_case = 1;
   o.iterations = 4;
   o.validate_every = 2;
   o.learning_rate = 1e-3;
   o.workers = 2;
-  o.quiet = true;
   auto read_model = [](const std::string& path) {
     torch::serialize::InputArchive archive, model;
     archive.load_from(path);
@@ -163,19 +210,18 @@ TEST(Trainer, LearnsSyntheticOrgansToHighDice) {
   TrainOptions o;
   o.dataset = dir.file("data");
   o.output_dir = dir.file("run");
-  o.network.out_channels = 4;
-  o.network.dims = {8, 16, 32, 64};
-  o.network.depths = {1, 1, 1, 1};
-  o.network.hidden_size = 64;
-  o.preprocessing = preprocess_preset("flare");
-  o.preprocessing.spacing = std::array<double, 3>{2.0, 2.0, 2.0};
-  o.sampler.patch = {48, 48, 48};
+  o.plan.network.out_channels = 4;
+  o.plan.network.dims = {8, 16, 32, 64};
+  o.plan.network.depths = {1, 1, 1, 1};
+  o.plan.network.hidden_size = 64;
+  o.plan.preprocessing = preprocess_preset("flare");
+  o.plan.preprocessing.spacing = std::array<double, 3>{2.0, 2.0, 2.0};
+  o.plan.patch = {48, 48, 48};
   o.iterations = 300;
   o.validate_every = 100;
   o.learning_rate = 2e-3;
   o.warmup = 20;
   o.workers = 1;
-  o.quiet = true;
   const TrainResult r = train(o);
   EXPECT_GE(r.best_dice, 0.85);
   ASSERT_EQ(r.best_per_class.size(), 3u);

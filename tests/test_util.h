@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <stdexcept>
 #include <string>
 
 namespace repux::test {
@@ -60,6 +62,16 @@ inline CommandResult run_command(const std::string& command) {
 // Runs the built `repux` program with the given arguments (a shell-quoted string).
 inline CommandResult run_repux(const std::string& arguments) {
   return run_command(std::string(REPUX_BINARY) + " " + arguments + " 2>&1 </dev/null");
+}
+
+// The message of the repux::Error that `f` throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 // A 4x4 affine stored by the fixture scripts as a list of rows.

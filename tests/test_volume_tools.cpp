@@ -23,7 +23,7 @@ Volume label_volume(const std::array<int64_t, 3>& shape, int64_t max_label, uint
   Volume v;
   v.data = torch::randint(0, max_label + 1, {shape[0], shape[1], shape[2]}, torch::kInt64).to(torch::kFloat32);
   v.affine = oblique_affine();
-  v.meta.datatype = nifti_datatype_from_name("uint8");
+  v.sample_type = SampleType::UInt8;
   return v;
 }
 
@@ -119,12 +119,12 @@ TEST(VolumeCommands, RelabelWritesMergedLabelsAndRefusesIntensityImages) {
   const auto in = v.data;
   const auto expected = torch::where(in.eq(1) | in.eq(2), 1.0, torch::where(in.eq(3) | in.eq(12), 2.0, 0.0)).to(torch::kFloat32);
   EXPECT_TRUE(torch::equal(out.data, expected));
-  EXPECT_EQ(nifti_datatype_name(out.meta.datatype), "uint8");
+  EXPECT_EQ(out.sample_type, SampleType::UInt8);
   EXPECT_TRUE(torch::allclose(out.affine, v.affine, 0, 1e-6));
 
   Volume intensities = v;
   intensities.data = torch::rand({5, 6, 7}) * 100;
-  intensities.meta.datatype = nifti_datatype_from_name("float32");
+  intensities.sample_type = SampleType::Float32;
   write_nifti(intensities, dir.file("mri.nii.gz"));
   r = repux::test::run_repux("relabel " + dir.file("mri.nii.gz") + " --map " + dir.file("map.txt") + " -o " + dir.file("x.nii.gz"));
   EXPECT_EQ(r.exit_code, 1);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Parity fixtures for the C++ networks: RepUX-Net and 3D UX-Net re-stated in PyTorch from
-../shared/SPEC.md section 2 (not from the C++ code), in reduced configurations, with random weights
+the published architecture (the RepUX-Net paper and its official code; not from the C++ code), in reduced configurations, with random weights
 (BatchNorm running statistics randomised too), a random input and the resulting logits.
 Writes tests/data/networks/{repuxnet,uxnet}_{state.pth,input.npy,logits.npy}.
 Run with Debian's python3-torch: /usr/bin/python3 tools/make_network_fixtures.py"""
@@ -29,7 +29,7 @@ class LayerNormCF(nn.Module):
         return self.weight[:, None, None, None] * x + self.bias[:, None, None, None]
 
 
-class RepBlock(nn.Module):  # SPEC 2.3, deploy form: the conv holds effective weights
+class RepBlock(nn.Module):  # deploy form: the conv holds effective weights
     def __init__(self, c, k):
         super().__init__()
         self.dwconv = nn.Conv3d(c, c, k, padding=k // 2, groups=c)
@@ -39,7 +39,7 @@ class RepBlock(nn.Module):  # SPEC 2.3, deploy form: the conv holds effective we
         return F.gelu(self.norm(self.dwconv(x)))
 
 
-class UxBlock(nn.Module):  # SPEC 2.2
+class UxBlock(nn.Module):
     def __init__(self, c, k):
         super().__init__()
         self.dwconv = nn.Conv3d(c, c, k, padding=k // 2, groups=c)
@@ -55,7 +55,7 @@ class UxBlock(nn.Module):  # SPEC 2.2
         return x + self.gamma[:, None, None, None] * y
 
 
-class Encoder(nn.Module):  # SPEC 2.1
+class Encoder(nn.Module):
     def __init__(self, block, cin, dims, depths, k):
         super().__init__()
         self.downsample_layers = nn.ModuleList([nn.Sequential(nn.Conv3d(cin, dims[0], 7, stride=2, padding=3), LayerNormCF(dims[0]))])
@@ -83,7 +83,7 @@ class Conv(nn.Module):  # MONAI's Convolution wrapper: the layer sits under `.co
         return self.conv(x)
 
 
-class ResBlock(nn.Module):  # SPEC 2.5 UnetResBlock
+class ResBlock(nn.Module):  # MONAI UnetResBlock
     def __init__(self, cin, cout):
         super().__init__()
         self.conv1, self.conv2 = Conv(cin, cout, 3), Conv(cout, cout, 3)

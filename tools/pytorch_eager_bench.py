@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The same RepUX-Net written in PyTorch eager (tools/make_network_fixtures.py's re-statement of
-SPEC.md: torch.nn.Conv3d depthwise 21^3, BatchNorm, GELU, MONAI-style decoder), timed on one device:
+the architecture: torch.nn.Conv3d depthwise 21^3, BatchNorm, GELU, MONAI-style decoder), timed on one device:
 forward of a [1,1,S^3] window and an AdamW training step (Dice + CE, as repux) on [B,1,S^3], median of repeats, with peak
 GPU memory. The baseline for bench/bench_network. Usage: pytorch_eager_bench.py [cuda|cpu] [S] [B]"""
 import os

@@ -2,11 +2,12 @@
 // `repux crop` (a voxel box, the affine kept exact) and `repux relabel` (merge atlas labels).
 // They are what users otherwise do in a Python script with nibabel before training.
 #include "commands.h"
+#include "options.h"
 
 #include "repux/data/labels.h"
 #include "repux/error.h"
 #include "repux/io/geometry.h"
-#include "repux/io/nifti.h"
+#include "repux/io/volume_file.h"
 
 #include <fmt/format.h>
 
@@ -17,7 +18,7 @@ void print_written(const std::string& path, const Volume& v) {
   const auto s = v.spatial_shape();
   const auto sp = v.spacing();
   fmt::print("{}: {} x {} x {}, {:.4g} x {:.4g} x {:.4g} mm, {}\n", path, s[0], s[1], s[2], sp[0], sp[1], sp[2],
-             nifti_datatype_name(v.meta.datatype));
+             enum_name(v.sample_type));
 }
 
 struct ResampleArgs {
@@ -28,19 +29,17 @@ struct ResampleArgs {
 
 void run_resample(const ResampleArgs& a) {
   if (a.like.empty() == a.spacing.empty()) fail("resample needs exactly one of --like or --spacing");
-  ensure_writable_nifti(a.output);
-  Volume v = read_nifti(a.input, {.allow_channels = true});
+  ensure_writable_volume(a.output);
+  Volume v = read_volume(a.input, allowing_channels());
   const auto interpolation = a.nearest ? Interpolation::Nearest : Interpolation::Linear;
   if (!a.like.empty()) {
-    const Volume reference = read_nifti(a.like, {.allow_channels = true, .allow_nonfinite = true});
+    const Volume reference = read_volume(a.like, allowing_channels(/*nonfinite_too=*/true));
     v.data = resample_to_grid(v.data, v.affine, reference.affine, reference.spatial_shape(), interpolation);
     v.affine = reference.affine.clone();
   } else {
-    if (a.spacing.size() != 1 && a.spacing.size() != 3) fail("--spacing takes 1 or 3 values, got {}", a.spacing.size());
-    const std::array<double, 3> target{a.spacing[0], a.spacing[a.spacing.size() == 3 ? 1 : 0], a.spacing.back()};
-    v = resample_to_spacing(v, target, interpolation);
+    v = resample_to_spacing(v, one_or_three(a.spacing, "--spacing"), interpolation);
   }
-  write_nifti(v, a.output);
+  write_volume(v, a.output);
   print_written(a.output, v);
 }
 
@@ -73,8 +72,8 @@ struct CropArgs {
 };
 
 void run_crop(const CropArgs& a) {
-  ensure_writable_nifti(a.output);
-  const Volume v = read_nifti(a.input, {.allow_channels = true});
+  ensure_writable_volume(a.output);
+  const Volume v = read_volume(a.input, allowing_channels());
   std::vector<std::string> parts;
   for (size_t begin = 0;;) {
     const auto comma = a.box.find(',', begin);
@@ -91,7 +90,7 @@ void run_crop(const CropArgs& a) {
     size[i] = e - s;
   }
   const Volume out = crop_or_pad(v, start, size);
-  write_nifti(out, a.output);
+  write_volume(out, a.output);
   print_written(a.output, out);
 }
 
@@ -101,20 +100,19 @@ struct RelabelArgs {
 };
 
 void run_relabel(const RelabelArgs& a) {
-  ensure_writable_nifti(a.output);
+  ensure_writable_volume(a.output);
   LabelMap map = read_label_map(a.map);
   map.keep_unlisted = a.keep_unlisted;
-  Volume v = read_nifti(a.input);
+  Volume v = read_volume(a.input);
   try {
     v.data = remap_labels(v.data, map);
   } catch (const Error& e) {
     fail("{}: {}", a.input, e.what());
   }
   const int64_t max_label = v.data.max().item<int64_t>();
-  v.meta.datatype = nifti_datatype_from_name(max_label <= 255 ? "uint8" : max_label <= 32767 ? "int16" : "int32");
-  v.meta.scl_slope = 1.0;
-  v.meta.scl_inter = 0.0;
-  write_nifti(v, a.output);
+  v.sample_type = max_label <= 255 ? SampleType::UInt8 : max_label <= 32767 ? SampleType::Int16 : SampleType::Int32;
+  v.scaling = {};
+  write_volume(v, a.output);
   const auto counts = torch::bincount(v.data.flatten());
   fmt::print("{}: labels 0..{}, voxels per label:", a.output, max_label);
   for (int64_t l = 0; l < counts.size(0); ++l) fmt::print(" {}", counts[l].item<int64_t>());

@@ -2,7 +2,7 @@
 
 #include "repux/data/labels.h"
 #include "repux/error.h"
-#include "repux/io/nifti.h"
+#include "repux/io/volume_file.h"
 #include "repux/io/paths.h"
 
 #include <algorithm>
@@ -82,20 +82,15 @@ Dataset from_json(const fs::path& json_path, const std::string& root) {
 
 Dataset from_nnunet_folder(const fs::path& dir) {
   Dataset d;
-  for (const auto& e : fs::directory_iterator(dir / "imagesTr")) {
-    std::string name = e.path().filename().string();
-    if (!is_nifti_path(name) || name[0] == '.') continue;
-    const std::string ext = ends_with(name, ".nii.gz") ? ".nii.gz" : ".nii";
-    std::string stem = name.substr(0, name.size() - ext.size());
+  for (const std::string& name : list_volume_files((dir / "imagesTr").string())) {
+    const std::string ext = volume_suffix(name);
+    std::string stem = volume_stem(name);
     if (ends_with(stem, "_0000")) stem.resize(stem.size() - 5);
     else if (stem.size() > 5 && stem[stem.size() - 5] == '_') continue;  // other channels of a multi-channel case
-    d.training.push_back({e.path().string(), (dir / "labelsTr" / (stem + ext)).string()});
+    d.training.push_back({(dir / "imagesTr" / name).string(), (dir / "labelsTr" / (stem + ext)).string()});
   }
-  std::sort(d.training.begin(), d.training.end(), [](const CaseFiles& a, const CaseFiles& b) { return a.image < b.image; });
   if (fs::is_directory(dir / "imagesTs")) {
-    for (const auto& e : fs::directory_iterator(dir / "imagesTs")) {
-      if (is_nifti_path(e.path().string())) d.test.push_back({e.path().string(), ""});
-    }
+    for (const std::string& name : list_volume_files((dir / "imagesTs").string())) d.test.push_back({(dir / "imagesTs" / name).string(), ""});
   }
   return d;
 }
@@ -130,7 +125,7 @@ std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, i
   for (const auto& c : cases) {
     Volume image, label;
     try {
-      image = read_nifti(c.image, {.allow_channels = true});
+      image = read_volume(c.image, allowing_channels());
     } catch (const Error& e) {
       problems.push_back({c.image, e.what()});
       continue;
@@ -140,7 +135,7 @@ std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, i
     }
     if (c.label.empty()) continue;
     try {
-      label = read_nifti(c.label);
+      label = read_volume(c.label);
     } catch (const Error& e) {
       problems.push_back({c.label, e.what()});
       continue;
@@ -155,6 +150,12 @@ std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, i
     if (!problem.empty()) problems.push_back({c.label, problem});
   }
   return problems;
+}
+
+std::vector<DatasetProblem> check_dataset(const Dataset& dataset, int64_t classes) {
+  std::vector<CaseFiles> all = dataset.training;
+  all.insert(all.end(), dataset.validation.begin(), dataset.validation.end());
+  return check_dataset(all, classes);
 }
 
 }  // namespace repux

@@ -7,6 +7,12 @@
 
 namespace repux {
 
+std::vector<std::string> default_class_names(int64_t classes) {
+  std::vector<std::string> names{"background"};
+  for (int64_t c = 1; c < classes; ++c) names.push_back("class" + std::to_string(c));
+  return names;
+}
+
 LabelMap read_label_map(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail("{}: cannot open label map", path);

@@ -5,7 +5,7 @@
 namespace repux {
 
 nlohmann::json to_json(const PreprocessRecipe& r) {
-  nlohmann::json j = {{"name", r.name},           {"orient_ras", r.orient_ras},     {"intensity", r.intensity},
+  nlohmann::json j = {{"name", r.name},           {"orient_ras", r.orient_ras},     {"intensity", enum_name(r.intensity)},
                       {"window_min", r.window_min}, {"window_max", r.window_max}, {"crop_foreground", r.crop_foreground}};
   j["spacing"] = r.spacing ? nlohmann::json(*r.spacing) : nlohmann::json();
   return j;
@@ -17,34 +17,55 @@ PreprocessRecipe preprocess_recipe_from_json(const nlohmann::json& j) {
   try {
     r.name = j.value("name", r.name);
     r.orient_ras = j.value("orient_ras", r.orient_ras);
-    r.intensity = j.value("intensity", r.intensity);
+    if (j.contains("intensity")) r.intensity = enum_from_name<Intensity>(j.at("intensity").get<std::string>());
     r.window_min = j.value("window_min", r.window_min);
     r.window_max = j.value("window_max", r.window_max);
     r.crop_foreground = j.value("crop_foreground", r.crop_foreground);
     if (j.contains("spacing") && !j["spacing"].is_null()) r.spacing = j["spacing"].get<std::array<double, 3>>();
   } catch (const nlohmann::json::exception& e) {
-    fail("preprocessing recipe: {}", e.what());
+    fail("preprocessing recipe: {}", first_line(e.what()));
   }
-  if (r.intensity != "ct" && r.intensity != "zscore" && r.intensity != "none") {
-    fail("unknown intensity normalisation '{}', expected one of: ct, zscore, none", r.intensity);
-  }
-  if (r.intensity == "ct" && !(r.window_max > r.window_min)) fail("CT window [{}, {}] is empty", r.window_min, r.window_max);
+  check_preprocess_recipe(r);
+  return r;
+}
+
+void check_preprocess_recipe(const PreprocessRecipe& r) {
+  if (r.intensity == Intensity::Ct && !(r.window_max > r.window_min)) fail("CT window [{}, {}] is empty", r.window_min, r.window_max);
   if (r.spacing) {
     for (double s : *r.spacing) {
       if (!(s >= 0.01 && s <= 100)) fail("preprocessing spacing {} mm is out of range, expected 0.01 to 100 mm", s);
     }
   }
-  return r;
 }
 
+namespace {
+
+// The presets' name table: each differs from the default recipe (RAS, CT window, crop) as shown.
+struct Preset {
+  const char* name;
+  std::optional<std::array<double, 3>> spacing;
+  Intensity intensity;
+};
+const Preset kPresets[] = {{"flare", std::array<double, 3>{1.0, 1.0, 1.2}, Intensity::Ct},
+                           {"amos", std::array<double, 3>{1.5, 1.5, 2.0}, Intensity::Ct},
+                           {"mri", std::nullopt, Intensity::ZScore},
+                           {"none", std::nullopt, Intensity::Ct}};
+
+}  // namespace
+
 PreprocessRecipe preprocess_preset(const std::string& name) {
-  PreprocessRecipe r;
-  r.name = name;
-  if (name == "flare") r.spacing = std::array<double, 3>{1.0, 1.0, 1.2};
-  else if (name == "amos") r.spacing = std::array<double, 3>{1.5, 1.5, 2.0};
-  else if (name == "mri") r.intensity = "zscore";
-  else fail("unknown preprocessing preset '{}', expected one of: flare, amos, mri", name);
-  return r;
+  std::string known;
+  for (const auto& p : kPresets) {
+    if (name == p.name) {
+      PreprocessRecipe r;
+      r.name = name == "none" ? "custom" : name;
+      r.spacing = p.spacing;
+      r.intensity = p.intensity;
+      return r;
+    }
+    known += (known.empty() ? "" : ", ") + std::string(p.name);
+  }
+  fail("unknown preprocessing preset '{}', expected one of: {}", name, known);
 }
 
 PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Volume* label) {
@@ -73,9 +94,9 @@ PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Vo
 
   auto x = img.data.to(torch::kFloat32);
   if (x.dim() == 3) x = x.unsqueeze(0);
-  if (r.intensity == "ct") {
+  if (r.intensity == Intensity::Ct) {
     x = ((x - r.window_min) / (r.window_max - r.window_min)).clamp(0.0, 1.0);
-  } else if (r.intensity == "zscore") {
+  } else if (r.intensity == Intensity::ZScore) {
     auto nonzero = x != 0;
     auto values = nonzero.any().item<bool>() ? x.masked_select(nonzero) : x.flatten();
     const double mean = values.mean().item<double>(), sd = values.std().item<double>();
@@ -84,7 +105,7 @@ PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Vo
   t.crop_start = {0, 0, 0};
   t.crop_size = t.resampled_shape;
   if (r.crop_foreground) {
-    auto mask = r.intensity == "zscore" ? (x != 0).any(0) : (x > 0).any(0);
+    auto mask = r.intensity == Intensity::ZScore ? (x != 0).any(0) : (x > 0).any(0);
     if (mask.any().item<bool>()) bounding_box(mask, t.crop_start, t.crop_size);
   }
   out.image = crop_or_pad(x, t.crop_start, t.crop_size, 0.0);

@@ -9,7 +9,7 @@
 namespace repux {
 
 nlohmann::json to_json(const SamplerOptions& o) {
-  return {{"patch", o.patch},         {"crops_per_case", o.crops_per_case}, {"foreground_ratio", o.foreground_ratio},
+  return {{"crops_per_case", o.crops_per_case}, {"foreground_ratio", o.foreground_ratio},
           {"intensity_shift", o.intensity_shift}, {"rotation", o.rotation}, {"scaling", o.scaling}, {"flip_axes", o.flip_axes}};
 }
 
@@ -36,16 +36,16 @@ std::array<int64_t, 3> crop_start(const torch::Tensor& label, bool foreground, s
 
 }  // namespace
 
-Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const SamplerOptions& o) {
+Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const std::array<int64_t, 3>& patch, const SamplerOptions& o) {
   if (cases.empty()) fail("no training cases");
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   const auto& c = cases[std::uniform_int_distribution<size_t>(0, cases.size() - 1)(rng)];
   std::vector<torch::Tensor> images, labels;
   for (int64_t k = 0; k < o.crops_per_case; ++k) {
-    const auto start = crop_start(c.label, u(rng) < o.foreground_ratio, rng, o.patch);
-    images.push_back(crop_or_pad(c.image, start, o.patch, 0.0));
-    labels.push_back(crop_or_pad(c.label, start, o.patch, 0.0));
+    const auto start = crop_start(c.label, u(rng) < o.foreground_ratio, rng, patch);
+    images.push_back(crop_or_pad(c.image, start, patch, 0.0));
+    labels.push_back(crop_or_pad(c.label, start, patch, 0.0));
   }
   auto image = torch::stack(images), label = torch::stack(labels);
   const int64_t b = image.size(0);
@@ -70,7 +70,7 @@ Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const 
     theta[i][2][2] = cs * s[0];
   }
   if (any_affine) {
-    auto grid = torch::affine_grid_generator(theta, {b, 1, o.patch[0], o.patch[1], o.patch[2]}, /*align_corners=*/false);
+    auto grid = torch::affine_grid_generator(theta, {b, 1, patch[0], patch[1], patch[2]}, /*align_corners=*/false);
     // Reflection padding (MONAI's RandAffine default): with zero padding the linearly sampled image
     // fades into the border while the nearest-sampled label does not, and they disagree there.
     constexpr int64_t linear = 0, nearest = 1, reflection = 2;

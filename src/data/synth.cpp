@@ -2,7 +2,7 @@
 
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
-#include "repux/io/nifti.h"
+#include "repux/io/volume_file.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -86,10 +86,10 @@ SynthCase make_synthetic_case(uint64_t seed, const SynthOptions& o) {
     }
   }
   lab.affine = img.affine;
-  img.meta.datatype = nifti_datatype_from_name("int16");
-  lab.meta.datatype = nifti_datatype_from_name("uint8");
-  img.meta.description = "repux synthetic CT";
-  lab.meta.description = "repux synthetic labels";
+  img.sample_type = SampleType::Int16;
+  lab.sample_type = SampleType::UInt8;
+  img.description = "repux synthetic CT";
+  lab.description = "repux synthetic labels";
   return {img, lab};
 }
 
@@ -103,8 +103,8 @@ std::string write_synthetic_dataset(const std::string& directory, int64_t count,
   for (int64_t i = 0; i < count; ++i) {
     const auto c = make_synthetic_case(seed * 1000003ULL + static_cast<uint64_t>(i), options);
     const std::string name = fmt::format("synth_{:04d}.nii.gz", i);
-    write_nifti(c.image, (fs::path(directory) / "imagesTr" / name).string());
-    write_nifti(c.label, (fs::path(directory) / "labelsTr" / name).string());
+    write_volume(c.image, (fs::path(directory) / "imagesTr" / name).string());
+    write_volume(c.label, (fs::path(directory) / "labelsTr" / name).string());
     nlohmann::json entry = {{"image", "./imagesTr/" + name}, {"label", "./labelsTr/" + name}};
     (i < count - n_val ? training : validation).push_back(entry);
   }

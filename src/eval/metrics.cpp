@@ -68,6 +68,17 @@ torch::Tensor as_mask(const torch::Tensor& t) { return t.to(torch::kCPU).to(torc
 
 }  // namespace
 
+double mean_of_finite(const std::vector<double>& values) {
+  double sum = 0;
+  int n = 0;
+  for (double v : values) {
+    if (!std::isfinite(v)) continue;
+    sum += v;
+    ++n;
+  }
+  return n ? sum / n : kNaN;
+}
+
 double dice_score(const torch::Tensor& prediction, const torch::Tensor& truth) {
   auto p = as_mask(prediction), g = as_mask(truth);
   const double np = p.sum().item<double>(), ng = g.sum().item<double>();

@@ -2,7 +2,7 @@
 
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
-#include "repux/train/plot.h"
+#include "repux/io/png.h"
 
 #include <filesystem>
 #include <sstream>

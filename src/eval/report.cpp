@@ -4,8 +4,8 @@
 #include "repux/error.h"
 #include "repux/eval/metrics.h"
 #include "repux/io/atomic_file.h"
-#include "repux/io/nifti.h"
 #include "repux/io/paths.h"
+#include "repux/io/volume_file.h"
 
 #include <cmath>
 #include <filesystem>
@@ -17,24 +17,12 @@ namespace fs = std::filesystem;
 namespace repux {
 namespace {
 
-std::vector<std::string> nifti_files(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail("{}: not a directory", dir);
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string n = e.path().filename().string();
-    if (n.size() > 4 && is_nifti_path(n) && n[0] != '.') names.push_back(n);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 }  // namespace
 
 nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options) {
-  const auto preds = nifti_files(prediction_dir), truths = nifti_files(truth_dir);
+  const auto preds = list_volume_files(prediction_dir), truths = list_volume_files(truth_dir);
   std::vector<std::string> missing;
   for (const auto& t : truths) {
     if (!std::binary_search(preds.begin(), preds.end(), t)) missing.push_back(t);
@@ -51,8 +39,8 @@ nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::st
   std::vector<Loaded> cases;
   int64_t classes = options.classes;
   for (const auto& name : truths) {
-    const Volume g = read_nifti((fs::path(truth_dir) / name).string());
-    const Volume p = read_nifti((fs::path(prediction_dir) / name).string());
+    const Volume g = read_volume((fs::path(truth_dir) / name).string());
+    const Volume p = read_volume((fs::path(prediction_dir) / name).string());
     if (g.spatial_shape() != p.spatial_shape()) fail("{}: prediction and ground truth shapes differ", name);
     if (!torch::allclose(g.affine, p.affine, 1e-4, 1e-3)) fail("{}: prediction and ground truth affines differ", name);
     for (const auto& [volume, dir] : {std::pair<const Volume&, const std::string&>{g, truth_dir}, {p, prediction_dir}}) {
@@ -62,10 +50,7 @@ nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::st
     if (options.classes == 0) classes = std::max<int64_t>({classes, g.data.max().item<int64_t>() + 1, p.data.max().item<int64_t>() + 1});
     cases.push_back({name, p.data, g.data, g.spacing()});
   }
-  std::vector<std::string> names = options.class_names;
-  if (names.empty()) {
-    for (int64_t c = 0; c < classes; ++c) names.push_back(c == 0 ? "background" : "class" + std::to_string(c));
-  }
+  const std::vector<std::string> names = options.class_names.empty() ? default_class_names(classes) : options.class_names;
   if (static_cast<int64_t>(names.size()) != classes) fail("{} class names given for {} classes", names.size(), classes);
 
   nlohmann::json per_case = nlohmann::json::array();
@@ -82,17 +67,7 @@ nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::st
     }
     per_case.push_back(entry);
   }
-  auto mean = [](const std::vector<double>& v) {
-    double s = 0;
-    int n = 0;
-    for (double x : v) {
-      if (std::isfinite(x)) {
-        s += x;
-        ++n;
-      }
-    }
-    return n ? s / n : std::nan("");
-  };
+  const auto mean = mean_of_finite;
   nlohmann::json per_class = nlohmann::json::object();
   std::vector<double> class_dice, class_hd, class_nsd;
   for (int64_t k = 1; k < classes; ++k) {

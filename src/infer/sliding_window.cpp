@@ -3,7 +3,6 @@
 #include "repux/error.h"
 
 #include <cmath>
-#include <cstdio>
 
 namespace repux {
 
@@ -60,7 +59,7 @@ torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_c
   }
   auto input = torch::constant_pad_nd(image, pads, 0.0);
 
-  auto weight = o.gaussian ? gaussian_importance_map(o.window) : torch::ones({o.window[0], o.window[1], o.window[2]});
+  auto weight = o.blending == Blending::Gaussian ? gaussian_importance_map(o.window) : torch::ones({o.window[0], o.window[1], o.window[2]});
   weight = weight.to(o.stitch_device);
   auto logits = torch::zeros({1, out_channels, padded[0], padded[1], padded[2]}, torch::TensorOptions().device(o.stitch_device));
   auto norm = torch::zeros({1, 1, padded[0], padded[1], padded[2]}, torch::TensorOptions().device(o.stitch_device));
@@ -103,10 +102,7 @@ torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_c
       region(logits).add_(out[static_cast<int64_t>(p - first)].unsqueeze(0) * weight);
       region(norm).add_(weight);
     }
-    if (o.progress) {
-      std::fprintf(stderr, "\r  windows %zu/%zu", last, positions.size());
-      if (last == positions.size()) std::fprintf(stderr, "\n");
-    }
+    if (o.on_progress) o.on_progress(last, positions.size());
   }
   logits.div_(norm);
   return logits.slice(2, pads[4], pads[4] + size[0]).slice(3, pads[2], pads[2] + size[1]).slice(4, pads[0], pads[0] + size[2]);

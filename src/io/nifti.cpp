@@ -2,7 +2,6 @@
 
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
-#include "repux/io/paths.h"
 
 extern "C" {
 #include <nifti2_io.h>
@@ -25,22 +24,22 @@ struct NiftiImageDeleter {
 };
 using NiftiImagePtr = std::unique_ptr<nifti_image, NiftiImageDeleter>;
 
+// The NIfTI datatypes repux reads and writes, with their sample type and range.
 struct DatatypeInfo {
   int code;
-  const char* name;
-  bool is_integer;
+  SampleType type;
   double min_value;
   double max_value;
 };
 
 constexpr DatatypeInfo kDatatypes[] = {
-    {DT_UINT8, "uint8", true, 0, 255},
-    {DT_INT8, "int8", true, -128, 127},
-    {DT_INT16, "int16", true, -32768, 32767},
-    {DT_UINT16, "uint16", true, 0, 65535},
-    {DT_INT32, "int32", true, -2147483648.0, 2147483647.0},
-    {DT_FLOAT32, "float32", false, -std::numeric_limits<float>::max(), std::numeric_limits<float>::max()},
-    {DT_FLOAT64, "float64", false, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max()},
+    {DT_UINT8, SampleType::UInt8, 0, 255},
+    {DT_INT8, SampleType::Int8, -128, 127},
+    {DT_INT16, SampleType::Int16, -32768, 32767},
+    {DT_UINT16, SampleType::UInt16, 0, 65535},
+    {DT_INT32, SampleType::Int32, -2147483648.0, 2147483647.0},
+    {DT_FLOAT32, SampleType::Float32, -std::numeric_limits<float>::max(), std::numeric_limits<float>::max()},
+    {DT_FLOAT64, SampleType::Float64, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max()},
 };
 
 const DatatypeInfo* find_datatype(int code) {
@@ -48,6 +47,13 @@ const DatatypeInfo* find_datatype(int code) {
     if (d.code == code) return &d;
   }
   return nullptr;
+}
+
+const DatatypeInfo& datatype_of(SampleType type) {
+  for (const auto& d : kDatatypes) {
+    if (d.type == type) return d;
+  }
+  fail("voxel type {} has no NIfTI datatype", enum_name(type));
 }
 
 torch::Tensor to_tensor(const DatatypeInfo& info, void* raw, const std::vector<int64_t>& shape) {
@@ -218,21 +224,9 @@ void verify_written(const std::string& file, size_t expected_bytes, const std::s
 
 }  // namespace
 
-std::string nifti_datatype_name(int datatype) {
-  const auto* info = find_datatype(datatype);
-  return info ? info->name : fmt::format("unsupported({})", datatype);
-}
+const NiftiDetails* nifti_details(const Volume& volume) { return std::any_cast<NiftiDetails>(&volume.format_details); }
 
-int nifti_datatype_from_name(const std::string& name) {
-  std::string known;
-  for (const auto& d : kDatatypes) {
-    if (name == d.name) return d.code;
-    known += known.empty() ? d.name : std::string(", ") + d.name;
-  }
-  fail("unknown datatype '{}', expected one of: {}", name, known);
-}
-
-Volume read_nifti(const std::string& path, const NiftiReadOptions& options) {
+Volume read_nifti(const std::string& path, const VolumeReadOptions& options) {
   nifti_set_debug_level(0);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail("{}: file not found", path);
@@ -277,91 +271,94 @@ Volume read_nifti(const std::string& path, const NiftiReadOptions& options) {
     volume.affine = base_affine(*nim);
   }
   check_affine(path, volume.affine);
-  auto& meta = volume.meta;
-  meta.datatype = nim->datatype;
-  meta.qform_code = nim->qform_code;
-  meta.sform_code = nim->sform_code;
-  meta.scl_slope = scaled ? nim->scl_slope : 1.0;
-  meta.scl_inter = scaled && std::isfinite(nim->scl_inter) ? nim->scl_inter : 0.0;
-  meta.xyz_units = nim->xyz_units;
-  meta.nifti_version = (nim->nifti_type == NIFTI_FTYPE_NIFTI2_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2) ? 2 : 1;
-  meta.description = std::string(nim->descrip, strnlen(nim->descrip, sizeof(nim->descrip)));
+  volume.sample_type = info->type;
+  if (scaled) volume.scaling = {nim->scl_slope, std::isfinite(nim->scl_inter) ? nim->scl_inter : 0.0};
+  volume.description = std::string(nim->descrip, strnlen(nim->descrip, sizeof(nim->descrip)));
+  NiftiDetails details;
+  details.qform_code = nim->qform_code;
+  details.sform_code = nim->sform_code;
+  details.xyz_units = nim->xyz_units;
+  details.version = (nim->nifti_type == NIFTI_FTYPE_NIFTI2_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2) ? 2 : 1;
+  volume.format_details = details;
   return volume;
 }
 
+namespace {
+
+// The voxels in file order (i fastest) as the stored values of `info`: integers unscaled, rounded and
+// range-checked; floats checked finite.
+torch::Tensor stored_values(const Volume& volume, const DatatypeInfo& info, const std::string& path) {
+  torch::Tensor values = volume.data.to(torch::kCPU, torch::kFloat64);
+  if (values.dim() == 3) values = values.unsqueeze(0);
+  values = values.permute({0, 3, 2, 1}).contiguous();
+  if (!is_integer(volume.sample_type)) {
+    if (!torch::isfinite(values).all().item<bool>()) fail("cannot write {}: data contains NaN or infinite values", path);
+    return info.code == DT_FLOAT32 ? values.to(torch::kFloat32) : values;
+  }
+  values = ((values - volume.scaling.intercept) / volume.scaling.slope).round();
+  const double lo = values.min().item<double>(), hi = values.max().item<double>();
+  if (lo < info.min_value || hi > info.max_value) {
+    fail("cannot write {}: values span [{}, {}], outside the range of {}", path, lo, hi, enum_name(volume.sample_type));
+  }
+  switch (info.code) {
+    case DT_UINT8: return values.to(torch::kUInt8);
+    case DT_INT8: return values.to(torch::kInt8);
+    case DT_INT16: return values.to(torch::kInt16);
+    default: return values.to(torch::kInt32);  // int32, and uint16 (narrowed by the caller: LibTorch 1.13 has no uint16)
+  }
+}
+
+// Geometry (qform from the affine's rotation, sform = the affine), codes, scaling and description.
+void fill_header(nifti_image& nim, const Volume& volume) {
+  const NiftiDetails details = nifti_details(volume) ? *nifti_details(volume) : NiftiDetails{};
+  const nifti_dmat44 affine = tensor_to_matrix(volume.affine);
+  const auto spacing = volume.spacing();
+  double qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac;
+  nifti_dmat44_to_quatern(affine, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac);
+  nim.quatern_b = qb; nim.quatern_c = qc; nim.quatern_d = qd;
+  nim.qoffset_x = qx; nim.qoffset_y = qy; nim.qoffset_z = qz;
+  nim.qfac = qfac;
+  nim.dx = nim.pixdim[1] = spacing[0];
+  nim.dy = nim.pixdim[2] = spacing[1];
+  nim.dz = nim.pixdim[3] = spacing[2];
+  nim.pixdim[0] = qfac;
+  nim.qform_code = details.qform_code;
+  nim.sform_code = details.sform_code;
+  nim.qto_xyz = nifti_quatern_to_dmat44(qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac);
+  nim.qto_ijk = nifti_dmat44_inverse(nim.qto_xyz);
+  nim.sto_xyz = affine;
+  nim.sto_ijk = nifti_dmat44_inverse(affine);
+  const bool integer = is_integer(volume.sample_type);
+  nim.scl_slope = integer ? volume.scaling.slope : 1.0;
+  nim.scl_inter = integer ? volume.scaling.intercept : 0.0;
+  nim.xyz_units = details.xyz_units;
+  nim.nifti_type = details.version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
+  std::snprintf(nim.descrip, sizeof(nim.descrip), "%s", volume.description.c_str());
+}
+
+}  // namespace
+
 void write_nifti(const Volume& volume, const std::string& path) {
   nifti_set_debug_level(0);
-  const auto* info = find_datatype(volume.meta.datatype);
-  if (!info) fail("cannot write {}: datatype {} is not supported", path, volume.meta.datatype);
+  const DatatypeInfo& info = datatype_of(volume.sample_type);
   if (volume.data.dim() != 3 && volume.data.dim() != 4) {
     fail("cannot write {}: data has {} dimensions, expected 3 or 4", path, volume.data.dim());
   }
-  const auto shape = volume.spatial_shape();
-  const int64_t channels = volume.channels();
-
-  torch::Tensor values = volume.data.to(torch::kCPU, torch::kFloat64);
-  if (values.dim() == 3) values = values.unsqueeze(0);
-  values = values.permute({0, 3, 2, 1}).contiguous();  // file order: i fastest
-  double slope = 1.0, inter = 0.0;
-  if (info->is_integer) {
-    if (volume.meta.scl_slope != 1.0 || volume.meta.scl_inter != 0.0) {
-      slope = volume.meta.scl_slope;
-      inter = volume.meta.scl_inter;
-      values = (values - inter) / slope;
-    }
-    values = values.round();
-    const double lo = values.min().item<double>(), hi = values.max().item<double>();
-    if (lo < info->min_value || hi > info->max_value) {
-      fail("cannot write {}: values span [{}, {}], outside the range of {}", path, lo, hi, info->name);
-    }
-  } else if (!torch::isfinite(values).all().item<bool>()) {
-    fail("cannot write {}: data contains NaN or infinite values", path);
-  }
-  torch::Tensor raw;
-  switch (info->code) {
-    case DT_UINT8: raw = values.to(torch::kUInt8); break;
-    case DT_INT8: raw = values.to(torch::kInt8); break;
-    case DT_INT16: raw = values.to(torch::kInt16); break;
-    case DT_UINT16: raw = values.to(torch::kInt32); break;  // narrowed below
-    case DT_INT32: raw = values.to(torch::kInt32); break;
-    case DT_FLOAT32: raw = values.to(torch::kFloat32); break;
-    default: raw = values; break;
-  }
+  const torch::Tensor raw = stored_values(volume, info, path);
   std::vector<uint16_t> narrowed;
   void* raw_ptr = raw.data_ptr();
-  if (info->code == DT_UINT16) {
+  if (info.code == DT_UINT16) {
     narrowed.resize(raw.numel());
     const int32_t* src = raw.data_ptr<int32_t>();
     for (size_t i = 0; i < narrowed.size(); ++i) narrowed[i] = static_cast<uint16_t>(src[i]);
     raw_ptr = narrowed.data();
   }
-
+  const auto shape = volume.spatial_shape();
+  const int64_t channels = volume.channels();
   int64_t dims[8] = {channels > 1 ? 4 : 3, shape[0], shape[1], shape[2], channels, 1, 1, 1};
-  NiftiImagePtr nim(nifti_make_new_nim(dims, info->code, 0));
+  NiftiImagePtr nim(nifti_make_new_nim(dims, info.code, 0));
   if (!nim) fail("cannot write {}: nifti_clib could not create a header", path);
-
-  const nifti_dmat44 affine = tensor_to_matrix(volume.affine);
-  const auto spacing = volume.spacing();
-  double qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac;
-  nifti_dmat44_to_quatern(affine, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac);
-  nim->quatern_b = qb; nim->quatern_c = qc; nim->quatern_d = qd;
-  nim->qoffset_x = qx; nim->qoffset_y = qy; nim->qoffset_z = qz;
-  nim->qfac = qfac;
-  nim->dx = nim->pixdim[1] = spacing[0];
-  nim->dy = nim->pixdim[2] = spacing[1];
-  nim->dz = nim->pixdim[3] = spacing[2];
-  nim->pixdim[0] = qfac;
-  nim->qform_code = volume.meta.qform_code;
-  nim->sform_code = volume.meta.sform_code;
-  nim->qto_xyz = nifti_quatern_to_dmat44(qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac);
-  nim->qto_ijk = nifti_dmat44_inverse(nim->qto_xyz);
-  nim->sto_xyz = affine;
-  nim->sto_ijk = nifti_dmat44_inverse(affine);
-  nim->scl_slope = info->is_integer ? slope : 1.0;
-  nim->scl_inter = info->is_integer ? inter : 0.0;
-  nim->xyz_units = volume.meta.xyz_units;
-  nim->nifti_type = volume.meta.nifti_version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
-  std::snprintf(nim->descrip, sizeof(nim->descrip), "%s", volume.meta.description.c_str());
+  fill_header(*nim, volume);
 
   AtomicFile out(path);
   if (nifti_set_filenames(nim.get(), out.temporary_path().c_str(), 0, 1) != 0) {
@@ -372,11 +369,6 @@ void write_nifti(const Volume& volume, const std::string& path) {
   nim->data = nullptr;  // owned by the tensor, not by nifti_clib
   verify_written(out.temporary_path(), static_cast<size_t>(nim->iname_offset) + raw.numel() * static_cast<size_t>(nim->nbyper), path);
   out.commit();
-}
-
-void ensure_writable_nifti(const std::string& path) {
-  if (!is_nifti_path(path)) fail("output {} must end in .nii or .nii.gz", path);
-  ensure_writable(path);
 }
 
 }  // namespace repux

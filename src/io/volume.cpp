@@ -24,4 +24,6 @@ std::array<int64_t, 3> Volume::spatial_shape() const {
 
 std::array<double, 3> Volume::spacing() const { return affine_spacing(affine); }
 
+bool is_integer(SampleType type) { return type != SampleType::Float32 && type != SampleType::Float64; }
+
 }  // namespace repux

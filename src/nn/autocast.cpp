@@ -32,14 +32,6 @@ void set_dtype(torch::DeviceType d, torch::ScalarType t) {
 
 }  // namespace
 
-Precision parse_precision(const std::string& name) {
-  if (name == "fp32" || name == "float32") return Precision::Float32;
-  if (name == "bf16" || name == "bfloat16") return Precision::BFloat16;
-  fail("precision '{}': expected fp32 or bf16", name);
-}
-
-std::string precision_name(Precision precision) { return precision == Precision::BFloat16 ? "bf16" : "fp32"; }
-
 AutocastScope::AutocastScope(torch::DeviceType device, Precision precision) : device_(device) {
   if (precision == Precision::Float32) return;
   if (device != torch::kCPU && device != torch::kCUDA) fail("bf16 autocast is supported on cpu and cuda only");

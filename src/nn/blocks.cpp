@@ -1,6 +1,6 @@
 #include "repux/nn/blocks.h"
 
-#include "repux/dist/sync_batch_norm.h"
+#include "repux/nn/sync_batch_norm.h"
 
 namespace repux {
 

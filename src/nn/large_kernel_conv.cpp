@@ -7,22 +7,6 @@
 
 namespace repux {
 
-Reparam reparam_from_name(const std::string& name) {
-  if (name == "none") return Reparam::None;
-  if (name == "bfr") return Reparam::Bfr;
-  if (name == "structural") return Reparam::Structural;
-  fail("unknown re-parameterization '{}', expected one of: none, bfr, structural", name);
-}
-
-std::string reparam_name(Reparam r) {
-  switch (r) {
-    case Reparam::None: return "none";
-    case Reparam::Bfr: return "bfr";
-    case Reparam::Structural: return "structural";
-  }
-  return "?";
-}
-
 torch::Tensor bfr_prior(int64_t k, double alpha, torch::ScalarType dtype) {
   if (!(alpha > 0)) fail("BFR alpha must be positive, got {}", alpha);
   const double c = static_cast<double>(k / 2);

@@ -6,17 +6,12 @@
 
 namespace repux {
 
-std::vector<std::string> known_architectures() { return {"repuxnet", "uxnet"}; }
-
 NetworkConfig NetworkConfig::resolved() const {
   NetworkConfig c = *this;
-  if (c.arch != "repuxnet" && c.arch != "uxnet") fail("unknown architecture '{}', expected one of: repuxnet, uxnet", c.arch);
-  const bool rep = c.arch == "repuxnet";
+  const bool rep = c.arch == Arch::RepUxNet;
   if (c.kernel_sizes.empty()) c.kernel_sizes.assign(4, rep ? 21 : 7);
   if (c.kernel_sizes.size() == 1) c.kernel_sizes.assign(4, c.kernel_sizes[0]);
-  if (c.reparam.empty()) c.reparam = rep ? "bfr" : "none";
-  reparam_from_name(c.reparam);
-  lk_impl_from_name(c.conv_impl);
+  if (!c.reparam) c.reparam = rep ? Reparam::Bfr : Reparam::None;
   if (c.dims.size() != 4) fail("dims needs 4 values, got {}", c.dims.size());
   if (c.depths.size() != 4) fail("depths needs 4 values, got {}", c.depths.size());
   if (c.kernel_sizes.size() != 4) fail("kernel_sizes needs 1 or 4 values, got {}", c.kernel_sizes.size());
@@ -32,29 +27,39 @@ NetworkConfig NetworkConfig::resolved() const {
   return c;
 }
 
-std::string NetworkConfig::encoder_prefix() const { return arch == "repuxnet" ? "repuxnet_3d" : "uxnet_3d"; }
+std::string NetworkConfig::encoder_prefix() const { return enum_name(arch) + "_3d"; }
 
-nlohmann::json to_json(const NetworkConfig& c) {
-  return {{"arch", c.arch},         {"in_channels", c.in_channels},   {"out_channels", c.out_channels},
-          {"dims", c.dims},         {"depths", c.depths},             {"kernel_sizes", c.kernel_sizes},
-          {"hidden_size", c.hidden_size}, {"reparam", c.reparam},     {"bfr_alpha", c.bfr_alpha},
-          {"small_kernel_size", c.small_kernel_size}, {"conv_impl", c.conv_impl}};
+nlohmann::json to_json(const NetworkConfig& config) {
+  const NetworkConfig c = config.resolved();
+  return {{"arch", enum_name(c.arch)},
+          {"in_channels", c.in_channels},
+          {"out_channels", c.out_channels},
+          {"dims", c.dims},
+          {"depths", c.depths},
+          {"kernel_sizes", c.kernel_sizes},
+          {"hidden_size", c.hidden_size},
+          {"reparam", enum_name(*c.reparam)},
+          {"bfr_alpha", c.bfr_alpha},
+          {"small_kernel_size", c.small_kernel_size},
+          {"conv_impl", enum_name(c.conv_impl)}};
 }
 
 NetworkConfig network_config_from_json(const nlohmann::json& j) {
   NetworkConfig c;
   try {
-    c.arch = j.value("arch", c.arch);
+    if (j.contains("arch")) c.arch = enum_from_name<Arch>(j.at("arch").get<std::string>());
     c.in_channels = j.value("in_channels", c.in_channels);
     c.out_channels = j.value("out_channels", c.out_channels);
     c.dims = j.value("dims", c.dims);
     c.depths = j.value("depths", c.depths);
     c.kernel_sizes = j.value("kernel_sizes", c.kernel_sizes);
     c.hidden_size = j.value("hidden_size", c.hidden_size);
-    c.reparam = j.value("reparam", c.reparam);
+    if (j.contains("reparam") && !j.at("reparam").get<std::string>().empty()) {
+      c.reparam = enum_from_name<Reparam>(j.at("reparam").get<std::string>());
+    }
     c.bfr_alpha = j.value("bfr_alpha", c.bfr_alpha);
     c.small_kernel_size = j.value("small_kernel_size", c.small_kernel_size);
-    c.conv_impl = j.value("conv_impl", c.conv_impl);
+    if (j.contains("conv_impl")) c.conv_impl = enum_from_name<LkImpl>(j.at("conv_impl").get<std::string>());
   } catch (const nlohmann::json::exception& e) {
     fail("network config: {}", e.what());
   }
@@ -63,15 +68,15 @@ NetworkConfig network_config_from_json(const nlohmann::json& j) {
 
 SegmenterImpl::SegmenterImpl(const NetworkConfig& cfg) : config(cfg.resolved()) {
   EncoderOptions eo;
-  eo.block = config.arch == "repuxnet" ? BlockKind::RepUx : BlockKind::Ux;
+  eo.block = config.arch == Arch::RepUxNet ? BlockKind::RepUx : BlockKind::Ux;
   eo.in_channels = config.in_channels;
   eo.dims = config.dims;
   eo.depths = config.depths;
   eo.kernel_sizes = config.kernel_sizes;
-  eo.reparam = reparam_from_name(config.reparam);
+  eo.reparam = *config.reparam;
   eo.bfr_alpha = config.bfr_alpha;
   eo.small_kernel_size = config.small_kernel_size;
-  eo.impl = lk_impl_from_name(config.conv_impl);
+  eo.impl = config.conv_impl;
   encoder = register_module(config.encoder_prefix(), Encoder(eo));
   const auto& d = config.dims;
   const int64_t in = config.in_channels, hidden = config.hidden_size;
@@ -114,11 +119,11 @@ void SegmenterImpl::deploy() {
   }
 }
 
-int SegmenterImpl::synchronize_batch_norm(Communicator* comm) {
+int SegmenterImpl::synchronize_batch_norm(BatchStatReducer* reducer) {
   int switched = 0;
   apply([&](torch::nn::Module& m) {
     if (auto* block = dynamic_cast<RepUxBlockImpl*>(&m)) {
-      block->sync_batch_norm_over = comm;
+      block->sync_batch_norm_over = reducer;
       ++switched;
     }
   });

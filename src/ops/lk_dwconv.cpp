@@ -207,22 +207,6 @@ torch::Tensor direct_forward(const torch::Tensor& x, const torch::Tensor& weight
 void lk_set_save_mode(LkSaveMode mode) { g_save_mode = mode; }
 LkSaveMode lk_save_mode() { return g_save_mode; }
 
-LkImpl lk_impl_from_name(const std::string& name) {
-  if (name == "direct") return LkImpl::Direct;
-  if (name == "fft") return LkImpl::Fft;
-  if (name == "auto") return LkImpl::Auto;
-  fail("unknown convolution implementation '{}', expected one of: direct, fft, auto", name);
-}
-
-std::string lk_impl_name(LkImpl impl) {
-  switch (impl) {
-    case LkImpl::Direct: return "direct";
-    case LkImpl::Fft: return "fft";
-    case LkImpl::Auto: return "auto";
-  }
-  return "?";
-}
-
 LkImpl lk_choose_impl(torch::IntArrayRef input_sizes, torch::IntArrayRef kernel_sizes, const torch::Device& device) {
   // Cost model: direct does n * k^3 multiply-adds per channel; fft does about 3 transforms of the
   // padded size L (each ~ L log2 L butterflies) plus a complex product. The per-device constant is

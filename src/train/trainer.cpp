@@ -2,26 +2,18 @@
 
 #include "repux/data/dataset.h"
 #include "repux/device_memory.h"
-#include "repux/dist/communicator.h"
 #include "repux/error.h"
-#include "repux/infer/sliding_window.h"
 #include "repux/io/atomic_file.h"
-#include "repux/io/nifti.h"
-#include "repux/nn/autocast.h"
-#include "repux/nn/model_file.h"
+#include "repux/model/model_file.h"
 #include "repux/nn/state_dict.h"
 #include "repux/train/checkpoint.h"
-#include "repux/train/loss.h"
-#include "repux/train/plot.h"
+#include "repux/train/data_source.h"
+#include "repux/train/run_log.h"
+#include "repux/train/training_step.h"
 
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <filesystem>
-#include <fstream>
-#include <map>
-#include <mutex>
-#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -30,148 +22,35 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+std::string in_output(const TrainOptions& o, const std::string& name) { return (fs::path(o.output_dir) / name).string(); }
 
-// Workers produce the batch of each iteration from its own seed, ahead of time, into a bounded map;
-// the training loop takes them in order. Whatever the timing, iteration i always sees the same batch.
-class BatchQueue {
- public:
-  BatchQueue(const std::vector<PreparedCase>& cases, const SamplerOptions& sampler, uint64_t seed, int64_t first, int64_t end,
-             int workers, int capacity)
-      : cases_(cases), sampler_(sampler), seed_(seed), next_(first), consumed_(first), end_(end), capacity_(capacity) {
-    for (int w = 0; w < std::max(1, workers); ++w) threads_.emplace_back([this] { work(); });
+// One GPU per local rank, as torchrun users expect, unless the device names one.
+torch::Device rank_device(const TrainOptions& o) {
+  if (o.device.is_cuda() && !o.device.has_index() && o.where.world_size > 1) {
+    return torch::Device(torch::kCUDA, static_cast<int8_t>(o.where.local_rank));
   }
-  ~BatchQueue() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  Batch take(int64_t iteration) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [&] { return ready_.count(iteration) || error_; });
-    if (error_) throw Error(error_message_);
-    Batch b = std::move(ready_[iteration]);
-    ready_.erase(iteration);
-    consumed_ = iteration + 1;
-    cv_.notify_all();
-    return b;
-  }
-
- private:
-  void work() {
-    torch::NoGradGuard no_grad;
-    while (true) {
-      int64_t i;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stop_ || (next_ < end_ && next_ < consumed_ + capacity_); });
-        if (stop_) return;
-        i = next_++;
-      }
-      try {
-        Batch b = sample_batch(cases_, seed_ * 1000003ULL + static_cast<uint64_t>(i), sampler_);
-        std::lock_guard<std::mutex> lock(mutex_);
-        ready_[i] = std::move(b);
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        error_ = true;
-        error_message_ = e.what();
-      }
-      cv_.notify_all();
-    }
-  }
-
-  const std::vector<PreparedCase>& cases_;
-  SamplerOptions sampler_;
-  uint64_t seed_;
-  int64_t next_, consumed_, end_;
-  int capacity_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<int64_t, Batch> ready_;
-  std::vector<std::thread> threads_;
-  bool stop_ = false, error_ = false;
-  std::string error_message_;
-};
-
-double learning_rate_at(const TrainOptions& o, int64_t it) {
-  double scale = 1.0;
-  if (o.warmup > 0 && it < o.warmup) return o.learning_rate * (it + 1) / static_cast<double>(o.warmup);
-  const double progress = static_cast<double>(it - o.warmup) / std::max<int64_t>(1, o.iterations - o.warmup);
-  if (o.schedule == "cosine") scale = 0.5 * (1 + std::cos(M_PI * progress));
-  else if (o.schedule == "poly") scale = std::pow(1 - progress, 0.9);  // names checked by check_train_options
-  return o.learning_rate * scale;
+  return o.device;
 }
 
-std::vector<PreparedCase> prepare_cases(const std::vector<CaseFiles>& files, const PreprocessRecipe& recipe, int64_t classes) {
-  std::vector<PreparedCase> out;
-  for (const auto& f : files) {
-    if (f.label.empty()) fail("{}: training case has no label", f.image);
-    const Volume image = read_nifti(f.image, {.allow_channels = true});
-    const Volume label = read_nifti(f.label);
-    PreparedCase c = preprocess(image, recipe, &label);
-    if (c.label.max().item<int64_t>() >= classes) fail("{}: label {} >= number of classes {}", f.label, c.label.max().item<int64_t>(), classes);
-    out.push_back(std::move(c));
+// The dataset, every case checked (all problems counted, the first named), split into folds.
+Dataset load_checked_dataset(const TrainOptions& o) {
+  Dataset dataset = load_dataset(o.dataset, o.data_root);
+  const auto problems = check_dataset(dataset, o.plan.network.out_channels);
+  if (!problems.empty()) {
+    fail("{} problem(s) in the dataset, first: {}: {} (run `repux check-dataset` for all)", problems.size(), problems.front().file,
+         problems.front().problem);
   }
-  return out;
+  split_folds(dataset, o.folds, o.fold, o.seed);
+  if (dataset.validation.empty()) fail("no validation cases");
+  return dataset;
 }
 
-// Dice per class (1..K-1) summed over this rank's share of the validation cases (case i goes to rank
-// i mod ranks), with the number of cases where the class is present; the caller reduces over ranks.
-std::pair<std::vector<double>, std::vector<double>> validate(Segmenter& net, const std::vector<PreparedCase>& cases, const TrainOptions& o,
-                                                             const torch::Device& device, Precision precision, int rank, int ranks) {
-  torch::NoGradGuard no_grad;
-  net->eval();
-  const int64_t k = net->config.out_channels;
-  std::vector<double> sum(k - 1, 0.0), count(k - 1, 0.0);
-  SlidingWindowOptions sw;
-  sw.window = o.sampler.patch;
-  sw.overlap = o.validation_overlap;
-  sw.compute_device = device;
-  sw.stitch_device = device;
-  for (size_t i = static_cast<size_t>(rank); i < cases.size(); i += static_cast<size_t>(ranks)) {
-    const auto& c = cases[i];
-    auto logits = sliding_window_inference(c.image.unsqueeze(0), k, [&](const torch::Tensor& x) {
-      AutocastScope amp(device.type(), precision);
-      return net->forward(x).to(torch::kFloat32);
-    }, sw);
-    auto pred = logits[0].argmax(0).cpu();
-    for (int64_t cls = 1; cls < k; ++cls) {
-      auto p = pred == cls, g = c.label == cls;
-      const double ng = g.sum().item<double>();
-      if (ng == 0) continue;
-      sum[cls - 1] += 2.0 * (p & g).sum().item<double>() / (p.sum().item<double>() + ng);
-      count[cls - 1] += 1;
-    }
+// Class names: the user's, else the dataset's when they fit the number of classes, else defaults.
+Plan plan_with_class_names(Plan plan, const Dataset& dataset) {
+  if (plan.class_names.empty() && static_cast<int64_t>(dataset.class_names.size()) == plan.network.out_channels) {
+    plan.class_names = dataset.class_names;
   }
-  net->train();
-  return {sum, count};
-}
-
-double nanmean(const std::vector<double>& v) {
-  double s = 0;
-  int n = 0;
-  for (double x : v) {
-    if (!std::isnan(x)) {
-      s += x;
-      ++n;
-    }
-  }
-  return n ? s / n : 0.0;
-}
-
-bool parameters_finite(Segmenter& net) {
-  for (const auto& p : net->parameters()) {
-    if (!torch::isfinite(p.detach()).all().item<bool>()) return false;
-  }
-  return true;
-}
-
-[[noreturn]] void fail_diverged(const TrainOptions& o, int64_t iteration, const std::string& what, int64_t last_checkpoint) {
-  fail("training diverged at iteration {}: {}; the files in {} are those of iteration {} (lower --lr, now {}, or set --clip)", iteration,
-       what, o.output_dir, last_checkpoint, o.learning_rate);
+  return resolved(plan);
 }
 
 // A folder holding another run is not silently overwritten; files a killed run left half-written
@@ -179,8 +58,8 @@ bool parameters_finite(Segmenter& net) {
 void prepare_output_folder(const TrainOptions& o) {
   fs::create_directories(o.output_dir);
   if (!o.resume && !o.overwrite) {
-    for (const char* name : {"checkpoint.pt", "best.repux", "last.repux", "metrics.csv"}) {
-      if (fs::exists(fs::path(o.output_dir) / name)) {
+    for (const std::string& name : {TrainOutputs::checkpoint(), TrainOutputs::best_model(), TrainOutputs::last_model(), RunLog::metrics_name()}) {
+      if (fs::exists(in_output(o, name))) {
         fail("{}: holds a previous training run ({}); continue it with --resume, replace it with --overwrite, or choose another folder",
              o.output_dir, name);
       }
@@ -189,91 +68,21 @@ void prepare_output_folder(const TrainOptions& o) {
   remove_abandoned_temporaries(o.output_dir);
 }
 
-}  // namespace
-
-void check_train_options(const TrainOptions& o) {
-  auto require = [](bool ok, const char* option, auto value, const char* expected) {
-    if (!ok) fail("{} {} is out of range, expected {}", option, value, expected);
-  };
-  require(o.iterations >= 1, "--iterations", o.iterations, "at least 1");
-  require(o.validate_every >= 1, "--val-every", o.validate_every, "at least 1");
-  require(o.log_every >= 1, "--log-every", o.log_every, "at least 1");
-  require(std::isfinite(o.learning_rate) && o.learning_rate > 0, "--lr", o.learning_rate, "a positive number");
-  require(std::isfinite(o.weight_decay) && o.weight_decay >= 0, "--weight-decay", o.weight_decay, "0 or more");
-  require(o.warmup >= 0 && o.warmup < o.iterations, "--warmup", o.warmup, "0 or more and below --iterations");
-  require(std::isfinite(o.grad_clip) && o.grad_clip >= 0, "--clip", o.grad_clip, "0 (off) or more");
-  require(o.workers >= 0 && o.workers <= 64, "--workers", o.workers, "0 to 64");
-  require(o.queue_size >= 1 && o.queue_size <= 64, "queue size", o.queue_size, "1 to 64");
-  require(o.folds >= 2 && o.fold >= 0 && o.fold < o.folds, "--fold", o.fold, "0 to --folds - 1 with --folds at least 2");
-  require(o.validation_overlap >= 0 && o.validation_overlap < 1, "validation overlap", o.validation_overlap, "in [0, 1)");
-  require(o.dist_timeout_seconds > 0, "--dist-timeout", o.dist_timeout_seconds, "a positive number of seconds");
-  const auto& s = o.sampler;
-  require(s.crops_per_case >= 1 && s.crops_per_case <= 64, "--crops", s.crops_per_case, "1 to 64");
-  require(s.foreground_ratio >= 0 && s.foreground_ratio <= 1, "--fg-ratio", s.foreground_ratio, "in [0, 1]");
-  for (int64_t p : s.patch) require(p >= 16 && p <= 512 && p % 16 == 0, "--patch", p, "a multiple of 16 from 16 to 512");
-  for (int64_t a : s.flip_axes) require(a >= 0 && a <= 2, "--flip-axes", a, "0, 1 or 2");
-  if (o.schedule != "none" && o.schedule != "cosine" && o.schedule != "poly") {
-    fail("--schedule '{}' is unknown, expected one of: none, cosine, poly", o.schedule);
-  }
-  parse_precision(o.precision);
-  (void)torch::Device(o.device);
-  o.network.resolved();
-  if (o.resume && o.overwrite) fail("--resume and --overwrite contradict each other");
+std::unique_ptr<Communicator> connect(const TrainOptions& o, const torch::Device& device) {
+  if (o.where.world_size <= 1) return nullptr;
+  CommunicatorOptions co;
+  co.where = o.where;
+  co.backend = o.dist_backend;
+  co.device = device;
+  co.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.dist_timeout_seconds * 1000));
+  return std::make_unique<Communicator>(co);
 }
 
-std::vector<std::string> check_training_data(const TrainOptions& o, int64_t classes) {
-  Dataset d = load_dataset(o.dataset, o.data_root);
-  std::vector<CaseFiles> all = d.training;
-  all.insert(all.end(), d.validation.begin(), d.validation.end());
-  std::vector<std::string> lines;
-  for (const auto& p : check_dataset(all, classes)) lines.push_back(p.file + ": " + p.problem);
-  return lines;
-}
-
-TrainResult train(const TrainOptions& o) {
-  check_train_options(o);
-  const LaunchEnvironment where = launch_environment_from_env();
-  torch::Device device(o.device);
-  // One GPU per local rank, as torchrun users expect, unless the device names one.
-  if (device.is_cuda() && !device.has_index() && where.world_size > 1) device = torch::Device(torch::kCUDA, static_cast<int8_t>(where.local_rank));
-  const Precision precision = parse_precision(o.precision);  // checked before any work
-  const bool main_rank = where.rank == 0;  // the only rank that writes files and prints
-  const bool quiet = o.quiet || !main_rank;
-  NetworkConfig net_config = o.network.resolved();
-  const int64_t classes = net_config.out_channels;
-  const auto problems = check_training_data(o, classes);
-  if (!problems.empty()) fail("{} problem(s) in the dataset, first: {} (run `repux check-dataset` for all)", problems.size(), problems.front());
-  Dataset dataset = load_dataset(o.dataset, o.data_root);
-  split_folds(dataset, o.folds, o.fold, o.seed);
-  if (dataset.validation.empty()) fail("no validation cases");
-  if (main_rank) prepare_output_folder(o);
-  std::unique_ptr<Communicator> comm;
-  if (where.world_size > 1) {
-    CommunicatorOptions co;
-    co.where = where;
-    co.backend = o.dist_backend;
-    co.device = device;
-    co.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.dist_timeout_seconds * 1000));
-    comm = std::make_unique<Communicator>(co);
-  }
-  const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
-
-  std::vector<std::string> names = o.class_names;
-  if (names.empty() && static_cast<int64_t>(dataset.class_names.size()) == classes) names = dataset.class_names;
-  if (names.empty()) names = default_class_names(classes);
-  if (static_cast<int64_t>(names.size()) != classes) fail("{} class names for {} classes", names.size(), classes);
-
-  const auto t_prep = Clock::now();
-  const auto train_cases = prepare_cases(dataset.training, o.preprocessing, classes);
-  const auto val_cases = prepare_cases(dataset.validation, o.preprocessing, classes);
-  if (!quiet) {
-    fmt::print("prepared {} training and {} validation cases in {:.1f} s\n", train_cases.size(), val_cases.size(), seconds(Clock::now() - t_prep));
-  }
-
+// A fresh network, or every weight of --init (fine-tuning) with a new output head if the classes differ.
+Segmenter build_network(const TrainOptions& o, const torch::Device& device) {
   torch::manual_seed(o.seed);
-  Segmenter net = create_network(net_config);
+  Segmenter net = create_network(o.plan.network);
   if (!o.init_model.empty()) {
-    // Fine-tuning: every weight from the model file; a new output head when the classes differ.
     LoadedModel init = load_model(o.init_model);
     auto state = state_dict(init.net, KernelForm::Effective);
     const auto fresh = state_dict(net, KernelForm::Effective);
@@ -284,160 +93,201 @@ TrainResult train(const TrainOptions& o) {
   }
   net->to(device);
   net->train();
-  if (comm && o.sync_batch_norm) net->synchronize_batch_norm(comm.get());
-  torch::optim::AdamW optimizer(net->parameters(), torch::optim::AdamWOptions(o.learning_rate).betas({0.9, 0.999}).eps(1e-8).weight_decay(o.weight_decay));
+  return net;
+}
 
-  int64_t start = 0, best_iteration = 0;
-  double best = -1;
-  const std::string checkpoint = (fs::path(o.output_dir) / "checkpoint.pt").string();
-  const std::string metrics_path = (fs::path(o.output_dir) / "metrics.csv").string();
-  std::vector<CurvePoint> loss_curve, dice_curve;
-  std::vector<std::string> kept_log_rows;
-  if (o.resume) {
-    const TrainingProgress progress = load_checkpoint(checkpoint, net, optimizer);
-    start = progress.iteration;
-    best = progress.best_dice;
-    best_iteration = progress.best_iteration;
-    // Keep the log up to the checkpoint: rows written after it belong to iterations that will run again.
-    std::ifstream in(metrics_path);
-    std::string line;
-    std::getline(in, line);
-    while (std::getline(in, line)) {
-      int64_t it;
-      double loss, dice;
-      const int fields = std::sscanf(line.c_str(), "%ld,%lf,%lf", &it, &loss, &dice);
-      if (fields >= 2 && it <= start) {
-        kept_log_rows.push_back(line);
-        loss_curve.push_back({static_cast<double>(it), loss});
-        if (fields == 3) dice_curve.push_back({static_cast<double>(it), dice});
-      }
-    }
-    if (!quiet) fmt::print("resumed from {} at iteration {}\n", checkpoint, start);
+bool parameters_finite(Segmenter& net) {
+  for (const auto& p : net->parameters()) {
+    if (!torch::isfinite(p.detach()).all().item<bool>()) return false;
   }
-  if (comm) {
-    broadcast_module_state(*net, *comm);  // replicas start equal (they already do from one seed and file)
-    if (!quiet) {
-      fmt::print("data-parallel: {} ranks ({}), BatchNorm {}, global batch {} crops\n", ranks, comm->backend(),
-                 o.sync_batch_norm ? "synchronised" : "per rank", ranks * o.sampler.crops_per_case);
-    }
-  }
-  // The log is rewritten up to the checkpoint (atomically), then appended and flushed row by row,
-  // so a killed run leaves every completed iteration in it.
-  std::ofstream metrics;
-  if (main_rank) {
-    std::string kept = "iteration,loss,val_mean_dice\n";
-    for (const auto& row : kept_log_rows) kept += row + "\n";
-    write_file_atomically(metrics_path, kept);
-    metrics.open(metrics_path, std::ios::app);
-  }
-  ModelInfo info;
-  info.network = net_config;
-  info.class_names = names;
-  info.preprocessing = to_json(o.preprocessing);
-  info.preprocessing["patch"] = o.sampler.patch;
-  info.provenance = {{"trained_by", "repux train"}, {"dataset", o.dataset}, {"iterations", o.iterations}, {"seed", o.seed}};
+  return true;
+}
 
-  TrainResult result;
-  result.best_dice = best;
-  result.best_iteration = best_iteration;
+// The replicas must hold the same weights after training; anything else is a bug worth stopping for.
+void check_replicas_identical(Segmenter& net, Communicator& comm) {
+  double checksum = 0;
+  for (const auto& p : net->parameters()) checksum += p.detach().to(torch::kFloat64).abs().sum().item<double>();
+  if (!same_on_all_ranks(checksum, comm)) fail("rank {}: the replicas' weights differ after training", comm.rank());
+}
+
+// The training run: set up by the constructor (nothing is read before the options are checked),
+// then run() is the loop.
+class Run {
+ public:
+  Run(const TrainOptions& options, const std::vector<TrainingObserver*>& observers);
+  TrainResult run();
+
+ private:
+  void validate_and_save(IterationReport& report);
+  void notify(const IterationReport& report);
+  [[noreturn]] void fail_diverged(int64_t iteration, const std::string& what) const;
+
+  TrainOptions o_;
+  torch::Device device_;
+  bool main_rank_;
+  std::unique_ptr<Communicator> comm_;
+  std::vector<PreparedCase> validation_cases_;
+  std::unique_ptr<TrainingDataSource> source_;
+  Segmenter net_{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  TrainingProgress progress_;
+  std::vector<double> best_per_class_;
+  int64_t last_saved_ = 0;
+  std::unique_ptr<RunLog> log_;
+  std::vector<TrainingObserver*> observers_;
+};
+
+Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& observers)
+    : o_(options), device_(rank_device(options)), main_rank_(options.where.rank == 0) {
+  check_train_options(o_);
+  const Dataset dataset = load_checked_dataset(o_);
+  o_.plan = plan_with_class_names(o_.plan, dataset);
+  if (main_rank_) prepare_output_folder(o_);
+  comm_ = connect(o_, device_);
+  const auto t_prepare = Clock::now();
+  auto training_cases = prepare_cases(dataset.training, o_.plan.preprocessing, o_.plan.network.out_channels);
+  validation_cases_ = prepare_cases(dataset.validation, o_.plan.preprocessing, o_.plan.network.out_channels);
+  RunStart start;
+  start.training_cases = training_cases.size();
+  start.validation_cases = validation_cases_.size();
+  start.prepare_seconds = seconds(Clock::now() - t_prepare);
+
+  net_ = build_network(o_, device_);
+  if (comm_ && o_.sync_batch_norm) net_->synchronize_batch_norm(comm_.get());
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      net_->parameters(), torch::optim::AdamWOptions(o_.learning_rate).betas({0.9, 0.999}).eps(1e-8).weight_decay(o_.weight_decay));
+  if (o_.resume) progress_ = load_checkpoint(in_output(o_, TrainOutputs::checkpoint()), net_, *optimizer_);
+  last_saved_ = progress_.iteration;
+  if (comm_) broadcast_module_state(*net_, *comm_);  // replicas start equal (they already do from one seed and file)
+
+  InMemorySourceOptions so;
+  so.patch = o_.plan.patch;
+  so.sampler = o_.sampler;
   // Each rank draws its own batches (rank 0 the same ones as a single process would).
-  BatchQueue queue(train_cases, o.sampler, o.seed + 1000000007ULL * static_cast<uint64_t>(rank), start, o.iterations, o.workers, o.queue_size);
-  double wait_total = 0, run_total = 0, loss_window = 0;
-  int64_t window_count = 0;
-  int64_t last_saved = start;
-  const int gpu = device.has_index() ? device.index() : 0;
-  if (device.is_cuda()) reset_cuda_peak(gpu);
-  const auto t_start = Clock::now();
-  for (int64_t it = start; it < o.iterations; ++it) {
-    const auto t0 = Clock::now();
-    Batch batch = queue.take(it);
-    const auto t1 = Clock::now();
-    wait_total += seconds(t1 - t0);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(learning_rate_at(o, it));
-    optimizer.zero_grad();
-    torch::Tensor loss;
-    {
-      AutocastScope amp(device.type(), precision);
-      loss = dice_ce_loss(net->forward(batch.image.to(device)).to(torch::kFloat32), batch.label.to(device));
-    }
-    loss.backward();
-    if (comm) average_gradients(net->parameters(), *comm);
-    if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), o.grad_clip);
-    optimizer.step();
-    double loss_value = loss.item<double>();
-    if (comm) {  // the logged loss is the mean over ranks, i.e. over the global batch
-      std::vector<torch::Tensor> l{torch::tensor({loss_value}, torch::kFloat64)};
-      comm->all_reduce_sum(l);
-      loss_value = l[0].item<double>() / ranks;
-    }
-    if (!std::isfinite(loss_value)) fail_diverged(o, it + 1, fmt::format("the loss is {}", loss_value), last_saved);
-    run_total += seconds(Clock::now() - t0);
-    loss_window += loss_value;
-    ++window_count;
+  so.seed = o_.seed + 1000000007ULL * static_cast<uint64_t>(o_.where.rank);
+  so.first = progress_.iteration;
+  so.end = o_.iterations;
+  so.workers = o_.workers;
+  so.queue_size = o_.queue_size;
+  source_ = in_memory_source(std::move(training_cases), so);
 
-    const int64_t done = it + 1;
-    std::string dice_cell;
-    if (done % o.validate_every == 0 || done == o.iterations) {
-      if (!parameters_finite(net)) fail_diverged(o, done, "the weights hold NaN or infinite values", last_saved);
-      auto [sums, counts] = validate(net, val_cases, o, device, precision, rank, ranks);
-      if (comm) {
-        std::vector<torch::Tensor> t{torch::tensor(sums, torch::kFloat64), torch::tensor(counts, torch::kFloat64)};
-        comm->all_reduce_sum(t);
-        sums = std::vector<double>(t[0].data_ptr<double>(), t[0].data_ptr<double>() + t[0].numel());
-        counts = std::vector<double>(t[1].data_ptr<double>(), t[1].data_ptr<double>() + t[1].numel());
-      }
-      std::vector<double> per_class;
-      for (size_t c = 0; c < sums.size(); ++c) per_class.push_back(counts[c] > 0 ? sums[c] / counts[c] : std::nan(""));
-      const double mean = nanmean(per_class);
-      dice_curve.push_back({static_cast<double>(done), mean});
-      dice_cell = fmt::format("{:.6f}", mean);
-      if (mean > best) {
-        best = mean;
-        best_iteration = done;
-        result.best_per_class = per_class;
-        if (main_rank) save_model(net, info, (fs::path(o.output_dir) / "best.repux").string());
-      }
-      if (!quiet) {
-        std::string detail;
-        for (size_t c = 0; c < per_class.size(); ++c) detail += fmt::format(" {} {:.3f}", names[c + 1], per_class[c]);
-        fmt::print("validation at {}: mean Dice {:.4f} (best {:.4f} at {}):{}\n", done, mean, best, best_iteration, detail);
-      }
-      if (main_rank) {
-        save_checkpoint(checkpoint, net, optimizer, {done, best, best_iteration});
-        save_model(net, info, (fs::path(o.output_dir) / "last.repux").string());
-      }
-      last_saved = done;
-    }
-    if (main_rank) metrics << done << "," << loss_value << "," << dice_cell << std::endl;
-    if (main_rank && !metrics) fail("cannot write {}: disk full or I/O error", metrics_path);
-    loss_curve.push_back({static_cast<double>(done), loss_value});
-    if (!quiet && (done % o.log_every == 0 || done == o.iterations)) {
-      const double elapsed = seconds(Clock::now() - t_start);
-      const double rate = (done - start) / elapsed;
-      fmt::print("it {:>6}/{}  loss {:.4f}  {:.2f} it/s  data wait {:.0f}%  ETA {:.0f} s\n", done, o.iterations, loss_window / window_count,
-                 rate, 100.0 * wait_total / std::max(1e-9, run_total), (o.iterations - done) / rate);
-      std::fflush(stdout);
-      loss_window = 0;
-      window_count = 0;
-    }
+  if (!main_rank_) return;
+  log_ = std::make_unique<RunLog>(o_.output_dir, progress_.iteration);
+  observers_ = observers;
+  observers_.push_back(log_.get());
+  start.resumed_at = progress_.iteration;
+  start.ranks = comm_ ? comm_->size() : 1;
+  start.backend = comm_ ? comm_->backend() : "";
+  start.sync_batch_norm = o_.sync_batch_norm;
+  start.global_batch = start.ranks * o_.sampler.crops_per_case;
+  start.class_names = o_.plan.class_names;
+  for (auto* observer : observers_) observer->on_start(start);
+}
+
+TrainResult Run::run() {
+  TrainingStepOptions step_options;
+  step_options.precision = o_.precision;
+  step_options.grad_clip = o_.grad_clip;
+  TrainingStep step(net_, *optimizer_, step_options, comm_.get());
+  const LrSchedule schedule{o_.schedule, o_.learning_rate, o_.warmup, o_.iterations};
+  const int gpu = device_.has_index() ? device_.index() : 0;
+  if (device_.is_cuda()) reset_cuda_peak(gpu);
+  double wait_total = 0, run_total = 0;
+  const int64_t first = progress_.iteration;
+  const auto t_start = Clock::now();
+  for (int64_t it = first; it < o_.iterations; ++it) {
+    const auto t0 = Clock::now();
+    const Batch batch = source_->batch(it);
+    wait_total += seconds(Clock::now() - t0);
+    IterationReport report;
+    report.loss = step.run(batch.image.to(device_), batch.label.to(device_), schedule.at(it));
+    if (!std::isfinite(report.loss)) fail_diverged(it + 1, fmt::format("the loss is {}", report.loss));
+    run_total += seconds(Clock::now() - t0);
+    report.done = it + 1;
+    report.iterations = o_.iterations;
+    if (report.done % o_.validate_every == 0 || report.done == o_.iterations) validate_and_save(report);
+    report.iterations_per_second = (report.done - first) / std::max(1e-9, seconds(Clock::now() - t_start));
+    report.data_wait_fraction = wait_total / std::max(1e-9, run_total);
+    notify(report);
   }
-  if (comm) {
-    // The replicas must hold the same weights; anything else is a bug worth stopping for.
-    double checksum = 0;
-    for (const auto& p : net->parameters()) checksum += p.detach().to(torch::kFloat64).abs().sum().item<double>();
-    if (!same_on_all_ranks(checksum, *comm)) fail("rank {}: the replicas' weights differ after training", rank);
-    if (!quiet) fmt::print("weights identical on all {} ranks\n", ranks);
-    result.world_size = ranks;
+  if (comm_) check_replicas_identical(net_, *comm_);
+  if (main_rank_) {
+    for (auto* observer : observers_) observer->on_end({o_.iterations, comm_ ? comm_->size() : 1});
   }
-  if (!main_rank) return result;
-  metrics.close();
-  plot_training_curves(loss_curve, dice_curve, (fs::path(o.output_dir) / "training.png").string());
-  result.best_dice = best;
-  result.best_iteration = best_iteration;
-  result.iterations_per_second = (o.iterations - start) / std::max(1e-9, seconds(Clock::now() - t_start));
+  TrainResult result;
+  result.world_size = comm_ ? comm_->size() : 1;
+  result.best_dice = progress_.best_dice;
+  result.best_iteration = progress_.best_iteration;
+  result.best_per_class = best_per_class_;
+  result.iterations_per_second = (o_.iterations - first) / std::max(1e-9, seconds(Clock::now() - t_start));
   result.data_wait_fraction = wait_total / std::max(1e-9, run_total);
-  if (device.is_cuda()) result.peak_gpu_bytes = std::max<int64_t>(0, cuda_peak_allocated_bytes(gpu));
+  if (device_.is_cuda()) result.peak_gpu_bytes = std::max<int64_t>(0, cuda_peak_allocated_bytes(gpu));
   return result;
+}
+
+// Validation, then the best model (when the score improved), the checkpoint and the last model.
+void Run::validate_and_save(IterationReport& report) {
+  if (!parameters_finite(net_)) fail_diverged(report.done, "the weights hold NaN or infinite values");
+  const Validator validator(validation_cases_, o_.plan, device_, o_.precision, comm_.get());
+  report.validation = validator.run(net_);
+  ModelInfo info;
+  info.plan = o_.plan;
+  info.provenance = {{"trained_by", "repux train"}, {"dataset", o_.dataset}, {"iterations", o_.iterations}, {"seed", o_.seed}};
+  const double mean = report.validation->mean;
+  if (mean > progress_.best_dice) {  // false for NaN (no class present): no score, no best
+    progress_.best_dice = mean;
+    progress_.best_iteration = report.done;
+    best_per_class_ = report.validation->per_class;
+    if (main_rank_) save_model(net_, info, in_output(o_, TrainOutputs::best_model()));
+  }
+  progress_.iteration = report.done;
+  if (main_rank_) {
+    save_checkpoint(in_output(o_, TrainOutputs::checkpoint()), net_, *optimizer_, progress_);
+    save_model(net_, info, in_output(o_, TrainOutputs::last_model()));
+  }
+  last_saved_ = report.done;
+}
+
+void Run::notify(const IterationReport& report) {
+  if (!main_rank_) return;
+  IterationReport full = report;
+  full.best_dice = progress_.best_dice;
+  full.best_iteration = progress_.best_iteration;
+  for (auto* observer : observers_) observer->on_iteration(full);
+}
+
+void Run::fail_diverged(int64_t iteration, const std::string& what) const {
+  fail("training diverged at iteration {}: {}; the files in {} are those of iteration {} (lower --lr, now {}, or set --clip)", iteration,
+       what, o_.output_dir, last_saved_, o_.learning_rate);
+}
+
+}  // namespace
+
+void check_train_options(const TrainOptions& o) {
+  auto require = [](bool ok, const char* option, auto value, const char* expected) {
+    if (!ok) fail("{} {} is out of range, expected {}", option, value, expected);
+  };
+  require(o.iterations >= 1, "--iterations", o.iterations, "at least 1");
+  require(o.validate_every >= 1, "--val-every", o.validate_every, "at least 1");
+  require(std::isfinite(o.learning_rate) && o.learning_rate > 0, "--lr", o.learning_rate, "a positive number");
+  require(std::isfinite(o.weight_decay) && o.weight_decay >= 0, "--weight-decay", o.weight_decay, "0 or more");
+  require(o.warmup >= 0 && o.warmup < o.iterations, "--warmup", o.warmup, "0 or more and below --iterations");
+  require(std::isfinite(o.grad_clip) && o.grad_clip >= 0, "--clip", o.grad_clip, "0 (off) or more");
+  require(o.workers >= 0 && o.workers <= 64, "--workers", o.workers, "0 to 64");
+  require(o.queue_size >= 1 && o.queue_size <= 64, "queue size", o.queue_size, "1 to 64");
+  require(o.folds >= 2 && o.fold >= 0 && o.fold < o.folds, "--fold", o.fold, "0 to --folds - 1 with --folds at least 2");
+  require(o.dist_timeout_seconds > 0, "--dist-timeout", o.dist_timeout_seconds, "a positive number of seconds");
+  const auto& s = o.sampler;
+  require(s.crops_per_case >= 1 && s.crops_per_case <= 64, "--crops", s.crops_per_case, "1 to 64");
+  require(s.foreground_ratio >= 0 && s.foreground_ratio <= 1, "--fg-ratio", s.foreground_ratio, "in [0, 1]");
+  for (int64_t a : s.flip_axes) require(a >= 0 && a <= 2, "--flip-axes", a, "0, 1 or 2");
+  resolved(o.plan);
+  if (o.resume && o.overwrite) fail("--resume and --overwrite contradict each other");
+}
+
+TrainResult train(const TrainOptions& options, const std::vector<TrainingObserver*>& observers) {
+  Run run(options, observers);
+  return run.run();
 }
 
 }  // namespace repux

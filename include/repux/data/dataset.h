@@ -32,5 +32,7 @@ struct DatasetProblem {
 // Every case: files readable, shapes and affines of image and label agree, labels within
 // 0..classes-1, image not constant. Returns all problems found.
 std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, int64_t classes);
+// The same over the training and validation cases of a dataset.
+std::vector<DatasetProblem> check_dataset(const Dataset& dataset, int64_t classes);
 
 }  // namespace repux

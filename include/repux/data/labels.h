@@ -1,11 +1,16 @@
 #pragma once
-// Label maps: merging an atlas's many labels into a few classes (e.g. AAL's 116 regions into lobes).
+// Label maps: class names, checks of label values, and merging an atlas's many labels into a few
+// classes (e.g. AAL's 116 regions into lobes).
 #include <torch/torch.h>
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace repux {
+
+// "background", "class1", ...: the names of classes nobody named.
+std::vector<std::string> default_class_names(int64_t classes);
 
 // old label -> new label. Labels absent from the map become `unlisted` (background by default).
 struct LabelMap {

@@ -1,8 +1,10 @@
 #pragma once
-// The preprocessing recipe (SPEC 3): orientation to RAS, resampling to a target spacing, intensity
-// normalisation (CT window or per-volume z-score) and a crop to the foreground. The recipe is stored
-// in model files so that predict replays it exactly, and every step is recorded so that
-// probabilities can be mapped back onto the original grid.
+// The preprocessing recipe: orientation to RAS, resampling to a target spacing, intensity
+// normalisation (CT window scaled to [0, 1], or per-volume z-score over the non-zero voxels) and a
+// crop to the foreground (voxels > 0 after the intensity step, as the official pipeline's
+// CropForeground). The recipe is part of a model's Plan so that predict replays it exactly, and every
+// step is recorded so that probabilities can be mapped back onto the original grid.
+#include "repux/enum_names.h"
 #include "repux/io/geometry.h"
 
 #include <nlohmann/json.hpp>
@@ -12,18 +14,28 @@
 
 namespace repux {
 
+enum class Intensity { Ct, ZScore, None };
+template <>
+struct EnumNames<Intensity> {
+  static constexpr const char* what = "intensity normalisation";
+  static constexpr std::pair<Intensity, const char*> table[] = {{Intensity::Ct, "ct"}, {Intensity::ZScore, "zscore"}, {Intensity::None, "none"}};
+};
+
 struct PreprocessRecipe {
   std::string name = "custom";
   bool orient_ras = true;
   std::optional<std::array<double, 3>> spacing;  // none: keep the image's spacing
-  std::string intensity = "ct";                  // "ct" (window, scaled to [0, 1]), "zscore" or "none"
+  Intensity intensity = Intensity::Ct;
   double window_min = -125.0, window_max = 275.0;
-  bool crop_foreground = true;  // to voxels > 0 after the intensity step (SPEC 3)
+  bool crop_foreground = true;
 };
 
 nlohmann::json to_json(const PreprocessRecipe& recipe);
+// Validates every field; an error names the bad one.
 PreprocessRecipe preprocess_recipe_from_json(const nlohmann::json& j);
-// "flare" (1.0, 1.0, 1.2 mm, CT window), "amos" (1.5, 1.5, 2.0 mm, CT window), "mri" (z-score).
+void check_preprocess_recipe(const PreprocessRecipe& recipe);
+// "flare" (1.0, 1.0, 1.2 mm, CT window), "amos" (1.5, 1.5, 2.0 mm, CT window), "mri" (z-score),
+// "none" (the image's spacing, CT window).
 PreprocessRecipe preprocess_preset(const std::string& name);
 
 // Everything needed to undo the geometry of preprocessing.

@@ -1,5 +1,5 @@
 #pragma once
-// Training batches (SPEC 3): random patches centred on a foreground or background voxel at a
+// Training batches: random patches centred on a foreground or background voxel at a
 // given ratio (images smaller than the patch are padded), random intensity shift, random affine
 // (rotation about the third axis, per-axis scaling) applied to image and label together with
 // grid_sample (so it runs on the GPU too), optional flips. Everything is drawn from a seed, so the
@@ -14,8 +14,8 @@
 
 namespace repux {
 
+// Augmentation and crop settings; the patch size comes from the model's Plan.
 struct SamplerOptions {
-  std::array<int64_t, 3> patch{96, 96, 96};
   int64_t crops_per_case = 2;
   double foreground_ratio = 0.5;  // probability that a crop is centred on a foreground voxel
   double intensity_shift = 0.1;
@@ -36,6 +36,7 @@ struct Batch {
   torch::Tensor label;  // [B, p, p, p] int64
 };
 
-Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const SamplerOptions& options);
+Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const std::array<int64_t, 3>& patch,
+                   const SamplerOptions& options);
 
 }  // namespace repux

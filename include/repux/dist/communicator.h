@@ -2,6 +2,8 @@
 // Data-parallel training across processes on LibTorch's own distributed engine (c10d): a process
 // group (Gloo for CPU tensors, NCCL for CUDA) that meets through a TCPStore at MASTER_ADDR:MASTER_PORT,
 // configured by the environment variables torchrun sets. The c10d headers stay in the .cpp file.
+#include "repux/nn/sync_batch_norm.h"
+
 #include <torch/torch.h>
 
 #include <chrono>
@@ -36,10 +38,10 @@ struct CommunicatorOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
 };
 
-class Communicator {
+class Communicator : public BatchStatReducer {
  public:
   explicit Communicator(const CommunicatorOptions& options);
-  ~Communicator();
+  ~Communicator() override;
   Communicator(const Communicator&) = delete;
   Communicator& operator=(const Communicator&) = delete;
 
@@ -48,7 +50,7 @@ class Communicator {
   const std::string& backend() const { return backend_; }
 
   // In place, over every rank; the tensors must match in shape and dtype on all ranks.
-  void all_reduce_sum(std::vector<torch::Tensor>& tensors);
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors) override;
   void all_reduce_max(std::vector<torch::Tensor>& tensors);
   void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
 

@@ -17,6 +17,9 @@ struct ClassMetrics {
 };
 
 double dice_score(const torch::Tensor& prediction, const torch::Tensor& truth);  // boolean masks
+// The mean of the finite values (NaN for "not defined" and +inf for "prediction empty" are skipped,
+// as MONAI's nan-aware means do); NaN when there is none.
+double mean_of_finite(const std::vector<double>& values);
 // Squared distance (mm^2) from every voxel to the nearest voxel where `targets` is true.
 torch::Tensor squared_distance_transform(const torch::Tensor& targets, const std::array<double, 3>& spacing);
 // Voxels of the mask with a 6-neighbour outside it (or on the volume's border).

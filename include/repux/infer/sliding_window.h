@@ -1,7 +1,9 @@
 #pragma once
-// Sliding-window inference (SPEC 4): overlapping windows, batched, blended with a constant or
-// Gaussian importance map (sigma = window / 8, as nnU-Net), optional mirroring test-time
-// augmentation, and stitching on a chosen device (the CPU when the GPU is short of memory).
+// Sliding-window inference: overlapping windows, batched, blended with a constant or Gaussian
+// importance map (sigma = window / 8, as nnU-Net), optional mirroring test-time augmentation, and
+// stitching on a chosen device (the CPU when the GPU is short of memory).
+#include "repux/enum_names.h"
+
 #include <torch/torch.h>
 
 #include <array>
@@ -10,15 +12,23 @@
 
 namespace repux {
 
+// How overlapping windows are weighted where they meet.
+enum class Blending { Constant, Gaussian };
+template <>
+struct EnumNames<Blending> {
+  static constexpr const char* what = "blending";
+  static constexpr std::pair<Blending, const char*> table[] = {{Blending::Constant, "constant"}, {Blending::Gaussian, "gaussian"}};
+};
+
 struct SlidingWindowOptions {
   std::array<int64_t, 3> window{96, 96, 96};
   double overlap = 0.5;
   int64_t batch_size = 1;
-  bool gaussian = true;
+  Blending blending = Blending::Gaussian;
   std::vector<int64_t> mirror_axes;  // subset of {0, 1, 2}: every combination of flips is averaged
   torch::Device compute_device = torch::kCPU;
   torch::Device stitch_device = torch::kCPU;
-  bool progress = false;
+  std::function<void(size_t done, size_t total)> on_progress;  // after each batch of windows
 };
 
 using WindowPredictor = std::function<torch::Tensor(const torch::Tensor&)>;  // [B,C,w,w,w] -> [B,K,w,w,w]

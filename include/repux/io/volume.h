@@ -1,37 +1,73 @@
 #pragma once
 // A volume is data plus geometry: the voxel-to-world affine travels with the tensor everywhere.
+// It is format-neutral: what a file format needs beyond that (NIfTI's qform/sform codes, say) rides
+// along in `format_details`, owned and read by that format's reader and writer only.
+#include "repux/enum_names.h"
+
 #include <torch/torch.h>
 
+#include <any>
 #include <array>
 #include <string>
 
 namespace repux {
 
-// NIfTI header fields that are not geometry but must survive a read/write round trip.
-struct NiftiMeta {
-  int datatype = 16;  // NIfTI DT_* code of the file the data came from (16 = float32)
-  int qform_code = 1;
-  int sform_code = 1;
-  double scl_slope = 1.0;
-  double scl_inter = 0.0;
-  int xyz_units = 2;  // NIFTI_UNITS_MM
-  int nifti_version = 1;
-  std::string description;
+// How voxels are stored in a file. Readers set it from the file; writers store the data as it says
+// (integer types rounded and range-checked, never silently wrapped).
+enum class SampleType { UInt8, Int8, Int16, UInt16, Int32, Float32, Float64 };
+template <>
+struct EnumNames<SampleType> {
+  static constexpr const char* what = "voxel type";
+  static constexpr std::pair<SampleType, const char*> table[] = {
+      {SampleType::UInt8, "uint8"},   {SampleType::Int8, "int8"},       {SampleType::Int16, "int16"},   {SampleType::UInt16, "uint16"},
+      {SampleType::Int32, "int32"},   {SampleType::Float32, "float32"}, {SampleType::Float64, "float64"}};
+};
+bool is_integer(SampleType type);
+
+// Stored integers map to values as value = slope * stored + intercept (NIfTI's scl_slope/scl_inter,
+// DICOM's RescaleSlope/RescaleIntercept). Writers use it for integer sample types only.
+struct IntensityScaling {
+  double slope = 1.0;
+  double intercept = 0.0;
+  bool is_identity() const { return slope == 1.0 && intercept == 0.0; }
+};
+
+// A voxel grid in world space: the affine and the spatial shape.
+struct Grid {
+  torch::Tensor affine;  // [4, 4] float64, (i, j, k, 1) -> world mm (RAS+)
+  std::array<int64_t, 3> shape{};
 };
 
 struct Volume {
-  // [D, H, W] or [C, D, H, W]; D is the NIfTI i axis (fastest in the file), H is j, W is k,
+  // [D, H, W] or [C, D, H, W]; D is the file's i axis (fastest in a NIfTI file), H is j, W is k,
   // which is the nibabel/MONAI order the official weights expect.
   torch::Tensor data;
   // [4, 4] float64, maps (i, j, k, 1) to world coordinates in mm (RAS+, as NIfTI defines).
   torch::Tensor affine;
-  NiftiMeta meta;
+  SampleType sample_type = SampleType::Float32;
+  IntensityScaling scaling;  // how the file's integers became `data` (identity: none)
+  std::string description;
+  std::any format_details;  // the reading format's own header fields, for a round trip through it
 
   std::array<int64_t, 3> spatial_shape() const;
+  Grid grid() const { return {affine, spatial_shape()}; }
   // Voxel spacing in mm: the lengths of the affine's first three columns.
   std::array<double, 3> spacing() const;
   int64_t channels() const { return data.dim() == 4 ? data.size(0) : 1; }
 };
+
+struct VolumeReadOptions {
+  // A file with several volumes (a 4-D NIfTI) is an error unless channels are allowed; then data is [C, D, H, W].
+  bool allow_channels = false;
+  // NaN or Inf voxels are an error unless allowed.
+  bool allow_nonfinite = false;
+};
+inline VolumeReadOptions allowing_channels(bool nonfinite_too = false) {
+  VolumeReadOptions o;
+  o.allow_channels = true;
+  o.allow_nonfinite = nonfinite_too;
+  return o;
+}
 
 // Spacing (column norms) of any [4, 4] affine.
 std::array<double, 3> affine_spacing(const torch::Tensor& affine);

@@ -2,6 +2,8 @@
 // Mixed precision as torch.autocast(device, dtype=torch.bfloat16): inside an AutocastScope,
 // convolutions and matrix products run in bfloat16 while reductions, softmax, norms and the FFT
 // large-kernel path stay in float32. bf16 has float32's range, so no loss scaling is needed.
+#include "repux/enum_names.h"
+
 #include <torch/torch.h>
 
 #include <string>
@@ -9,10 +11,12 @@
 namespace repux {
 
 enum class Precision { Float32, BFloat16 };
-
-// "fp32" / "float32" or "bf16" / "bfloat16"; anything else is an error naming the value.
-Precision parse_precision(const std::string& name);
-std::string precision_name(Precision precision);
+template <>
+struct EnumNames<Precision> {
+  static constexpr const char* what = "precision";
+  static constexpr std::pair<Precision, const char*> table[] = {
+      {Precision::Float32, "fp32"}, {Precision::BFloat16, "bf16"}, {Precision::Float32, "float32"}, {Precision::BFloat16, "bfloat16"}};
+};
 
 // Turns bf16 autocast on for one device type (CPU or CUDA) for its lifetime and restores the previous
 // state after; Precision::Float32 does nothing. Scopes nest.

@@ -1,5 +1,5 @@
 #pragma once
-// The encoder skeleton shared by 3D UX-Net and RepUX-Net (SPEC 2.1): a strided stem, three
+// The encoder skeleton shared by 3D UX-Net and RepUX-Net (as the official networks): a strided stem, three
 // LayerNorm + 2x2x2 strided conv downsamplings, a stage of blocks at each of four resolutions, and a
 // LayerNorm'd copy of each stage's output for the decoder's skip path.
 #include "repux/nn/large_kernel_conv.h"

@@ -9,6 +9,7 @@
 // deploy() folds the re-parameterization into W once; afterwards the module is a plain depthwise
 // conv whose weight is the effective kernel (the form official checkpoints store), and FFT inference
 // without gradients reuses the kernel spectrum across sliding windows.
+#include "repux/enum_names.h"
 #include "repux/ops/lk_dwconv.h"
 
 #include <torch/torch.h>
@@ -18,8 +19,12 @@
 namespace repux {
 
 enum class Reparam { None, Bfr, Structural };
-Reparam reparam_from_name(const std::string& name);  // "none", "bfr", "structural"
-std::string reparam_name(Reparam r);
+template <>
+struct EnumNames<Reparam> {
+  static constexpr const char* what = "re-parameterization";
+  static constexpr std::pair<Reparam, const char*> table[] = {
+      {Reparam::None, "none"}, {Reparam::Bfr, "bfr"}, {Reparam::Structural, "structural"}};
+};
 
 // The BFR prior map F for a cubic kernel of size k, shape [k, k, k].
 torch::Tensor bfr_prior(int64_t kernel_size, double alpha, torch::ScalarType dtype = torch::kFloat32);

@@ -1,30 +1,41 @@
 #pragma once
 // The whole segmentation network: a ConvNet encoder (RepUX-Net or 3D UX-Net) with the UNETR-style
-// decoder (SPEC 2.5), created by name from a config that also travels inside model files.
+// decoder (MONAI UNETR blocks), created by name from a config that also travels inside model files.
+#include "repux/enum_names.h"
 #include "repux/nn/encoder.h"
 #include "repux/nn/unetr_blocks.h"
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace repux {
 
-class Communicator;
+class BatchStatReducer;
+
+// The registry of architectures: a new one is a value here, a row in its name table and a case in
+// the network's constructor (its encoder blocks) and in NetworkConfig::resolved (its defaults).
+enum class Arch { RepUxNet, UxNet };
+template <>
+struct EnumNames<Arch> {
+  static constexpr const char* what = "architecture";
+  static constexpr std::pair<Arch, const char*> table[] = {{Arch::RepUxNet, "repuxnet"}, {Arch::UxNet, "uxnet"}};
+};
 
 struct NetworkConfig {
-  std::string arch = "repuxnet";  // "repuxnet" or "uxnet"
+  Arch arch = Arch::RepUxNet;
   int64_t in_channels = 1;
   int64_t out_channels = 14;
   std::vector<int64_t> dims{48, 96, 192, 384};
   std::vector<int64_t> depths{2, 2, 2, 2};
   std::vector<int64_t> kernel_sizes;  // empty: 21 per stage for repuxnet, 7 for uxnet
   int64_t hidden_size = 768;
-  std::string reparam;  // empty: "bfr" for repuxnet, "none" for uxnet
+  std::optional<Reparam> reparam;  // none: bfr for repuxnet, none for uxnet
   double bfr_alpha = 1.0;
   int64_t small_kernel_size = 5;
-  std::string conv_impl = "auto";
+  LkImpl conv_impl = LkImpl::Auto;
 
   // Fills the per-architecture defaults and checks every value; throws naming the bad one.
   NetworkConfig resolved() const;
@@ -34,7 +45,6 @@ struct NetworkConfig {
 
 nlohmann::json to_json(const NetworkConfig& config);
 NetworkConfig network_config_from_json(const nlohmann::json& j);
-std::vector<std::string> known_architectures();
 
 struct SegmenterImpl : torch::nn::Module {
   explicit SegmenterImpl(const NetworkConfig& config);
@@ -44,9 +54,9 @@ struct SegmenterImpl : torch::nn::Module {
   void deploy();
   // Replaces the output head for another number of classes (fine-tuning, e.g. FLARE -> AMOS).
   void replace_head(int64_t out_channels);
-  // Data-parallel training: BatchNorm statistics over every rank of `comm` (nullptr: local again).
-  // Returns how many BatchNorm layers were switched (0 for 3D UX-Net, which has none).
-  int synchronize_batch_norm(Communicator* comm);
+  // Data-parallel training: BatchNorm statistics reduced over every process by `reducer` (nullptr:
+  // local again). Returns how many BatchNorm layers were switched (0 for 3D UX-Net, which has none).
+  int synchronize_batch_norm(BatchStatReducer* reducer);
 
   NetworkConfig config;
   Encoder encoder{nullptr};
@@ -57,7 +67,6 @@ struct SegmenterImpl : torch::nn::Module {
 };
 TORCH_MODULE(Segmenter);
 
-// The registry: unknown architecture names throw an error listing the known ones.
 Segmenter create_network(const NetworkConfig& config);
 
 // Every large-kernel conv of the network, with its state-dict prefix (e.g. "repuxnet_3d.stages.0.0.dwconv").

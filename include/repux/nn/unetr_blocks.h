@@ -1,5 +1,5 @@
 #pragma once
-// MONAI's UNETR decoder blocks (SPEC 2.5), with MONAI's attribute nesting so that keys such as
+// MONAI's UNETR decoder blocks (MONAI 0.9), with MONAI's attribute nesting so that keys such as
 // `decoder5.conv_block.conv1.conv.weight` match official checkpoints.
 #include <torch/torch.h>
 

@@ -6,6 +6,8 @@
 //           hardly depends on the kernel size, so it wins by orders of magnitude at 21^3 on a CPU.
 // `auto` picks one by shape, kernel and device from a cost model calibrated by bench/bench_lk_dwconv.
 // All implementations are differentiable (input, weight, bias) through LibTorch's autograd.
+#include "repux/enum_names.h"
+
 #include <torch/torch.h>
 
 #include <array>
@@ -14,9 +16,11 @@
 namespace repux {
 
 enum class LkImpl { Direct, Fft, Auto };
-
-LkImpl lk_impl_from_name(const std::string& name);  // "direct", "fft", "auto"; throws listing them
-std::string lk_impl_name(LkImpl impl);
+template <>
+struct EnumNames<LkImpl> {
+  static constexpr const char* what = "convolution implementation";
+  static constexpr std::pair<LkImpl, const char*> table[] = {{LkImpl::Direct, "direct"}, {LkImpl::Fft, "fft"}, {LkImpl::Auto, "auto"}};
+};
 
 // x: [N, C, D, H, W]; weight: [C, 1, kd, kh, kw] with odd kernel sizes; bias: [C] or undefined.
 // Half-precision inputs are computed in float32 inside and returned in their own dtype.
@@ -27,6 +31,12 @@ torch::Tensor lk_dwconv(const torch::Tensor& x, const torch::Tensor& weight, con
 // transforms) or only x and the weight (spectra recomputed: two extra transforms, 3-4x less memory
 // per block). Auto: spectra on the CPU, where time is scarce; inputs on CUDA, where memory is.
 enum class LkSaveMode { Auto, Spectra, Inputs };
+template <>
+struct EnumNames<LkSaveMode> {
+  static constexpr const char* what = "save mode";
+  static constexpr std::pair<LkSaveMode, const char*> table[] = {
+      {LkSaveMode::Auto, "auto"}, {LkSaveMode::Spectra, "spectra"}, {LkSaveMode::Inputs, "inputs"}};
+};
 void lk_set_save_mode(LkSaveMode mode);  // process-wide; for benchmarks and tests
 LkSaveMode lk_save_mode();
 

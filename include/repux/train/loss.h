@@ -1,5 +1,5 @@
 #pragma once
-// Dice + cross-entropy with equal weights (SPEC 3): softmax outputs, background included; the Dice
+// Dice + cross-entropy with equal weights : softmax outputs, background included; the Dice
 // term is computed per sample and class and averaged (as MONAI's DiceCELoss).
 #include <torch/torch.h>
 

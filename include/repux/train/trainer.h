@@ -1,11 +1,17 @@
 #pragma once
-// The trainer (SPEC 3): AdamW, Dice + CE, background workers that prepare batches ahead into a
-// bounded queue, validation by sliding window every N iterations (mean and per-class Dice), the
-// best model and the latest checkpoint written atomically, and exact resume: model, optimiser,
-// iteration, best score and the sampler (batches are drawn from per-iteration seeds).
-#include "repux/data/preprocess.h"
+// The trainer: AdamW on Dice + CE, batches from a data source drawn ahead by background workers,
+// validation with the Plan's inference settings every N iterations, the best and the last model and
+// a checkpoint written atomically, exact resume (model, optimiser, iteration, best score; batches are
+// drawn from per-iteration seeds), and data-parallel training over the ranks of a launch. Its parts,
+// each usable alone: TrainingStep (training_step.h), Validator (validator.h), the checkpoint
+// (checkpoint.h), TrainingDataSource (data_source.h), LrSchedule (lr_schedule.h) and observers such
+// as the RunLog (run_log.h). train() puts them together.
 #include "repux/data/sampler.h"
-#include "repux/nn/segmenter.h"
+#include "repux/dist/communicator.h"
+#include "repux/model/plan.h"
+#include "repux/nn/autocast.h"
+#include "repux/train/lr_schedule.h"
+#include "repux/train/observer.h"
 
 #include <string>
 #include <vector>
@@ -17,32 +23,28 @@ struct TrainOptions {
   std::string data_root;    // base for relative paths (default: the JSON's folder)
   std::string output_dir;   // checkpoint.pt, best.repux, last.repux, metrics.csv, training.png
   int folds = 5, fold = 0;  // used when the dataset has no validation list
-  NetworkConfig network;
-  PreprocessRecipe preprocessing;
+  Plan plan;                // network, preprocessing, patch, class names (empty: the dataset's), inference
   SamplerOptions sampler;
-  std::vector<std::string> class_names;  // default: the dataset's labels, else class1..
   std::string init_model;   // optional: start from this model file (fine-tuning); head replaced if classes differ
   int64_t iterations = 60000;
   int64_t validate_every = 500;
-  int64_t log_every = 10;
   double learning_rate = 1e-4, weight_decay = 0.01;
-  std::string schedule = "none";  // "none", "cosine" or "poly"
+  Schedule schedule = Schedule::None;
   int64_t warmup = 0;
   double grad_clip = 0;  // 0: off
-  double validation_overlap = 0.25;
   uint64_t seed = 0;
   int workers = 1;
   int queue_size = 4;
-  std::string device = "cpu";
-  // Data-parallel (when launched with torchrun's variables, e.g. by `repux launch`): each rank trains
-  // on its own batches, gradients are averaged; "" backend = gloo on cpu, nccl on cuda.
+  torch::Device device = torch::kCPU;
+  Precision precision = Precision::Float32;  // bf16: autocast forward and loss; the FFT convolutions stay float32
+  // Data-parallel: where this process stands (the command line reads torchrun's variables); each
+  // rank trains on its own batches and the gradients are averaged. "" backend: gloo on cpu, nccl on cuda.
+  LaunchEnvironment where;
   std::string dist_backend;
-  bool sync_batch_norm = false;     // BatchNorm statistics over all ranks (else each rank's own)
+  bool sync_batch_norm = false;       // BatchNorm statistics over all ranks (else each rank's own)
   double dist_timeout_seconds = 300;  // a dead or hung rank stops the others with an error after this
-  std::string precision = "fp32";  // "bf16": autocast forward and loss (SPEC: FFT path stays float32)
   bool resume = false;
   bool overwrite = false;  // replace a previous run in output_dir (else refused unless resuming)
-  bool quiet = false;
 };
 
 struct TrainResult {
@@ -55,13 +57,18 @@ struct TrainResult {
   int64_t peak_gpu_bytes = 0;  // on CUDA: max allocated during the run (this process)
 };
 
-// Checks every setting against its range and known names; throws repux::Error naming the first bad
-// one. train() calls it before reading any data; the command line calls it as soon as it has parsed.
+// Checks every setting against its range; throws repux::Error naming the first bad one. train()
+// calls it before reading any data; the command line calls it as soon as it has parsed.
 void check_train_options(const TrainOptions& options);
 
-TrainResult train(const TrainOptions& options);
+// `observers` hear of the run on the main rank (the run log is added by train() itself).
+TrainResult train(const TrainOptions& options, const std::vector<TrainingObserver*>& observers = {});
 
-// Reads the dataset, checks every training and validation case, and returns the problems.
-std::vector<std::string> check_training_data(const TrainOptions& options, int64_t classes);
+// The names train() writes in the output folder.
+struct TrainOutputs {
+  static std::string checkpoint() { return "checkpoint.pt"; }
+  static std::string best_model() { return "best.repux"; }
+  static std::string last_model() { return "last.repux"; }
+};
 
 }  // namespace repux

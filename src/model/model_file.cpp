@@ -1,4 +1,4 @@
-#include "repux/nn/model_file.h"
+#include "repux/model/model_file.h"
 
 #include "repux/error.h"
 #include "repux/io/safetensors.h"
@@ -7,12 +7,6 @@
 #include <map>
 
 namespace repux {
-
-std::vector<std::string> default_class_names(int64_t classes) {
-  std::vector<std::string> names{"background"};
-  for (int64_t c = 1; c < classes; ++c) names.push_back("class" + std::to_string(c));
-  return names;
-}
 
 namespace {
 
@@ -48,18 +42,25 @@ void check_description_against_tensors(const NetworkConfig& c, const NamedTensor
   }
 }
 
+// The plan of a version-1 description: its fields were at the top level, the patch in "preprocessing".
+nlohmann::json plan_json_of_version_1(const nlohmann::json& d) {
+  nlohmann::json plan = {{"network", d.at("network")}};
+  if (d.contains("class_names")) plan["class_names"] = d["class_names"];
+  nlohmann::json recipe = d.value("preprocessing", nlohmann::json());
+  if (recipe.is_object() && recipe.contains("patch")) {
+    plan["patch"] = recipe["patch"];
+    recipe.erase("patch");
+  }
+  if (!recipe.is_null()) plan["preprocessing"] = recipe;
+  return plan;
+}
+
 }  // namespace
 
 void save_model(Segmenter& net, const ModelInfo& info, const std::string& path) {
-  if (static_cast<int64_t>(info.class_names.size()) != net->config.out_channels) {
-    fail("model has {} outputs but {} class names", net->config.out_channels, info.class_names.size());
-  }
-  nlohmann::json description = {{"format", "repux-model"},
-                                {"version", 1},
-                                {"network", to_json(net->config)},
-                                {"class_names", info.class_names},
-                                {"preprocessing", info.preprocessing},
-                                {"provenance", info.provenance}};
+  Plan plan = info.plan;
+  plan.network = net->config;  // the weights decide (e.g. after replace_head)
+  nlohmann::json description = {{"format", "repux-model"}, {"version", 2}, {"plan", to_json(plan)}, {"provenance", info.provenance}};
   SafetensorsFile file;
   file.metadata["repux"] = description.dump();
   file.tensors = state_dict(net, KernelForm::Effective);
@@ -84,20 +85,18 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   if (!d.is_object() || d.value("format", "") != "repux-model") fail("{}: not a repux model file", path);
   LoadedModel m;
   try {
-    m.info.network = network_config_from_json(d.at("network"));
-    m.info.class_names = d.value("class_names", default_class_names(m.info.network.out_channels));
-    m.info.preprocessing = d.value("preprocessing", nlohmann::json());
+    const int version = d.value("version", 1);
+    if (version != 1 && version != 2) fail("repux model file version {} is not supported (1 or 2; a newer repux wrote it?)", version);
+    m.info.plan = plan_from_json(version == 1 ? plan_json_of_version_1(d) : d.at("plan"));
     m.info.provenance = d.value("provenance", nlohmann::json());
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: malformed repux description ({})", path, e.what());
+    fail("{}: malformed repux description ({})", path, first_line(e.what()));
   } catch (const Error& e) {
     fail("{}: {}", path, e.what());
   }
-  if (static_cast<int64_t>(m.info.class_names.size()) != m.info.network.out_channels) {
-    fail("{}: {} class names for {} output classes", path, m.info.class_names.size(), m.info.network.out_channels);
-  }
-  check_description_against_tensors(m.info.network, file.tensors, path);
-  m.net = create_network(m.info.network);
+  const NetworkConfig& network = m.info.plan.network;
+  check_description_against_tensors(network, file.tensors, path);
+  m.net = create_network(network);
   m.net->deploy();
   load_state_dict(m.net, file.tensors, KernelForm::Effective, path);
   m.net->to(device);
@@ -117,7 +116,7 @@ LoadedModel import_official_checkpoint(const std::string& path, const NetworkCon
     if (k.rfind("repuxnet_3d.", 0) == 0) other = "repuxnet";
     if (k.rfind("uxnet_3d.", 0) == 0) other = "uxnet";
   }
-  if (!has_prefix && !other.empty()) fail("{}: is a {} checkpoint, but --arch says {}", path, other, cfg.arch);
+  if (!has_prefix && !other.empty()) fail("{}: is a {} checkpoint, but --arch says {}", path, other, enum_name(cfg.arch));
   for (const auto& [k, v] : state) {
     if (k == "out.conv.conv.weight" && v.size(0) != cfg.out_channels) {
       fail("{}: has {} output classes (out.conv.conv.weight is {}), but {} were asked for", path, v.size(0),
@@ -125,8 +124,8 @@ LoadedModel import_official_checkpoint(const std::string& path, const NetworkCon
     }
   }
   LoadedModel m;
-  m.info.network = cfg;
-  m.info.class_names = default_class_names(cfg.out_channels);
+  m.info.plan.network = cfg;
+  m.info.plan = resolved(m.info.plan);
   m.info.provenance = {{"imported_from", path}};
   m.net = create_network(cfg);
   if (!bfr_finetune) m.net->deploy();

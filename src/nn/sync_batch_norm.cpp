@@ -1,4 +1,4 @@
-#include "repux/dist/sync_batch_norm.h"
+#include "repux/nn/sync_batch_norm.h"
 
 #include "repux/ops/compute_type.h"
 
@@ -25,7 +25,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input, const torch::Tensor& weight,
                                const torch::Tensor& bias, int64_t comm_address, torch::Tensor running_mean,
                                torch::Tensor running_var, double momentum, double eps) {
-    auto& comm = *reinterpret_cast<Communicator*>(comm_address);
+    auto& comm = *reinterpret_cast<BatchStatReducer*>(comm_address);
     const auto x = in_compute_type(input);
     const double local_count = static_cast<double>(x.numel() / x.size(1));
     // Two passes (mean, then centred squares) rather than sum of squares: no cancellation in float32.
@@ -51,7 +51,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
-    auto& comm = *reinterpret_cast<Communicator*>(ctx->saved_data["comm"].toInt());
+    auto& comm = *reinterpret_cast<BatchStatReducer*>(ctx->saved_data["comm"].toInt());
     const double count = ctx->saved_data["count"].toDouble();
     const auto saved = ctx->get_saved_variables();
     const auto x = in_compute_type(saved[0]);
@@ -77,7 +77,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
 
 }  // namespace
 
-torch::Tensor sync_batch_norm(const torch::Tensor& x, torch::nn::BatchNorm3d& bn, Communicator& comm) {
+torch::Tensor sync_batch_norm(const torch::Tensor& x, torch::nn::BatchNorm3d& bn, BatchStatReducer& comm) {
   const auto& o = bn->options;
   {
     torch::NoGradGuard no_grad;

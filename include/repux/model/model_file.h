@@ -1,8 +1,12 @@
 #pragma once
-// A repux model file holds everything `predict` needs: the architecture config, the class names,
-// the preprocessing recipe and the effective (deploy) weights. It is a safetensors file whose
-// "__metadata__" carries the JSON description under the key "repux", so other tools can read the
-// weights; it is written atomically.
+// A repux model file holds everything `predict` needs: the model's Plan (network, preprocessing,
+// patch, class names, inference defaults) and the effective (deploy) weights. It is a safetensors
+// file whose "__metadata__" carries the JSON description under the key "repux", so other tools can
+// read the weights; it is written atomically.
+//   version 2: {"format": "repux-model", "version": 2, "plan": {...}, "provenance": {...}}
+//   version 1 (read only): "network", "class_names" and "preprocessing" at the top level, the
+//              training patch inside "preprocessing"; read with today's inference defaults.
+#include "repux/model/plan.h"
 #include "repux/nn/segmenter.h"
 #include "repux/nn/state_dict.h"
 
@@ -14,19 +18,14 @@
 namespace repux {
 
 struct ModelInfo {
-  NetworkConfig network;
-  std::vector<std::string> class_names;  // one per output channel; index 0 is the background
-  nlohmann::json preprocessing;          // the recipe replayed by predict (null: none recorded)
-  nlohmann::json provenance;             // where the weights came from (import, training run)
+  Plan plan;
+  nlohmann::json provenance;  // where the weights came from (import, training run)
 };
 
 struct LoadedModel {
   Segmenter net{nullptr};
   ModelInfo info;
 };
-
-// "background", "class1", ...
-std::vector<std::string> default_class_names(int64_t classes);
 
 void save_model(Segmenter& net, const ModelInfo& info, const std::string& path);
 // Returns the network deployed (kernels folded) and in eval mode, on `device`.

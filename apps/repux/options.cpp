@@ -1,0 +1,108 @@
+#include "options.h"
+
+#include "repux/error.h"
+
+namespace repux::cli {
+
+void bind_network(CLI::App* cmd, NetworkConfig& n) {
+  add_enum_option(cmd, "--arch", n.arch, "Architecture");
+  cmd->add_option("--classes", n.out_channels, "Classes including background")->capture_default_str();
+  cmd->add_option("--in-channels", n.in_channels, "Input channels")->capture_default_str();
+  cmd->add_option("--dims", n.dims, "Encoder widths of the four stages")->capture_default_str();
+  cmd->add_option("--depths", n.depths, "Blocks per stage")->capture_default_str();
+  cmd->add_option("--kernel-sizes", n.kernel_sizes, "Depthwise kernel per stage, 1 or 4 values (default 21 for repuxnet, 7 for uxnet)");
+  cmd->add_option("--hidden", n.hidden_size, "Decoder hidden size")->capture_default_str();
+  add_enum_option(cmd, "--reparam", n.reparam, "Large-kernel re-parameterization (default: bfr for repuxnet, none for uxnet)");
+  cmd->add_option("--bfr-alpha", n.bfr_alpha, "BFR alpha")->capture_default_str();
+  add_enum_option(cmd, "--conv-impl", n.conv_impl, "Large-kernel convolution");
+}
+
+void bind_plan(CLI::App* cmd, PlanArgs& a) {
+  bind_network(cmd, a.plan.network);
+  cmd->add_option("--preset", a.preset, "Preprocessing preset: flare, amos, mri or none")->capture_default_str();
+  cmd->add_option("--spacing", a.spacing, "Target spacing in mm, 1 or 3 values (overrides the preset)");
+  add_enum_option(cmd, "--intensity", a.intensity, "Intensity normalisation (overrides the preset)");
+  cmd->add_option("--ct-window", a.ct_window, "CT window MIN MAX in HU for --intensity ct (default -125 275)")->expected(2);
+  cmd->add_flag("--no-crop", a.no_crop, "Do not crop to the foreground");
+  cmd->add_option("--patch", a.patch, "Patch size, 1 or 3 values, multiples of 16 (default 96)");
+  cmd->add_option("--class-names", a.plan.class_names, "Class names, background first (default: the dataset's)");
+  auto& inference = a.plan.inference;
+  cmd->add_option("--overlap", inference.overlap, "Sliding-window overlap of validation, saved as the model's default")->capture_default_str();
+  add_enum_option(cmd, "--blending", inference.blending, "Sliding-window blending of validation, saved as the model's default");
+  cmd->add_flag_callback("--tta", [&inference] { inference.mirror_axes = {0, 1, 2}; }, "Mirroring test-time augmentation (validation and default)");
+}
+
+namespace {
+
+// The option behind each plan field, so that an error names what the user typed.
+constexpr std::pair<const char*, const char*> kOptionOfField[] = {
+    {"'patch'", "--patch"},       {"'inference.window'", "--patch"}, {"'inference.overlap'", "--overlap"},
+    {"'class_names'", "--class-names"}, {"'preprocessing'", "--preset/--spacing/--ct-window"}};
+
+[[noreturn]] void fail_naming_option(const Error& e) {
+  const std::string message = e.what();
+  for (const auto& [field, option] : kOptionOfField) {
+    if (message.find(std::string("plan field ") + field) == 0) fail("{}: {}", option, message);
+  }
+  throw e;
+}
+
+}  // namespace
+
+Plan resolve_plan(const PlanArgs& a) {
+  try {
+    return resolved(plan_from_args(a));
+  } catch (const Error& e) {
+    fail_naming_option(e);
+  }
+}
+
+Plan plan_from_args(const PlanArgs& a) {
+  Plan plan = a.plan;
+  plan.preprocessing = preprocess_preset(a.preset);
+  if (!a.spacing.empty()) plan.preprocessing.spacing = one_or_three(a.spacing, "--spacing");
+  if (a.intensity) plan.preprocessing.intensity = *a.intensity;
+  if (!a.ct_window.empty()) {
+    plan.preprocessing.window_min = a.ct_window[0];
+    plan.preprocessing.window_max = a.ct_window[1];
+  }
+  if (a.no_crop) plan.preprocessing.crop_foreground = false;
+  if (!a.patch.empty()) plan.patch = one_or_three(a.patch, "--patch");
+  return plan;
+}
+
+void bind_training(CLI::App* cmd, TrainOptions& o) {
+  auto& s = o.sampler;
+  cmd->add_option("--crops", s.crops_per_case, "Crops per volume per step")->capture_default_str();
+  cmd->add_option("--fg-ratio", s.foreground_ratio, "Probability of a foreground-centred crop")->capture_default_str();
+  cmd->add_flag_callback("--flips", [&s] { s.flip_axes = {0, 1, 2}; }, "Random flips along the three axes");
+  cmd->add_option("--flip-axes", s.flip_axes, "Random flips along these axes only (0: left-right in RAS)")->check(CLI::Range(0, 2));
+  cmd->add_option("--iterations", o.iterations, "Training iterations")->capture_default_str();
+  cmd->add_option("--val-every", o.validate_every, "Validate every N iterations")->capture_default_str();
+  cmd->add_option("--lr", o.learning_rate, "AdamW learning rate")->capture_default_str();
+  cmd->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
+  add_enum_option(cmd, "--schedule", o.schedule, "Learning-rate schedule");
+  cmd->add_option("--warmup", o.warmup, "Linear warm-up iterations")->capture_default_str();
+  cmd->add_option("--clip", o.grad_clip, "Gradient norm clipping (0: off)")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Random seed")->capture_default_str();
+  cmd->add_option("--workers", o.workers, "Background data workers")->capture_default_str();
+  cmd->add_option_function<std::string>("--device", [&o](const std::string& d) { o.device = torch::Device(d); }, "cpu, cuda or cuda:N (default cpu)");
+  add_enum_option(cmd, "--precision", o.precision, "Autocast precision; the FFT convolutions stay float32");
+}
+
+void bind_inference_overrides(CLI::App* cmd, InferenceArgs& a) {
+  auto& o = a.overrides;
+  cmd->add_option("--window", a.window, "Window size, 1 or 3 values (default: the model's, i.e. its training patch)");
+  cmd->add_option_function<double>("--overlap", [&o](double v) { o.overlap = v; }, "Window overlap in [0, 1) (default: the model's)");
+  add_enum_option(cmd, "--blending", o.blending, "Window blending (default: the model's)");
+  cmd->add_flag_callback("--gaussian", [&o] { o.blending = Blending::Gaussian; }, "Same as --blending gaussian");
+  cmd->add_flag_callback("--tta", [&o] { o.mirror_axes = std::vector<int64_t>{0, 1, 2}; }, "Mirroring test-time augmentation over the three axes");
+}
+
+InferenceOverrides resolve_overrides(const InferenceArgs& a) {
+  InferenceOverrides o = a.overrides;
+  if (!a.window.empty()) o.window = one_or_three(a.window, "--window");
+  return o;
+}
+
+}  // namespace repux::cli

@@ -1,0 +1,70 @@
+#pragma once
+// Option binders: one function per options struct adds its options to a subcommand, so that train,
+// demo, import and predict share each option's name, meaning and help text. Values are parsed here,
+// once, into typed settings (enums through their name tables; an unknown name is an error listing the
+// known ones before any data is read).
+#include "repux/enum_names.h"
+#include "repux/infer/predictor.h"
+#include "repux/model/plan.h"
+#include "repux/train/trainer.h"
+
+#include <CLI/CLI.hpp>
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace repux::cli {
+
+// An option whose value is one of E's names.
+template <typename E>
+CLI::Option* add_enum_option(CLI::App* cmd, const std::string& name, E& target, const std::string& help) {
+  return cmd->add_option_function<std::string>(name, [&target](const std::string& text) { target = enum_from_name<E>(text); },
+                                               help + " (" + enum_name_list<E>() + "; default " + enum_name(target) + ")");
+}
+template <typename E>
+CLI::Option* add_enum_option(CLI::App* cmd, const std::string& name, std::optional<E>& target, const std::string& help) {
+  return cmd->add_option_function<std::string>(name, [&target](const std::string& text) { target = enum_from_name<E>(text); },
+                                               help + " (" + enum_name_list<E>() + ")");
+}
+
+// 1 value for all three axes, or 3 values; an error naming `option` otherwise.
+template <typename T>
+std::array<T, 3> one_or_three(const std::vector<T>& values, const char* option) {
+  if (values.size() != 1 && values.size() != 3) fail("{} takes 1 or 3 values, got {}", option, values.size());
+  return {values[0], values[values.size() == 3 ? 1 : 0], values.back()};
+}
+
+// --arch, --classes, --in-channels, --dims, --depths, --kernel-sizes, --hidden, --reparam, --bfr-alpha, --conv-impl
+void bind_network(CLI::App* cmd, NetworkConfig& network);
+
+// What the command line says of a Plan, before it is resolved.
+struct PlanArgs {
+  Plan plan;
+  std::string preset = "flare";
+  std::vector<double> spacing;
+  std::optional<Intensity> intensity;
+  std::vector<double> ct_window;
+  bool no_crop = false;
+  std::vector<int64_t> patch;
+};
+// The network's options, then the preprocessing (--preset, --spacing, --intensity, --ct-window,
+// --no-crop), --patch, --class-names and the inference settings saved with the model and used by
+// validation (--overlap, --blending, --tta).
+void bind_plan(CLI::App* cmd, PlanArgs& args);
+Plan plan_from_args(const PlanArgs& args);  // unchecked
+Plan resolve_plan(const PlanArgs& args);     // checked; an error names the option
+
+// Optimisation, augmentation, device and precision of a training run.
+void bind_training(CLI::App* cmd, TrainOptions& options);
+
+// predict's overrides of the model's inference settings: --window, --overlap, --blending (and
+// --gaussian), --tta.
+struct InferenceArgs {
+  std::vector<int64_t> window;
+  InferenceOverrides overrides;
+};
+void bind_inference_overrides(CLI::App* cmd, InferenceArgs& args);
+InferenceOverrides resolve_overrides(const InferenceArgs& args);
+
+}  // namespace repux::cli

@@ -1,0 +1,37 @@
+#pragma once
+// Where training batches come from. The trainer asks for the batch of each iteration in increasing
+// order; an implementation must give the same batch for the same iteration however and whenever it
+// produces it, which is what makes resume exact. Cases held in memory are one implementation; a
+// store of cases preprocessed to disk is another.
+#include "repux/data/dataset.h"
+#include "repux/data/preprocess.h"
+#include "repux/data/sampler.h"
+
+#include <memory>
+#include <vector>
+
+namespace repux {
+
+class TrainingDataSource {
+ public:
+  virtual ~TrainingDataSource() = default;
+  virtual Batch batch(int64_t iteration) = 0;
+};
+
+// Reads and preprocesses every case (each must have a label with values below `classes`).
+std::vector<PreparedCase> prepare_cases(const std::vector<CaseFiles>& files, const PreprocessRecipe& recipe, int64_t classes);
+
+struct InMemorySourceOptions {
+  std::array<int64_t, 3> patch{96, 96, 96};
+  SamplerOptions sampler;
+  uint64_t seed = 0;     // the batch of iteration i is drawn from a seed made of this and i
+  int64_t first = 0;     // the first iteration that will be asked for
+  int64_t end = 1;       // one past the last
+  int workers = 1;       // background threads drawing batches ahead
+  int queue_size = 4;    // batches drawn ahead at most
+};
+
+// Every case preprocessed and held in memory; workers draw the batches ahead into a bounded queue.
+std::unique_ptr<TrainingDataSource> in_memory_source(std::vector<PreparedCase> cases, const InMemorySourceOptions& options);
+
+}  // namespace repux

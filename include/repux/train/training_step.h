@@ -1,0 +1,37 @@
+#pragma once
+// One optimisation step, as the trainer runs it and as the tests call it: forward under autocast,
+// Dice + CE loss (in float32 when the forward ran in bf16), backward, gradients averaged over the
+// ranks of a data-parallel run, optional clipping of the gradient norm, the optimiser's step.
+#include "repux/dist/communicator.h"
+#include "repux/nn/autocast.h"
+#include "repux/nn/segmenter.h"
+
+#include <torch/torch.h>
+
+#include <optional>
+
+namespace repux {
+
+struct TrainingStepOptions {
+  Precision precision = Precision::Float32;
+  double grad_clip = 0;  // maximum gradient norm; 0: off
+  int64_t gradient_bucket_bytes = 25 * 1024 * 1024;  // flat buckets of the gradient all-reduce
+};
+
+class TrainingStep {
+ public:
+  // `comm` is null for a single process.
+  TrainingStep(Segmenter net, torch::optim::Optimizer& optimizer, const TrainingStepOptions& options, Communicator* comm = nullptr);
+
+  // image [B, C, D, H, W] and label [B, D, H, W] on the network's device. Sets the learning rate of
+  // every parameter group when `learning_rate` is given. Returns the loss, averaged over the ranks.
+  double run(const torch::Tensor& image, const torch::Tensor& label, std::optional<double> learning_rate = std::nullopt);
+
+ private:
+  Segmenter net_;
+  torch::optim::Optimizer& optimizer_;
+  TrainingStepOptions options_;
+  Communicator* comm_;
+};
+
+}  // namespace repux

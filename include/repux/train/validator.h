@@ -1,0 +1,39 @@
+#pragma once
+// Validation as the trainer runs it: each preprocessed validation case through the sliding window
+// with the Plan's inference settings (the ones predict starts from), Dice per class by eval's
+// dice_score, averaged over the cases where the class is present, and the mean over the classes.
+// In a data-parallel run each rank takes every ranks-th case and the sums are reduced.
+#include "repux/data/preprocess.h"
+#include "repux/dist/communicator.h"
+#include "repux/infer/sliding_window.h"
+#include "repux/model/plan.h"
+#include "repux/nn/autocast.h"
+#include "repux/nn/segmenter.h"
+
+#include <vector>
+
+namespace repux {
+
+struct ValidationResult {
+  std::vector<double> per_class;  // classes 1..K-1; NaN where no case holds the class
+  double mean = 0;                // over the classes with a value; NaN if none
+};
+
+class Validator {
+ public:
+  Validator(const std::vector<PreparedCase>& cases, const Plan& plan, const torch::Device& device, Precision precision,
+            Communicator* comm = nullptr);
+
+  const SlidingWindowOptions& window() const { return window_; }
+  // Leaves the network in training mode again.
+  ValidationResult run(Segmenter& net) const;
+
+ private:
+  const std::vector<PreparedCase>& cases_;
+  int64_t classes_;
+  SlidingWindowOptions window_;
+  Precision precision_;
+  Communicator* comm_;
+};
+
+}  // namespace repux

@@ -1,0 +1,107 @@
+#include "repux/model/plan.h"
+
+#include "repux/data/labels.h"
+#include "repux/error.h"
+
+namespace repux {
+namespace {
+
+[[noreturn]] void fail_field(const std::string& field, const std::string& problem) {
+  fail("plan field '{}': {}", field, problem);
+}
+
+// Runs `read`, turning any JSON or repux error into one naming `field`.
+template <typename F>
+auto in_field(const std::string& field, F&& read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const nlohmann::json::exception& e) {
+    fail_field(field, first_line(e.what()));
+  } catch (const Error& e) {
+    fail_field(field, e.what());
+  }
+}
+
+void check_size(const std::string& field, const std::array<int64_t, 3>& size) {
+  for (int64_t s : size) {
+    if (s < 16 || s > 512 || s % 16 != 0) fail_field(field, fmt::format("{} is out of range, expected a multiple of 16 from 16 to 512", s));
+  }
+}
+
+void check_inference(const InferenceSettings& s) {
+  check_size("inference.window", *s.window);
+  if (!(s.overlap >= 0 && s.overlap < 1)) fail_field("inference.overlap", fmt::format("{} is out of range, expected [0, 1)", s.overlap));
+  for (int64_t a : s.mirror_axes) {
+    if (a < 0 || a > 2) fail_field("inference.mirror_axes", fmt::format("{} is not an axis, expected 0, 1 or 2", a));
+  }
+}
+
+nlohmann::json to_json(const InferenceSettings& s) {
+  return {{"window", *s.window}, {"overlap", s.overlap}, {"blending", enum_name(s.blending)}, {"mirror_axes", s.mirror_axes}};
+}
+
+InferenceSettings inference_from_json(const nlohmann::json& j) {
+  InferenceSettings s;
+  if (j.contains("window") && !j["window"].is_null()) {
+    s.window = in_field("inference.window", [&] { return j["window"].get<std::array<int64_t, 3>>(); });
+  }
+  s.overlap = in_field("inference.overlap", [&] { return j.value("overlap", s.overlap); });
+  if (j.contains("blending")) {
+    s.blending = in_field("inference.blending", [&] { return enum_from_name<Blending>(j["blending"].get<std::string>()); });
+  }
+  s.mirror_axes = in_field("inference.mirror_axes", [&] { return j.value("mirror_axes", s.mirror_axes); });
+  return s;
+}
+
+}  // namespace
+
+Plan resolved(const Plan& plan) {
+  Plan p = plan;
+  p.network = in_field("network", [&] { return plan.network.resolved(); });
+  in_field("preprocessing", [&] { check_preprocess_recipe(p.preprocessing); return 0; });
+  check_size("patch", p.patch);
+  if (p.class_names.empty()) p.class_names = default_class_names(p.network.out_channels);
+  if (static_cast<int64_t>(p.class_names.size()) != p.network.out_channels) {
+    fail_field("class_names", fmt::format("{} names for {} classes (network.out_channels)", p.class_names.size(), p.network.out_channels));
+  }
+  if (!p.inference.window) p.inference.window = p.patch;
+  check_inference(p.inference);
+  return p;
+}
+
+nlohmann::json to_json(const Plan& plan) {
+  const Plan p = resolved(plan);
+  return {{"network", to_json(p.network)},
+          {"preprocessing", to_json(p.preprocessing)},
+          {"patch", p.patch},
+          {"class_names", p.class_names},
+          {"inference", to_json(p.inference)}};
+}
+
+Plan plan_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) fail("plan: expected a JSON object, got {}", j.type_name());
+  Plan p;
+  p.network = in_field("network", [&] { return network_config_from_json(j.at("network")); });
+  if (j.contains("preprocessing")) {
+    p.preprocessing = in_field("preprocessing", [&] { return preprocess_recipe_from_json(j["preprocessing"]); });
+  }
+  if (j.contains("patch")) p.patch = in_field("patch", [&] { return j["patch"].get<std::array<int64_t, 3>>(); });
+  p.class_names = in_field("class_names", [&] { return j.value("class_names", p.class_names); });
+  if (j.contains("inference")) {
+    if (!j["inference"].is_object()) fail_field("inference", "expected a JSON object");
+    p.inference = inference_from_json(j["inference"]);
+  }
+  return resolved(p);
+}
+
+SlidingWindowOptions sliding_window_options(const Plan& plan) {
+  const Plan p = resolved(plan);
+  SlidingWindowOptions o;
+  o.window = *p.inference.window;
+  o.overlap = p.inference.overlap;
+  o.blending = p.inference.blending;
+  o.mirror_axes = p.inference.mirror_axes;
+  return o;
+}
+
+}  // namespace repux
