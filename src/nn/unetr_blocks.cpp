@@ -9,17 +9,6 @@ torch::Tensor instance_norm(const torch::Tensor& x) {
 
 torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
 
-// A transposed convolution whose kernel equals its stride writes one disjoint k^3 block per input
-// voxel: it is one matrix product [N*D*H*W, C] x [C, O*k^3] and a reshuffle. LibTorch 1.13 runs
-// ConvTranspose3d on the CPU with its slow im2col path (no oneDNN); this is 4-5x faster there.
-torch::Tensor disjoint_transposed_conv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const int64_t n = x.size(0), c = x.size(1), d = x.size(2), h = x.size(3), w = x.size(4);
-  const int64_t o = weight.size(1), k = weight.size(2);
-  auto y = x.permute({0, 2, 3, 4, 1}).reshape({-1, c}).matmul(weight.reshape({c, -1}));  // [NDHW, O k k k]
-  y = y.view({n, d, h, w, o, k, k, k}).permute({0, 4, 1, 5, 2, 6, 3, 7}).reshape({n, o, d * k, h * k, w * k});
-  return bias.defined() ? y + bias.view({1, -1, 1, 1, 1}) : y;
-}
-
 }  // namespace
 
 ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed) {
@@ -32,11 +21,7 @@ ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bia
   }
 }
 
-torch::Tensor ConvHolderImpl::forward(const torch::Tensor& x) {
-  if (conv) return conv(x);
-  if (x.is_cuda()) return transposed_conv(x);  // cuDNN's own kernel is fast
-  return disjoint_transposed_conv(x, transposed_conv->weight, transposed_conv->bias);
-}
+torch::Tensor ConvHolderImpl::forward(const torch::Tensor& x) { return conv ? conv(x) : transposed_conv(x); }
 
 UnetResBlockImpl::UnetResBlockImpl(int64_t in, int64_t out) {
   conv1 = register_module("conv1", ConvHolder(in, out, 3, false));
