@@ -71,7 +71,7 @@ TEST(Preprocess, ObliqueLpsVolumeRoundTripsToItsOwnGrid) {
   ASSERT_EQ(restored.size(3), shape[2]);
   const double agree = (restored.argmax(0).to(torch::kFloat32) == label.data).to(torch::kFloat64).mean().item<double>();
   EXPECT_GE(agree, 0.995);
-  EXPECT_TRUE(torch::equal(prepared.trace.original_affine, image.affine));
+  EXPECT_TRUE(torch::equal(prepared.trace.original.affine, image.affine));
 }
 
 TEST(Metrics, DiceOfTwoCubesByHand) {

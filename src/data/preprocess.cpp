@@ -71,11 +71,10 @@ PreprocessRecipe preprocess_preset(const std::string& name) {
 PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Volume* label) {
   PreparedCase out;
   auto& t = out.trace;
-  t.original_affine = image.affine.clone();
-  t.original_shape = image.spatial_shape();
-  if (label && label->spatial_shape() != t.original_shape) {
+  t.original = {image.affine.clone(), image.spatial_shape()};
+  if (label && label->spatial_shape() != t.original.shape) {
     fail("label shape {}x{}x{} differs from the image shape {}x{}x{}", label->spatial_shape()[0], label->spatial_shape()[1],
-         label->spatial_shape()[2], t.original_shape[0], t.original_shape[1], t.original_shape[2]);
+         label->spatial_shape()[2], t.original.shape[0], t.original.shape[1], t.original.shape[2]);
   }
   Volume img = image, lab;
   if (label) lab = *label;
@@ -83,14 +82,12 @@ PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Vo
     img = reorient_to_ras(image, &t.orientation);
     if (label) lab = reorient_to_ras(*label);
   }
-  t.ras_affine = img.affine.clone();
-  t.ras_shape = img.spatial_shape();
+  t.ras = {img.affine.clone(), img.spatial_shape()};
   if (r.spacing) {
     img = resample_to_spacing(img, *r.spacing, Interpolation::Linear);
     if (label) lab = resample_to_spacing(lab, *r.spacing, Interpolation::Nearest);
   }
-  t.resampled_affine = img.affine.clone();
-  t.resampled_shape = img.spatial_shape();
+  t.resampled = {img.affine.clone(), img.spatial_shape()};
 
   auto x = img.data.to(torch::kFloat32);
   if (x.dim() == 3) x = x.unsqueeze(0);
@@ -103,7 +100,7 @@ PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Vo
     x = torch::where(nonzero, (x - mean) / std::max(sd, 1e-8), torch::zeros_like(x));
   }
   t.crop_start = {0, 0, 0};
-  t.crop_size = t.resampled_shape;
+  t.crop_size = t.resampled.shape;
   if (r.crop_foreground) {
     auto mask = r.intensity == Intensity::ZScore ? (x != 0).any(0) : (x > 0).any(0);
     if (mask.any().item<bool>()) bounding_box(mask, t.crop_start, t.crop_size);
@@ -117,16 +114,16 @@ torch::Tensor restore_probabilities(const torch::Tensor& probabilities, const Pr
   if (probabilities.dim() != 4) fail("restore_probabilities expects [K, D, H, W], got {} dimensions", probabilities.dim());
   const int64_t k = probabilities.size(0);
   // Undo the crop: outside it the image was background.
-  auto full = torch::zeros({k, t.resampled_shape[0], t.resampled_shape[1], t.resampled_shape[2]}, probabilities.options());
+  auto full = torch::zeros({k, t.resampled.shape[0], t.resampled.shape[1], t.resampled.shape[2]}, probabilities.options());
   full[0].fill_(1.0);
   full.slice(1, t.crop_start[0], t.crop_start[0] + t.crop_size[0])
       .slice(2, t.crop_start[1], t.crop_start[1] + t.crop_size[1])
       .slice(3, t.crop_start[2], t.crop_start[2] + t.crop_size[2])
       .copy_(probabilities);
   // Undo the resampling, then the reorientation.
-  auto ras = t.resampled_shape == t.ras_shape && torch::equal(t.resampled_affine, t.ras_affine)
+  auto ras = t.resampled.shape == t.ras.shape && torch::equal(t.resampled.affine, t.ras.affine)
                  ? full
-                 : resample_to_grid(full, t.resampled_affine, t.ras_affine, t.ras_shape, Interpolation::Linear);
+                 : resample_to_grid(full, t.resampled.affine, t.ras.affine, t.ras.shape, Interpolation::Linear);
   return undo_reorientation(ras, t.orientation);
 }
 

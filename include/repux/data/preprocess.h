@@ -40,13 +40,10 @@ PreprocessRecipe preprocess_preset(const std::string& name);
 
 // Everything needed to undo the geometry of preprocessing.
 struct PreprocessTrace {
-  torch::Tensor original_affine;
-  std::array<int64_t, 3> original_shape{};
+  Grid original;
   Orientation orientation;
-  torch::Tensor ras_affine;
-  std::array<int64_t, 3> ras_shape{};
-  torch::Tensor resampled_affine;
-  std::array<int64_t, 3> resampled_shape{};
+  Grid ras;        // after reorientation
+  Grid resampled;  // after resampling, before the crop
   std::array<int64_t, 3> crop_start{}, crop_size{};
 };
 
