@@ -4,6 +4,7 @@
 #include "repux/device_memory.h"
 #include "repux/nn/autocast.h"
 #include "repux/nn/segmenter.h"
+#include "repux/nn/winograd_conv3d.h"
 #include "repux/ops/lk_dwconv.h"
 #include "repux/train/loss.h"
 #include "bench_timing.h"
@@ -19,17 +20,44 @@
 #include <thread>
 #include <vector>
 
+namespace {
+
+// The decoder's 3x3x3 convolution shapes of the full-size network (feature size 48) for a size^3
+// window: Winograd against LibTorch (oneDNN), each on its own.
+void print_dense_conv_table(int64_t size, int64_t repeats) {
+  struct Shape {
+    int64_t in, out, divisor;
+  };
+  const Shape shapes[] = {{96, 48, 1}, {48, 48, 1}, {192, 96, 2}, {96, 96, 2}, {384, 192, 4}, {192, 192, 4}, {768, 384, 8}};
+  const torch::Device cpu("cpu");
+  torch::NoGradGuard no_grad;
+  for (const Shape& s : shapes) {
+    const int64_t n = size / s.divisor;
+    const auto x = torch::randn({1, s.in, n, n, n});
+    const auto w = torch::randn({s.out, s.in, 3, 3, 3});
+    const auto weight = repux::winograd_weight(w);
+    const auto libtorch = repux::bench::measure([&] { torch::conv3d(x, w, {}, 1, 1); }, static_cast<int>(repeats), cpu);
+    const auto winograd = repux::bench::measure([&] { repux::winograd_conv3d(x, weight); }, static_cast<int>(repeats), cpu);
+    fmt::print("conv3x3x3 {:>3} -> {:>3} at {}^3: LibTorch {:.4f} s, Winograd {:.4f} s: {:.2f}x{}\n", s.in, s.out, n, libtorch.wall,
+               winograd.wall, libtorch.wall / winograd.wall, repux::winograd_conv3d_pays(x, w) ? " (used)" : "");
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string device_name = "cpu", arch = "repuxnet", impl = "auto", precision_name = "fp32";
   repux::LkSaveMode save_mode = repux::LkSaveMode::Auto;
   std::string trace;  // a chrome://tracing file of one forward pass (LibTorch's profiler)
   int64_t size = 64, batch = 2, repeats = 3;
-  bool skip_train = false;
+  bool skip_train = false, conv_table = false;
   auto usage = [&] {
     fmt::print("usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3] "
-               "[--precision fp32|bf16] [--save auto|spectra|inputs] [--skip-train 1] [--trace forward.json]\n"
+               "[--precision fp32|bf16] [--save auto|spectra|inputs] [--skip-train 1] [--trace forward.json] [--conv-table 1]\n"
                "Times the forward pass (1 x size^3, deployed) and an AdamW training step (batch x size^3): median wall time, "
-               "system time and minor page faults per run.\n", argv[0]);
+               "system time and minor page faults per run. On a CPU the forward pass is timed again with LibTorch's 3x3x3 "
+               "convolutions instead of Winograd's; --conv-table 1 first times the two on each of the decoder's "
+               "convolution shapes at this size.\n", argv[0]);
   };
   if (repux::bench::wants_usage(argc, argv)) {
     usage();
@@ -45,6 +73,7 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::atol(v.c_str());
     else if (a == "--skip-train") skip_train = v == "1";
     else if (a == "--trace") trace = v;
+    else if (a == "--conv-table") conv_table = v == "1";
     else if (a == "--precision") precision_name = v;
     else if (a == "--save") save_mode = repux::enum_from_name<repux::LkSaveMode>(v);
     else {
@@ -62,6 +91,7 @@ int main(int argc, char** argv) {
     return device.is_cuda() && peak >= 0 ? fmt::format(", peak {:.2f} GiB", peak / 1073741824.0) : std::string();
   };
   torch::manual_seed(0);
+  if (conv_table && device.is_cpu()) print_dense_conv_table(size, repeats);
   repux::NetworkConfig config;
   config.arch = repux::enum_from_name<repux::Arch>(arch);
   config.out_channels = 14;
@@ -82,6 +112,16 @@ int main(int argc, char** argv) {
     infer_net->forward(x1);
   }, static_cast<int>(repeats), device);
   fmt::print("{} {} impl={} {} forward 1x{}^3: {}{}\n", device_name, arch, impl, precision_name, size, forward.text(), peak_text());
+  if (device.is_cpu() && precision == repux::Precision::Float32) {
+    repux::winograd_set_enabled(false);
+    const auto libtorch = repux::bench::measure([&] {
+      torch::NoGradGuard no_grad;
+      infer_net->forward(x1);
+    }, static_cast<int>(repeats), device);
+    repux::winograd_set_enabled(true);
+    fmt::print("{} {} same pass with LibTorch's 3x3x3 convolutions: {} (Winograd path {:.2f}x faster)\n", device_name, arch,
+               libtorch.text(), libtorch.wall / forward.wall);
+  }
   if (!trace.empty()) {
     torch::NoGradGuard no_grad;
     torch::autograd::profiler::RecordProfile profile(trace);

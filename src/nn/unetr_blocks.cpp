@@ -21,7 +21,21 @@ ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bia
   }
 }
 
-torch::Tensor ConvHolderImpl::forward(const torch::Tensor& x) { return conv ? conv(x) : transposed_conv(x); }
+torch::Tensor ConvHolderImpl::forward(const torch::Tensor& x) {
+  if (!conv) return transposed_conv(x);
+  if (winograd_enabled() && winograd_conv3d_pays(x, conv->weight)) return winograd_conv3d(x, winograd_weight_now(), conv->bias);
+  return conv(x);
+}
+
+const WinogradWeight& ConvHolderImpl::winograd_weight_now() {
+  const auto& weight = conv->weight;
+  if (winograd_source_ != weight.data_ptr() || winograd_version_ != weight._version()) {
+    winograd_ = winograd_weight(weight);
+    winograd_source_ = weight.data_ptr();
+    winograd_version_ = weight._version();
+  }
+  return winograd_;
+}
 
 UnetResBlockImpl::UnetResBlockImpl(int64_t in, int64_t out) {
   conv1 = register_module("conv1", ConvHolder(in, out, 3, false));

@@ -1,16 +1,26 @@
 #pragma once
 // MONAI's UNETR decoder blocks (MONAI 0.9), with MONAI's attribute nesting so that keys such as
 // `decoder5.conv_block.conv1.conv.weight` match official checkpoints.
+#include "repux/nn/winograd_conv3d.h"
+
 #include <torch/torch.h>
 
 namespace repux {
 
-// MONAI's Convolution wrapper: one conv held under the name `conv`.
+// MONAI's Convolution wrapper: one conv held under the name `conv`. Its 3x3x3 convolutions run by
+// Winograd's algorithm on the CPU when no gradient is wanted and it pays (nn/winograd_conv3d.h), with
+// the transformed weight kept until the weight changes.
 struct ConvHolderImpl : torch::nn::Module {
   ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed = false);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Conv3d conv{nullptr};
   torch::nn::ConvTranspose3d transposed_conv{nullptr};
+
+ private:
+  const WinogradWeight& winograd_weight_now();
+  WinogradWeight winograd_;
+  const void* winograd_source_ = nullptr;  // the weight's storage and version it was computed from
+  int64_t winograd_version_ = -1;
 };
 TORCH_MODULE(ConvHolder);
 

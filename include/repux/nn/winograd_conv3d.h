@@ -1,0 +1,44 @@
+#pragma once
+// Dense 3x3x3 convolution (stride 1, zero padding 1, no groups) by Winograd's minimal filtering F(2,3)
+// in three dimensions, for CPU inference.
+//
+// Why: with the large kernels in the frequency domain, the decoder's dense 3x3x3 convolutions are
+// about 80% of a RepUX-Net forward pass on a CPU (oneDNN's direct convolution). F(2x2x2, 3x3x3) computes
+// each 2x2x2 output tile from a 4x4x4 input tile with 64 multiplications per (input, output) channel pair
+// instead of 8 * 27 = 216: the channel mixing becomes 64 independent matrix products [tiles x C] x [C x K]
+// (one per position of the transformed tile), done by BLAS, and the transforms are additions only
+// (the matrices of F(2,3) hold 0, +-1 and +-1/2, so the result keeps float32's accuracy).
+//
+// Forward only, float32, CPU: training keeps LibTorch's convolution (and its autograd).
+#include <torch/torch.h>
+
+namespace repux {
+
+// True when winograd_conv3d can compute this convolution: CPU float32 [N,C,D,H,W] input, a float32
+// [K,C,3,3,3] weight, and no gradient wanted (autograd is off or nothing requires grad).
+bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& weight);
+
+// True when it applies and is faster than LibTorch's convolution on this shape: large volumes with
+// moderate channel counts (the rule and its measurements are in the source).
+bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight);
+
+// The weight in the transformed domain, [64, K, C]: computed once per weight (in float64, rounded
+// once) and reusable for every call while the weight is unchanged.
+struct WinogradWeight {
+  torch::Tensor transformed;
+  int64_t out_channels = 0, in_channels = 0;
+};
+WinogradWeight winograd_weight(const torch::Tensor& weight);
+
+// conv3d(input, weight, bias, stride 1, padding 1); bias may be undefined. The input must be CPU float32.
+torch::Tensor winograd_conv3d(const torch::Tensor& input, const WinogradWeight& weight, const torch::Tensor& bias = {});
+torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
+
+// Whether the network's 3x3x3 convolutions use this path where it pays (default true). Off, they all
+// run LibTorch's convolution: for paired benchmarks and for tests of the network against it.
+void winograd_set_enabled(bool enabled);
+bool winograd_enabled();
+// The products run an AVX2/FMA kernel where the CPU has one; true forces the portable loops (tests).
+void winograd_force_portable_kernel(bool portable);
+
+}  // namespace repux
