@@ -66,27 +66,44 @@ struct Block {
       : tz(index / (t.ty() * t.blocks_per_row())), ty((index / t.blocks_per_row()) % t.ty()), tx0(kBlock * (index % t.blocks_per_row())) {}
 };
 
+// segment[s] = row[first_x + s] for x in [lo, hi), zero elsewhere (kSamples = 2 kBlock + 2 samples).
+// The usual cases (the block inside the row, or at one or both of its ends, which is every block when a
+// row holds one or two) are fixed-size copies that compile to a few vector moves; a library memmove
+// call per row of 34 samples cost more than the transform itself.
+template <int64_t kSamples>
+inline void copy_padded(const float* row, int64_t lo, int64_t hi, int64_t first_x, float* segment) {
+  const int64_t offset = lo - first_x, count = hi - lo;  // offset is 0, or 1 at the row's start
+  if (count == kSamples) {
+    __builtin_memcpy(segment, row + lo, kSamples * sizeof(float));
+  } else if (count == kSamples - 1 || (count == kSamples - 2 && offset == 1)) {
+    segment[0] = segment[kSamples - 1] = 0.0f;
+    if (count == kSamples - 1) __builtin_memcpy(segment + offset, row + lo, (kSamples - 1) * sizeof(float));
+    else __builtin_memcpy(segment + 1, row + lo, (kSamples - 2) * sizeof(float));
+  } else {
+    for (int64_t s = 0; s < kSamples; ++s) segment[s] = 0.0f;
+    for (int64_t x = lo; x < hi; ++x) segment[x - first_x] = row[x];
+  }
+}
+
 // The block's 64 transformed positions for one channel, into v[p * stride .. + kBlock]. Tile m's input
 // starts at x = 2 (tx0 + m) - 1: the x transform reads the even and odd samples of each padded row.
 REPUX_CLONES void transform_input(const float* channel, const Tiling& t, const Block& b, float* v, int64_t stride) {
   alignas(32) float runs[kPositions][kBlock];
-  const int64_t first_x = 2 * b.tx0 - 1, last_x = 2 * (b.tx0 + kBlock);  // samples read: [first_x, last_x]
-  const bool x_inside = first_x >= 0 && last_x < t.width;
+  // The samples the block reads along x, [first_x, first_x + kSamples), zero outside the volume: copied
+  // into a padded segment so that the deinterleaving below has no bounds to check.
+  constexpr int64_t kSamples = 2 * kBlock + 2;
+  const int64_t first_x = 2 * b.tx0 - 1;
+  const int64_t lo = std::max<int64_t>(first_x, 0), hi = std::min(first_x + kSamples, t.width);
   for (int64_t i = 0; i < 4; ++i) {
     for (int64_t j = 0; j < 4; ++j) {
       const int64_t z = 2 * b.tz - 1 + i, y = 2 * b.ty - 1 + j;
-      const bool row_inside = z >= 0 && z < t.depth && y >= 0 && y < t.height;
-      const float* row = channel + (z * t.height + y) * t.width;
+      float segment[kSamples];
+      if (z >= 0 && z < t.depth && y >= 0 && y < t.height)
+        copy_padded<kSamples>(channel + (z * t.height + y) * t.width, lo, hi, first_x, segment);
+      else
+        for (float& sample : segment) sample = 0.0f;
       float e[kBlock + 1], o[kBlock + 1];
-      if (row_inside && x_inside) {
-        for (int64_t q = 0; q <= kBlock; ++q) e[q] = row[first_x + 2 * q], o[q] = row[first_x + 2 * q + 1];
-      } else {
-        for (int64_t q = 0; q <= kBlock; ++q) {
-          const int64_t xe = first_x + 2 * q, xo = xe + 1;
-          e[q] = row_inside && xe >= 0 && xe < t.width ? row[xe] : 0.0f;
-          o[q] = row_inside && xo < t.width ? row[xo] : 0.0f;
-        }
-      }
+      for (int64_t q = 0; q <= kBlock; ++q) e[q] = segment[2 * q], o[q] = segment[2 * q + 1];
       float* r0 = runs[i * 16 + j * 4];
       for (int64_t m = 0; m < kBlock; ++m) {
         r0[m] = e[m] - e[m + 1];
@@ -112,18 +129,18 @@ REPUX_CLONES void transform_output(const float* m, int64_t stride, const Tiling&
     for (int64_t k = 0; k < 4; ++k) output_transform_4(runs[j * 4 + k], runs[16 + j * 4 + k], runs[32 + j * 4 + k], runs[48 + j * 4 + k]);
   for (int64_t i = 0; i < 2; ++i)
     for (int64_t k = 0; k < 4; ++k) output_transform_4(runs[i * 16 + k], runs[i * 16 + 4 + k], runs[i * 16 + 8 + k], runs[i * 16 + 12 + k]);
-  const int64_t tiles = std::min(kBlock, t.tx() - b.tx0);
+  const int64_t voxels = std::min(2 * kBlock, t.width - 2 * b.tx0);  // of each output row in this block
   for (int64_t i = 0; i < 2; ++i) {
     for (int64_t j = 0; j < 2; ++j) {
       const int64_t z = 2 * b.tz + i, y = 2 * b.ty + j;
       if (z >= t.depth || y >= t.height) continue;
       const float *r0 = runs[i * 16 + j * 4], *r1 = runs[i * 16 + j * 4 + 1], *r2 = runs[i * 16 + j * 4 + 2], *r3 = runs[i * 16 + j * 4 + 3];
-      float* row = channel + (z * t.height + y) * t.width + 2 * b.tx0;
-      const int64_t last_x = t.width - 2 * b.tx0;  // voxels of the row from the block's start
-      for (int64_t m = 0; m < tiles; ++m) {
+      float row[2 * kBlock];
+      for (int64_t m = 0; m < kBlock; ++m) {
         row[2 * m] = r0[m] + r1[m] + r2[m] + bias;
-        if (2 * m + 1 < last_x) row[2 * m + 1] = r1[m] - r2[m] - r3[m] + bias;
+        row[2 * m + 1] = r1[m] - r2[m] - r3[m] + bias;
       }
+      std::copy_n(row, voxels, channel + (z * t.height + y) * t.width + 2 * b.tx0);
     }
   }
 }
