@@ -217,12 +217,13 @@ TEST(Trainer, LearnsSyntheticOrgansToHighDice) {
   o.plan.preprocessing = preprocess_preset("flare");
   o.plan.preprocessing.spacing = std::array<double, 3>{2.0, 2.0, 2.0};
   o.plan.patch = {48, 48, 48};
-  o.iterations = 300;
+  o.iterations = 200;  // 300 until the CI budget asked for less: 200 passed (246 s on 2 cores)
   o.validate_every = 100;
   o.learning_rate = 2e-3;
   o.warmup = 20;
   o.workers = 1;
   const TrainResult r = train(o);
+  std::cout << "best mean Dice " << r.best_dice << "\n";  // the margin over the bound, for the log
   EXPECT_GE(r.best_dice, 0.85);
   ASSERT_EQ(r.best_per_class.size(), 3u);
   for (double d : r.best_per_class) EXPECT_GT(d, 0.7);  // every organ, not just the large ones
