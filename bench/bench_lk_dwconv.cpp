@@ -2,6 +2,7 @@
 // Each case runs in a child process (this program with --case) so that its peak memory is its own.
 // Direct cases predicted to exceed a time budget are measured on a subset of channels and scaled
 // linearly (depthwise cost is linear in channels); the table marks them "~".
+#include "repux/cpu_threads.h"
 #include "repux/ops/lk_dwconv.h"
 #include "bench_timing.h"
 
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
   const int default_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Child mode: --case IMPL N C D H W KERNEL DEVICE REPEATS THREADS
   if (argc == 12 && std::string(argv[1]) == "--case") {
-    torch::set_num_threads(std::atoi(argv[11]));
+    repux::set_cpu_threads(std::atoi(argv[11]));
     torch::manual_seed(0);
     std::vector<int64_t> shape{std::atol(argv[3]), std::atol(argv[4]), std::atol(argv[5]), std::atol(argv[6]), std::atol(argv[7])};
     return run_case(argv[2], shape, std::atol(argv[8]), argv[9], std::atoi(argv[10]));

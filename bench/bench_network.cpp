@@ -1,6 +1,7 @@
 // Whole-network timings: forward (inference, deployed kernels) and an AdamW training step of
 // RepUX-Net (or 3D UX-Net) with a chosen large-kernel implementation, in float32 or bf16 autocast
 // where the device supports it. Prints one line per measurement (median of the repeats).
+#include "repux/cpu_threads.h"
 #include "repux/device_memory.h"
 #include "repux/nn/autocast.h"
 #include "repux/nn/segmenter.h"
@@ -81,7 +82,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  repux::set_cpu_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const torch::Device device(device_name);
   const repux::Precision precision = repux::enum_from_name<repux::Precision>(precision_name);
   repux::lk_set_save_mode(save_mode);

@@ -5,6 +5,7 @@
 // With --end-to-end (meant for a GPU): predict_volume, the function behind `repux predict`, on a whole
 // 256x256x160 CT-like volume (preprocessing, every window, restoring, argmax) in float32 and bf16,
 // with time and peak GPU memory.
+#include "repux/cpu_threads.h"
 #include "repux/data/preprocess.h"
 #include "repux/device_memory.h"
 #include "repux/infer/predictor.h"
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
     predict_end_to_end(device);
     return 0;
   }
-  torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  repux::set_cpu_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
   repux::NetworkConfig config;

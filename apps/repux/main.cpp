@@ -1,5 +1,6 @@
 // The single `repux` program: a thin shell over the library. Every error becomes one line on stderr
 // and a non-zero exit code.
+#include "repux/cpu_threads.h"
 #include "commands.h"
 
 #include "repux/allocator.h"
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")
       ->check(CLI::Range(1, 4 * cores))
       ->capture_default_str();
-  app.parse_complete_callback([&] { torch::set_num_threads(threads); });
+  app.parse_complete_callback([&] { repux::set_cpu_threads(threads); });
   app.set_version_flag("--version", fmt::format("repux {} (LibTorch {}.{}.{}, allocator {})", REPUX_VERSION, TORCH_VERSION_MAJOR,
                                                 TORCH_VERSION_MINOR, TORCH_VERSION_PATCH, repux::active_allocator()));
 

@@ -243,9 +243,9 @@ bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& we
 }
 
 bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight) {
-  // Measured on a 2-core EPYC (bench_network --layers): 2.0x over oneDNN for 96 -> 48 channels at 64^3,
-  // 1.2x for 192 -> 96 at 32^3, but 0.4x at 16^3 with 384 -> 192, where the transformed weight (64 K C
-  // floats, 19 MB) no longer stays in cache across blocks and there are few tiles to amortise it.
+  // Measured on a 2-core EPYC (bench_network --conv-table 1): 2.1x over oneDNN for 96 -> 48 channels at
+  // 64^3 and 192 -> 96 at 32^3, but 0.7x for 384 -> 192 at 16^3: there the transformed weight (64 K C
+  // floats, 19 MB) is read again for every block of 16 tiles, and few tiles share it.
   constexpr int64_t kMinVoxels = 32 * 32 * 32, kMaxChannelPairs = 192 * 96;
   return winograd_conv3d_applies(input, weight) && input.size(2) * input.size(3) * input.size(4) >= kMinVoxels &&
          weight.size(0) * weight.size(1) <= kMaxChannelPairs;
