@@ -60,6 +60,9 @@ TEST(WinogradConv3d, AppliesOnlyWithoutGradientsToCpuFloat32ThreeCubedKernels) {
   const auto x = torch::randn({1, 4, 32, 32, 32});
   const auto w = torch::randn({4, 4, 3, 3, 3}).requires_grad_();
   EXPECT_FALSE(repux::winograd_conv3d_applies(x, w));  // autograd wants the weight's gradient
+  const auto bias = torch::zeros({4}).requires_grad_();
+  EXPECT_FALSE(repux::winograd_conv3d_applies(x, w.detach(), bias));  // or the bias's
+  EXPECT_TRUE(repux::winograd_conv3d_applies(x, w.detach(), bias.detach()));
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(repux::winograd_conv3d_applies(x, w));
   EXPECT_TRUE(repux::winograd_conv3d_pays(x, w));

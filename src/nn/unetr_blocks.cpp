@@ -23,7 +23,7 @@ ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bia
 
 torch::Tensor ConvHolderImpl::forward(const torch::Tensor& x) {
   if (!conv) return transposed_conv(x);
-  if (winograd_enabled() && winograd_conv3d_pays(x, conv->weight)) return winograd_conv3d(x, winograd_weight_now(), conv->bias);
+  if (winograd_enabled() && winograd_conv3d_pays(x, conv->weight, conv->bias)) return winograd_conv3d(x, winograd_weight_now(), conv->bias);
   return conv(x);
 }
 

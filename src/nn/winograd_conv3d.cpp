@@ -235,19 +235,20 @@ void winograd_set_enabled(bool enabled) { g_enabled = enabled; }
 void winograd_force_portable_kernel(bool portable) { g_portable = portable; }
 bool winograd_enabled() { return g_enabled; }
 
-bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& weight) {
-  const bool no_grad = !torch::GradMode::is_enabled() || !(input.requires_grad() || weight.requires_grad());
+bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const bool wants_grad = input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad());
+  const bool no_grad = !torch::GradMode::is_enabled() || !wants_grad;
   return no_grad && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 && input.dim() == 5 && weight.dim() == 5 &&
          weight.scalar_type() == torch::kFloat32 && weight.size(1) == input.size(1) && weight.size(2) == 3 && weight.size(3) == 3 &&
          weight.size(4) == 3;
 }
 
-bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight) {
+bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
   // Measured on a 2-core EPYC (bench_network --conv-table 1): 2.1x over oneDNN for 96 -> 48 channels at
   // 64^3 and 192 -> 96 at 32^3, but 0.7x for 384 -> 192 at 16^3: there the transformed weight (64 K C
   // floats, 19 MB) is read again for every block of 16 tiles, and few tiles share it.
   constexpr int64_t kMinVoxels = 32 * 32 * 32, kMaxChannelPairs = 192 * 96;
-  return winograd_conv3d_applies(input, weight) && input.size(2) * input.size(3) * input.size(4) >= kMinVoxels &&
+  return winograd_conv3d_applies(input, weight, bias) && input.size(2) * input.size(3) * input.size(4) >= kMinVoxels &&
          weight.size(0) * weight.size(1) <= kMaxChannelPairs;
 }
 

@@ -15,12 +15,13 @@
 namespace repux {
 
 // True when winograd_conv3d can compute this convolution: CPU float32 [N,C,D,H,W] input, a float32
-// [K,C,3,3,3] weight, and no gradient wanted (autograd is off or nothing requires grad).
-bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& weight);
+// [K,C,3,3,3] weight, and no gradient wanted (autograd is off or none of input, weight and bias
+// requires grad: its result has no backward).
+bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
 // True when it applies and is faster than LibTorch's convolution on this shape: large volumes with
 // moderate channel counts (the rule and its measurements are in the source).
-bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight);
+bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
 // The weight in the transformed domain, [64, K, C]: computed once per weight (in float64, rounded
 // once) and reusable for every call while the weight is unchanged.
