@@ -4,6 +4,7 @@
 #include "commands.h"
 
 #include "repux/allocator.h"
+#include "repux/build_info.h"
 #include "repux/error.h"
 
 #include <torch/torch.h>
@@ -26,8 +27,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4 * cores))
       ->capture_default_str();
   app.parse_complete_callback([&] { repux::set_cpu_threads(threads); });
-  app.set_version_flag("--version", fmt::format("repux {} (LibTorch {}.{}.{}, allocator {})", REPUX_VERSION, TORCH_VERSION_MAJOR,
-                                                TORCH_VERSION_MINOR, TORCH_VERSION_PATCH, repux::active_allocator()));
+  app.set_version_flag("--version", fmt::format("{}\nallocator: {}", repux::build_description(), repux::active_allocator()));
 
   repux::cli::add_info_command(app);
   repux::cli::add_model_commands(app);

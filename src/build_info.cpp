@@ -1,0 +1,40 @@
+#include "repux/build_info.h"
+
+#include <fmt/format.h>
+#include <torch/version.h>
+
+// Set on this file alone by CMake, so that a new commit recompiles one small file.
+#ifndef REPUX_VERSION
+#error "REPUX_VERSION must be defined by the build"
+#endif
+#ifndef REPUX_GIT_COMMIT
+#define REPUX_GIT_COMMIT "unknown"
+#endif
+
+namespace repux {
+
+BuildInfo build_info() {
+  BuildInfo info;
+  info.version = REPUX_VERSION;
+  info.git_commit = REPUX_GIT_COMMIT;
+  info.libtorch = fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH);
+#ifdef REPUX_WITH_CUDA
+  info.cuda = true;
+#endif
+#ifdef REPUX_WITH_NCCL
+  info.nccl = true;
+#endif
+#ifdef REPUX_HAVE_PLPLOT
+  info.plplot = true;
+#endif
+  return info;
+}
+
+std::string build_description() {
+  const BuildInfo info = build_info();
+  const auto on_off = [](bool on) { return on ? "on" : "off"; };
+  return fmt::format("repux {} (commit {}, LibTorch {}, CUDA {}, NCCL {}, PLplot {})", info.version, info.git_commit, info.libtorch,
+                     on_off(info.cuda), on_off(info.nccl), on_off(info.plplot));
+}
+
+}  // namespace repux
