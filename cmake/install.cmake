@@ -3,6 +3,10 @@
 #   program -> repux           the `repux` command and its man page
 #   dev     -> librepux-dev    the static library, public headers and CMake package
 #   python  -> python3-repux   the PyTorch operator (torch.ops.repux.lk_dwconv) and its Python module
+# Debian keeps libraries and CMake packages in the multiarch directory (lib/x86_64-linux-gnu).
+if(CMAKE_LIBRARY_ARCHITECTURE AND NOT DEFINED CACHE{CMAKE_INSTALL_LIBDIR})
+  set(CMAKE_INSTALL_LIBDIR lib/${CMAKE_LIBRARY_ARCHITECTURE} CACHE PATH "Object code libraries (lib/<multiarch> on Debian)")
+endif()
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 

@@ -8,21 +8,15 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(__file__))
-import importlib.util
-
-spec = importlib.util.spec_from_file_location("fixtures_nets", os.path.join(os.path.dirname(__file__), "make_network_fixtures.py"))
-src = open(spec.origin).read().split("def make(")[0]  # the module's classes, without writing fixtures
-ns = {"__file__": spec.origin, "__name__": "fixtures_nets"}
-exec(compile(src, spec.origin, "exec"), ns)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from restated_network import dice_ce, repuxnet  # noqa: E402
 
 device = sys.argv[1] if len(sys.argv) > 1 else "cuda"
 size = int(sys.argv[2]) if len(sys.argv) > 2 else 96
 batch = int(sys.argv[3]) if len(sys.argv) > 3 else 2
 torch.manual_seed(0)
-net = ns["Net"]("repuxnet_3d", ns["RepBlock"], 1, 14, [48, 96, 192, 384], [2, 2, 2, 2], 21, 768).to(device)
+net = repuxnet().to(device)
 
 
 def sync():
@@ -40,16 +34,6 @@ def median(f, repeats=5):
         sync()
         ts.append(time.perf_counter() - t0)
     return sorted(ts)[len(ts) // 2]
-
-
-def dice_ce(logits, target):
-    """Cross-entropy plus soft Dice over every class (MONAI's DiceCELoss defaults; repux's dice_ce_loss)."""
-    k = logits.shape[1]
-    probs = torch.softmax(logits, 1)
-    onehot = F.one_hot(target, k).permute(0, 4, 1, 2, 3).to(probs.dtype)
-    inter = (probs * onehot).sum((2, 3, 4))
-    denom = probs.sum((2, 3, 4)) + onehot.sum((2, 3, 4))
-    return F.cross_entropy(logits, target) + (1 - (2 * inter + 1e-5) / (denom + 1e-5)).mean()
 
 
 for dtype in (torch.float32, torch.bfloat16):

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""repux's operator for PyTorch users, on RepUX-Net written in PyTorch (tools/restated_network.py):
+forward of [B,1,S^3] and one AdamW training step (Dice + CE) with the network's depthwise 21^3
+convolutions computed three ways, in one run, from the same weights:
+  conv3d      torch.nn.Conv3d, as RepUX-Net's own code runs them
+  torch-fft   a plain-PyTorch FFT convolution (rfftn, product, irfftn, crop; autograd by torch.fft)
+  repux-op    repux_torch.LargeKernelConv3d (torch.ops.repux.lk_dwconv)
+conv3d runs once (minutes per call on a CPU); the FFT variants after one warm-up call, median of 3.
+Usage: PYTHONPATH=build/python OPENBLAS_NUM_THREADS=1 bench/torch_op.py [S=64] [B=2] [--skip-conv3d]
+(OpenBLAS on one thread: its pthread pool spins against PyTorch's OpenMP threads, as in repux.)"""
+import copy
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import repux_torch  # noqa: E402
+from restated_network import dice_ce, repuxnet  # noqa: E402
+
+
+class TorchFftConv3d(torch.nn.Conv3d):
+    """Depthwise 'same' Conv3d by a full linear convolution in the frequency domain, in plain PyTorch."""
+
+    def forward(self, x):
+        n, k = x.shape[2:], self.kernel_size
+        full = [a + b - 1 for a, b in zip(n, k)]
+        spectrum = torch.fft.rfftn(x, s=full, dim=(2, 3, 4)) * torch.fft.rfftn(self.weight[:, 0].flip(1, 2, 3), s=full, dim=(1, 2, 3))
+        y = torch.fft.irfftn(spectrum, s=full, dim=(2, 3, 4))
+        y = y[:, :, k[0] // 2:k[0] // 2 + n[0], k[1] // 2:k[1] // 2 + n[1], k[2] // 2:k[2] // 2 + n[2]]
+        return y + self.bias.view(1, -1, 1, 1, 1) if self.bias is not None else y
+
+
+def swap_convs(net, make):
+    for name, child in net.named_children():
+        if type(child) is torch.nn.Conv3d and child.groups == child.in_channels > 1 and min(child.kernel_size) >= 7:
+            setattr(net, name, make(child))
+        else:
+            swap_convs(child, make)
+    return net
+
+
+def as_torch_fft(conv):
+    layer = TorchFftConv3d(conv.in_channels, conv.in_channels, conv.kernel_size, padding=conv.padding, groups=conv.groups)
+    layer.load_state_dict(conv.state_dict())
+    return layer
+
+
+def timed(f, repeats):
+    """Median time of `repeats` calls (after a warm-up call when repeating) and the last call's result."""
+    if repeats > 1:
+        f()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = f()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2], result
+
+
+def measure(net, x, y, repeats):
+    net.eval()
+    with torch.no_grad():
+        forward, logits = timed(lambda: net(x), repeats)
+    net.train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
+
+    def step():
+        opt.zero_grad()
+        dice_ce(net(x), y).backward()
+        opt.step()
+
+    return forward, timed(step, repeats)[0], logits
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    size = int(args[0]) if args else 64
+    batch = int(args[1]) if len(args) > 1 else 2
+    torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(0)
+    base = repuxnet()
+    x = torch.randn(batch, 1, size, size, size)
+    y = torch.randint(0, 14, (batch, size, size, size))
+    variants = [("repux-op", lambda: swap_convs(copy.deepcopy(base), repux_torch.LargeKernelConv3d.from_conv3d), 3),
+                ("torch-fft", lambda: swap_convs(copy.deepcopy(base), as_torch_fft), 3)]
+    if "--skip-conv3d" not in sys.argv:
+        variants.append(("conv3d", lambda: copy.deepcopy(base), 1))
+    print(f"RepUX-Net (PyTorch restatement, 21^3 depthwise), forward and AdamW step on {batch}x1x{size}^3, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
+    results = {}
+    for name, make, repeats in variants:
+        forward, step, logits = measure(make(), x, y, repeats)
+        results[name] = (forward, step, logits)
+        print(f"{name:10s} forward {forward:8.2f} s   train step {step:8.2f} s", flush=True)
+    ref = results["repux-op"][2]
+    for name, (forward, step, logits) in results.items():
+        if name == "repux-op":
+            continue
+        print(f"repux-op vs {name}: forward {forward / results['repux-op'][0]:.1f}x faster, "
+              f"train step {step / results['repux-op'][1]:.1f}x faster, max |logit difference| {(logits - ref).abs().max():.2e}")
+
+
+if __name__ == "__main__":
+    main()
