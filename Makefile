@@ -3,7 +3,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build test demo bench fuzz clean
+.PHONY: deps build test demo bench fuzz package install clean
 
 deps:
 	./scripts/install-deps.sh
@@ -27,6 +27,15 @@ demo: build
 
 bench: build
 	$(BUILD)/bench/bench_lk_dwconv
+
+# The Debian packages repux, librepux-dev and python3-repux, written to $(BUILD)/ (CPack).
+package: build
+	cd $(BUILD) && cpack -G DEB
+
+# Into PREFIX (default /usr/local): the program, man page, library, headers, CMake package, Python module.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD)

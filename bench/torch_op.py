@@ -5,7 +5,8 @@ convolutions computed three ways, in one run, from the same weights:
   conv3d      torch.nn.Conv3d, as RepUX-Net's own code runs them
   torch-fft   a plain-PyTorch FFT convolution (rfftn, product, irfftn, crop; autograd by torch.fft)
   repux-op    repux_torch.LargeKernelConv3d (torch.ops.repux.lk_dwconv)
-conv3d runs once (minutes per call on a CPU); the FFT variants after one warm-up call, median of 3.
+conv3d runs once (minutes per call on a CPU); the FFT variants after one warm-up call, median of 3,
+in interleaved rounds.
 Usage: PYTHONPATH=build/python OPENBLAS_NUM_THREADS=1 bench/torch_op.py [S=64] [B=2] [--skip-conv3d]
 (OpenBLAS on one thread: its pthread pool spins against PyTorch's OpenMP threads, as in repux.)"""
 import copy
@@ -47,23 +48,26 @@ def as_torch_fft(conv):
     return layer
 
 
-def timed(f, repeats):
-    """Median time of `repeats` calls (after a warm-up call when repeating) and the last call's result."""
-    if repeats > 1:
-        f()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = f()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2], result
+def interleaved(calls, repeats):
+    """Median time per call of each of `calls` {name: (f, repeats)}, measured in rounds that run every
+    variant once (after one warm-up call of each that repeats), so that no variant gets a quieter
+    stretch of the machine than another. Returns {name: (median seconds, last result)}."""
+    for name, (f, r) in calls.items():
+        if r > 1:
+            f()
+    times = {name: [] for name in calls}
+    results = {}
+    for round_index in range(repeats):
+        for name, (f, r) in calls.items():
+            if round_index >= r:
+                continue
+            t0 = time.perf_counter()
+            results[name] = f()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (sorted(t)[len(t) // 2], results[name]) for name, t in times.items()}
 
 
-def measure(net, x, y, repeats):
-    net.eval()
-    with torch.no_grad():
-        forward, logits = timed(lambda: net(x), repeats)
-    net.train()
+def training_step(net, x, y):
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
 
     def step():
@@ -71,35 +75,53 @@ def measure(net, x, y, repeats):
         dice_ce(net(x), y).backward()
         opt.step()
 
-    return forward, timed(step, repeats)[0], logits
+    return step
+
+
+def per_layer(batch, repeats):
+    """One depthwise 21^3 layer at each stage's size for a 64^3 input: forward, and forward + backward."""
+    print("one depthwise 21^3 layer per stage (forward | forward + backward, ms):", flush=True)
+    for n, c in ((32, 48), (16, 96), (8, 192), (4, 384)):
+        x = torch.randn(batch, c, n, n, n, requires_grad=True)
+        plain = TorchFftConv3d(c, c, 21, padding=10, groups=c)
+        layers = {"repux-op": repux_torch.LargeKernelConv3d.from_conv3d(plain), "torch-fft": plain}
+        with torch.no_grad():
+            forward = interleaved({name: ((lambda m=m: m(x)), repeats) for name, m in layers.items()}, repeats)
+        both = interleaved({name: ((lambda m=m: m(x).sum().backward()), repeats) for name, m in layers.items()}, repeats)
+        print(f"  {batch}x{c}x{n}^3: " + "   ".join(f"{name} {forward[name][0] * 1e3:6.0f} | {both[name][0] * 1e3:6.0f}" for name in layers), flush=True)
 
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     size = int(args[0]) if args else 64
     batch = int(args[1]) if len(args) > 1 else 2
+    repeats = 3
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
     base = repuxnet()
     x = torch.randn(batch, 1, size, size, size)
     y = torch.randint(0, 14, (batch, size, size, size))
-    variants = [("repux-op", lambda: swap_convs(copy.deepcopy(base), repux_torch.LargeKernelConv3d.from_conv3d), 3),
-                ("torch-fft", lambda: swap_convs(copy.deepcopy(base), as_torch_fft), 3)]
+    nets = {"repux-op": (swap_convs(copy.deepcopy(base), repux_torch.LargeKernelConv3d.from_conv3d), repeats),
+            "torch-fft": (swap_convs(copy.deepcopy(base), as_torch_fft), repeats)}
     if "--skip-conv3d" not in sys.argv:
-        variants.append(("conv3d", lambda: copy.deepcopy(base), 1))
+        nets["conv3d"] = (copy.deepcopy(base), 1)  # minutes per call: once, no warm-up
     print(f"RepUX-Net (PyTorch restatement, 21^3 depthwise), forward and AdamW step on {batch}x1x{size}^3, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
-    results = {}
-    for name, make, repeats in variants:
-        forward, step, logits = measure(make(), x, y, repeats)
-        results[name] = (forward, step, logits)
-        print(f"{name:10s} forward {forward:8.2f} s   train step {step:8.2f} s", flush=True)
-    ref = results["repux-op"][2]
-    for name, (forward, step, logits) in results.items():
-        if name == "repux-op":
-            continue
-        print(f"repux-op vs {name}: forward {forward / results['repux-op'][0]:.1f}x faster, "
-              f"train step {step / results['repux-op'][1]:.1f}x faster, max |logit difference| {(logits - ref).abs().max():.2e}")
+    for net, _ in nets.values():
+        net.eval()
+    with torch.no_grad():
+        forward = interleaved({name: ((lambda n=net: n(x)), r) for name, (net, r) in nets.items()}, repeats)
+    for net, _ in nets.values():
+        net.train()
+    step = interleaved({name: (training_step(net, x, y), r) for name, (net, r) in nets.items()}, repeats)
+    per_layer(batch, repeats)
+    for name in nets:
+        print(f"{name:10s} forward {forward[name][0]:8.2f} s   train step {step[name][0]:8.2f} s", flush=True)
+    ours = forward["repux-op"]
+    for name in nets:
+        if name != "repux-op":
+            print(f"repux-op vs {name}: forward {forward[name][0] / ours[0]:.1f}x faster, train step "
+                  f"{step[name][0] / step['repux-op'][0]:.1f}x faster, max |logit difference| {(forward[name][1] - ours[1]).abs().max():.2e}")
 
 
 if __name__ == "__main__":

@@ -16,16 +16,29 @@ out=build-fuzz
 cmake -S fuzz -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
       -DREPUX_LIBRARY="$PWD/$build/librepux.a" >/dev/null
 cmake --build "$out" -j"$(nproc)"
-failed=()
-for h in "${harnesses[@]}"; do
-  corpus="$out/corpus/$h"   # the committed seeds plus what this machine's runs found
+# One harness: its run, its stats; a finding leaves a marker file. Harnesses run side by side, one per core.
+run_harness() {
+  local h=$1 corpus="$out/corpus/$1"   # the committed seeds plus what this machine's runs found
   mkdir -p "$corpus" "$out/findings/$h"
   cp -n fuzz/corpus/"$h"/* "$corpus"/ 2>/dev/null || true
-  echo "fuzz: $h for ${seconds} s"
+  rm -f "$out/$h.failed"
   if ! ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1 \
        "$out/fuzz_$h" "$corpus" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 \
        -timeout=10 -max_len=262144 -print_final_stats=1 -artifact_prefix="$out/findings/$h/" \
        >"$out/$h.log" 2>&1; then
+    touch "$out/$h.failed"
+  fi
+}
+cores=$(nproc)
+for h in "${harnesses[@]}"; do
+  echo "fuzz: $h for ${seconds} s"
+  run_harness "$h" &
+  while [ "$(jobs -rp | wc -l)" -ge "$cores" ]; do wait -n || true; done
+done
+wait
+failed=()
+for h in "${harnesses[@]}"; do
+  if [ -e "$out/$h.failed" ]; then
     failed+=("$h")
     tail -40 "$out/$h.log"
   fi

@@ -7,6 +7,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libbenchmark-dev libpng-dev libplplot-dev
   libopenblas0-pthread mricron-data libgoogle-perftools-dev clang
+  help2man python3-torch dpkg-dev
 )
 missing=()
 for p in "${packages[@]}"; do
