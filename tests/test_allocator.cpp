@@ -14,7 +14,7 @@ TEST(Allocator, TcmallocServesMallocInTheTestsAndTheProgram) {
   EXPECT_NE(repux::active_allocator().find("tcmalloc"), std::string::npos) << repux::active_allocator();
   const auto r = repux::test::run_repux("--version");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("allocator libtcmalloc"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("allocator: libtcmalloc"), std::string::npos) << r.output;
 #else
   GTEST_SKIP() << "built with REPUX_TCMALLOC=OFF";
 #endif
