@@ -3,20 +3,18 @@
 #include <fmt/format.h>
 #include <torch/version.h>
 
-// Set on this file alone by CMake, so that a new commit recompiles one small file.
-#ifndef REPUX_VERSION
-#error "REPUX_VERSION must be defined by the build"
-#endif
-#ifndef REPUX_GIT_COMMIT
-#define REPUX_GIT_COMMIT "unknown"
-#endif
+// Written by CMake into the build tree (src/build_version.cpp.in).
+namespace repux::generated {
+extern const char* const kVersion;
+extern const char* const kGitCommit;
+}  // namespace repux::generated
 
 namespace repux {
 
 BuildInfo build_info() {
   BuildInfo info;
-  info.version = REPUX_VERSION;
-  info.git_commit = REPUX_GIT_COMMIT;
+  info.version = generated::kVersion;
+  info.git_commit = generated::kGitCommit;
   info.libtorch = fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH);
 #ifdef REPUX_WITH_CUDA
   info.cuda = true;
