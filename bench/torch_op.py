@@ -34,11 +34,8 @@ class TorchFftConv3d(torch.nn.Conv3d):
 
 
 def swap_convs(net, make):
-    for name, child in net.named_children():
-        if type(child) is torch.nn.Conv3d and child.groups == child.in_channels > 1 and min(child.kernel_size) >= 7:
-            setattr(net, name, make(child))
-        else:
-            swap_convs(child, make)
+    """net with its depthwise 'same' k>=7 convolutions replaced by make(conv)."""
+    repux_torch.replace_depthwise_convs(net, make=make)
     return net
 
 

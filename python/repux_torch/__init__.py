@@ -65,15 +65,17 @@ class LargeKernelConv3d(torch.nn.Conv3d):
         return layer
 
 
-def replace_depthwise_convs(module, min_kernel=7, impl="auto"):
+def replace_depthwise_convs(module, min_kernel=7, impl="auto", make=None):
     """Replaces, in place, every depthwise 'same' nn.Conv3d of module whose kernel is at least
-    min_kernel on every axis by a LargeKernelConv3d sharing its parameters. Returns how many."""
+    min_kernel on every axis by make(conv) (default: a LargeKernelConv3d sharing its parameters).
+    Returns how many."""
+    make = make or (lambda conv: LargeKernelConv3d.from_conv3d(conv, impl))
     count = 0
     for name, child in module.named_children():
         if (type(child) is torch.nn.Conv3d and _is_same_depthwise(child)
                 and min(child.kernel_size) >= min_kernel):
-            setattr(module, name, LargeKernelConv3d.from_conv3d(child, impl))
+            setattr(module, name, make(child))
             count += 1
         else:
-            count += replace_depthwise_convs(child, min_kernel, impl)
+            count += replace_depthwise_convs(child, min_kernel, impl, make)
     return count
