@@ -1,6 +1,7 @@
 // Sliding window against direct application, the preprocessing inverse against the input geometry,
 // and metrics against hand-computed and brute-force values.
 #include "repux/data/preprocess.h"
+#include "repux/data/restore.h"
 #include "repux/error.h"
 #include "repux/eval/metrics.h"
 #include "repux/infer/sliding_window.h"
@@ -121,4 +122,145 @@ TEST(Loss, DiceCeAgainstAHandComputedCase) {
   const double dice = 1.0 - (2 * 0.5 + 1e-5) / (2.0 + 1e-5);
   EXPECT_NEAR(dice_ce_loss(logits, target).item<double>(), ce + dice, 1e-6);
   EXPECT_THROW(dice_ce_loss(logits, target + 1), Error);
+}
+
+namespace {
+
+// The blended logits of sliding-window inference, summed in float64 over the whole padded volume: the
+// reference the slab stitcher must reproduce.
+torch::Tensor reference_blend(const torch::Tensor& image, int64_t classes, const WindowPredictor& predictor, const SlidingWindowOptions& o) {
+  std::array<int64_t, 3> size{}, padded{}, before{};
+  std::vector<int64_t> pads(6, 0);
+  for (int a = 0; a < 3; ++a) {
+    size[a] = image.size(2 + a);
+    padded[a] = std::max(size[a], o.window[a]);
+    before[a] = (padded[a] - size[a]) / 2;
+    pads[2 * (2 - a)] = before[a];
+    pads[2 * (2 - a) + 1] = padded[a] - size[a] - before[a];
+  }
+  const auto input = torch::constant_pad_nd(image, pads, 0.0);
+  const auto weight = gaussian_importance_map(o.window).to(torch::kFloat64);
+  auto sum = torch::zeros({classes, padded[0], padded[1], padded[2]}, torch::kFloat64);
+  auto norm = torch::zeros({padded[0], padded[1], padded[2]}, torch::kFloat64);
+  for (auto s0 : window_starts(padded[0], o.window[0], o.overlap))
+    for (auto s1 : window_starts(padded[1], o.window[1], o.overlap))
+      for (auto s2 : window_starts(padded[2], o.window[2], o.overlap)) {
+        auto region = [&](const torch::Tensor& t, int64_t off) {
+          return t.slice(off, s0, s0 + o.window[0]).slice(off + 1, s1, s1 + o.window[1]).slice(off + 2, s2, s2 + o.window[2]);
+        };
+        region(sum, 1).add_(predictor(region(input, 2)).to(torch::kFloat64)[0] * weight);
+        region(norm, 0).add_(weight);
+      }
+  return (sum / norm).slice(1, before[0], before[0] + size[0]).slice(2, before[1], before[1] + size[1]).slice(3, before[2], before[2] + size[2]);
+}
+
+// Rows handed on by the slab stitcher, checked to arrive in order, gathered into one tensor.
+torch::Tensor gather_slabs(const torch::Tensor& image, int64_t classes, const WindowPredictor& predictor, const SlidingWindowOptions& o,
+                           int64_t* slab_count) {
+  auto out = torch::full({classes, image.size(2), image.size(3), image.size(4)}, std::nan(""));
+  int64_t next = 0;
+  *slab_count = 0;
+  sliding_window_slabs(image, classes, predictor, o, [&](int64_t row, const torch::Tensor& slab) {
+    EXPECT_EQ(row, next);
+    out.slice(1, row, row + slab.size(1)).copy_(slab);
+    next = row + slab.size(1);
+    ++*slab_count;
+  });
+  EXPECT_EQ(next, image.size(2));
+  return out;
+}
+
+}  // namespace
+
+// Overlapping windows, a volume smaller than the window along one axis, one-row slabs: every value
+// equals the float64 whole-volume blend.
+TEST(SlidingWindow, SlabsEqualTheWholeVolumeBlendInFloat64) {
+  torch::manual_seed(5);
+  const auto image = torch::rand({1, 1, 37, 29, 18});
+  const auto kernel = torch::randn({3, 1, 3, 3, 3});
+  const WindowPredictor conv = [&](const torch::Tensor& x) { return torch::conv3d(x, kernel, {}, 1, 1) * 3.0; };
+  SlidingWindowOptions o;
+  o.window = {16, 12, 24};
+  o.overlap = 0.5;
+  o.batch_size = 3;
+  o.slab_bytes = 1;
+  int64_t slabs = 0;
+  const auto got = gather_slabs(image, 3, conv, o, &slabs);
+  EXPECT_EQ(slabs, 37);
+  EXPECT_LT((got.to(torch::kFloat64) - reference_blend(image, 3, conv, o)).abs().max().item<double>(), 1e-5);
+}
+
+// Two classes whose logits are ~1000 and differ by ~1e-3: an accumulator in bf16 (resolution 4 at
+// 1000) or float16 (0.5) would get most labels wrong; the slab stitcher gets every clear one right.
+TEST(SlidingWindow, NearTiesAtLargeLogitsKeepTheirLabels) {
+  torch::manual_seed(6);
+  const auto image = torch::rand({1, 1, 30, 20, 20});
+  const WindowPredictor near_tie = [](const torch::Tensor& x) {
+    return torch::cat({torch::full_like(x, 1000.0), 1000.0 + 4e-3 * (x - 0.5)}, 1);
+  };
+  SlidingWindowOptions o;
+  o.window = {12, 12, 12};
+  o.overlap = 0.5;
+  o.slab_bytes = 4096;
+  int64_t slabs = 0;
+  const auto got = gather_slabs(image, 2, near_tie, o, &slabs);
+  const auto reference = reference_blend(image, 2, near_tie, o);
+  const auto difference = reference[1] - reference[0];
+  const auto clear = difference.abs() > 2e-4;
+  EXPECT_GT(clear.to(torch::kFloat64).mean().item<double>(), 0.5);  // the test is about these voxels
+  EXPECT_TRUE((got.argmax(0) == reference.argmax(0)).masked_select(clear).all().item<bool>());
+}
+
+namespace {
+
+// The float64 reference of restoring: background outside the crop, one whole-volume resampling, the
+// reorientation undone.
+torch::Tensor reference_restore(const torch::Tensor& probabilities, const PreprocessTrace& t) {
+  const int64_t k = probabilities.size(0);
+  auto full = torch::zeros({k, t.resampled.shape[0], t.resampled.shape[1], t.resampled.shape[2]}, torch::kFloat64);
+  full[0].fill_(1.0);
+  full.slice(1, t.crop_start[0], t.crop_start[0] + t.crop_size[0])
+      .slice(2, t.crop_start[1], t.crop_start[1] + t.crop_size[1])
+      .slice(3, t.crop_start[2], t.crop_start[2] + t.crop_size[2])
+      .copy_(probabilities);
+  return undo_reorientation(resample_to_grid(full, t.resampled.affine, t.ras.affine, t.ras.shape, Interpolation::Linear), t.orientation);
+}
+
+}  // namespace
+
+// An oblique LPS volume, cropped, resampled both coarser and finer than its own spacing: probabilities
+// restored in slabs of a few rows (given in uneven chunks) equal the float64 whole-volume restoration.
+TEST(Restore, SlabsEqualTheWholeVolumeRestorationInFloat64) {
+  Volume image;
+  const std::array<int64_t, 3> shape{40, 36, 18};
+  image.affine = torch::tensor({-0.8, 0.05, 0.0, 40.0, -0.04, -0.9, 0.1, 30.0, 0.0, 0.08, 2.5, -20.0, 0.0, 0.0, 0.0, 1.0}, torch::kFloat64)
+                     .reshape({4, 4});
+  auto g = torch::meshgrid({torch::arange(shape[0], torch::kFloat64), torch::arange(shape[1], torch::kFloat64),
+                            torch::arange(shape[2], torch::kFloat64)}, "ij");
+  auto r = ((g[0] - 20) * 0.8).pow(2) + ((g[1] - 18) * 0.9).pow(2) + ((g[2] - 9) * 2.5).pow(2);
+  image.data = ((r < 180).to(torch::kFloat32) * 300 - 200);  // outside: below the CT window, so cropped
+  for (const double spacing : {1.7, 0.6}) {
+    PreprocessRecipe recipe = preprocess_preset("none");
+    recipe.spacing = std::array<double, 3>{spacing, spacing, spacing};
+    const PreparedCase prepared = preprocess(image, recipe);
+    const auto& t = prepared.trace;
+    ASSERT_LT(t.crop_size[0], t.resampled.shape[0]);  // a real crop
+    torch::manual_seed(7);
+    const auto probabilities = torch::softmax(torch::randn({3, t.crop_size[0], t.crop_size[1], t.crop_size[2]}) * 3, 0);
+    auto ras = torch::full({3, t.ras.shape[0], t.ras.shape[1], t.ras.shape[2]}, std::nan(""));
+    int64_t next = 0;
+    ProbabilityRestorer restorer(t, 3, [&](int64_t row, const torch::Tensor& rows) {
+      EXPECT_EQ(row, next);
+      ras.slice(1, row, row + rows.size(1)).copy_(rows);
+      next = row + rows.size(1);
+    }, 3 * t.ras.shape[1] * t.ras.shape[2] * 4 * 2);  // two rows at a time
+    for (int64_t row = 0, n = 1; row < t.crop_size[0]; row += n, n = n % 3 + 1) {
+      restorer.add(probabilities.slice(1, row, std::min(row + n, t.crop_size[0])));
+    }
+    restorer.finish();
+    EXPECT_EQ(next, t.ras.shape[0]) << spacing;
+    const auto reference = reference_restore(probabilities.to(torch::kFloat64), t);
+    EXPECT_LT((undo_reorientation(ras, t.orientation).to(torch::kFloat64) - reference).abs().max().item<double>(), 1e-5) << spacing;
+    EXPECT_LT((restore_probabilities(probabilities, t).to(torch::kFloat64) - reference).abs().max().item<double>(), 1e-5) << spacing;
+  }
 }

@@ -2,6 +2,7 @@
 // without stopping the other cases of a folder.
 #include "repux/data/preprocess.h"
 #include "repux/data/synth.h"
+#include "repux/infer/predictor.h"
 #include "repux/io/nifti.h"
 #include "repux/model/model_file.h"
 #include "cpu_features.h"
@@ -10,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 using namespace repux;
 namespace fs = std::filesystem;
@@ -17,23 +19,25 @@ namespace fs = std::filesystem;
 namespace {
 
 // A tiny untrained model with a resampling recipe, so every geometry step of predict is exercised.
-std::string write_tiny_model(const repux::test::TempDir& dir) {
+std::string write_tiny_model(const repux::test::TempDir& dir, const std::string& name = "tiny.repux", uint64_t seed = 0,
+                             int64_t classes = 4) {
   NetworkConfig c;
-  c.out_channels = 4;
+  c.out_channels = classes;
   c.dims = {4, 8, 16, 32};
   c.depths = {1, 1, 1, 1};
   c.kernel_sizes = {5};
   c.hidden_size = 16;
-  torch::manual_seed(0);
+  torch::manual_seed(seed);
   auto net = create_network(c);
   ModelInfo info;
   info.plan.network = c;
   info.plan.class_names = synth_class_names();
+  info.plan.class_names.resize(static_cast<size_t>(classes), "extra");
   PreprocessRecipe recipe;
   recipe.spacing = std::array<double, 3>{3.0, 3.0, 3.0};
   info.plan.preprocessing = recipe;
   info.plan.patch = {32, 32, 32};
-  const std::string path = dir.file("tiny.repux");
+  const std::string path = dir.file(name);
   save_model(net, info, path);
   return path;
 }
@@ -121,4 +125,112 @@ TEST(Predict, Bf16ProbabilitiesTrackFloat32) {
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("precision 'fp16'"), std::string::npos) << bad.output;
   EXPECT_FALSE(fs::exists(dir.file("x.nii.gz")));
+}
+
+namespace {
+
+Volume small_case(uint64_t seed, int64_t min_size = 30, int64_t max_size = 40) {
+  SynthOptions so;
+  so.min_size = min_size;
+  so.max_size = max_size;
+  return make_synthetic_case(seed, so).image;
+}
+
+// Per voxel, the largest probability minus the second largest.
+torch::Tensor top_two_margin(const torch::Tensor& probabilities) {
+  auto top = std::get<0>(probabilities.topk(2, 0));
+  return top[0] - top[1];
+}
+
+}  // namespace
+
+// The slab path (rows finished, restored and reduced as the windows pass) against the whole-volume
+// path it replaces, on a resampled, cropped case cut into one-row slabs.
+TEST(Predict, SlabsGiveTheProbabilitiesAndLabelsOfTheWholeVolumePath) {
+  repux::test::TempDir dir;
+  LoadedModel model = load_model(write_tiny_model(dir));
+  const Volume image = small_case(11, 34, 46);
+  PredictOptions o;
+  o.keep_probabilities = true;
+  o.overrides.overlap = 0.5;
+  o.stitching = Stitching::Whole;
+  const Prediction whole = predict_volume(model, image, o);
+  o.stitching = Stitching::Slabs;
+  o.slab_bytes = 1;
+  const Prediction slabs = predict_volume(model, image, o);
+  ASSERT_EQ(slabs.probabilities.data.sizes(), whole.probabilities.data.sizes());
+  EXPECT_LT((slabs.probabilities.data - whole.probabilities.data).abs().max().item<double>(), 1e-5);
+  const auto clear = top_two_margin(whole.probabilities.data) > 1e-4;
+  const auto same = slabs.labels.data == whole.labels.data;
+  EXPECT_TRUE(same.masked_select(clear).all().item<bool>());
+  EXPECT_GE(same.to(torch::kFloat64).mean().item<double>(), 0.9999);
+  EXPECT_TRUE(torch::equal(slabs.labels.affine, image.affine));
+  EXPECT_EQ(slabs.labels.spatial_shape(), image.spatial_shape());
+}
+
+// Two models: the ensemble's probabilities are the mean of each model's own, its labels their argmax;
+// a model that does not fit the first is refused, naming its file.
+TEST(Predict, EnsembleAveragesTheModelsProbabilitiesAndRefusesMismatches) {
+  repux::test::TempDir dir;
+  const std::string a = write_tiny_model(dir, "a.repux", 0), b = write_tiny_model(dir, "b.repux", 1);
+  std::vector<LoadedModel> models{load_model(a), load_model(b)};
+  const Volume image = small_case(12);
+  PredictOptions o;
+  o.keep_probabilities = true;
+  const auto pa = predict_volume(models[0], image, o).probabilities.data;
+  const auto pb = predict_volume(models[1], image, o).probabilities.data;
+  const Prediction both = predict_volume(models, image, o);
+  const auto mean = (pa.to(torch::kFloat64) + pb.to(torch::kFloat64)) / 2;
+  EXPECT_LT((both.probabilities.data.to(torch::kFloat64) - mean).abs().max().item<double>(), 1e-6);
+  EXPECT_GT((pa - pb).abs().max().item<double>(), 0.01);  // the two models really differ
+  const auto clear = top_two_margin(mean) > 1e-4;
+  EXPECT_TRUE((both.labels.data == mean.argmax(0).to(torch::kFloat32)).masked_select(clear).all().item<bool>());
+
+  write_nifti(image, dir.file("ct.nii.gz"));
+  auto r = repux::test::run_repux("predict -m " + a + " -m " + b + " -i " + dir.file("ct.nii.gz") + " -o " + dir.file("seg.nii.gz"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const std::string three = write_tiny_model(dir, "three_classes.repux", 2, 3);
+  r = repux::test::run_repux("predict -m " + a + " -m " + three + " -i " + dir.file("ct.nii.gz") + " -o " + dir.file("x.nii.gz"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("three_classes.repux: 1 input channel(s) and 3 classes, but " + a + " has 1 and 4"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir.file("x.nii.gz")));
+}
+
+// A folder as a batch job: --shard K/N shares are disjoint and cover every case, finished cases are
+// skipped on a second run unless --overwrite, and a log (not a terminal) gets no carriage returns.
+TEST(Predict, ShardsAreDisjointAndCoverTheFolderAndDoneCasesAreSkipped) {
+  repux::test::TempDir dir;
+  const std::string model = write_tiny_model(dir);
+  fs::create_directories(dir.file("in"));
+  std::set<std::string> all;
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "case_" + std::to_string(i) + ".nii.gz";
+    write_nifti(small_case(20 + i, 20, 26), dir.file("in/" + name));
+    all.insert(name);
+  }
+  std::set<std::string> seen;
+  size_t total = 0;
+  for (int k = 1; k <= 3; ++k) {
+    const std::string out = dir.file("out" + std::to_string(k));
+    const auto r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("in") + " -o " + out + " --shard " + std::to_string(k) + "/3");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find('\r'), std::string::npos);
+    for (const auto& entry : fs::directory_iterator(out)) {
+      seen.insert(entry.path().filename().string());
+      ++total;
+    }
+  }
+  EXPECT_EQ(seen, all);
+  EXPECT_EQ(total, all.size());  // no case in two shares
+
+  auto r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("in") + " -o " + dir.file("out1") + " --shard 1/3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 case(s): 0 predicted, 2 skipped, 0 failed"), std::string::npos) << r.output;
+  r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("in") + " -o " + dir.file("out1") + " --shard 1/3 --overwrite");
+  EXPECT_NE(r.output.find("2 case(s): 2 predicted, 0 skipped, 0 failed"), std::string::npos) << r.output;
+  for (const std::string bad : {"4/3", "0/2", "1/0", "1-2", "1/2/3"}) {
+    r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("in") + " -o " + dir.file("x") + " --shard " + bad);
+    EXPECT_EQ(r.exit_code, 1) << bad;
+    EXPECT_NE(r.output.find("--shard '" + bad + "' is not K/N"), std::string::npos) << r.output;
+  }
 }

@@ -7,6 +7,8 @@ namespace repux::cli {
 void add_info_command(CLI::App& app);
 void add_model_commands(CLI::App& app);
 void add_pipeline_commands(CLI::App& app);
+void add_predict_command(CLI::App& app);
+void add_postprocess_command(CLI::App& app);
 void add_train_commands(CLI::App& app);
 void add_volume_commands(CLI::App& app);
 void add_launch_command(CLI::App& app);

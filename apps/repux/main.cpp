@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   repux::cli::add_info_command(app);
   repux::cli::add_model_commands(app);
   repux::cli::add_pipeline_commands(app);
+  repux::cli::add_predict_command(app);
+  repux::cli::add_postprocess_command(app);
   repux::cli::add_train_commands(app);
   repux::cli::add_volume_commands(app);
   repux::cli::add_launch_command(app);

@@ -110,21 +110,4 @@ PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Vo
   return out;
 }
 
-torch::Tensor restore_probabilities(const torch::Tensor& probabilities, const PreprocessTrace& t) {
-  if (probabilities.dim() != 4) fail("restore_probabilities expects [K, D, H, W], got {} dimensions", probabilities.dim());
-  const int64_t k = probabilities.size(0);
-  // Undo the crop: outside it the image was background.
-  auto full = torch::zeros({k, t.resampled.shape[0], t.resampled.shape[1], t.resampled.shape[2]}, probabilities.options());
-  full[0].fill_(1.0);
-  full.slice(1, t.crop_start[0], t.crop_start[0] + t.crop_size[0])
-      .slice(2, t.crop_start[1], t.crop_start[1] + t.crop_size[1])
-      .slice(3, t.crop_start[2], t.crop_start[2] + t.crop_size[2])
-      .copy_(probabilities);
-  // Undo the resampling, then the reorientation.
-  auto ras = t.resampled.shape == t.ras.shape && torch::equal(t.resampled.affine, t.ras.affine)
-                 ? full
-                 : resample_to_grid(full, t.resampled.affine, t.ras.affine, t.ras.shape, Interpolation::Linear);
-  return undo_reorientation(ras, t.orientation);
-}
-
 }  // namespace repux

@@ -1,6 +1,7 @@
 #include "repux/infer/predictor.h"
 
 #include "repux/data/preprocess.h"
+#include "repux/data/restore.h"
 #include "repux/error.h"
 
 namespace repux {
@@ -16,6 +17,7 @@ SlidingWindowOptions predict_window_options(const Plan& plan, const PredictOptio
   o.compute_device = options.compute_device;
   o.stitch_device = options.stitch_device.value_or(options.compute_device);
   o.on_progress = options.on_progress;
+  o.slab_bytes = options.slab_bytes;
   check_window_options(o);
   return o;
 }
@@ -36,28 +38,107 @@ Volume label_volume(const torch::Tensor& labels, const Volume& image, const Plan
   return out;
 }
 
+// Logits [M x K, n, h, w] of M models -> their mean probability [K, n, h, w].
+torch::Tensor mean_probabilities(const torch::Tensor& logits, int64_t models) {
+  auto p = torch::softmax(logits.view({models, logits.size(0) / models, logits.size(1), logits.size(2), logits.size(3)}), 1);
+  return models == 1 ? p[0] : p.mean(0);
+}
+
+// Labels (and, when asked for, probabilities) on the RAS grid of the trace.
+struct RasResult {
+  torch::Tensor labels, probabilities;
+};
+
+// Rows are finished, restored and reduced to labels as the windows pass.
+RasResult predict_in_slabs(const torch::Tensor& image, const PreprocessTrace& trace, int64_t classes, int64_t models,
+                           const WindowPredictor& net, const SlidingWindowOptions& window, const PredictOptions& options) {
+  const auto& shape = trace.ras.shape;
+  RasResult out;
+  out.labels = torch::empty({shape[0], shape[1], shape[2]}, classes <= 256 ? torch::kUInt8 : torch::kInt16);
+  if (options.keep_probabilities) out.probabilities = torch::empty({classes, shape[0], shape[1], shape[2]});
+  ProbabilityRestorer restorer(trace, classes, [&](int64_t row, const torch::Tensor& p) {
+    out.labels.slice(0, row, row + p.size(1)).copy_(p.argmax(0));
+    if (out.probabilities.defined()) out.probabilities.slice(1, row, row + p.size(1)).copy_(p);
+  }, options.slab_bytes);
+  sliding_window_slabs(image, classes * models, net, window,
+                       [&](int64_t, const torch::Tensor& logits) { restorer.add(mean_probabilities(logits, models)); });
+  restorer.finish();
+  return out;
+}
+
+// Every step over the whole volume (Stitching::Whole); the result is already in the original voxel order.
+RasResult predict_whole(const torch::Tensor& image, const PreprocessTrace& trace, int64_t classes, int64_t models,
+                        const WindowPredictor& net, const SlidingWindowOptions& window, const PredictOptions& options) {
+  auto logits = sliding_window_inference(image, classes * models, net, window)[0];
+  auto restored = restore_probabilities(mean_probabilities(logits, models), trace);
+  RasResult out;
+  out.labels = restored.argmax(0);
+  if (options.keep_probabilities) out.probabilities = restored.cpu();
+  return out;
+}
+
 }  // namespace
 
+void check_ensemble(const std::vector<LoadedModel>& models, const std::vector<std::string>& names) {
+  if (models.empty()) fail("no model to predict with");
+  const Plan& first = models[0].info.plan;
+  for (size_t i = 1; i < models.size(); ++i) {
+    const Plan& plan = models[i].info.plan;
+    const std::string name = i < names.size() ? names[i] : "model " + std::to_string(i + 1);
+    const std::string reference = names.empty() ? "the first model" : names[0];
+    if (plan.network.in_channels != first.network.in_channels || plan.network.out_channels != first.network.out_channels) {
+      fail("{}: {} input channel(s) and {} classes, but {} has {} and {}; an ensemble's models must agree", name, plan.network.in_channels,
+           plan.network.out_channels, reference, first.network.in_channels, first.network.out_channels);
+    }
+    if (plan.class_names != first.class_names) fail("{}: its class names differ from those of {}", name, reference);
+    if (to_json(plan.preprocessing) != to_json(first.preprocessing)) {
+      fail("{}: preprocessing {} differs from {} of {}; an ensemble's models must preprocess alike", name, to_json(plan.preprocessing).dump(),
+           to_json(first.preprocessing).dump(), reference);
+    }
+  }
+}
+
 Prediction predict_volume(LoadedModel& model, const Volume& image, const PredictOptions& options) {
-  const Plan& plan = model.info.plan;
+  std::vector<LoadedModel> one{model};
+  return predict_volume(one, image, options);
+}
+
+Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image, const PredictOptions& options) {
+  check_ensemble(models, {});
+  const Plan& plan = models[0].info.plan;
   if (image.channels() != plan.network.in_channels) {
     fail("the image has {} channel(s) but the model expects {}", image.channels(), plan.network.in_channels);
   }
   const SlidingWindowOptions window = predict_window_options(plan, options);
   const PreparedCase prepared = preprocess(image, plan.preprocessing);
   torch::NoGradGuard no_grad;
-  model.net->eval();
-  auto logits = sliding_window_inference(prepared.image.unsqueeze(0), plan.network.out_channels,
-                                         [&](const torch::Tensor& x) {
-                                           AutocastScope amp(window.compute_device.type(), options.precision);
-                                           return model.net->forward(x).to(torch::kFloat32);
-                                         }, window);
-  auto restored = restore_probabilities(torch::softmax(logits[0], 0), prepared.trace);
-
+  for (auto& m : models) m.net->eval();
+  // Every model on the same windows, their logits side by side along the channels.
+  const WindowPredictor net = [&](const torch::Tensor& x) {
+    AutocastScope amp(window.compute_device.type(), options.precision);
+    std::vector<torch::Tensor> logits;
+    for (auto& m : models) logits.push_back(m.net->forward(x).to(torch::kFloat32));
+    return logits.size() == 1 ? logits[0] : torch::cat(logits, 1);
+  };
+  const auto& trace = prepared.trace;
+  const int64_t classes = plan.network.out_channels, count = static_cast<int64_t>(models.size());
+  const auto input = prepared.image.unsqueeze(0);
   Prediction out;
-  out.labels = label_volume(restored.argmax(0), image, plan);
+  // Connected components do not change under reorientation (axes permuted or flipped), so the labels
+  // are post-processed wherever they are at hand.
+  const auto postprocessed = [&](const torch::Tensor& labels) {
+    return options.postprocess && !plan.postprocessing.rules.empty() ? apply_postprocessing(labels, plan.postprocessing) : labels;
+  };
+  if (options.stitching == Stitching::Whole) {
+    RasResult r = predict_whole(input, trace, classes, count, net, window, options);
+    out.labels = label_volume(postprocessed(r.labels), image, plan);
+    if (r.probabilities.defined()) out.probabilities.data = r.probabilities;
+  } else {
+    RasResult r = predict_in_slabs(input, trace, classes, count, net, window, options);
+    out.labels = label_volume(undo_reorientation(postprocessed(r.labels), trace.orientation), image, plan);
+    if (r.probabilities.defined()) out.probabilities.data = undo_reorientation(r.probabilities, trace.orientation);
+  }
   if (options.keep_probabilities) {
-    out.probabilities.data = restored.cpu();
     out.probabilities.affine = image.affine.clone();
     out.probabilities.format_details = image.format_details;
     out.probabilities.description = out.labels.description;

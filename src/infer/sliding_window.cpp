@@ -44,40 +44,116 @@ void check_window_options(const SlidingWindowOptions& o) {
   }
 }
 
-torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
-                                       const SlidingWindowOptions& o) {
-  if (image.dim() != 5 || image.size(0) != 1) fail("sliding window expects a [1, C, D, H, W] image");
-  check_window_options(o);
-  const std::array<int64_t, 3> size{image.size(2), image.size(3), image.size(4)};
-  std::array<int64_t, 3> padded{};
-  std::vector<int64_t> pads(6, 0);
-  for (int a = 0; a < 3; ++a) {
-    padded[a] = std::max(size[a], o.window[a]);
-    const int64_t total = padded[a] - size[a];
-    pads[2 * (2 - a)] = total / 2;
-    pads[2 * (2 - a) + 1] = total - total / 2;
+namespace {
+
+// Accumulators for `depth` consecutive rows (axis 0) of the padded grid, held as a ring: finished
+// rows are taken from the front and their storage reused for the rows that follow, without moving
+// the others.
+class RowRing {
+ public:
+  RowRing(int64_t channels, int64_t depth, int64_t height, int64_t width, torch::Device device)
+      : data_(torch::zeros({channels, depth, height, width}, torch::TensorOptions().device(device))), depth_(depth) {}
+
+  // Adds values [C, n, h, w] at rows [row, row + n), columns from (y, x); the rows must lie in
+  // [first(), first() + depth).
+  void add(int64_t row, int64_t y, int64_t x, const torch::Tensor& values) {
+    for_each_segment(row, values.size(1), [&](int64_t at, int64_t offset, int64_t n) {
+      data_.slice(1, at, at + n).slice(2, y, y + values.size(2)).slice(3, x, x + values.size(3)).add_(values.slice(1, offset, offset + n));
+    });
   }
-  auto input = torch::constant_pad_nd(image, pads, 0.0);
 
-  auto weight = o.blending == Blending::Gaussian ? gaussian_importance_map(o.window) : torch::ones({o.window[0], o.window[1], o.window[2]});
-  weight = weight.to(o.stitch_device);
-  auto logits = torch::zeros({1, out_channels, padded[0], padded[1], padded[2]}, torch::TensorOptions().device(o.stitch_device));
-  auto norm = torch::zeros({1, 1, padded[0], padded[1], padded[2]}, torch::TensorOptions().device(o.stitch_device));
+  // The next n finished rows, in a tensor of their own; their storage is cleared for reuse.
+  torch::Tensor take(int64_t n) {
+    auto rows = torch::empty({data_.size(0), n, data_.size(2), data_.size(3)}, data_.options());
+    for_each_segment(first_, n, [&](int64_t at, int64_t offset, int64_t count) {
+      rows.slice(1, offset, offset + count).copy_(data_.slice(1, at, at + count));
+      data_.slice(1, at, at + count).zero_();
+    });
+    first_ += n;
+    return rows;
+  }
 
-  std::vector<std::array<int64_t, 3>> positions;
-  for (auto s0 : window_starts(padded[0], o.window[0], o.overlap))
-    for (auto s1 : window_starts(padded[1], o.window[1], o.overlap))
-      for (auto s2 : window_starts(padded[2], o.window[2], o.overlap)) positions.push_back({s0, s1, s2});
+  int64_t first() const { return first_; }
 
-  // Every subset of the mirror axes, the empty one (no flip) included.
+ private:
+  // Rows [row, row + n) as at most two runs of the ring: f(ring position, offset in the run, length).
+  template <class F>
+  void for_each_segment(int64_t row, int64_t n, F f) const {
+    const int64_t at = row % depth_, head = std::min(n, depth_ - at);
+    f(at, 0, head);
+    if (head < n) f(0, head, n - head);
+  }
+
+  torch::Tensor data_;
+  int64_t depth_;
+  int64_t first_ = 0;
+};
+
+// Every subset of the mirror axes (as tensor dimensions), the empty one (no flip) included.
+std::vector<std::vector<int64_t>> flip_sets(const std::vector<int64_t>& mirror_axes) {
   std::vector<std::vector<int64_t>> flips;
-  for (int mask = 0; mask < (1 << o.mirror_axes.size()); ++mask) {
+  for (int mask = 0; mask < (1 << mirror_axes.size()); ++mask) {
     std::vector<int64_t> f;
-    for (size_t i = 0; i < o.mirror_axes.size(); ++i) {
-      if (mask & (1 << i)) f.push_back(o.mirror_axes[i] + 2);
+    for (size_t i = 0; i < mirror_axes.size(); ++i) {
+      if (mask & (1 << i)) f.push_back(mirror_axes[i] + 2);
     }
     flips.push_back(f);
   }
+  return flips;
+}
+
+// The network's averaged logits [B, K, w, w, w] for a batch of windows, on the stitch device.
+torch::Tensor predict_batch(const torch::Tensor& batch, const WindowPredictor& predictor, const std::vector<std::vector<int64_t>>& flips,
+                            int64_t out_channels, torch::Device stitch_device) {
+  torch::Tensor out;
+  for (const auto& f : flips) {
+    auto y = f.empty() ? predictor(batch) : predictor(batch.flip(f)).flip(f);
+    out = out.defined() ? out + y : y;
+  }
+  out = (out / static_cast<double>(flips.size())).to(stitch_device, torch::kFloat32);
+  if (out.size(1) != out_channels) fail("the network returned {} channels, expected {}", out.size(1), out_channels);
+  return out;
+}
+
+}  // namespace
+
+void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
+                          const SlidingWindowOptions& o, const SlabSink& sink) {
+  if (image.dim() != 5 || image.size(0) != 1) fail("sliding window expects a [1, C, D, H, W] image");
+  check_window_options(o);
+  const std::array<int64_t, 3> size{image.size(2), image.size(3), image.size(4)};
+  std::array<int64_t, 3> padded{}, before{};
+  std::vector<int64_t> pads(6, 0);
+  for (int a = 0; a < 3; ++a) {
+    padded[a] = std::max(size[a], o.window[a]);
+    before[a] = (padded[a] - size[a]) / 2;
+    pads[2 * (2 - a)] = before[a];
+    pads[2 * (2 - a) + 1] = padded[a] - size[a] - before[a];
+  }
+  auto input = torch::constant_pad_nd(image, pads, 0.0);
+  auto weight = o.blending == Blending::Gaussian ? gaussian_importance_map(o.window) : torch::ones({o.window[0], o.window[1], o.window[2]});
+  weight = weight.to(o.stitch_device).unsqueeze(0);
+
+  std::vector<std::array<int64_t, 3>> positions;  // ordered along axis 0, as the ring needs
+  for (auto s0 : window_starts(padded[0], o.window[0], o.overlap))
+    for (auto s1 : window_starts(padded[1], o.window[1], o.overlap))
+      for (auto s2 : window_starts(padded[2], o.window[2], o.overlap)) positions.push_back({s0, s1, s2});
+  const auto flips = flip_sets(o.mirror_axes);
+
+  RowRing logits(out_channels, o.window[0], padded[1], padded[2], o.stitch_device);
+  RowRing norm(1, o.window[0], padded[1], padded[2], o.stitch_device);
+  const int64_t row_bytes = out_channels * padded[1] * padded[2] * 4;
+  const int64_t rows_per_slab = std::max<int64_t>(1, o.slab_bytes / row_bytes);
+  // Hands on the padded rows before `row`, which no window still to come touches.
+  auto finish_rows_before = [&](int64_t row) {
+    while (logits.first() < row) {
+      const int64_t first = logits.first(), n = std::min(rows_per_slab, row - first);
+      auto slab = logits.take(n).div_(norm.take(n));
+      const int64_t lo = std::max(first, before[0]), hi = std::min(first + n, before[0] + size[0]);
+      if (lo >= hi) continue;  // padding rows
+      sink(lo - before[0], slab.slice(1, lo - first, hi - first).slice(2, before[1], before[1] + size[1]).slice(3, before[2], before[2] + size[2]));
+    }
+  };
 
   for (size_t first = 0; first < positions.size(); first += o.batch_size) {
     const size_t last = std::min(positions.size(), first + static_cast<size_t>(o.batch_size));
@@ -86,26 +162,25 @@ torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_c
       const auto& s = positions[p];
       windows.push_back(input.slice(2, s[0], s[0] + o.window[0]).slice(3, s[1], s[1] + o.window[1]).slice(4, s[2], s[2] + o.window[2]));
     }
-    auto batch = torch::cat(windows, 0).to(o.compute_device);
-    torch::Tensor out;
-    for (const auto& f : flips) {
-      auto y = f.empty() ? predictor(batch) : predictor(batch.flip(f)).flip(f);
-      out = out.defined() ? out + y : y;
-    }
-    out = (out / static_cast<double>(flips.size())).to(o.stitch_device, torch::kFloat32);
-    if (out.size(1) != out_channels) fail("the network returned {} channels, expected {}", out.size(1), out_channels);
+    const auto out = predict_batch(torch::cat(windows, 0).to(o.compute_device), predictor, flips, out_channels, o.stitch_device);
     for (size_t p = first; p < last; ++p) {
       const auto& s = positions[p];
-      auto region = [&](torch::Tensor& t) {
-        return t.slice(2, s[0], s[0] + o.window[0]).slice(3, s[1], s[1] + o.window[1]).slice(4, s[2], s[2] + o.window[2]);
-      };
-      region(logits).add_(out[static_cast<int64_t>(p - first)].unsqueeze(0) * weight);
-      region(norm).add_(weight);
+      finish_rows_before(s[0]);
+      logits.add(s[0], s[1], s[2], out[static_cast<int64_t>(p - first)] * weight);
+      norm.add(s[0], s[1], s[2], weight);
     }
     if (o.on_progress) o.on_progress(last, positions.size());
   }
-  logits.div_(norm);
-  return logits.slice(2, pads[4], pads[4] + size[0]).slice(3, pads[2], pads[2] + size[1]).slice(4, pads[0], pads[0] + size[2]);
+  finish_rows_before(padded[0]);
+}
+
+torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
+                                       const SlidingWindowOptions& o) {
+  auto logits = torch::empty({1, out_channels, image.size(2), image.size(3), image.size(4)}, torch::TensorOptions().device(o.stitch_device));
+  sliding_window_slabs(image, out_channels, predictor, o, [&](int64_t row, const torch::Tensor& slab) {
+    logits[0].slice(1, row, row + slab.size(1)).copy_(slab);
+  });
+  return logits;
 }
 
 }  // namespace repux

@@ -66,6 +66,7 @@ Plan resolved(const Plan& plan) {
   }
   if (!p.inference.window) p.inference.window = p.patch;
   check_inference(p.inference);
+  in_field("postprocessing", [&] { check_postprocessing(p.postprocessing, p.network.out_channels); return 0; });
   return p;
 }
 
@@ -75,7 +76,8 @@ nlohmann::json to_json(const Plan& plan) {
           {"preprocessing", to_json(p.preprocessing)},
           {"patch", p.patch},
           {"class_names", p.class_names},
-          {"inference", to_json(p.inference)}};
+          {"inference", to_json(p.inference)},
+          {"postprocessing", to_json(p.postprocessing)}};
 }
 
 Plan plan_from_json(const nlohmann::json& j) {
@@ -90,6 +92,9 @@ Plan plan_from_json(const nlohmann::json& j) {
   if (j.contains("inference")) {
     if (!j["inference"].is_object()) fail_field("inference", "expected a JSON object");
     p.inference = inference_from_json(j["inference"]);
+  }
+  if (j.contains("postprocessing")) {
+    p.postprocessing = in_field("postprocessing", [&] { return postprocessing_from_json(j["postprocessing"], p.network.out_channels); });
   }
   return resolved(p);
 }

@@ -55,8 +55,6 @@ struct PreparedCase {
 
 PreparedCase preprocess(const Volume& image, const PreprocessRecipe& recipe, const Volume* label = nullptr);
 
-// Maps class probabilities [K, d, h, w] from the preprocessed (cropped) grid back onto the original
-// voxel grid [K, D, H, W]; outside the crop the background has probability 1.
-torch::Tensor restore_probabilities(const torch::Tensor& probabilities, const PreprocessTrace& trace);
+// The inverse, for predictions: repux/data/restore.h.
 
 }  // namespace repux

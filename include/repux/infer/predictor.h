@@ -20,12 +20,26 @@ struct InferenceOverrides {
   std::optional<std::vector<int64_t>> mirror_axes;
 };
 
+// How the blended window predictions become labels. Slabs: rows are finished, restored to the
+// original grid and reduced to labels as the windows pass (memory ~ K x window depth x H x W);
+// whole: all K channels over the whole volume at each step (repux 0.1's path, kept as the reference
+// for tests and the memory benchmark; ~65 GB for 104 classes on a 512x512x600 CT).
+enum class Stitching { Slabs, Whole };
+template <>
+struct EnumNames<Stitching> {
+  static constexpr const char* what = "stitching";
+  static constexpr std::pair<Stitching, const char*> table[] = {{Stitching::Slabs, "slabs"}, {Stitching::Whole, "whole"}};
+};
+
 struct PredictOptions {
   InferenceOverrides overrides;
   int64_t batch_size = 1;  // windows per network call
   torch::Device compute_device = torch::kCPU;
   std::optional<torch::Device> stitch_device;  // none: the compute device
-  bool keep_probabilities = false;
+  bool keep_probabilities = false;  // costs K x D x H x W float32 on top (the probabilities themselves)
+  Stitching stitching = Stitching::Slabs;
+  bool postprocess = true;  // apply the plan's post-processing to the labels
+  int64_t slab_bytes = int64_t{256} << 20;  // the largest slab restored at once
   Precision precision = Precision::Float32;  // bf16: autocast around the network
   std::function<void(size_t done, size_t total)> on_progress;
 };
@@ -40,5 +54,13 @@ struct Prediction {
 SlidingWindowOptions predict_window_options(const Plan& plan, const PredictOptions& options);
 
 Prediction predict_volume(LoadedModel& model, const Volume& image, const PredictOptions& options);
+
+// An ensemble (e.g. the folds of a cross-validation): each model's blended logits become
+// probabilities, and the probabilities are averaged. The models must agree on input channels, classes
+// and preprocessing; the sliding window is the first model's. The stitching accumulators hold every
+// model's logits, so memory grows with the number of models.
+Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image, const PredictOptions& options);
+// Throws repux::Error naming the first model that differs from the first one, and how.
+void check_ensemble(const std::vector<LoadedModel>& models, const std::vector<std::string>& names);
 
 }  // namespace repux

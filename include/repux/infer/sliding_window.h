@@ -29,15 +29,27 @@ struct SlidingWindowOptions {
   torch::Device compute_device = torch::kCPU;
   torch::Device stitch_device = torch::kCPU;
   std::function<void(size_t done, size_t total)> on_progress;  // after each batch of windows
+  int64_t slab_bytes = int64_t{256} << 20;  // the largest slab of logits handed on at once
 };
 
 using WindowPredictor = std::function<torch::Tensor(const torch::Tensor&)>;  // [B,C,w,w,w] -> [B,K,w,w,w]
 
-// image: [1, C, D, H, W]; returns [1, K, D, H, W] blended logits on the stitch device. Volumes
-// smaller than the window are padded (and the padding cropped away again).
 // Throws repux::Error naming a window size or overlap out of range.
 void check_window_options(const SlidingWindowOptions& options);
 
+// Receives finished rows of the blended logits in order along axis 0: rows [first_row, first_row + n)
+// of the image as [K, n, H, W] on the stitch device.
+using SlabSink = std::function<void(int64_t first_row, const torch::Tensor& logits)>;
+
+// image: [1, C, D, H, W]. Windows are visited in order along axis 0 and the accumulators span one
+// window's depth (a ring of rows): a row is handed to `sink` as soon as no later window touches it,
+// so memory is K x window depth x H x W, not K x D x H x W. Each voxel sums its windows in the same
+// order as a whole-volume accumulator would, so the values are identical to it. Volumes smaller
+// than the window are padded (and the padding cropped away again).
+void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
+                          const SlidingWindowOptions& options, const SlabSink& sink);
+
+// The same, gathered: [1, K, D, H, W] blended logits on the stitch device.
 torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
                                        const SlidingWindowOptions& options);
 

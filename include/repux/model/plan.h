@@ -7,6 +7,7 @@
 // One to_json / plan_from_json pair writes and reads it; every field is checked once, and an error
 // names the field.
 #include "repux/data/preprocess.h"
+#include "repux/infer/postprocess.h"
 #include "repux/infer/sliding_window.h"
 #include "repux/nn/segmenter.h"
 
@@ -32,6 +33,7 @@ struct Plan {
   std::array<int64_t, 3> patch{96, 96, 96};  // training patch (multiples of 16: the network halves it 4 times)
   std::vector<std::string> class_names;      // one per output class, background first; empty: class1, class2, ...
   InferenceSettings inference;
+  Postprocessing postprocessing;  // applied to predict's labels; decided by `repux postprocess --determine`
 };
 
 // Fills the defaults (network per architecture, class names, the window from the patch) and checks

@@ -1,0 +1,88 @@
+// `repux postprocess`: nnU-Net's post-processing for repux models.
+//   --determine -m MODEL --pred DIR --gt DIR: per class, does keeping only the largest connected
+//     component raise the mean Dice of these validation predictions? The decision is stored in the
+//     model file (rewritten atomically), and `predict` applies it from then on.
+//   -m MODEL -i IN -o OUT: applies the model's post-processing to label files (a file or a folder).
+#include "commands.h"
+#include "options.h"
+
+#include "repux/error.h"
+#include "repux/infer/postprocess.h"
+#include "repux/io/volume_file.h"
+#include "repux/model/model_file.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace repux::cli {
+namespace {
+
+struct PostprocessArgs {
+  std::string model, prediction_dir, truth_dir, input, output;
+  bool determine = false;
+  Connectivity connectivity = Connectivity::Corners;
+};
+
+torch::Tensor read_labels(const std::string& path) { return read_volume(path).data.round().to(torch::kInt64); }
+
+void determine(const PostprocessArgs& a) {
+  if (a.prediction_dir.empty() || a.truth_dir.empty()) fail("--determine needs --pred and --gt folders");
+  LoadedModel model = load_model(a.model);
+  Plan& plan = model.info.plan;
+  PostprocessingSearch search(plan.network.out_channels, a.connectivity);
+  const auto names = list_volume_files(a.prediction_dir);
+  if (names.empty()) fail("{}: holds no volume files ({})", a.prediction_dir, volume_path_kinds());
+  for (const auto& name : names) {
+    const fs::path truth = fs::path(a.truth_dir) / name;
+    if (!fs::exists(truth)) fail("{}: no ground truth for the prediction {}", truth.string(), name);
+    search.add_case(read_labels((fs::path(a.prediction_dir) / name).string()), read_labels(truth.string()));
+  }
+  fmt::print("{:<20} {:>6} {:>12} {:>12}  {}\n", "class", "cases", "dice before", "dice after", "largest component only");
+  for (const auto& r : search.results()) {
+    fmt::print("{:<20} {:>6} {:>12.4f} {:>12.4f}  {}\n", fmt::format("{} {}", r.cls, plan.class_names[static_cast<size_t>(r.cls)]), r.cases,
+               r.dice_before, r.dice_after, r.helps() ? "yes" : "no");
+  }
+  plan.postprocessing = search.decision();
+  save_model(model.net, model.info, a.model);
+  fmt::print("{}: post-processing stored: {}\n", a.model, describe(plan.postprocessing, plan.class_names));
+}
+
+void apply(const PostprocessArgs& a) {
+  if (a.input.empty() || a.output.empty()) fail("postprocess needs -i and -o (or --determine with --pred and --gt)");
+  const LoadedModel model = load_model(a.model);
+  const Postprocessing& rules = model.info.plan.postprocessing;
+  std::vector<std::pair<std::string, std::string>> jobs;
+  if (fs::is_directory(a.input)) {
+    for (const auto& name : list_volume_files(a.input)) jobs.emplace_back((fs::path(a.input) / name).string(), (fs::path(a.output) / name).string());
+    fs::create_directories(a.output);
+  } else {
+    ensure_writable_volume(a.output);
+    jobs.emplace_back(a.input, a.output);
+  }
+  for (const auto& [in, out] : jobs) {
+    Volume v = read_volume(in);
+    v.data = apply_postprocessing(v.data.round(), rules);
+    write_volume(v, out);
+    fmt::print("{} -> {} ({})\n", in, out, describe(rules, model.info.plan.class_names));
+  }
+}
+
+}  // namespace
+
+void add_postprocess_command(CLI::App& app) {
+  auto pa = std::make_shared<PostprocessArgs>();
+  auto* p = app.add_subcommand("postprocess", "Keep the largest component per class where it helps (--determine), or apply a model's post-processing");
+  p->add_option("-m,--model", pa->model, "repux model file (--determine stores its decision there)")->required();
+  p->add_flag("--determine", pa->determine, "Decide per class on validation predictions (--pred, --gt) and store the decision in the model");
+  p->add_option("--pred", pa->prediction_dir, "--determine: folder of predicted label maps");
+  p->add_option("--gt", pa->truth_dir, "--determine: folder of ground-truth label maps (same file names)");
+  add_enum_option(p, "--connectivity", pa->connectivity, "Neighbours that join a component, --determine");
+  p->add_option("-i,--input", pa->input, "Label file or folder to post-process");
+  p->add_option("-o,--output", pa->output, "Output file (or folder)");
+  p->callback([pa] { pa->determine ? determine(*pa) : apply(*pa); });
+}
+
+}  // namespace repux::cli

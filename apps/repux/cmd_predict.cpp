@@ -1,0 +1,182 @@
+// `repux predict`: one volume, or a folder of them as a batch job. Several -m make an ensemble.
+// A folder is resumable and can be shared out: cases whose output exists are skipped (unless
+// --overwrite), --shard K/N takes every N-th case from the K-th, and a case that fails is reported
+// and the others go on (the exit status is non-zero at the end, naming them).
+#include "commands.h"
+#include "options.h"
+
+#include "repux/error.h"
+#include "repux/infer/predictor.h"
+#include "repux/io/volume_file.h"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace repux::cli {
+namespace {
+
+struct PredictArgs {
+  std::vector<std::string> models;
+  std::string input, output, device = "cpu", stitch_device, shard;
+  InferenceArgs inference;
+  int64_t batch = 1;
+  Precision precision = Precision::Float32;
+  Stitching stitching = Stitching::Slabs;
+  bool save_probabilities = false, overwrite = false, no_postprocess = false;
+};
+
+// "K/N" -> {K, N} with 1 <= K <= N.
+std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
+  int64_t k = 0, n = 0;
+  char slash = 0, extra = 0;
+  if (std::sscanf(text.c_str(), "%ld%c%ld%c", &k, &slash, &n, &extra) != 3 || slash != '/' || n < 1 || k < 1 || k > n) {
+    fail("--shard '{}' is not K/N with 1 <= K <= N (e.g. 2/8: the second of eight shares)", text);
+  }
+  return {k, n};
+}
+
+// Progress of one case's windows: a live counter on a terminal; in a log, a plain line every 30 s.
+std::function<void(size_t, size_t)> progress_printer() {
+  if (isatty(STDERR_FILENO)) {
+    return [](size_t done, size_t total) { fmt::print(stderr, "\r  windows {}/{}{}", done, total, done == total ? "\n" : ""); };
+  }
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  return [last](size_t done, size_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done == total || now - *last < std::chrono::seconds(30)) return;
+    *last = now;
+    fmt::print(stderr, "  windows {}/{} ({:.0f}%)\n", done, total, 100.0 * done / total);
+  };
+}
+
+PredictOptions predict_options(const PredictArgs& a) {
+  PredictOptions o;
+  o.overrides = resolve_overrides(a.inference);
+  o.batch_size = a.batch;
+  o.compute_device = torch::Device(a.device);
+  if (!a.stitch_device.empty()) o.stitch_device = torch::Device(a.stitch_device);
+  o.keep_probabilities = a.save_probabilities;
+  o.precision = a.precision;
+  o.stitching = a.stitching;
+  o.postprocess = !a.no_postprocess;
+  o.on_progress = progress_printer();
+  return o;
+}
+
+struct Job {
+  std::string input, output;
+};
+
+std::string probabilities_path(const std::string& labels_path) {
+  const fs::path p(labels_path);
+  return (p.parent_path() / (volume_stem(p.filename().string()) + "_probabilities.nii.gz")).string();
+}
+
+// A folder in, a folder out (this shard's volumes of the folder); else one file.
+std::vector<Job> predict_jobs(const PredictArgs& a) {
+  if (!fs::is_directory(a.input)) {
+    if (!a.shard.empty()) fail("--shard needs a folder as input, and {} is a file", a.input);
+    ensure_writable_volume(a.output);
+    return {{a.input, a.output}};
+  }
+  const auto [k, n] = a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard);
+  const auto names = list_volume_files(a.input);  // sorted, so every shard sees the same order
+  if (names.empty()) fail("{}: holds no volume files ({})", a.input, volume_path_kinds());
+  std::vector<Job> jobs;
+  for (size_t i = static_cast<size_t>(k - 1); i < names.size(); i += static_cast<size_t>(n)) {
+    jobs.push_back({(fs::path(a.input) / names[i]).string(), (fs::path(a.output) / names[i]).string()});
+  }
+  fs::create_directories(a.output);
+  return jobs;
+}
+
+bool already_done(const Job& job, const PredictArgs& a) {
+  return fs::exists(job.output) && (!a.save_probabilities || fs::exists(probabilities_path(job.output)));
+}
+
+std::vector<LoadedModel> load_models(const PredictArgs& a, const torch::Device& device) {
+  std::vector<LoadedModel> models;
+  for (const auto& path : a.models) models.push_back(load_model(path, device));
+  check_ensemble(models, a.models);
+  return models;
+}
+
+// The models are loaded once; each case is read, predicted and written (atomically) in turn.
+void run_predict(const PredictArgs& a) {
+  const PredictOptions o = predict_options(a);
+  predict_window_options(Plan{}, o);  // checks the user's values before the models are read
+  const auto jobs = predict_jobs(a);
+  const bool folder = fs::is_directory(a.input);
+  std::vector<LoadedModel> models = load_models(a, o.compute_device);
+  std::vector<std::string> failed;
+  std::vector<double> seconds;
+  size_t skipped = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Job& job = jobs[i];
+    if (folder && !a.overwrite && already_done(job, a)) {
+      ++skipped;
+      fmt::print("[{}/{}] {}: skipped, {} exists (--overwrite to predict it again)\n", i + 1, jobs.size(), job.input, job.output);
+      continue;
+    }
+    try {
+      const auto t0 = std::chrono::steady_clock::now();
+      Prediction p = predict_volume(models, read_volume(job.input, allowing_channels()), o);
+      write_volume(p.labels, job.output);
+      if (a.save_probabilities) write_volume(p.probabilities, probabilities_path(job.output));
+      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      fmt::print("[{}/{}] {} -> {} ({:.1f} s)\n", i + 1, jobs.size(), job.input, job.output, seconds.back());
+    } catch (const std::exception& e) {
+      failed.push_back(job.input);
+      fmt::print(stderr, "repux: error: {}: {}\n", job.input, first_line(e.what()));
+    }
+    std::fflush(stdout);
+  }
+  if (folder) {
+    double total = 0;
+    for (double s : seconds) total += s;
+    fmt::print("{} case(s): {} predicted, {} skipped, {} failed", jobs.size(), seconds.size(), skipped, failed.size());
+    if (!seconds.empty()) {
+      fmt::print("; {:.1f} s per case (min {:.1f}, max {:.1f})", total / seconds.size(), *std::min_element(seconds.begin(), seconds.end()),
+                 *std::max_element(seconds.begin(), seconds.end()));
+    }
+    fmt::print("\n");
+  }
+  if (!failed.empty()) {
+    std::string list;
+    for (const auto& f : failed) list += (list.empty() ? "" : ", ") + f;
+    fail("{} of {} case(s) failed: {}", failed.size(), jobs.size(), list);
+  }
+}
+
+}  // namespace
+
+void add_predict_command(CLI::App& app) {
+  auto pa = std::make_shared<PredictArgs>();
+  auto* p = app.add_subcommand("predict", "Segment volumes: preprocessing replayed, sliding window, labels in the input's geometry");
+  p->add_option("-m,--model", pa->models, "repux model file; several -m: an ensemble (probabilities averaged)")->required();
+  p->add_option("-i,--input", pa->input, "A volume file, or a folder of them")->required();
+  p->add_option("-o,--output", pa->output, "Output file (or folder when the input is a folder)")->required();
+  p->add_option("--device", pa->device, "cpu or cuda")->capture_default_str();
+  add_enum_option(p, "--precision", pa->precision, "Autocast precision");
+  p->add_option("--stitch-device", pa->stitch_device, "Where window outputs are accumulated (default: --device; cpu saves GPU memory)");
+  bind_inference_overrides(p, pa->inference);
+  p->add_option("--batch", pa->batch, "Windows per network call")->capture_default_str();
+  add_enum_option(p, "--stitching", pa->stitching,
+                  "slabs: rows finished and restored as the windows pass, memory ~ classes x window depth; whole: every step over the "
+                  "whole volume (the reference)");
+  p->add_flag("--save-probabilities", pa->save_probabilities,
+              "Also write the class probabilities (4-D float NIfTI; holds classes x voxels float32 in memory)");
+  p->add_flag("--no-postprocess", pa->no_postprocess, "Leave out the model's post-processing (repux postprocess --determine)");
+  p->add_option("--shard", pa->shard, "K/N: predict only the K-th of N disjoint shares of the folder (job arrays)");
+  p->add_flag("--overwrite", pa->overwrite, "Predict a folder's cases again even when their output exists");
+  p->callback([pa] { run_predict(*pa); });
+}
+
+}  // namespace repux::cli

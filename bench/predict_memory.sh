@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Peak anonymous memory (RssAnon, sampled every 0.1 s) and time of `repux predict` on a 512x512x600 CT
+# with 4, 20 and 104 classes: the slab path (default) against the whole-volume path of repux 0.1
+# (--stitching whole), for a model planned at 1.5 mm (TotalSegmentator's spacing) and one at the CT's
+# own spacing. The whole-volume path runs only where it fits this machine (4 classes).
+# Usage: bench/predict_memory.sh [BUILD]   (writes its inputs to $BUILD/predict_memory/)
+set -euo pipefail
+build=${1:-build}
+dir=$build/predict_memory
+[ -f "$dir/ct.nii.gz" ] || "$build/bench/bench_predict_memory" "$dir" >/dev/null
+# Runs a command, printing its peak RssAnon in GiB and wall time.
+peak_rss_anon() {
+  local start=$SECONDS peak=0 kb
+  "$@" >/dev/null 2>"$dir/stderr.log" &
+  local pid=$!
+  while kill -0 $pid 2>/dev/null; do
+    kb=$(awk '/RssAnon/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+    [ "${kb:-0}" -gt "$peak" ] && peak=$kb
+    sleep 0.1
+  done
+  if ! wait $pid; then echo "failed: $(tail -1 "$dir/stderr.log")"; return; fi
+  awk -v kb="$peak" -v s=$((SECONDS - start)) 'BEGIN {printf "%6.2f GiB %5d s\n", kb / 1048576, s}'
+}
+printf '%-8s %-8s %-8s %s\n' plan classes path "peak RssAnon, time"
+for plan in 1.5mm native; do
+  overlap=0.5
+  [ $plan = native ] && overlap=0  # 157M voxels at the CT's spacing: fewer windows, the same accumulators
+  for classes in 4 20 104; do
+    for stitching in slabs whole; do
+      [ $stitching = whole ] && [ $classes -gt 4 ] && continue
+      printf '%-8s %-8s %-8s ' $plan $classes $stitching
+      peak_rss_anon "$build/repux" predict -m "$dir/model_${classes}_$plan.repux" -i "$dir/ct.nii.gz" -o "$dir/seg.nii.gz" \
+        --overlap $overlap --stitching $stitching
+    done
+  done
+done
