@@ -7,7 +7,8 @@ convolutions computed three ways, in one run, from the same weights:
   repux-op    repux_torch.LargeKernelConv3d (torch.ops.repux.lk_dwconv)
 conv3d runs once (minutes per call on a CPU); the FFT variants after one warm-up call, median of 3,
 in interleaved rounds.
-Usage: PYTHONPATH=build/python OPENBLAS_NUM_THREADS=1 bench/torch_op.py [S=64] [B=2] [--skip-conv3d]
+Usage: PYTHONPATH=build/python OPENBLAS_NUM_THREADS=1 bench/torch_op.py [S=64] [B=2] [--skip-conv3d] [--cuda]
+(--cuda: on the GPU, where conv3d is cuDNN's and runs as often as the others; scripts/gpu-torch-op.sh)
 (OpenBLAS on one thread: its pthread pool spins against PyTorch's OpenMP threads, as in repux.)"""
 import copy
 import os
@@ -15,6 +16,13 @@ import sys
 import time
 
 import torch
+
+DEVICE = torch.device("cuda" if "--cuda" in sys.argv else "cpu")
+
+
+def sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import repux_torch  # noqa: E402
@@ -40,7 +48,8 @@ def swap_convs(net, make):
 
 
 def as_torch_fft(conv):
-    layer = TorchFftConv3d(conv.in_channels, conv.in_channels, conv.kernel_size, padding=conv.padding, groups=conv.groups)
+    layer = TorchFftConv3d(conv.in_channels, conv.in_channels, conv.kernel_size, padding=conv.padding, groups=conv.groups,
+                           device=conv.weight.device)
     layer.load_state_dict(conv.state_dict())
     return layer
 
@@ -58,8 +67,10 @@ def interleaved(calls, repeats):
         for name, (f, r) in calls.items():
             if round_index >= r:
                 continue
+            sync()
             t0 = time.perf_counter()
             results[name] = f()
+            sync()
             times[name].append(time.perf_counter() - t0)
     return {name: (sorted(t)[len(t) // 2], results[name]) for name, t in times.items()}
 
@@ -79,8 +90,8 @@ def per_layer(batch, repeats):
     """One depthwise 21^3 layer at each stage's size for a 64^3 input: forward, and forward + backward."""
     print("one depthwise 21^3 layer per stage (forward | forward + backward, ms):", flush=True)
     for n, c in ((32, 48), (16, 96), (8, 192), (4, 384)):
-        x = torch.randn(batch, c, n, n, n, requires_grad=True)
-        plain = TorchFftConv3d(c, c, 21, padding=10, groups=c)
+        x = torch.randn(batch, c, n, n, n, device=DEVICE, requires_grad=True)
+        plain = TorchFftConv3d(c, c, 21, padding=10, groups=c).to(DEVICE)
         layers = {"repux-op": repux_torch.LargeKernelConv3d.from_conv3d(plain), "torch-fft": plain}
         with torch.no_grad():
             forward = interleaved({name: ((lambda m=m: m(x)), repeats) for name, m in layers.items()}, repeats)
@@ -95,15 +106,15 @@ def main():
     repeats = 3
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
-    base = repuxnet()
-    x = torch.randn(batch, 1, size, size, size)
-    y = torch.randint(0, 14, (batch, size, size, size))
+    base = repuxnet().to(DEVICE)
+    x = torch.randn(batch, 1, size, size, size, device=DEVICE)
+    y = torch.randint(0, 14, (batch, size, size, size), device=DEVICE)
     nets = {"repux-op": (swap_convs(copy.deepcopy(base), repux_torch.LargeKernelConv3d.from_conv3d), repeats),
             "torch-fft": (swap_convs(copy.deepcopy(base), as_torch_fft), repeats)}
     if "--skip-conv3d" not in sys.argv:
-        nets["conv3d"] = (copy.deepcopy(base), 1)  # minutes per call: once, no warm-up
+        nets["conv3d"] = (copy.deepcopy(base), repeats if DEVICE.type == "cuda" else 1)  # CPU: minutes per call, once
     print(f"RepUX-Net (PyTorch restatement, 21^3 depthwise), forward and AdamW step on {batch}x1x{size}^3, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, {DEVICE}", flush=True)
     for net, _ in nets.values():
         net.eval()
     with torch.no_grad():
