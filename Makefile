@@ -26,6 +26,7 @@ demo: build
 	$(BUILD)/repux demo -o demo-out
 
 bench: build
+	cmake --build $(BUILD) -j$(JOBS) --target benchmarks
 	$(BUILD)/bench/bench_lk_dwconv
 
 # The Debian packages repux, librepux-dev and python3-repux, written to $(BUILD)/ (CPack).

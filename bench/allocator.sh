@@ -5,6 +5,7 @@
 # Usage: bench/allocator.sh [BUILD_DIR]   (prints wall, system time and minor faults, and the ratios)
 set -euo pipefail
 build=${1:-build}
+cmake --build "$build" --target bench_network bench_network_glibc >/dev/null
 args=(--size 64 --batch 2 --repeats 3)
 run() { local out; out=$("$@" "${args[@]}"); echo "$out" >&2; echo "$out"; }
 echo "== glibc malloc"

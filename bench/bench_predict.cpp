@@ -4,7 +4,7 @@
 // extrapolation: the network runs on a few windows, not all of them.
 // With --end-to-end (meant for a GPU): predict_volume, the function behind `repux predict`, on a whole
 // 256x256x160 CT-like volume (preprocessing, every window, restoring, argmax) in float32 and bf16,
-// with time and peak GPU memory.
+// at overlap 0.5 (repux 0.1's default), the default, --fast and grown windows: time and peak GPU memory.
 #include "repux/cpu_threads.h"
 #include "repux/data/preprocess.h"
 #include "repux/device_memory.h"
@@ -32,7 +32,7 @@ void predict_end_to_end(const torch::Device& device) {
   repux::LoadedModel model;
   model.info.plan.network.out_channels = 14;
   model.info.plan.preprocessing = repux::preprocess_preset("flare");
-  model.info.plan = repux::resolved(model.info.plan);  // window 96^3 (the patch), overlap 0.5, Gaussian
+  model.info.plan = repux::resolved(model.info.plan);  // window 96^3 (the patch), overlap 0.25, Gaussian
   model.net = repux::create_network(model.info.plan.network);
   model.net->to(device);
   model.net->deploy();
@@ -40,20 +40,30 @@ void predict_end_to_end(const torch::Device& device) {
   ct.data = torch::randn({256, 256, 160}) * 300 - 200;
   ct.affine = torch::diag(torch::tensor({1.0, 1.0, 1.2, 1.0}, torch::kFloat64));
   ct.sample_type = repux::SampleType::Int16;
+  // repux 0.1's default (overlap 0.5), today's (0.25), --fast (0) and windows grown to 8x their voxels.
+  repux::InferenceOverrides half, grown;
+  half.overlap = 0.5;
+  grown.window_growth = 8;
+  const std::pair<const char*, repux::InferenceOverrides> modes[] = {
+      {"overlap 0.5", half}, {"default", {}}, {"--fast", repux::fast_inference()}, {"--window-growth 8", grown}};
   for (const auto precision : {repux::Precision::Float32, repux::Precision::BFloat16}) {
-    repux::PredictOptions o;
-    o.compute_device = device;
-    o.precision = precision;
-    repux::predict_volume(model, ct, o);  // warm-up: cuFFT plans, cuDNN algorithms, cached spectra
-    if (device.is_cuda()) torch::cuda::synchronize();
-    repux::reset_cuda_peak();
-    const auto t0 = Clock::now();
-    repux::predict_volume(model, ct, o);
-    if (device.is_cuda()) torch::cuda::synchronize();
-    const double s = seconds_since(t0);
-    const int64_t peak = repux::cuda_peak_allocated_bytes();
-    fmt::print("end to end {} {}: predict 256x256x160 (overlap 0.5, Gaussian) {:.2f} s{}\n", device.str(),
-               repux::enum_name(precision), s, peak >= 0 ? fmt::format(", peak {:.2f} GiB", peak / 1073741824.0) : "");
+    for (const auto& [name, overrides] : modes) {
+      repux::PredictOptions o;
+      o.compute_device = device;
+      o.precision = precision;
+      o.overrides = overrides;
+      repux::predict_volume(model, ct, o);  // warm-up: cuFFT plans, cuDNN algorithms, cached spectra
+      if (device.is_cuda()) torch::cuda::synchronize();
+      repux::reset_cuda_peak();
+      const auto t0 = Clock::now();
+      const repux::Prediction p = repux::predict_volume(model, ct, o);
+      if (device.is_cuda()) torch::cuda::synchronize();
+      const double s = seconds_since(t0);
+      const int64_t peak = repux::cuda_peak_allocated_bytes();
+      fmt::print("end to end {} {} {}: predict 256x256x160, {} window(s) of {}x{}x{}: {:.2f} s{}\n", device.str(), repux::enum_name(precision),
+                 name, p.windows, p.window[0], p.window[1], p.window[2], s,
+                 peak >= 0 ? fmt::format(", peak {:.2f} GiB", peak / 1073741824.0) : "");
+    }
   }
 }
 

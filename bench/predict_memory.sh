@@ -6,21 +6,10 @@
 # Usage: bench/predict_memory.sh [BUILD]   (writes its inputs to $BUILD/predict_memory/)
 set -euo pipefail
 build=${1:-build}
+cmake --build "$build" --target repux bench_predict_inputs >/dev/null
 dir=$build/predict_memory
-[ -f "$dir/ct.nii.gz" ] || "$build/bench/bench_predict_memory" "$dir" >/dev/null
-# Runs a command, printing its peak RssAnon in GiB and wall time.
-peak_rss_anon() {
-  local start=$SECONDS peak=0 kb
-  "$@" >/dev/null 2>"$dir/stderr.log" &
-  local pid=$!
-  while kill -0 $pid 2>/dev/null; do
-    kb=$(awk '/RssAnon/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
-    [ "${kb:-0}" -gt "$peak" ] && peak=$kb
-    sleep 0.1
-  done
-  if ! wait $pid; then echo "failed: $(tail -1 "$dir/stderr.log")"; return; fi
-  awk -v kb="$peak" -v s=$((SECONDS - start)) 'BEGIN {printf "%6.2f GiB %5d s\n", kb / 1048576, s}'
-}
+[ -f "$dir/ct.nii.gz" ] || "$build/bench/bench_predict_inputs" memory "$dir" >/dev/null
+source "$(dirname "$0")/peak_rss.sh"
 printf '%-8s %-8s %-8s %s\n' plan classes path "peak RssAnon, time"
 for plan in 1.5mm native; do
   overlap=0.5
@@ -29,7 +18,7 @@ for plan in 1.5mm native; do
     for stitching in slabs whole; do
       [ $stitching = whole ] && [ $classes -gt 4 ] && continue
       printf '%-8s %-8s %-8s ' $plan $classes $stitching
-      peak_rss_anon "$build/repux" predict -m "$dir/model_${classes}_$plan.repux" -i "$dir/ct.nii.gz" -o "$dir/seg.nii.gz" \
+      peak_rss_anon "$dir/predict.log" "$build/repux" predict -m "$dir/model_${classes}_$plan.repux" -i "$dir/ct.nii.gz" -o "$dir/seg.nii.gz" \
         --overlap $overlap --stitching $stitching
     done
   done

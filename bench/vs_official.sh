@@ -31,7 +31,7 @@ skip() { echo "vs_official.sh: skipped: $1"; exit 0; }
 [ -n "$official" ] || skip "no --official DIR (a checkout of MASILab/RepUX-Net)"
 [ -n "$monai" ] && [ -f "$monai/monai/__init__.py" ] || skip "--monai must name MONAI 0.9.1's source (the folder holding monai/)"
 "$python" -c "import torch, numpy, scipy" 2>/dev/null || skip "$python cannot import torch, numpy and scipy (apt-get install python3-torch python3-scipy)"
-[ -x "$build/bench/bench_network" ] || { echo "vs_official.sh: $build/bench/bench_network not built (make bench)" >&2; exit 1; }
+cmake --build "$build" --target bench_network >/dev/null
 tcmalloc=$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)
 
 shape=(--size "$size" --batch "$batch" --repeats "$repeats")

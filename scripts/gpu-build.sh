@@ -2,7 +2,8 @@
 # Builds repux against the CUDA LibTorch inside a pip PyTorch 2.x (as on the GPU machines, which have
 # PyTorch but no package access). The other libraries travel as Debian .deb files in .devdeps/:
 #   scripts/gpu-build.sh --fetch     (on a Debian 12 machine: downloads the .deb files)
-#   scripts/gpu-build.sh             (on the GPU machine: unpacks them, configures, builds build-cuda/)
+#   scripts/gpu-build.sh [TARGET...] (on the GPU machine: unpacks them, configures, builds build-cuda/,
+#                                     every target or just those named)
 # Then `source scripts/gpu-env.sh` sets LD_LIBRARY_PATH for running the binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +23,5 @@ nccl_h=$(find "$(python3 -c 'import site; print(site.getsitepackages()[0])')" /u
 cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DREPUX_ASAN=OFF -DREPUX_TCMALLOC=OFF -DREPUX_FMT_HEADER_ONLY=ON -DREPUX_STATIC_LIBSTDCXX=ON \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 \
   ${nccl_h:+-DNCCL_INCLUDE_DIR="$(dirname "$nccl_h")"}
-cmake --build build-cuda -j"$(nproc)"
+targets=(--target all --target benchmarks); [ $# -gt 0 ] && targets=(); for t in "$@"; do targets+=(--target "$t"); done
+cmake --build build-cuda -j"$(nproc)" "${targets[@]}"

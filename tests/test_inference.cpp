@@ -15,6 +15,22 @@
 using namespace repux;
 using repux::test::relative_error;
 
+namespace {
+
+// An oblique LPS affine, and over a grid of `shape` each voxel's squared distance (in mm, anisotropic
+// spacing) from the grid's centre: ellipsoids in world space for the preprocessing round trips.
+torch::Tensor oblique_lps_affine() {
+  return torch::tensor({-0.8, 0.05, 0.0, 40.0, -0.04, -0.9, 0.1, 30.0, 0.0, 0.08, 2.5, -20.0, 0.0, 0.0, 0.0, 1.0}, torch::kFloat64).reshape({4, 4});
+}
+
+torch::Tensor squared_distance_from_centre(const std::array<int64_t, 3>& shape) {
+  auto g = torch::meshgrid({torch::arange(shape[0], torch::kFloat64), torch::arange(shape[1], torch::kFloat64),
+                            torch::arange(shape[2], torch::kFloat64)}, "ij");
+  return ((g[0] - shape[0] / 2) * 0.8).pow(2) + ((g[1] - shape[1] / 2) * 0.9).pow(2) + ((g[2] - shape[2] / 2) * 2.5).pow(2);
+}
+
+}  // namespace
+
 TEST(SlidingWindow, StitchedOutputEqualsDirectOutputForAPointwiseNetwork) {
   torch::manual_seed(0);
   auto conv = torch::nn::Conv3d(torch::nn::Conv3dOptions(2, 3, 1));
@@ -49,14 +65,45 @@ TEST(SlidingWindow, WindowsCoverTheVolumeAndEndAtTheBorder) {
   EXPECT_GT(g.min().item<float>(), 0.0f);
 }
 
+// Hand-counted: on an axis of 90 with overlap 0.5, windows of 32, 48 and 64 need 5, 3 and 2 windows,
+// and the axes of 40 need 2 windows of 32 each, so the totals are 20 x 32^3, 12 x 48x32x32 and
+// 8 x 64x32x32 voxels; 80x32x32 would also need 2 windows, more voxels for nothing.
+TEST(SlidingWindow, WindowsGrowToSendTheFewestVoxelsThroughTheNetwork) {
+  SlidingWindowOptions o;
+  o.window = {32, 32, 32};
+  o.overlap = 0.5;
+  EXPECT_EQ(fitted_window({90, 40, 40}, o), o.window);  // no growth unless asked for
+  o.max_window_voxels = grown_window_voxels(o.window, 3);
+  EXPECT_EQ(fitted_window({90, 40, 40}, o), (std::array<int64_t, 3>{64, 32, 32}));
+  o.max_window_voxels = grown_window_voxels(o.window, 1.5);  // 49152 voxels: 64x32x32 no longer fits
+  EXPECT_EQ(fitted_window({90, 40, 40}, o), (std::array<int64_t, 3>{48, 32, 32}));
+  o.max_window_voxels = grown_window_voxels(o.window, 8);
+  EXPECT_EQ(fitted_window({64, 64, 48}, o), (std::array<int64_t, 3>{64, 64, 48}));  // the whole volume, one window
+  EXPECT_EQ(fitted_window({20, 100, 70}, o)[0], 32);  // an axis shorter than the window keeps it (padded)
+  EXPECT_EQ(fitted_window({57, 57, 57}, o), (std::array<int64_t, 3>{48, 48, 48}));  // never past the volume
+
+  // The sliding window runs on the fitted windows, and its output is still the pointwise network's.
+  torch::manual_seed(0);
+  auto image = torch::randn({1, 1, 90, 40, 40});
+  std::vector<std::vector<int64_t>> shapes;
+  o.max_window_voxels = grown_window_voxels(o.window, 3);
+  auto stitched = sliding_window_inference(image, 1, [&](const torch::Tensor& x) {
+    shapes.push_back(x.sizes().vec());
+    return x * 2;
+  }, o);
+  ASSERT_EQ(shapes.size(), 8u);
+  for (const auto& s : shapes) EXPECT_EQ(s, (std::vector<int64_t>{1, 1, 64, 32, 32}));
+  EXPECT_LT(relative_error(stitched, image * 2), 1e-6);
+  o.max_window_voxels = -1;
+  EXPECT_THROW(check_window_options(o), Error);
+  EXPECT_THROW(grown_window_voxels(o.window, 0.5), Error);
+}
+
 TEST(Preprocess, ObliqueLpsVolumeRoundTripsToItsOwnGrid) {
   Volume image, label;
   const std::array<int64_t, 3> shape{80, 72, 36};
-  image.affine = torch::tensor({-0.8, 0.05, 0.0, 40.0, -0.04, -0.9, 0.1, 30.0, 0.0, 0.08, 2.5, -20.0, 0.0, 0.0, 0.0, 1.0}, torch::kFloat64)
-                     .reshape({4, 4});
-  auto g = torch::meshgrid({torch::arange(shape[0], torch::kFloat64), torch::arange(shape[1], torch::kFloat64),
-                            torch::arange(shape[2], torch::kFloat64)}, "ij");
-  auto r = ((g[0] - 40) * 0.8).pow(2) + ((g[1] - 36) * 0.9).pow(2) + ((g[2] - 18) * 2.5).pow(2);
+  image.affine = oblique_lps_affine();
+  const auto r = squared_distance_from_centre(shape);
   label.data = ((r < 600).to(torch::kFloat32) + (r < 160).to(torch::kFloat32));
   label.affine = image.affine;
   image.data = (label.data * 100 - 50).to(torch::kFloat32);
@@ -233,11 +280,8 @@ torch::Tensor reference_restore(const torch::Tensor& probabilities, const Prepro
 TEST(Restore, SlabsEqualTheWholeVolumeRestorationInFloat64) {
   Volume image;
   const std::array<int64_t, 3> shape{40, 36, 18};
-  image.affine = torch::tensor({-0.8, 0.05, 0.0, 40.0, -0.04, -0.9, 0.1, 30.0, 0.0, 0.08, 2.5, -20.0, 0.0, 0.0, 0.0, 1.0}, torch::kFloat64)
-                     .reshape({4, 4});
-  auto g = torch::meshgrid({torch::arange(shape[0], torch::kFloat64), torch::arange(shape[1], torch::kFloat64),
-                            torch::arange(shape[2], torch::kFloat64)}, "ij");
-  auto r = ((g[0] - 20) * 0.8).pow(2) + ((g[1] - 18) * 0.9).pow(2) + ((g[2] - 9) * 2.5).pow(2);
+  image.affine = oblique_lps_affine();
+  const auto r = squared_distance_from_centre(shape);
   image.data = ((r < 180).to(torch::kFloat32) * 300 - 200);  // outside: below the CT window, so cropped
   for (const double spacing : {1.7, 0.6}) {
     PreprocessRecipe recipe = preprocess_preset("none");

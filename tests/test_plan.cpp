@@ -49,6 +49,7 @@ Plan unusual_plan() {
   p.inference.overlap = 0.3;
   p.inference.blending = Blending::Constant;
   p.inference.mirror_axes = {0};
+  p.inference.window_growth = 2.5;
   return p;
 }
 
@@ -85,6 +86,7 @@ TEST(Plan, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(back.inference.overlap, 0.3);
   EXPECT_EQ(back.inference.blending, Blending::Constant);
   EXPECT_EQ(back.inference.mirror_axes, (std::vector<int64_t>{0}));
+  EXPECT_EQ(back.inference.window_growth, 2.5);
 }
 
 TEST(Plan, DefaultsFillTheWindowFromThePatchAndTheClassNames) {
@@ -113,6 +115,8 @@ TEST(Plan, EachBadFieldIsNamedInOneLine) {
       {"/inference/overlap", 1.5, "inference.overlap"},
       {"/inference/blending", "mean", "inference.blending"},
       {"/inference/mirror_axes", {3}, "inference.mirror_axes"},
+      {"/inference/window_growth", 0.5, "inference.window_growth"},
+      {"/inference/window_growth", "big", "inference.window_growth"},
   };
   for (const auto& [pointer, value, field] : cases) {
     nlohmann::json bad = good;
@@ -157,17 +161,38 @@ TEST(Plan, ValidationAndPredictStartFromTheSameSlidingWindow) {
   EXPECT_EQ(v.overlap, p.overlap);
   EXPECT_EQ(v.blending, p.blending);
   EXPECT_EQ(v.mirror_axes, p.mirror_axes);
+  EXPECT_EQ(v.max_window_voxels, p.max_window_voxels);
   // ...and those are the plan's, not some default (the plan above differs from every default).
   EXPECT_EQ(p.window, (std::array<int64_t, 3>{64, 64, 64}));
   EXPECT_EQ(p.overlap, 0.3);
   EXPECT_EQ(p.blending, Blending::Constant);
   EXPECT_EQ(p.mirror_axes, (std::vector<int64_t>{0}));
+  EXPECT_EQ(p.max_window_voxels, 655360);  // 2.5 x 64^3
   // The user's overrides win in predict.
   PredictOptions o;
   o.overrides.blending = Blending::Gaussian;
   o.overrides.overlap = 0.5;
   EXPECT_EQ(predict_window_options(plan, o).blending, Blending::Gaussian);
   EXPECT_EQ(predict_window_options(plan, o).overlap, 0.5);
+  // A window given by the user is that window exactly, unless a growth is given too.
+  o.overrides.window = std::array<int64_t, 3>{32, 32, 16};
+  EXPECT_EQ(predict_window_options(plan, o).max_window_voxels, 32 * 32 * 16);
+  o.overrides.window_growth = 4;
+  EXPECT_EQ(predict_window_options(plan, o).max_window_voxels, 4 * 32 * 32 * 16);
+  // --fast: overlap 0 and no mirroring, under what the user set explicitly.
+  PredictOptions fast;
+  fast.overrides = overridden(fast_inference(), InferenceOverrides{});
+  SlidingWindowOptions f = predict_window_options(plan, fast);
+  EXPECT_EQ(f.overlap, 0.0);
+  EXPECT_TRUE(f.mirror_axes.empty());
+  EXPECT_EQ(f.window, p.window);
+  EXPECT_EQ(f.max_window_voxels, p.max_window_voxels);
+  InferenceOverrides user;
+  user.overlap = 0.1;
+  fast.overrides = overridden(fast_inference(), user);
+  f = predict_window_options(plan, fast);
+  EXPECT_EQ(f.overlap, 0.1);
+  EXPECT_TRUE(f.mirror_axes.empty());
 }
 
 // Settings are checked before any case is read: a dataset whose every image is corrupt proves it,

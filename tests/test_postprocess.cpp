@@ -7,6 +7,7 @@
 #include "repux/io/npy.h"
 #include "repux/model/model_file.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 #include <gtest/gtest.h>
 
@@ -58,20 +59,9 @@ Volume as_volume(const torch::Tensor& labels) {
 }
 
 std::string write_three_class_model(const repux::test::TempDir& dir) {
-  NetworkConfig c;
-  c.out_channels = 3;
-  c.dims = {4, 8, 16, 32};
-  c.depths = {1, 1, 1, 1};
-  c.kernel_sizes = {5};
-  c.hidden_size = 16;
-  torch::manual_seed(0);
-  auto net = create_network(c);
-  ModelInfo info;
-  info.plan.network = c;
-  info.plan.patch = {32, 32, 32};
-  const std::string path = dir.file("model.repux");
-  save_model(net, info, path);
-  return path;
+  Plan plan;
+  plan.network.out_channels = 3;
+  return repux::test::write_tiny_model(dir, plan, "model.repux");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "repux/model/model_file.h"
 #include "cpu_features.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 #include <gtest/gtest.h>
 
@@ -21,25 +22,12 @@ namespace {
 // A tiny untrained model with a resampling recipe, so every geometry step of predict is exercised.
 std::string write_tiny_model(const repux::test::TempDir& dir, const std::string& name = "tiny.repux", uint64_t seed = 0,
                              int64_t classes = 4) {
-  NetworkConfig c;
-  c.out_channels = classes;
-  c.dims = {4, 8, 16, 32};
-  c.depths = {1, 1, 1, 1};
-  c.kernel_sizes = {5};
-  c.hidden_size = 16;
-  torch::manual_seed(seed);
-  auto net = create_network(c);
-  ModelInfo info;
-  info.plan.network = c;
-  info.plan.class_names = synth_class_names();
-  info.plan.class_names.resize(static_cast<size_t>(classes), "extra");
-  PreprocessRecipe recipe;
-  recipe.spacing = std::array<double, 3>{3.0, 3.0, 3.0};
-  info.plan.preprocessing = recipe;
-  info.plan.patch = {32, 32, 32};
-  const std::string path = dir.file(name);
-  save_model(net, info, path);
-  return path;
+  Plan plan;
+  plan.network.out_channels = classes;
+  plan.class_names = synth_class_names();
+  plan.class_names.resize(static_cast<size_t>(classes), "extra");
+  plan.preprocessing.spacing = std::array<double, 3>{3.0, 3.0, 3.0};
+  return repux::test::write_tiny_model(dir, plan, name, seed);
 }
 
 }  // namespace

@@ -54,7 +54,8 @@ void print_model_info(const std::string& path) {
   fmt::print("classes:       {} ({})\n", c.out_channels, fmt::join(plan.class_names, ", "));
   fmt::print("preprocessing: {}\n", to_json(plan.preprocessing).dump());
   fmt::print("patch:         {}\n", fmt::join(plan.patch, "x"));
-  fmt::print("inference:     window {}, overlap {}, {} blending, mirroring over axes [{}]\n", fmt::join(*window.window, "x"),
+  const std::string growth = window.window_growth == 1 ? "" : fmt::format(" (growing to {}x its voxels)", window.window_growth);
+  fmt::print("inference:     window {}{}, overlap {}, {} blending, mirroring over axes [{}]\n", fmt::join(*window.window, "x"), growth,
              window.overlap, enum_name(window.blending), fmt::join(window.mirror_axes, ", "));
   fmt::print("provenance:    {}\n", m.info.provenance.dump());
 }

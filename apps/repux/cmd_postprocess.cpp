@@ -54,15 +54,7 @@ void apply(const PostprocessArgs& a) {
   if (a.input.empty() || a.output.empty()) fail("postprocess needs -i and -o (or --determine with --pred and --gt)");
   const LoadedModel model = load_model(a.model);
   const Postprocessing& rules = model.info.plan.postprocessing;
-  std::vector<std::pair<std::string, std::string>> jobs;
-  if (fs::is_directory(a.input)) {
-    for (const auto& name : list_volume_files(a.input)) jobs.emplace_back((fs::path(a.input) / name).string(), (fs::path(a.output) / name).string());
-    fs::create_directories(a.output);
-  } else {
-    ensure_writable_volume(a.output);
-    jobs.emplace_back(a.input, a.output);
-  }
-  for (const auto& [in, out] : jobs) {
+  for (const auto& [in, out] : volume_jobs(a.input, a.output)) {
     Volume v = read_volume(in);
     v.data = apply_postprocessing(v.data.round(), rules);
     write_volume(v, out);

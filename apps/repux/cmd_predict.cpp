@@ -10,6 +10,7 @@
 #include "repux/io/volume_file.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <unistd.h>
 
@@ -70,34 +71,12 @@ PredictOptions predict_options(const PredictArgs& a) {
   return o;
 }
 
-struct Job {
-  std::string input, output;
-};
-
 std::string probabilities_path(const std::string& labels_path) {
   const fs::path p(labels_path);
   return (p.parent_path() / (volume_stem(p.filename().string()) + "_probabilities.nii.gz")).string();
 }
 
-// A folder in, a folder out (this shard's volumes of the folder); else one file.
-std::vector<Job> predict_jobs(const PredictArgs& a) {
-  if (!fs::is_directory(a.input)) {
-    if (!a.shard.empty()) fail("--shard needs a folder as input, and {} is a file", a.input);
-    ensure_writable_volume(a.output);
-    return {{a.input, a.output}};
-  }
-  const auto [k, n] = a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard);
-  const auto names = list_volume_files(a.input);  // sorted, so every shard sees the same order
-  if (names.empty()) fail("{}: holds no volume files ({})", a.input, volume_path_kinds());
-  std::vector<Job> jobs;
-  for (size_t i = static_cast<size_t>(k - 1); i < names.size(); i += static_cast<size_t>(n)) {
-    jobs.push_back({(fs::path(a.input) / names[i]).string(), (fs::path(a.output) / names[i]).string()});
-  }
-  fs::create_directories(a.output);
-  return jobs;
-}
-
-bool already_done(const Job& job, const PredictArgs& a) {
+bool already_done(const VolumeJob& job, const PredictArgs& a) {
   return fs::exists(job.output) && (!a.save_probabilities || fs::exists(probabilities_path(job.output)));
 }
 
@@ -112,14 +91,14 @@ std::vector<LoadedModel> load_models(const PredictArgs& a, const torch::Device& 
 void run_predict(const PredictArgs& a) {
   const PredictOptions o = predict_options(a);
   predict_window_options(Plan{}, o);  // checks the user's values before the models are read
-  const auto jobs = predict_jobs(a);
+  const auto jobs = volume_jobs(a.input, a.output, a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard));
   const bool folder = fs::is_directory(a.input);
   std::vector<LoadedModel> models = load_models(a, o.compute_device);
   std::vector<std::string> failed;
   std::vector<double> seconds;
   size_t skipped = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    const Job& job = jobs[i];
+    const VolumeJob& job = jobs[i];
     if (folder && !a.overwrite && already_done(job, a)) {
       ++skipped;
       fmt::print("[{}/{}] {}: skipped, {} exists (--overwrite to predict it again)\n", i + 1, jobs.size(), job.input, job.output);
@@ -131,7 +110,8 @@ void run_predict(const PredictArgs& a) {
       write_volume(p.labels, job.output);
       if (a.save_probabilities) write_volume(p.probabilities, probabilities_path(job.output));
       seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      fmt::print("[{}/{}] {} -> {} ({:.1f} s)\n", i + 1, jobs.size(), job.input, job.output, seconds.back());
+      fmt::print("[{}/{}] {} -> {} ({:.1f} s, {} window(s) of {})\n", i + 1, jobs.size(), job.input, job.output, seconds.back(), p.windows,
+                 fmt::join(p.window, "x"));
     } catch (const std::exception& e) {
       failed.push_back(job.input);
       fmt::print(stderr, "repux: error: {}: {}\n", job.input, first_line(e.what()));

@@ -1,6 +1,9 @@
 #include "options.h"
 
 #include "repux/error.h"
+#include "repux/io/volume_file.h"
+
+#include <filesystem>
 
 namespace repux::cli {
 
@@ -30,6 +33,9 @@ void bind_plan(CLI::App* cmd, PlanArgs& a) {
   cmd->add_option("--overlap", inference.overlap, "Sliding-window overlap of validation, saved as the model's default")->capture_default_str();
   add_enum_option(cmd, "--blending", inference.blending, "Sliding-window blending of validation, saved as the model's default");
   cmd->add_flag_callback("--tta", [&inference] { inference.mirror_axes = {0, 1, 2}; }, "Mirroring test-time augmentation (validation and default)");
+  cmd->add_option("--window-growth", inference.window_growth,
+                   "Sliding windows may grow to this many times the patch's voxels (validation and default; 1: fixed)")
+      ->capture_default_str();
 }
 
 namespace {
@@ -37,6 +43,7 @@ namespace {
 // The option behind each plan field, so that an error names what the user typed.
 constexpr std::pair<const char*, const char*> kOptionOfField[] = {
     {"'patch'", "--patch"},       {"'inference.window'", "--patch"}, {"'inference.overlap'", "--overlap"},
+    {"'inference.window_growth'", "--window-growth"},
     {"'class_names'", "--class-names"}, {"'preprocessing'", "--preset/--spacing/--ct-window"}};
 
 [[noreturn]] void fail_naming_option(const Error& e) {
@@ -97,12 +104,33 @@ void bind_inference_overrides(CLI::App* cmd, InferenceArgs& a) {
   add_enum_option(cmd, "--blending", o.blending, "Window blending (default: the model's)");
   cmd->add_flag_callback("--gaussian", [&o] { o.blending = Blending::Gaussian; }, "Same as --blending gaussian");
   cmd->add_flag_callback("--tta", [&o] { o.mirror_axes = std::vector<int64_t>{0, 1, 2}; }, "Mirroring test-time augmentation over the three axes");
+  cmd->add_option_function<double>("--window-growth", [&o](double v) { o.window_growth = v; },
+                                   "Windows may grow (up to the volume) to this many times the window's voxels: fewer windows, "
+                                   "but large-kernel models lose accuracy past their patch (default: the model's, 1)");
+  cmd->add_flag("--fast", a.fast, "The fewest windows that cover the volume (--overlap 0) and no mirroring; options given explicitly win");
 }
 
 InferenceOverrides resolve_overrides(const InferenceArgs& a) {
   InferenceOverrides o = a.overrides;
   if (!a.window.empty()) o.window = one_or_three(a.window, "--window");
-  return o;
+  return a.fast ? overridden(fast_inference(), o) : o;
+}
+
+std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(input)) {
+    if (share.second != 1) fail("--shard needs a folder as input, and {} is a file", input);
+    ensure_writable_volume(output);
+    return {{input, output}};
+  }
+  const auto names = list_volume_files(input);
+  if (names.empty()) fail("{}: holds no volume files ({})", input, volume_path_kinds());
+  std::vector<VolumeJob> jobs;
+  for (size_t i = static_cast<size_t>(share.first - 1); i < names.size(); i += static_cast<size_t>(share.second)) {
+    jobs.push_back({(fs::path(input) / names[i]).string(), (fs::path(output) / names[i]).string()});
+  }
+  fs::create_directories(output);
+  return jobs;
 }
 
 }  // namespace repux::cli

@@ -59,12 +59,21 @@ Plan resolve_plan(const PlanArgs& args);     // checked; an error names the opti
 void bind_training(CLI::App* cmd, TrainOptions& options);
 
 // predict's overrides of the model's inference settings: --window, --overlap, --blending (and
-// --gaussian), --tta.
+// --gaussian), --tta, --window-growth and --fast.
 struct InferenceArgs {
   std::vector<int64_t> window;
   InferenceOverrides overrides;
+  bool fast = false;  // fast_inference() under the explicit overrides
 };
 void bind_inference_overrides(CLI::App* cmd, InferenceArgs& args);
 InferenceOverrides resolve_overrides(const InferenceArgs& args);
+
+// The volumes a command maps: a file to a file, or a folder to a folder (its volume files in name
+// order, so every share of a job array sees the same list; share k of n takes every n-th from the
+// k-th). The output folder is created; a folder without volumes, or a file given with shares, is an error.
+struct VolumeJob {
+  std::string input, output;
+};
+std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share = {1, 1});
 
 }  // namespace repux::cli

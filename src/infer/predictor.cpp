@@ -13,6 +13,8 @@ SlidingWindowOptions predict_window_options(const Plan& plan, const PredictOptio
   if (user.overlap) o.overlap = *user.overlap;
   if (user.blending) o.blending = *user.blending;
   if (user.mirror_axes) o.mirror_axes = *user.mirror_axes;
+  const double growth = user.window_growth.value_or(user.window ? 1.0 : resolved(plan).inference.window_growth);
+  o.max_window_voxels = grown_window_voxels(o.window, growth);
   o.batch_size = options.batch_size;
   o.compute_device = options.compute_device;
   o.stitch_device = options.stitch_device.value_or(options.compute_device);
@@ -20,6 +22,22 @@ SlidingWindowOptions predict_window_options(const Plan& plan, const PredictOptio
   o.slab_bytes = options.slab_bytes;
   check_window_options(o);
   return o;
+}
+
+InferenceOverrides fast_inference() {
+  InferenceOverrides o;
+  o.overlap = 0;  // windows still spread evenly, so they meet with whatever overlap covering takes
+  o.mirror_axes = std::vector<int64_t>{};
+  return o;
+}
+
+InferenceOverrides overridden(InferenceOverrides base, const InferenceOverrides& over) {
+  if (over.window) base.window = over.window;
+  if (over.overlap) base.overlap = over.overlap;
+  if (over.blending) base.blending = over.blending;
+  if (over.mirror_axes) base.mirror_axes = over.mirror_axes;
+  if (over.window_growth) base.window_growth = over.window_growth;
+  return base;
 }
 
 namespace {
@@ -124,6 +142,9 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
   const int64_t classes = plan.network.out_channels, count = static_cast<int64_t>(models.size());
   const auto input = prepared.image.unsqueeze(0);
   Prediction out;
+  const std::array<int64_t, 3> size{input.size(2), input.size(3), input.size(4)};
+  out.window = fitted_window(size, window);
+  out.windows = window_count(size, out.window, window.overlap);
   // Connected components do not change under reorientation (axes permuted or flipped), so the labels
   // are post-processed wherever they are at hand.
   const auto postprocessed = [&](const torch::Tensor& labels) {

@@ -3,6 +3,7 @@
 #include "repux/error.h"
 
 #include <cmath>
+#include <limits>
 
 namespace repux {
 
@@ -16,6 +17,53 @@ std::vector<int64_t> window_starts(int64_t size, int64_t window, double overlap)
     starts.push_back(count == 1 ? 0 : static_cast<int64_t>(std::llround(static_cast<double>(i) * (size - window) / (count - 1))));
   }
   return starts;
+}
+
+namespace {
+
+// Window lengths along one axis: the set window, then larger multiples up to the image's size.
+std::vector<int64_t> window_lengths(int64_t size, int64_t window, int64_t multiple) {
+  std::vector<int64_t> lengths{window};
+  for (int64_t w = (window / multiple + 1) * multiple; w <= size; w += multiple) lengths.push_back(w);
+  return lengths;
+}
+
+}  // namespace
+
+int64_t window_count(const std::array<int64_t, 3>& size, const std::array<int64_t, 3>& window, double overlap) {
+  int64_t count = 1;
+  for (int a = 0; a < 3; ++a) count *= static_cast<int64_t>(window_starts(std::max(size[a], window[a]), window[a], overlap).size());
+  return count;
+}
+
+int64_t grown_window_voxels(const std::array<int64_t, 3>& window, double growth) {
+  if (!(growth >= 1 && growth <= 64)) fail("window growth {} is out of range, expected 1 to 64", growth);
+  return static_cast<int64_t>(std::llround(growth * static_cast<double>(window[0] * window[1] * window[2])));
+}
+
+std::array<int64_t, 3> fitted_window(const std::array<int64_t, 3>& size, const SlidingWindowOptions& o) {
+  const int64_t base_voxels = o.window[0] * o.window[1] * o.window[2];
+  if (o.max_window_voxels <= base_voxels || o.window_multiple < 1) return o.window;
+  std::array<std::vector<int64_t>, 3> lengths;
+  for (int a = 0; a < 3; ++a) lengths[a] = window_lengths(size[a], o.window[a], o.window_multiple);
+  auto best = o.window;
+  int64_t best_voxels = std::numeric_limits<int64_t>::max(), best_windows = best_voxels;
+  for (int64_t w0 : lengths[0]) {
+    for (int64_t w1 : lengths[1]) {
+      for (int64_t w2 : lengths[2]) {
+        const int64_t voxels = w0 * w1 * w2;
+        if (voxels > o.max_window_voxels && voxels != base_voxels) continue;
+        const int64_t windows = window_count(size, {w0, w1, w2}, o.overlap);
+        const int64_t total = windows * voxels;
+        if (total < best_voxels || (total == best_voxels && windows < best_windows)) {
+          best = {w0, w1, w2};
+          best_voxels = total;
+          best_windows = windows;
+        }
+      }
+    }
+  }
+  return best;
 }
 
 torch::Tensor gaussian_importance_map(const std::array<int64_t, 3>& window, double sigma_scale) {
@@ -38,6 +86,7 @@ void check_window_options(const SlidingWindowOptions& o) {
     if (w < 1 || w > 1024) fail("window size {} is out of range, expected 1 to 1024 voxels", w);
   }
   if (!(o.overlap >= 0 && o.overlap < 1)) fail("window overlap {} is out of range, expected [0, 1)", o.overlap);
+  if (o.max_window_voxels < 0) fail("largest window {} voxels is out of range, expected at least 0", o.max_window_voxels);
   if (o.batch_size < 1 || o.batch_size > 64) fail("window batch size {} is out of range, expected 1 to 64", o.batch_size);
   for (auto a : o.mirror_axes) {
     if (a < 0 || a > 2) fail("mirror axis {} is not 0, 1 or 2", a);
@@ -118,10 +167,12 @@ torch::Tensor predict_batch(const torch::Tensor& batch, const WindowPredictor& p
 }  // namespace
 
 void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
-                          const SlidingWindowOptions& o, const SlabSink& sink) {
+                          const SlidingWindowOptions& options, const SlabSink& sink) {
   if (image.dim() != 5 || image.size(0) != 1) fail("sliding window expects a [1, C, D, H, W] image");
-  check_window_options(o);
+  check_window_options(options);
   const std::array<int64_t, 3> size{image.size(2), image.size(3), image.size(4)};
+  SlidingWindowOptions o = options;
+  o.window = fitted_window(size, options);
   std::array<int64_t, 3> padded{}, before{};
   std::vector<int64_t> pads(6, 0);
   for (int a = 0; a < 3; ++a) {

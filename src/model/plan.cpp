@@ -31,13 +31,16 @@ void check_size(const std::string& field, const std::array<int64_t, 3>& size) {
 void check_inference(const InferenceSettings& s) {
   check_size("inference.window", *s.window);
   if (!(s.overlap >= 0 && s.overlap < 1)) fail_field("inference.overlap", fmt::format("{} is out of range, expected [0, 1)", s.overlap));
+  if (!(s.window_growth >= 1 && s.window_growth <= 64)) {
+    fail_field("inference.window_growth", fmt::format("{} is out of range, expected 1 to 64", s.window_growth));
+  }
   for (int64_t a : s.mirror_axes) {
     if (a < 0 || a > 2) fail_field("inference.mirror_axes", fmt::format("{} is not an axis, expected 0, 1 or 2", a));
   }
 }
 
 nlohmann::json to_json(const InferenceSettings& s) {
-  return {{"window", *s.window}, {"overlap", s.overlap}, {"blending", enum_name(s.blending)}, {"mirror_axes", s.mirror_axes}};
+  return {{"window", *s.window}, {"overlap", s.overlap}, {"blending", enum_name(s.blending)}, {"mirror_axes", s.mirror_axes}, {"window_growth", s.window_growth}};
 }
 
 InferenceSettings inference_from_json(const nlohmann::json& j) {
@@ -50,6 +53,7 @@ InferenceSettings inference_from_json(const nlohmann::json& j) {
     s.blending = in_field("inference.blending", [&] { return enum_from_name<Blending>(j["blending"].get<std::string>()); });
   }
   s.mirror_axes = in_field("inference.mirror_axes", [&] { return j.value("mirror_axes", s.mirror_axes); });
+  s.window_growth = in_field("inference.window_growth", [&] { return j.value("window_growth", s.window_growth); });
   return s;
 }
 
@@ -106,6 +110,7 @@ SlidingWindowOptions sliding_window_options(const Plan& plan) {
   o.overlap = p.inference.overlap;
   o.blending = p.inference.blending;
   o.mirror_axes = p.inference.mirror_axes;
+  o.max_window_voxels = grown_window_voxels(o.window, p.inference.window_growth);
   return o;
 }
 

@@ -18,7 +18,15 @@ struct InferenceOverrides {
   std::optional<double> overlap;
   std::optional<Blending> blending;
   std::optional<std::vector<int64_t>> mirror_axes;
+  std::optional<double> window_growth;  // unset with a window given: 1, that window exactly
 };
+
+// `repux predict --fast`: the fewest windows of the patch that cover the volume (overlap 0; evenly
+// spread, so they still meet with the overlap that covering takes) and no mirroring: 4.2x fewer
+// windows than overlap 0.5 on a 256x256x160 CT, for -0.0076 mean Dice on the demo's held-out cases.
+InferenceOverrides fast_inference();
+// `base` with each field that `over` sets replaced by it.
+InferenceOverrides overridden(InferenceOverrides base, const InferenceOverrides& over);
 
 // How the blended window predictions become labels. Slabs: rows are finished, restored to the
 // original grid and reduced to labels as the windows pass (memory ~ K x window depth x H x W);
@@ -47,6 +55,8 @@ struct PredictOptions {
 struct Prediction {
   Volume labels;         // integer labels, input geometry
   Volume probabilities;  // [K, D, H, W] float32, when asked for
+  std::array<int64_t, 3> window{};  // the windows the network ran on (fitted_window) and their number
+  int64_t windows = 0;
 };
 
 // The sliding window predict uses for `plan`: the plan's inference settings with the overrides.
