@@ -292,6 +292,25 @@ class Unpickler {
     return storage;
   }
 
+  // A tensor record's view of its storage must lie inside it: as many strides as sizes, nothing
+  // negative, and the last element (computed without overflow) before the storage's end.
+  void check_view(const std::vector<int64_t>& sizes, const std::vector<int64_t>& strides, int64_t offset, int64_t storage) {
+    if (sizes.size() != strides.size() || sizes.size() > 16) {
+      fail_here("malformed tensor record: {} sizes and {} strides", sizes.size(), strides.size());
+    }
+    if (offset < 0) fail_here("malformed tensor record: storage offset {}", offset);
+    int64_t last = offset;
+    for (size_t d = 0; d < sizes.size(); ++d) {
+      if (sizes[d] < 0 || strides[d] < 0) fail_here("malformed tensor record: size {} or stride {} is negative", sizes[d], strides[d]);
+      if (sizes[d] == 0) return;  // no elements: nothing to read
+      int64_t reach = 0;
+      if (__builtin_mul_overflow(sizes[d] - 1, strides[d], &reach) || __builtin_add_overflow(last, reach, &last)) {
+        fail_here("malformed tensor record: its extent overflows");
+      }
+    }
+    if (last >= storage) fail_here("tensor exceeds its storage ({} elements)", storage);
+  }
+
   static std::vector<int64_t> ints(const PyRef& tuple) {
     std::vector<int64_t> v;
     for (const auto& item : tuple->items) v.push_back(item->i);
@@ -308,9 +327,7 @@ class Unpickler {
       auto t = make(PyObject::Kind::Tensor);
       const int64_t offset = a[1]->i;
       const auto sizes = ints(a[2]), strides = ints(a[3]);
-      int64_t last = offset;
-      for (size_t d = 0; d < sizes.size(); ++d) last += (sizes[d] - 1) * strides[d];
-      if (!sizes.empty() && last >= a[0]->tensor.numel() && a[0]->tensor.numel() > 0) fail_here("tensor exceeds its storage");
+      check_view(sizes, strides, offset, a[0]->tensor.numel());
       t->tensor = a[0]->tensor.as_strided(sizes, strides, offset);
       return t;
     }
