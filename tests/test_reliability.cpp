@@ -335,4 +335,11 @@ TEST(Reliability, ImpossibleVoxelGeometryIsRefused) {
 TEST(Reliability, FuzzerFindingsStayFixed) {
   expect_one_line_error(run_limited(kSmallMemory, "info " + repux::test::data_path("nifti/fuzz_nifti2_dims_overflow.nii")),
                         "fuzz_nifti2_dims_overflow.nii");
+  // A torch.save file whose tensor record has fewer strides than sizes (read past a vector before).
+  repux::test::TempDir dir;
+  const auto r = repux::test::run_repux("import " + repux::test::data_path("models/fuzz_strides_shorter_than_sizes.pth") +
+                                        " --arch repuxnet --classes 5 -o " + dir.file("m.repux"));
+  expect_one_line_error(r, "fuzz_strides_shorter_than_sizes.pth");
+  EXPECT_NE(r.output.find("sizes and"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir.file("m.repux")));
 }
