@@ -6,10 +6,9 @@
 set -euo pipefail
 build=${1:-build}
 shift || true
-cmake --build "$build" --target repux bench_predict_inputs >/dev/null
 dir=$build/predict_ensemble
-[ -f "$dir/fold4.repux" ] || "$build/bench/bench_predict_inputs" ensemble "$dir" >/dev/null
 source "$(dirname "$0")/peak_rss.sh"
+prediction_inputs "$build" ensemble fold4.repux
 printf '%-10s %s\n' models "peak RssAnon, time"
 printf '%-10s ' 1
 peak_rss_anon "$dir/one.log" "$build/repux" predict -m "$dir/fold0.repux" -i "$dir/ct.nii.gz" -o "$dir/seg_one.nii.gz" "$@"

@@ -6,10 +6,9 @@
 # Usage: bench/predict_memory.sh [BUILD]   (writes its inputs to $BUILD/predict_memory/)
 set -euo pipefail
 build=${1:-build}
-cmake --build "$build" --target repux bench_predict_inputs >/dev/null
 dir=$build/predict_memory
-[ -f "$dir/ct.nii.gz" ] || "$build/bench/bench_predict_inputs" memory "$dir" >/dev/null
 source "$(dirname "$0")/peak_rss.sh"
+prediction_inputs "$build" memory ct.nii.gz
 printf '%-8s %-8s %-8s %s\n' plan classes path "peak RssAnon, time"
 for plan in 1.5mm native; do
   overlap=0.5

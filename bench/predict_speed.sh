@@ -8,10 +8,9 @@
 set -euo pipefail
 build=${1:-build}
 shift || true
-cmake --build "$build" --target repux bench_predict_inputs >/dev/null
 dir=$build/predict_speed
-[ -f "$dir/model.repux" ] || "$build/bench/bench_predict_inputs" speed "$dir" >/dev/null
 source "$(dirname "$0")/peak_rss.sh"
+prediction_inputs "$build" speed model.repux
 run() {
   local name=$1
   shift

@@ -13,8 +13,8 @@ SlidingWindowOptions predict_window_options(const Plan& plan, const PredictOptio
   if (user.overlap) o.overlap = *user.overlap;
   if (user.blending) o.blending = *user.blending;
   if (user.mirror_axes) o.mirror_axes = *user.mirror_axes;
-  const double growth = user.window_growth.value_or(user.window ? 1.0 : resolved(plan).inference.window_growth);
-  o.max_window_voxels = grown_window_voxels(o.window, growth);
+  // The plan's limit stands unless the user set a window (then exactly it) or a growth.
+  if (user.window || user.window_growth) o.max_window_voxels = grown_window_voxels(o.window, user.window_growth.value_or(1.0));
   o.batch_size = options.batch_size;
   o.compute_device = options.compute_device;
   o.stitch_device = options.stitch_device.value_or(options.compute_device);
