@@ -25,14 +25,17 @@ BuildInfo build_info() {
 #ifdef REPUX_HAVE_PLPLOT
   info.plplot = true;
 #endif
+#ifdef REPUX_HAVE_DICOM
+  info.dicom = true;
+#endif
   return info;
 }
 
 std::string build_description() {
   const BuildInfo info = build_info();
   const auto on_off = [](bool on) { return on ? "on" : "off"; };
-  return fmt::format("repux {} (commit {}, LibTorch {}, CUDA {}, NCCL {}, PLplot {})", info.version, info.git_commit, info.libtorch,
-                     on_off(info.cuda), on_off(info.nccl), on_off(info.plplot));
+  return fmt::format("repux {} (commit {}, LibTorch {}, CUDA {}, NCCL {}, PLplot {}, DICOM {})", info.version, info.git_commit, info.libtorch,
+                     on_off(info.cuda), on_off(info.nccl), on_off(info.plplot), on_off(info.dicom));
 }
 
 }  // namespace repux

@@ -1,6 +1,9 @@
-// `repux info FILE`: what a NIfTI volume (or a repux model file) holds.
+// `repux info PATH`: what a volume (NIfTI, DICOM series or SEG) or a repux model file holds.
 #include "commands.h"
 
+#include "options.h"
+
+#include "repux/io/dicom_series.h"
 #include "repux/io/geometry.h"
 #include "repux/io/nifti.h"
 #include "repux/io/volume_file.h"
@@ -15,13 +18,18 @@
 namespace repux::cli {
 namespace {
 
-void print_volume_info(const std::string& path) {
-  const Volume v = read_volume(path, allowing_channels(/*nonfinite_too=*/true));
+void print_volume_info(const std::string& path, const VolumeReadOptions& reading) {
+  const Volume v = read_volume(path, reading);
   const auto shape = v.spatial_shape();
   const auto spacing = v.spacing();
   fmt::print("file:        {}\n", path);
   const NiftiDetails* nifti = nifti_details(v);
   if (nifti) fmt::print("format:      NIfTI-{}\n", nifti->version);
+  if (const DicomSeriesDetails* dicom = dicom_series_details(v)) {
+    fmt::print("format:      DICOM series {} ({}, '{}', {} slices{})\n", dicom->series_uid, dicom->modality, dicom->series_description,
+               dicom->sop_instance_uids.size(), dicom->tilt_resampled ? ", gantry tilt resampled" : "");
+  }
+  if (!v.label_names.empty()) fmt::print("labels:      {}\n", fmt::join(v.label_names, ", "));
   fmt::print("shape:       {} x {} x {}", shape[0], shape[1], shape[2]);
   if (v.data.dim() == 4) fmt::print(" x {} channels", v.data.size(0));
   fmt::print("\nspacing:     {:.6g} x {:.6g} x {:.6g} mm\n", spacing[0], spacing[1], spacing[2]);
@@ -63,10 +71,16 @@ void print_model_info(const std::string& path) {
 }  // namespace
 
 void add_info_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("info", "Describe a NIfTI volume (shape, spacing, orientation, datatype, range, affine) or a repux model file");
+  auto* cmd = app.add_subcommand("info",
+                                 "Describe a volume (shape, spacing, orientation, datatype, range, affine): NIfTI, a DICOM series or SEG; or a "
+                                 "repux model file");
   auto path = std::make_shared<std::string>();
-  cmd->add_option("file", *path, "A .nii/.nii.gz volume or a repux model file")->required();
-  cmd->callback([path] { is_volume_path(*path) ? print_volume_info(*path) : print_model_info(*path); });
+  auto reading = std::make_shared<VolumeReadOptions>(allowing_channels(/*nonfinite_too=*/true));
+  cmd->add_option("file", *path, "A .nii/.nii.gz volume, a DICOM folder, DICOMDIR or .dcm file, or a repux model file")->required();
+  bind_dicom_reading(cmd, *reading);
+  cmd->callback([path, reading] {
+    is_volume_path(*path) || is_dicom_folder(*path) ? print_volume_info(*path, *reading) : print_model_info(*path);
+  });
 }
 
 }  // namespace repux::cli

@@ -49,7 +49,7 @@ void add_pipeline_commands(CLI::App& app) {
   auto ea = std::make_shared<EvaluateArgs>();
   auto* e = app.add_subcommand("evaluate", "Dice, HD95 (mm) and surface Dice per case and class; JSON and CSV summary");
   e->add_option("--pred", ea->prediction_dir, "Folder of predicted label maps")->required();
-  e->add_option("--gt", ea->truth_dir, "Folder of ground-truth label maps (same file names)")->required();
+  e->add_option("--gt", ea->truth_dir, "Folder of ground-truth label maps (same names; NIfTI or DICOM SEG)")->required();
   e->add_option("-o,--output", ea->output, "summary.json to write (summary.csv is written next to it)")->required();
   e->add_option("--classes", ea->options.classes, "Number of classes including background (default: from the data)");
   e->add_option("--class-names", ea->options.class_names, "Class names, background first");

@@ -1,4 +1,5 @@
-// `repux predict`: one volume, or a folder of them as a batch job. Several -m make an ensemble.
+// `repux predict`: one volume (a file or a DICOM series), or a folder of volume files as a batch job.
+// Several -m make an ensemble. Labels go to NIfTI, or to a DICOM SEG when the output ends in .dcm.
 // A folder is resumable and can be shared out: cases whose output exists are skipped (unless
 // --overwrite), --shard K/N takes every N-th case from the K-th, and a case that fails is reported
 // and the others go on (the exit status is non-zero at the end, naming them).
@@ -27,6 +28,8 @@ struct PredictArgs {
   std::vector<std::string> models;
   std::string input, output, device = "cpu", stitch_device, shard;
   InferenceArgs inference;
+  VolumeReadOptions reading = allowing_channels();
+  VolumeWriteOptions writing;
   int64_t batch = 1;
   Precision precision = Precision::Float32;
   Stitching stitching = Stitching::Slabs;
@@ -92,7 +95,7 @@ void run_predict(const PredictArgs& a) {
   const PredictOptions o = predict_options(a);
   predict_window_options(Plan{}, o);  // checks the user's values before the models are read
   const auto jobs = volume_jobs(a.input, a.output, a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard));
-  const bool folder = fs::is_directory(a.input);
+  const bool folder = jobs.size() != 1 || jobs[0].input != a.input;  // a batch over a folder's volume files
   std::vector<LoadedModel> models = load_models(a, o.compute_device);
   std::vector<std::string> failed;
   std::vector<double> seconds;
@@ -106,8 +109,8 @@ void run_predict(const PredictArgs& a) {
     }
     try {
       const auto t0 = std::chrono::steady_clock::now();
-      Prediction p = predict_volume(models, read_volume(job.input, allowing_channels()), o);
-      write_volume(p.labels, job.output);
+      Prediction p = predict_volume(models, read_volume(job.input, a.reading), o);
+      write_volume(p.labels, job.output, a.writing);
       if (a.save_probabilities) write_volume(p.probabilities, probabilities_path(job.output));
       seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       fmt::print("[{}/{}] {} -> {} ({:.1f} s, {} window(s) of {})\n", i + 1, jobs.size(), job.input, job.output, seconds.back(), p.windows,
@@ -141,8 +144,12 @@ void add_predict_command(CLI::App& app) {
   auto pa = std::make_shared<PredictArgs>();
   auto* p = app.add_subcommand("predict", "Segment volumes: preprocessing replayed, sliding window, labels in the input's geometry");
   p->add_option("-m,--model", pa->models, "repux model file; several -m: an ensemble (probabilities averaged)")->required();
-  p->add_option("-i,--input", pa->input, "A volume file, or a folder of them")->required();
-  p->add_option("-o,--output", pa->output, "Output file (or folder when the input is a folder)")->required();
+  p->add_option("-i,--input", pa->input, "A volume file, a folder of them, or a DICOM series (a folder or DICOMDIR)")->required();
+  p->add_option("-o,--output", pa->output,
+                "Output file (or folder when the input is a folder of volumes); .dcm: a DICOM SEG referencing the input series")
+      ->required();
+  bind_dicom_reading(p, pa->reading);
+  p->add_option("--segment-codes", pa->writing.segment_codes_file, "DICOM SEG output: JSON mapping class names to segment codes");
   p->add_option("--device", pa->device, "cpu or cuda")->capture_default_str();
   add_enum_option(p, "--precision", pa->precision, "Autocast precision");
   p->add_option("--stitch-device", pa->stitch_device, "Where window outputs are accumulated (default: --device; cpu saves GPU memory)");

@@ -147,10 +147,10 @@ void run_check_dataset(const CheckDatasetArgs& a) {
 
 void run_report(const ReportArgs& a) {
   const Volume image = read_volume(a.image);
-  const Volume prediction = read_volume(a.prediction);
+  const Volume prediction = read_label_volume(a.prediction, image.grid());
   if (prediction.spatial_shape() != image.spatial_shape()) fail("{}: shape differs from the image {}", a.prediction, a.image);
   std::unique_ptr<Volume> truth;
-  if (!a.truth.empty()) truth = std::make_unique<Volume>(read_volume(a.truth));
+  if (!a.truth.empty()) truth = std::make_unique<Volume>(read_label_volume(a.truth, image.grid()));
   write_overlay_png(image, truth.get(), prediction, a.output);
   fmt::print("wrote {}\n", a.output);
 }

@@ -12,5 +12,6 @@ void add_postprocess_command(CLI::App& app);
 void add_train_commands(CLI::App& app);
 void add_volume_commands(CLI::App& app);
 void add_launch_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 
 }  // namespace repux::cli

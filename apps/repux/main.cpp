@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   repux::cli::add_train_commands(app);
   repux::cli::add_volume_commands(app);
   repux::cli::add_launch_command(app);
+  repux::cli::add_convert_command(app);
 
   try {
     app.parse(argc, argv);

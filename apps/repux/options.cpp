@@ -116,15 +116,19 @@ InferenceOverrides resolve_overrides(const InferenceArgs& a) {
   return a.fast ? overridden(fast_inference(), o) : o;
 }
 
+void bind_dicom_reading(CLI::App* cmd, VolumeReadOptions& options) {
+  cmd->add_option("--series", options.dicom_series, "DICOM input: the SeriesInstanceUID to read (default: the folder's only CT or MR series)");
+  add_enum_option(cmd, "--gantry-tilt", options.gantry_tilt, "DICOM input: a gantry-tilted series is refused, or resampled onto an orthogonal grid");
+}
+
 std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share) {
   namespace fs = std::filesystem;
-  if (!fs::is_directory(input)) {
-    if (share.second != 1) fail("--shard needs a folder as input, and {} is a file", input);
+  const auto names = fs::is_directory(input) ? list_volume_files(input) : std::vector<std::string>{};
+  if (names.empty()) {
+    if (share.second != 1) fail("--shard needs a folder of volume files as input, and {} is {}", input, fs::is_directory(input) ? "a DICOM folder" : "a file");
     ensure_writable_volume(output);
     return {{input, output}};
   }
-  const auto names = list_volume_files(input);
-  if (names.empty()) fail("{}: holds no volume files ({})", input, volume_path_kinds());
   std::vector<VolumeJob> jobs;
   for (size_t i = static_cast<size_t>(share.first - 1); i < names.size(); i += static_cast<size_t>(share.second)) {
     jobs.push_back({(fs::path(input) / names[i]).string(), (fs::path(output) / names[i]).string()});

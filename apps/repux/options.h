@@ -5,6 +5,7 @@
 // known ones before any data is read).
 #include "repux/enum_names.h"
 #include "repux/infer/predictor.h"
+#include "repux/io/volume.h"
 #include "repux/model/plan.h"
 #include "repux/train/trainer.h"
 
@@ -68,9 +69,13 @@ struct InferenceArgs {
 void bind_inference_overrides(CLI::App* cmd, InferenceArgs& args);
 InferenceOverrides resolve_overrides(const InferenceArgs& args);
 
+// How DICOM input is read: --series UID and --gantry-tilt refuse|resample.
+void bind_dicom_reading(CLI::App* cmd, VolumeReadOptions& options);
+
 // The volumes a command maps: a file to a file, or a folder to a folder (its volume files in name
 // order, so every share of a job array sees the same list; share k of n takes every n-th from the
-// k-th). The output folder is created; a folder without volumes, or a file given with shares, is an error.
+// k-th). The output folder is created; a file given with shares is an error. A folder without volume
+// files is a DICOM series: one job, read from the folder, written to the output file.
 struct VolumeJob {
   std::string input, output;
 };

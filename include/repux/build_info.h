@@ -12,11 +12,12 @@ struct BuildInfo {
   bool cuda = false;       // GPU kernels and devices
   bool nccl = false;       // the nccl backend of data-parallel training
   bool plplot = false;     // training-curve plots
+  bool dicom = false;      // DICOM series and SEG (DCMTK)
 };
 
 BuildInfo build_info();
 
-// "repux 0.1.0 (commit abc123, LibTorch 1.13.1, CUDA off, NCCL off, PLplot on)"
+// "repux 0.1.0 (commit abc123, LibTorch 1.13.1, CUDA off, NCCL off, PLplot on, DICOM on)"
 std::string build_description();
 
 }  // namespace repux

@@ -135,7 +135,7 @@ std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, i
     }
     if (c.label.empty()) continue;
     try {
-      label = read_volume(c.label);
+      label = read_label_volume(c.label, image.grid());
     } catch (const Error& e) {
       problems.push_back({c.label, e.what()});
       continue;

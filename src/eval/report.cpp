@@ -22,30 +22,35 @@ nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : 
 }  // namespace
 
 nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options) {
-  const auto preds = list_volume_files(prediction_dir), truths = list_volume_files(truth_dir);
-  std::vector<std::string> missing;
-  for (const auto& t : truths) {
-    if (!std::binary_search(preds.begin(), preds.end(), t)) missing.push_back(t);
+  // Cases pair by name without the format's suffix, so a DICOM SEG ground truth (case.dcm) meets its
+  // NIfTI prediction (case.nii.gz).
+  std::map<std::string, std::string> preds, truths;
+  for (const auto& f : list_volume_files(prediction_dir)) preds[volume_stem(f)] = f;
+  for (const auto& f : list_volume_files(truth_dir)) truths[volume_stem(f)] = f;
+  std::vector<std::string> missing, unmatched;
+  for (const auto& [stem, file] : truths) {
+    if (!preds.count(stem)) missing.push_back(file);
   }
   if (!missing.empty()) fail("{}: no prediction for {} ground-truth file(s), e.g. {}", prediction_dir, missing.size(), missing.front());
-  std::vector<std::string> unmatched;
-  for (const auto& p : preds) {
-    if (!std::binary_search(truths.begin(), truths.end(), p)) unmatched.push_back(p);
+  for (const auto& [stem, file] : preds) {
+    if (!truths.count(stem)) unmatched.push_back(file);
   }
   if (!unmatched.empty()) fail("{}: {} prediction(s) have no ground truth in {}, e.g. {}", prediction_dir, unmatched.size(), truth_dir, unmatched.front());
-  if (truths.empty()) fail("{}: no .nii/.nii.gz files", truth_dir);
+  if (truths.empty()) fail("{}: no volume files ({})", truth_dir, volume_path_kinds());
 
   struct Loaded { std::string name; torch::Tensor pred, truth; std::array<double, 3> spacing; };
   std::vector<Loaded> cases;
   int64_t classes = options.classes;
-  for (const auto& name : truths) {
-    const Volume g = read_volume((fs::path(truth_dir) / name).string());
+  for (const auto& [stem, truth_file] : truths) {
+    const std::string& name = preds[stem];
     const Volume p = read_volume((fs::path(prediction_dir) / name).string());
+    const Volume g = read_label_volume((fs::path(truth_dir) / truth_file).string(), p.grid());
     if (g.spatial_shape() != p.spatial_shape()) fail("{}: prediction and ground truth shapes differ", name);
     if (!torch::allclose(g.affine, p.affine, 1e-4, 1e-3)) fail("{}: prediction and ground truth affines differ", name);
-    for (const auto& [volume, dir] : {std::pair<const Volume&, const std::string&>{g, truth_dir}, {p, prediction_dir}}) {
+    for (const auto& [volume, file] : {std::pair<const Volume&, std::string>{g, (fs::path(truth_dir) / truth_file).string()},
+                                       {p, (fs::path(prediction_dir) / name).string()}}) {
       const std::string problem = label_value_problem(volume.data, options.classes);
-      if (!problem.empty()) fail("{}: {}", (fs::path(dir) / name).string(), problem);
+      if (!problem.empty()) fail("{}: {}", file, problem);
     }
     if (options.classes == 0) classes = std::max<int64_t>({classes, g.data.max().item<int64_t>() + 1, p.data.max().item<int64_t>() + 1});
     cases.push_back({name, p.data, g.data, g.spacing()});

@@ -53,6 +53,7 @@ Volume label_volume(const torch::Tensor& labels, const Volume& image, const Plan
   std::string names;
   for (size_t i = 0; i < plan.class_names.size(); ++i) names += (i ? "," : "") + std::to_string(i) + "=" + plan.class_names[i];
   out.description = ("repux " + names).substr(0, 79);
+  out.label_names = plan.class_names;
   return out;
 }
 

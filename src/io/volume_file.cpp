@@ -2,6 +2,10 @@
 
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
+#ifdef REPUX_HAVE_DICOM
+#include "repux/io/dicom_seg.h"
+#include "repux/io/dicom_series.h"
+#endif
 #include "repux/io/nifti.h"
 #include "repux/io/paths.h"
 
@@ -19,11 +23,29 @@ struct VolumeFormat {
   const char* name;
   std::vector<const char*> suffixes;
   Volume (*read)(const std::string& path, const VolumeReadOptions& options);
-  void (*write)(const Volume& volume, const std::string& path);
+  void (*write)(const Volume& volume, const std::string& path, const VolumeWriteOptions& options);
 };
 
+#ifdef REPUX_HAVE_DICOM
+// A .dcm file is a SEG, or one image of a series: then the whole series it belongs to is read.
+Volume read_dicom_file(const std::string& path, const VolumeReadOptions& options) {
+  if (!has_dicom_marker(path) || is_dicom_seg(path)) return read_dicom_seg(path, options);
+  VolumeReadOptions series = options;
+  if (series.dicom_series.empty()) series.dicom_series = dicom_series_uid(path);
+  return read_dicom_series(fs::path(path).parent_path().string(), series);
+}
+#else
+[[noreturn]] void no_dicom(const std::string& path) { fail("{}: this repux was built without DICOM support (REPUX_DICOM=OFF)", path); }
+Volume read_dicom_file(const std::string& path, const VolumeReadOptions&) { no_dicom(path); }
+Volume read_dicom_series(const std::string& path, const VolumeReadOptions&) { no_dicom(path); }
+void write_dicom_seg(const Volume&, const std::string& path, const VolumeWriteOptions&) { no_dicom(path); }
+bool is_dicom_seg(const std::string&) { return false; }
+#endif
+
 const std::vector<VolumeFormat>& formats() {
-  static const std::vector<VolumeFormat> table{{"NIfTI", {".nii", ".nii.gz"}, read_nifti, write_nifti}};
+  static const std::vector<VolumeFormat> table{
+      {"NIfTI", {".nii", ".nii.gz"}, read_nifti, [](const Volume& v, const std::string& p, const VolumeWriteOptions&) { write_nifti(v, p); }},
+      {"DICOM SEG", {".dcm"}, read_dicom_file, write_dicom_seg}};
   return table;
 }
 
@@ -38,13 +60,18 @@ const VolumeFormat* format_of(const std::string& path) {
 
 const VolumeFormat& required_format_of(const std::string& path) {
   const VolumeFormat* f = format_of(path);
-  if (!f) fail("{}: not a volume file, expected {}", path, volume_path_kinds());
+  if (!f) fail("{}: not a volume file, expected {} or a DICOM folder", path, volume_path_kinds());
   return *f;
 }
 
 }  // namespace
 
 bool is_volume_path(const std::string& path) { return format_of(path) != nullptr; }
+
+bool is_dicom_folder(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec) || fs::path(path).filename() == "DICOMDIR";
+}
 
 std::string volume_path_kinds() {
   std::vector<std::string> suffixes;
@@ -60,7 +87,10 @@ std::vector<std::string> list_volume_files(const std::string& folder) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(folder)) {
     const std::string name = e.path().filename().string();
-    if (name[0] != '.' && is_volume_path(name) && volume_stem(name).size() > 0) names.push_back(name);
+    if (name[0] == '.' || !is_volume_path(name) || volume_stem(name).empty()) continue;
+    // A folder of DICOM slices named *.dcm is one series, not a list of volumes: only SEGs count.
+    if (volume_suffix(name) == ".dcm" && !is_dicom_seg(e.path().string())) continue;
+    names.push_back(name);
   }
   std::sort(names.begin(), names.end());
   return names;
@@ -78,9 +108,20 @@ std::string volume_suffix(const std::string& name) {
 
 std::string volume_stem(const std::string& name) { return name.substr(0, name.size() - volume_suffix(name).size()); }
 
-Volume read_volume(const std::string& path, const VolumeReadOptions& options) { return required_format_of(path).read(path, options); }
+Volume read_volume(const std::string& path, const VolumeReadOptions& options) {
+  if (is_dicom_folder(path)) return read_dicom_series(path, options);
+  return required_format_of(path).read(path, options);
+}
 
-void write_volume(const Volume& volume, const std::string& path) { required_format_of(path).write(volume, path); }
+Volume read_label_volume(const std::string& path, const Grid& image_grid) {
+  VolumeReadOptions options;
+  options.reference_grid = image_grid;
+  return read_volume(path, options);
+}
+
+void write_volume(const Volume& volume, const std::string& path, const VolumeWriteOptions& options) {
+  required_format_of(path).write(volume, path, options);
+}
 
 void ensure_writable_volume(const std::string& path) {
   if (!is_volume_path(path)) fail("output {} must be {}", path, volume_path_kinds());

@@ -81,7 +81,7 @@ std::vector<PreparedCase> prepare_cases(const std::vector<CaseFiles>& files, con
   for (const auto& f : files) {
     if (f.label.empty()) fail("{}: training case has no label", f.image);
     const Volume image = read_volume(f.image, allowing_channels());
-    const Volume label = read_volume(f.label);
+    const Volume label = read_label_volume(f.label, image.grid());
     PreparedCase c = preprocess(image, recipe, &label);
     if (c.label.max().item<int64_t>() >= classes) fail("{}: label {} >= number of classes {}", f.label, c.label.max().item<int64_t>(), classes);
     out.push_back(std::move(c));

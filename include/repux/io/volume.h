@@ -8,7 +8,9 @@
 
 #include <any>
 #include <array>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace repux {
 
@@ -47,6 +49,9 @@ struct Volume {
   SampleType sample_type = SampleType::Float32;
   IntensityScaling scaling;  // how the file's integers became `data` (identity: none)
   std::string description;
+  // For a label map, the name of each label value (index = value), when known: a DICOM SEG's segment
+  // labels, or the model's class names for a prediction. Formats without names ignore it.
+  std::vector<std::string> label_names;
   std::any format_details;  // the reading format's own header fields, for a round trip through it
 
   std::array<int64_t, 3> spatial_shape() const;
@@ -56,12 +61,32 @@ struct Volume {
   int64_t channels() const { return data.dim() == 4 ? data.size(0) : 1; }
 };
 
+// What reading a gantry-tilted DICOM series does: refuse it, or resample it onto an orthogonal grid.
+enum class GantryTilt { Refuse, Resample };
+template <>
+struct EnumNames<GantryTilt> {
+  static constexpr const char* what = "gantry tilt handling";
+  static constexpr std::pair<GantryTilt, const char*> table[] = {{GantryTilt::Refuse, "refuse"}, {GantryTilt::Resample, "resample"}};
+};
+
 struct VolumeReadOptions {
   // A file with several volumes (a 4-D NIfTI) is an error unless channels are allowed; then data is [C, D, H, W].
   bool allow_channels = false;
   // NaN or Inf voxels are an error unless allowed.
   bool allow_nonfinite = false;
+  // DICOM series (a folder): the SeriesInstanceUID to read (empty: the folder's only CT or MR series),
+  // and what a gantry-tilted series gets.
+  std::string dicom_series;
+  GantryTilt gantry_tilt = GantryTilt::Refuse;
+  // DICOM SEG: the grid its frames are placed on (the source image's). Without it, the smallest grid
+  // along the slice normal that holds every frame (a SEG leaves out empty frames).
+  std::optional<Grid> reference_grid;
 };
+struct VolumeWriteOptions {
+  // DICOM SEG: a JSON file mapping class names to segment codes (see dicom_seg.h); empty: built-in names.
+  std::string segment_codes_file;
+};
+
 inline VolumeReadOptions allowing_channels(bool nonfinite_too = false) {
   VolumeReadOptions o;
   o.allow_channels = true;

@@ -1,0 +1,42 @@
+#pragma once
+// What the DICOM series reader and the SEG reader and writer share (private to src/io/).
+#include "repux/error.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcdatset.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcitem.h>
+
+#include <torch/torch.h>
+
+#include <array>
+#include <string>
+
+namespace repux::dicom {
+
+// DCMTK's decoders (JPEG, JPEG-LS, RLE) registered once per process, and its log silenced (its
+// messages would interleave with ours; every failure reaches the user as a repux::Error).
+void initialise();
+
+// A string attribute, trimmed; empty when absent.
+std::string text(DcmItem& item, const DcmTagKey& tag);
+// The `count` numbers of a decimal-string attribute; an error naming `file` and the attribute when
+// absent or short.
+std::vector<double> numbers(DcmItem& item, const DcmTagKey& tag, size_t count, const std::string& file);
+
+// DICOM's patient coordinates are LPS; repux's affines are RAS (x and y negated).
+inline std::array<double, 3> lps_to_ras(const std::array<double, 3>& p) { return {-p[0], -p[1], p[2]}; }
+
+// The [4, 4] RAS affine of (column, row, slice) indices from LPS directions and an LPS origin:
+// column axis along `row_cosines` by `column_spacing`, row axis along `column_cosines` by
+// `row_spacing`, slice axis along `slice_step` (already scaled).
+torch::Tensor affine_from_lps(const std::array<double, 3>& row_cosines, const std::array<double, 3>& column_cosines,
+                              double column_spacing, double row_spacing, const std::array<double, 3>& slice_step,
+                              const std::array<double, 3>& origin);
+
+std::array<double, 3> cross(const std::array<double, 3>& a, const std::array<double, 3>& b);
+double dot(const std::array<double, 3>& a, const std::array<double, 3>& b);
+
+}  // namespace repux::dicom
