@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
+std::string arg(const std::string& s) { return "'" + s + "'"; }
 
 // Runs a tool; a failure stops the test with the tool's output.
 std::string shell(const std::string& command) {
@@ -50,7 +50,7 @@ std::string plastimatch_series(const TempDir& dir, const std::string& name, cons
   v.sample_type = SampleType::Int16;
   write_nifti(v, dir.file(name + ".nii.gz"));
   const std::string series = dir.file(name);
-  shell("plastimatch convert --input " + quoted(dir.file(name + ".nii.gz")) + " --output-dicom " + quoted(series) + " --patient-pos " +
+  shell("plastimatch convert --input " + arg(dir.file(name + ".nii.gz")) + " --output-dicom " + arg(series) + " --patient-pos " +
         patient_position);
   return series;
 }
@@ -58,7 +58,7 @@ std::string plastimatch_series(const TempDir& dir, const std::string& name, cons
 Volume dcm2niix_volume(const TempDir& dir, const std::string& series, const std::string& name) {
   const std::string out = dir.file(name + "_dcm2niix");
   fs::create_directories(out);
-  shell("dcm2niix -o " + quoted(out) + " -f ref -z n -b n " + quoted(series));
+  shell("dcm2niix -o " + arg(out) + " -f ref -z n -b n " + arg(series));
   return read_volume(out + "/ref.nii");
 }
 
@@ -105,7 +105,7 @@ std::string error_of_reading(const std::string& path, VolumeReadOptions options 
 
 // One attribute's value as dcmdump prints it, e.g. "[1.2.3]" -> "1.2.3".
 std::vector<std::string> dumped(const std::string& file, const std::string& tag) {
-  std::istringstream lines(shell("dcmdump +P " + tag + " " + quoted(file)));
+  std::istringstream lines(shell("dcmdump -Un +P " + tag + " " + arg(file)));
   std::vector<std::string> values;
   for (std::string line; std::getline(lines, line);) {
     const auto open = line.find('['), close = line.find(']');
@@ -160,12 +160,18 @@ TEST(DicomSeries, SlicesAreOrderedByPositionNotByFileNameOrInstanceNumber) {
   for (size_t i = 0; i < files.size(); ++i) {
     const std::string target = shuffled + "/" + std::to_string((i * 5) % files.size()) + "_slice";  // no .dcm: names do not matter
     fs::copy_file(files[i], target);
-    shell("dcmodify -nb -m '(0020,0013)=" + std::to_string((i * 7) % 11) + "' " + quoted(target));
+    shell("dcmodify -nb -m '(0020,0013)=" + std::to_string((i * 7) % 11) + "' " + arg(target));
   }
   const Volume read = read_volume(shuffled);
   EXPECT_TRUE(torch::equal(read.data, ordered.data));
   EXPECT_TRUE(torch::allclose(read.affine, ordered.affine));
   expect_same_voxels(read, dcm2niix_volume(dir, shuffled, "shuffled"));
+  // The same series behind a DICOMDIR (DCMTK's dcmmkdir wants ISO 9660 file names).
+  const std::string media = dir.file("media");
+  fs::create_directories(media + "/IMAGES");
+  for (size_t i = 0; i < files.size(); ++i) fs::copy_file(files[i], fmt::format("{}/IMAGES/IM{:06d}", media, i));
+  shell("cd " + arg(media) + " && dcmmkdir --invent --recurse IMAGES");
+  EXPECT_TRUE(torch::equal(read_volume(media + "/DICOMDIR").data, ordered.data));
 }
 
 TEST(DicomSeries, RescaleSlopeIsApplied) {
@@ -173,7 +179,7 @@ TEST(DicomSeries, RescaleSlopeIsApplied) {
   const std::string series = plastimatch_series(dir, "slope", torch::diag(torch::tensor({0.9, 0.9, 2.0, 1.0}, torch::kFloat64)), {10, 12, 6});
   const Volume before = read_volume(series);
   const double intercept = std::stod(dumped(files_in(series).front(), "0028,1052").at(0));
-  for (const auto& f : files_in(series)) shell("dcmodify -nb -m '(0028,1053)=2.5' " + quoted(f));
+  for (const auto& f : files_in(series)) shell("dcmodify -nb -m '(0028,1053)=2.5' " + arg(f));
   const Volume after = read_volume(series);
   // stored = before - intercept, now read as 2.5 x stored + intercept: computed by hand here.
   EXPECT_LE((after.data - ((before.data - intercept) * 2.5 + intercept)).abs().max().item<double>(), 1e-3);
@@ -184,11 +190,15 @@ TEST(DicomSeries, CompressedSeriesDecodeToTheSameValues) {
   TempDir dir;
   const std::string series = plastimatch_series(dir, "plain", torch::diag(torch::tensor({1.0, 1.0, 1.5, 1.0}, torch::kFloat64)), {16, 16, 5});
   const Volume plain = read_volume(series);
-  for (const auto& [tool, uid] : {std::pair<std::string, std::string>{"dcmcjpls", "1.2.840.10008.1.2.4.80"}, {"dcmcrle", "1.2.840.10008.1.2.5"}}) {
-    const std::string out = dir.file(tool);
+  for (const auto& [tool, uid] : {std::pair<std::string, std::string>{"dcmcjpls", "1.2.840.10008.1.2.4.80"},  // JPEG-LS lossless
+                                  {"dcmcrle", "1.2.840.10008.1.2.5"},                                       // RLE
+                                  {"dcmcjpeg +e1", "1.2.840.10008.1.2.4.70"}}) {                           // JPEG lossless SV1
+    const std::string out = dir.file(tool.substr(0, tool.find(' ')));
     fs::create_directories(out);
-    for (const auto& f : files_in(series)) shell(tool + " " + quoted(f) + " " + quoted(out + "/" + fs::path(f).filename().string()));
-    EXPECT_EQ(dumped(files_in(out).front(), "0002,0010").at(0), uid) << tool;
+    for (const auto& f : files_in(series)) shell(tool + " " + arg(f) + " " + arg(out + "/" + fs::path(f).filename().string()));
+    const auto xfer = dumped(files_in(out).front(), "0002,0010");
+    ASSERT_EQ(xfer.size(), 1u) << tool;
+    EXPECT_EQ(xfer[0], uid) << tool;
     const Volume decoded = read_volume(out);
     EXPECT_TRUE(torch::equal(decoded.data, plain.data)) << tool;
   }
@@ -208,7 +218,7 @@ TEST(DicomSeries, BadSeriesGiveOneLineErrors) {
     const std::string e = error_of_reading(folder);
     EXPECT_NE(e.find(expected), std::string::npos) << e;
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
-    const auto r = repux::test::run_repux("info " + quoted(folder));
+    const auto r = repux::test::run_repux("info " + arg(folder));
     EXPECT_EQ(r.exit_code, 1) << r.output;
   };
   {
@@ -235,7 +245,7 @@ TEST(DicomSeries, BadSeriesGiveOneLineErrors) {
     for (const auto& f : files_in(d)) {  // 15 degrees: each slice shifted along y by tan(15) x its height
       auto p = position_of(f);
       p[1] += std::tan(15 * M_PI / 180) * p[2];
-      shell(fmt::format("dcmodify -nb -m '(0020,0032)={:.6f}\\{:.6f}\\{:.6f}' {}", p[0], p[1], p[2], quoted(f)));
+      shell(fmt::format("dcmodify -nb -m '(0020,0032)={:.6f}\\{:.6f}\\{:.6f}' {}", p[0], p[1], p[2], arg(f)));
     }
     expect_error(d, "gantry tilt of 15.00 degrees");
     VolumeReadOptions o;
@@ -265,7 +275,7 @@ TEST(DicomSeries, BadSeriesGiveOneLineErrors) {
   }
   {
     const std::string d = variant("multiframe");
-    shell("dcmodify -nb -i '(0028,0008)=2' " + quoted(d + "/" + fs::path(files[0]).filename().string()));
+    shell("dcmodify -nb -i '(0028,0008)=2' " + arg(d + "/" + fs::path(files[0]).filename().string()));
     expect_error(d, "multi-frame object");
   }
   expect_error(dir.file("nothing_here"), "not found");
@@ -287,7 +297,7 @@ TEST(DicomSeg, PassesDciodvfyReferencesItsSeriesAndReadsBack) {
   const std::string seg = dir.file("seg.dcm");
   write_volume(labels, seg);
 
-  const std::string report = shell("dciodvfy " + quoted(seg));
+  const std::string report = shell("dciodvfy " + arg(seg));
   EXPECT_EQ(report.find("Error"), std::string::npos) << report;
 
   const Volume on_grid = read_label_volume(seg, image.grid());
@@ -340,7 +350,7 @@ TEST(DicomSeg, PredictConvertAndEvaluateOnADicomSeries) {
   c.image.sample_type = SampleType::Int16;
   write_nifti(c.image, dir.file("case.nii.gz"));
   const std::string series = dir.file("case_dicom");
-  shell("plastimatch convert --input " + quoted(dir.file("case.nii.gz")) + " --output-dicom " + quoted(series));
+  shell("plastimatch convert --input " + arg(dir.file("case.nii.gz")) + " --output-dicom " + arg(series));
   Plan plan;
   plan.network.out_channels = 4;
   plan.class_names = synth_class_names();
@@ -358,7 +368,7 @@ TEST(DicomSeg, PredictConvertAndEvaluateOnADicomSeries) {
   const Volume seg = read_label_volume(dir.file("gt/case.dcm"), image.grid());
   EXPECT_TRUE(torch::equal(seg.data, nifti.data));
   EXPECT_TRUE(torch::allclose(nifti.affine, image.affine));
-  EXPECT_EQ(shell("dciodvfy " + quoted(dir.file("gt/case.dcm"))).find("Error"), std::string::npos);
+  EXPECT_EQ(shell("dciodvfy " + arg(dir.file("gt/case.dcm"))).find("Error"), std::string::npos);
 
   r = repux::test::run_repux("evaluate --pred " + dir.file("pred") + " --gt " + dir.file("gt") + " --classes 4 -o " + dir.file("summary.json"));
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -80,6 +80,16 @@ Dataset from_json(const fs::path& json_path, const std::string& root) {
   }
 }
 
+// labelsTr/<stem> in the image's format, or in another (a DICOM SEG beside NIfTI images, say).
+std::string label_file(const fs::path& labels, const std::string& stem, const std::string& image_suffix) {
+  const fs::path same = labels / (stem + image_suffix);
+  if (fs::exists(same)) return same.string();
+  for (const char* suffix : {".nii.gz", ".nii", ".dcm"}) {
+    if (fs::exists(labels / (stem + suffix))) return (labels / (stem + suffix)).string();
+  }
+  return same.string();
+}
+
 Dataset from_nnunet_folder(const fs::path& dir) {
   Dataset d;
   for (const std::string& name : list_volume_files((dir / "imagesTr").string())) {
@@ -87,7 +97,7 @@ Dataset from_nnunet_folder(const fs::path& dir) {
     std::string stem = volume_stem(name);
     if (ends_with(stem, "_0000")) stem.resize(stem.size() - 5);
     else if (stem.size() > 5 && stem[stem.size() - 5] == '_') continue;  // other channels of a multi-channel case
-    d.training.push_back({(dir / "imagesTr" / name).string(), (dir / "labelsTr" / (stem + ext)).string()});
+    d.training.push_back({(dir / "imagesTr" / name).string(), label_file(dir / "labelsTr", stem, ext)});
   }
   if (fs::is_directory(dir / "imagesTs")) {
     for (const std::string& name : list_volume_files((dir / "imagesTs").string())) d.test.push_back({(dir / "imagesTs" / name).string(), ""});

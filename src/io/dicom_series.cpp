@@ -340,7 +340,8 @@ Volume read_dicom_series(const std::string& path, const VolumeReadOptions& optio
   dicom::initialise();
   std::error_code ec;
   if (!fs::exists(path, ec)) fail("{}: not found", path);
-  const std::string folder = fs::is_directory(path, ec) ? path : fs::path(path).parent_path().string();
+  const fs::path parent = fs::path(path).parent_path();
+  const std::string folder = fs::is_directory(path, ec) ? path : parent.empty() ? "." : parent.string();
   Volume volume = build_volume(choose_series(scan_folder(folder), folder, options.dicom_series), folder, options);
   if (!options.allow_nonfinite && !torch::isfinite(volume.data).all().item<bool>()) fail("{}: the series has non-finite values", folder);
   return volume;

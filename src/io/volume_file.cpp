@@ -32,7 +32,8 @@ Volume read_dicom_file(const std::string& path, const VolumeReadOptions& options
   if (!has_dicom_marker(path) || is_dicom_seg(path)) return read_dicom_seg(path, options);
   VolumeReadOptions series = options;
   if (series.dicom_series.empty()) series.dicom_series = dicom_series_uid(path);
-  return read_dicom_series(fs::path(path).parent_path().string(), series);
+  const fs::path folder = fs::path(path).parent_path();
+  return read_dicom_series(folder.empty() ? "." : folder.string(), series);
 }
 #else
 [[noreturn]] void no_dicom(const std::string& path) { fail("{}: this repux was built without DICOM support (REPUX_DICOM=OFF)", path); }
@@ -60,6 +61,8 @@ const VolumeFormat* format_of(const std::string& path) {
 
 const VolumeFormat& required_format_of(const std::string& path) {
   const VolumeFormat* f = format_of(path);
+  std::error_code ec;
+  if (!f && !fs::exists(path, ec)) fail("{}: not found (expected {} or a DICOM folder)", path, volume_path_kinds());
   if (!f) fail("{}: not a volume file, expected {} or a DICOM folder", path, volume_path_kinds());
   return *f;
 }
