@@ -16,8 +16,8 @@
 
 namespace repux::fuzz {
 
-inline std::string write_input(const uint8_t* data, size_t size, const std::string& extension) {
-  const std::string path = "/tmp/repux-fuzz-" + std::to_string(::getpid()) + extension;
+inline std::string write_input(const uint8_t* data, size_t size, const std::string& extension, const std::string& directory = "/tmp") {
+  const std::string path = directory + "/repux-fuzz-" + std::to_string(::getpid()) + extension;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) std::abort();
   if (size > 0 && std::fwrite(data, 1, size, f) != size) std::abort();
@@ -26,13 +26,13 @@ inline std::string write_input(const uint8_t* data, size_t size, const std::stri
 }
 
 template <typename Reader>
-int run_reader(const uint8_t* data, size_t size, const std::string& extension, Reader&& read) {
+int run_reader(const uint8_t* data, size_t size, const std::string& extension, Reader&& read, const std::string& directory = "/tmp") {
   static const bool once = [] {
     torch::set_num_threads(1);
     return true;
   }();
   (void)once;
-  const std::string path = write_input(data, size, extension);
+  const std::string path = write_input(data, size, extension, directory);
   try {
     read(path);
   } catch (const std::bad_alloc&) {

@@ -1,0 +1,25 @@
+// DICOM readers: the input is the one file of a folder, read as a series (headers, then pixel data
+// through DCMTK's decoders) and as a SEG (dcmseg's frames and functional groups, then repux's grid).
+#include "fuzz_target.h"
+#include "repux/io/dicom_seg.h"
+#include "repux/io/dicom_series.h"
+
+#include <filesystem>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string folder = [] {
+    const std::string f = "/tmp/repux-fuzz-dicom-" + std::to_string(::getpid());
+    std::filesystem::create_directories(f);
+    return f;
+  }();
+  return repux::fuzz::run_reader(
+      data, size, ".dcm",
+      [](const std::string& path) {
+        try {
+          repux::read_dicom_series(folder);
+        } catch (const repux::Error&) {
+        }
+        repux::read_dicom_seg(path);
+      },
+      folder);
+}
