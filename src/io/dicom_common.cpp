@@ -6,6 +6,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
 
@@ -14,7 +15,7 @@ namespace repux::dicom {
 void initialise() {
   static std::once_flag once;
   std::call_once(once, [] {
-    OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+    OFLog::configure(std::getenv("REPUX_DICOM_LOG") ? OFLogger::DEBUG_LOG_LEVEL : OFLogger::FATAL_LOG_LEVEL);
     DJDecoderRegistration::registerCodecs();
     DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();

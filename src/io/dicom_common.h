@@ -17,7 +17,8 @@
 namespace repux::dicom {
 
 // DCMTK's decoders (JPEG, JPEG-LS, RLE) registered once per process, and its log silenced (its
-// messages would interleave with ours; every failure reaches the user as a repux::Error).
+// messages would interleave with ours; every failure reaches the user as a repux::Error) unless the
+// environment sets REPUX_DICOM_LOG.
 void initialise();
 
 // A string attribute, trimmed; empty when absent.

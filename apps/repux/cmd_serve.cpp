@@ -1,0 +1,184 @@
+// `repux serve`: a DICOM node. It receives CT/MR series by C-STORE into a spool, decides a series is
+// complete when nothing arrived for --quiet seconds, segments it with the model routed by modality, and
+// sends the DICOM SEG to --forward-to by C-STORE. `repux pacs-segment`: the pull mode, C-GET a study
+// from a PACS, segment each CT/MR series, store the SEGs back. One JSON line per event on stdout.
+#include "commands.h"
+#include "options.h"
+
+#include "repux/error.h"
+#include "repux/infer/predictor.h"
+#include "repux/io/dicom_series.h"
+#include "repux/io/volume_file.h"
+#include "repux/net/dicom_peer.h"
+#include "repux/net/storage_scp.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <unistd.h>
+#include <filesystem>
+#include <map>
+
+namespace fs = std::filesystem;
+
+namespace repux::cli {
+namespace {
+
+std::atomic<bool> stop_requested{false};
+extern "C" void request_stop(int) { stop_requested = true; }
+
+void log_event(nlohmann::json event) {
+  event["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  fmt::print("{}\n", event.dump());
+  std::fflush(stdout);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Models by modality ("CT=ct.repux"); an unkeyed one serves every modality without its own.
+class ModelRoutes {
+ public:
+  explicit ModelRoutes(const std::vector<std::string>& specs) {
+    for (const auto& spec : specs) {
+      const auto eq = spec.find('=');
+      const std::string key = eq == std::string::npos ? "" : spec.substr(0, eq);
+      models_.emplace(key, load_model(eq == std::string::npos ? spec : spec.substr(eq + 1)));
+    }
+  }
+  LoadedModel& for_modality(const std::string& modality) {
+    auto it = models_.find(modality);
+    if (it == models_.end()) it = models_.find("");
+    if (it == models_.end()) fail("no model serves modality {} (give -m {}=MODEL or an unkeyed -m)", modality, modality);
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, LoadedModel> models_;
+};
+
+// Reads a series (a folder, optionally one series of it), segments it and writes the SEG; returns its details.
+DicomSeriesDetails segment_series(ModelRoutes& models, const std::string& folder, const std::string& series_uid, const std::string& seg_path) {
+  VolumeReadOptions reading;
+  reading.dicom_series = series_uid;
+  const Volume image = read_volume(folder, reading);
+  const DicomSeriesDetails details = *dicom_series_details(image);
+  PredictOptions options;
+  Prediction p = predict_volume(models.for_modality(details.modality), image, options);
+  write_volume(p.labels, seg_path);
+  return details;
+}
+
+struct ServeArgs {
+  std::vector<std::string> models;
+  StorageScpOptions scp;
+  std::string spool, forward_to;
+  int quiet_seconds = 10;
+  double spool_limit_gb = 20;
+};
+
+void run_serve(const ServeArgs& a) {
+  const DicomPeer destination = parse_dicom_peer(a.forward_to);
+  if (a.scp.allowed_peers.empty()) fail("--allow names no peer: a node accepts only configured AE titles");
+  ModelRoutes models(a.models);
+  Spool spool(a.spool, static_cast<uint64_t>(a.spool_limit_gb * (1ull << 30)));
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGINT, request_stop);
+  // Segmentation runs between associations, on the thread that listens: DCMTK's objects are not used
+  // from two threads at once (a SEG written beside a receiving SCP failed its VR checks). Senders that
+  // connect meanwhile wait in the TCP backlog; a series that arrives is never lost (it is spooled first).
+  const auto segment_one = [&](const std::string& work) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string uid = fs::path(work).filename().string();
+    try {
+      const std::string seg = (fs::path(work) / "repux_seg.dcm").string();
+      const DicomSeriesDetails d = segment_series(models, work, uid, seg);
+      const double segmented = seconds_since(t0);
+      log_event({{"event", "segmented"}, {"series", uid}, {"study", d.study_uid}, {"slices", d.sop_instance_uids.size()}, {"seconds", segmented}});
+      store_files(destination, a.scp.ae_title, {seg});
+      log_event({{"event", "seg_sent"}, {"series", uid}, {"study", d.study_uid}, {"destination", a.forward_to},
+                 {"seconds", seconds_since(t0) - segmented}, {"total_seconds", seconds_since(t0)}});
+      spool.finish(work);
+    } catch (const std::exception& e) {
+      log_event({{"event", "failed"}, {"series", uid}, {"error", first_line(e.what())}});
+      spool.set_aside(work);
+    }
+  };
+  log_event({{"event", "listening"}, {"ae_title", a.scp.ae_title}, {"port", a.scp.port}, {"spool", a.spool}});
+  const auto take_quiet = [&] {
+    for (const auto& work : spool.take_quiet_series(std::chrono::seconds(a.quiet_seconds))) {
+      size_t files = 0;
+      for (const auto& e : fs::directory_iterator(work)) files += e.is_regular_file() ? 1 : 0;
+      log_event({{"event", "series_received"}, {"series", fs::path(work).filename().string()}, {"files", files}});
+      if (!stop_requested) segment_one(work);  // after SIGTERM: left in work/, redone at the next start
+    }
+  };
+  run_storage_scp(a.scp, spool, [] { return stop_requested.load(); }, take_quiet);
+  log_event({{"event", "stopped"}});
+}
+
+struct PullArgs {
+  std::vector<std::string> models;
+  std::string pacs, study, ae_title = "REPUX", work;
+};
+
+void run_pacs_segment(const PullArgs& a) {
+  const DicomPeer pacs = parse_dicom_peer(a.pacs);
+  ModelRoutes models(a.models);
+  const fs::path work = a.work.empty() ? fs::temp_directory_path() / fmt::format("repux-pull-{}", ::getpid()) : fs::path(a.work);
+  fs::remove_all(work);
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t files = get_study(pacs, a.ae_title, a.study, (work / "study").string());
+  log_event({{"event", "study_received"}, {"study", a.study}, {"files", files}, {"seconds", seconds_since(t0)}});
+  std::vector<std::string> failed;
+  for (const auto& s : list_dicom_series((work / "study").string())) {
+    if (s.modality != "CT" && s.modality != "MR") continue;
+    const auto t1 = std::chrono::steady_clock::now();
+    try {
+      const std::string seg = (work / (s.uid + ".dcm")).string();
+      segment_series(models, (work / "study").string(), s.uid, seg);
+      store_files(pacs, a.ae_title, {seg});
+      log_event({{"event", "seg_sent"}, {"series", s.uid}, {"destination", a.pacs}, {"seconds", seconds_since(t1)}});
+    } catch (const std::exception& e) {
+      failed.push_back(s.uid);
+      log_event({{"event", "failed"}, {"series", s.uid}, {"error", first_line(e.what())}});
+    }
+  }
+  if (a.work.empty()) fs::remove_all(work);
+  if (!failed.empty()) fail("{} series of study {} failed: {}", failed.size(), a.study, failed.front());
+}
+
+}  // namespace
+
+void add_serve_commands(CLI::App& app) {
+  auto sa = std::make_shared<ServeArgs>();
+  auto* s = app.add_subcommand("serve", "A DICOM node: receive CT/MR series (C-STORE), segment them, send the DICOM SEG on (C-STORE)");
+  s->add_option("-m,--model", sa->models, "Model file, or MODALITY=FILE (e.g. MR=brain.repux) to route by modality")->required();
+  s->add_option("--aet", sa->scp.ae_title, "This node's AE title")->capture_default_str();
+  s->add_option("--port", sa->scp.port, "TCP port to listen on")->capture_default_str();
+  s->add_option("--allow", sa->scp.allowed_peers, "Peers that may store: AET or AET@host (several allowed)")->required();
+  s->add_option("--forward-to", sa->forward_to, "Where SEGs go: AET@host:port")->required();
+  s->add_option("--spool", sa->spool, "Spool folder (received series wait here; survives restarts)")->required();
+  s->add_option("--quiet", sa->quiet_seconds, "A series is complete after this many seconds without a new instance")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  s->add_option("--spool-limit-gb", sa->spool_limit_gb, "Refuse new associations while the spool holds more")
+      ->check(CLI::Range(0.001, 1e6))
+      ->capture_default_str();
+  s->callback([sa] { run_serve(*sa); });
+
+  auto pa = std::make_shared<PullArgs>();
+  auto* p = app.add_subcommand("pacs-segment", "Retrieve a study from a PACS (C-GET), segment its CT/MR series, store the SEGs back");
+  p->add_option("-m,--model", pa->models, "Model file, or MODALITY=FILE")->required();
+  p->add_option("--pacs", pa->pacs, "The PACS: AET@host:port")->required();
+  p->add_option("--study", pa->study, "StudyInstanceUID")->required();
+  p->add_option("--aet", pa->ae_title, "This program's AE title")->capture_default_str();
+  p->add_option("--work", pa->work, "Folder for the retrieved study (default: a temporary one, removed)");
+  p->callback([pa] { run_pacs_segment(*pa); });
+}
+
+}  // namespace repux::cli

@@ -1,0 +1,25 @@
+#pragma once
+// A DICOM Storage SCP (C-ECHO, C-STORE of CT and MR images) that writes into a Spool, built on DCMTK's
+// DcmStorageSCP. Only configured peers are accepted: an association from another AE title (or host)
+// is refused at negotiation, as is any association while the spool is over its bound.
+#include "repux/net/spool.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace repux {
+
+struct StorageScpOptions {
+  std::string ae_title = "REPUX";
+  uint16_t port = 11112;
+  // "AET" or "AET@host": who may store. Empty: nobody (a node must name its peers).
+  std::vector<std::string> allowed_peers;
+};
+
+// Listens until `should_stop` says so; calls `on_idle` about once a second between associations.
+void run_storage_scp(const StorageScpOptions& options, Spool& spool, const std::function<bool()>& should_stop,
+                     const std::function<void()>& on_idle);
+
+}  // namespace repux

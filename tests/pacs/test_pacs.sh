@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# `repux serve` and `repux pacs-segment` against a real Orthanc on 127.0.0.1 (its own temporary
+# configuration, storage and ports): push (Orthanc C-STOREs a series to the node, the SEG comes back),
+# pull (C-GET of a study, SEGs stored back), and faults (an unknown AE title, two series at once, a
+# corrupt series, kill -9 mid-way). Every wait is bounded; the servers are killed and the folder
+# removed however the test ends. Usage: test_pacs.sh REPUX_BINARY
+set -euo pipefail
+repux=$1
+tmp=$(mktemp -d /tmp/repux-pacs-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+die() { echo "FAIL: $*" >&2; for f in "$tmp"/serve*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
+# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.5 s.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "no $what within $seconds s"
+    sleep 0.5
+  done
+}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+http=$(free_port); dicom=$(free_port); node=$(free_port)
+rest() { curl -sf "http://127.0.0.1:$http$1" "${@:2}"; }
+json() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+seg_count() { rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "SEG"}}' | json 'len(d)'; }
+at_least_segs() { [ "$(seg_count)" -ge "$1" ]; }
+
+# Data: CT series written by plastimatch from synthetic cases, and a small model.
+"$repux" synth -n 6 --seed 11 -o "$tmp/synth" >/dev/null
+i=0
+for image in "$tmp"/synth/imagesTr/*.nii.gz; do
+  plastimatch convert --input "$image" --output-dicom "$tmp/series$i" >/dev/null 2>&1
+  i=$((i + 1))
+done
+"$repux" train -d "$tmp/synth" -o "$tmp/run" --classes 4 --dims 4 8 16 32 --depths 1 1 1 1 --kernel-sizes 5 --hidden 16 \
+  --patch 32 --iterations 2 --val-every 2 >/dev/null
+model=$tmp/run/last.repux
+series_uid() { dcmdump -Un +P 0020,000e "$(ls -d "$1"/* | head -1)" | sed 's/.*\[\(.*\)\].*/\1/'; }
+study_uid() { dcmdump -Un +P 0020,000d "$(ls -d "$1"/* | head -1)" | sed 's/.*\[\(.*\)\].*/\1/'; }
+
+cat >"$tmp/orthanc.json" <<JSON
+{ "Name": "repux-test", "StorageDirectory": "$tmp/orthanc-db", "IndexDirectory": "$tmp/orthanc-db",
+  "HttpPort": $http, "DicomPort": $dicom, "DicomAet": "ORTHANC", "RemoteAccessAllowed": false,
+  "AuthenticationEnabled": false, "DicomAlwaysAllowGet": true, "DicomAlwaysAllowStore": true,
+  "DicomModalities": { "repux": ["REPUX", "127.0.0.1", $node] }, "Plugins": [] }
+JSON
+Orthanc "$tmp/orthanc.json" >"$tmp/orthanc.log" 2>&1 &
+pids+=($!)
+wait_for 60 "Orthanc" rest /system
+
+start_node() {
+  "$repux" serve -m "$model" --aet REPUX --port "$node" --allow ORTHANC@127.0.0.1 --forward-to "ORTHANC@127.0.0.1:$dicom" \
+    --spool "$tmp/spool" --quiet 2 >>"$tmp/serve.log" 2>&1 &
+  node_pid=$!
+  pids+=($node_pid)
+  wait_for 60 "DICOM node" echoscu -aet ORTHANC -aec REPUX 127.0.0.1 "$node"
+}
+start_node
+
+# Push: Orthanc sends series 0 to the node; its SEG comes back into the same study, referencing it.
+for f in "$tmp"/series0/*; do rest /instances -X POST --data-binary @"$f" >/dev/null; done
+ct=$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "CT"}}' | json 'd[0]')
+rest "/modalities/repux/store" -X POST -d "$ct" >/dev/null
+wait_for 120 "SEG of the pushed series in Orthanc" at_least_segs 1
+seg=$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "SEG"}}' | json 'd[0]')
+[ "$(rest "/series/$seg" | json 'd["ParentStudy"]')" = "$(rest "/series/$ct" | json 'd["ParentStudy"]')" ] || die "the SEG is not in the CT's study"
+instance=$(rest "/series/$seg" | json 'd["Instances"][0]')
+referenced=$(rest "/instances/$instance/tags?simplify" | json 'd["ReferencedSeriesSequence"][0]["SeriesInstanceUID"]')
+[ "$referenced" = "$(series_uid "$tmp/series0")" ] || die "the SEG references $referenced"
+echo "push: SEG back in Orthanc, referencing the series ($(grep -o '"total_seconds":[0-9.]*' "$tmp/serve.log" | tail -1))"
+
+# An AE title the node does not know is refused at association time.
+if echoscu -aet STRANGER -aec REPUX 127.0.0.1 "$node" >/dev/null 2>&1; then die "an unknown AE title was accepted"; fi
+echo "unknown AE title refused"
+
+# Two series at once: both come back, each referencing its own series.
+storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series1/* &
+storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series2/* &
+wait
+wait_for 180 "SEGs of the two simultaneous series" at_least_segs 3
+refs=$(rest /tools/find -X POST -d '{"Level": "Instance", "Query": {"Modality": "SEG"}, "Expand": true}' | json '" ".join(sorted(i["ID"] for i in d))')
+found=""
+for id in $refs; do found="$found $(rest "/instances/$id/tags?simplify" | json 'd["ReferencedSeriesSequence"][0]["SeriesInstanceUID"]')"; done
+for k in 1 2; do [[ $found == *"$(series_uid "$tmp/series$k")"* ]] || die "no SEG references series $k"; done
+echo "two series at once: both segmented, unmixed"
+
+# A corrupt series (a slice missing) is logged and set aside; the next series still succeeds.
+rm "$(ls -d "$tmp"/series3/* | sed -n 5p)"
+storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series3/*
+wait_for 60 "failure line for the corrupt series" grep -q "\"event\":\"failed\".*$(series_uid "$tmp/series3")" "$tmp/serve.log"
+storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series4/*
+wait_for 120 "SEG of the series after the corrupt one" at_least_segs 4
+echo "corrupt series logged ($(grep -o 'missing between[^"]*' "$tmp/serve.log" | head -1 | cut -c1-60)...), the next one segmented"
+
+# kill -9 while a received series waits for its quiet period; after a restart it is still segmented.
+storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series5/*
+kill -9 "$node_pid"
+[ -d "$tmp/spool/series/$(series_uid "$tmp/series5")" ] || die "the received series is not in the spool"
+start_node
+wait_for 120 "SEG of the series received before kill -9" at_least_segs 5
+echo "kill -9 and restart: the spooled series was segmented"
+
+# Pull: the node's program retrieves study 0 with C-GET and stores a SEG back.
+"$repux" pacs-segment -m "$model" --pacs "ORTHANC@127.0.0.1:$dicom" --aet REPUX --study "$(study_uid "$tmp/series0")" >"$tmp/pull.log" 2>&1 ||
+  { cat "$tmp/pull.log"; die "pacs-segment failed"; }
+wait_for 30 "SEG of the pulled study" at_least_segs 6
+echo "pull: study retrieved with C-GET, SEG stored back"
+kill -TERM "$node_pid"
+wait_for 30 "clean stop on SIGTERM" grep -q '"event":"stopped"' "$tmp/serve.log"
+echo "SIGTERM: stopped cleanly"
