@@ -123,9 +123,10 @@ void bind_dicom_reading(CLI::App* cmd, VolumeReadOptions& options) {
 
 std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share) {
   namespace fs = std::filesystem;
-  const auto names = fs::is_directory(input) ? list_volume_files(input) : std::vector<std::string>{};
+  const bool folder = fs::is_directory(input);
+  const auto names = folder ? list_volume_files(input) : std::vector<std::string>{};
   if (names.empty()) {
-    if (share.second != 1) fail("--shard needs a folder of volume files as input, and {} is {}", input, fs::is_directory(input) ? "a DICOM folder" : "a file");
+    if (share.second != 1) fail("--shard needs a folder of volume files as input, and {} is {}", input, folder ? "a DICOM folder" : "a file");
     ensure_writable_volume(output);
     return {{input, output}};
   }

@@ -88,6 +88,14 @@ std::map<std::string, SegmentCodes> read_code_file(const std::string& file) {
   return codes;
 }
 
+// The codes of a class name: the user's mapping (already parsed), else the built-in table, else "Tissue".
+SegmentCodes codes_for(const std::string& class_name, const std::map<std::string, SegmentCodes>& user) {
+  const std::string key = normalised(class_name);
+  if (const auto it = user.find(key); it != user.end()) return it->second;
+  if (const auto it = builtin_codes().find(key); it != builtin_codes().end()) return it->second;
+  return {kTissue, kTissue};
+}
+
 void check(const OFCondition& status, const std::string& path, const char* what) {
   if (status.bad()) fail("cannot write {}: {} ({})", path, what, status.text());
 }
@@ -137,8 +145,9 @@ void add_shared_groups(DcmSegmentation& seg, const PlaneGeometry& g, const std::
 }
 
 void add_segments(DcmSegmentation& seg, const std::vector<std::string>& names, const VolumeWriteOptions& options, const std::string& path) {
+  const auto user_codes = options.segment_codes_file.empty() ? std::map<std::string, SegmentCodes>{} : read_code_file(options.segment_codes_file);
   for (size_t k = 1; k < names.size(); ++k) {
-    const SegmentCodes codes = segment_codes(names[k], options.segment_codes_file);
+    const SegmentCodes codes = codes_for(names[k], user_codes);
     CodeSequenceMacro category(codes.category.code.c_str(), codes.category.scheme.c_str(), codes.category.meaning.c_str());
     CodeSequenceMacro type(codes.type.code.c_str(), codes.type.scheme.c_str(), codes.type.meaning.c_str());
     DcmSegment* segment = nullptr;
@@ -327,15 +336,7 @@ std::vector<std::string> segment_labels(DcmSegmentation& seg) {
 }  // namespace
 
 SegmentCodes segment_codes(const std::string& class_name, const std::string& mapping_file) {
-  const std::string key = normalised(class_name);
-  if (!mapping_file.empty()) {
-    const auto codes = read_code_file(mapping_file);
-    const auto it = codes.find(key);
-    if (it != codes.end()) return it->second;
-  }
-  const auto it = builtin_codes().find(key);
-  if (it != builtin_codes().end()) return it->second;
-  return {kTissue, kTissue};
+  return codes_for(class_name, mapping_file.empty() ? std::map<std::string, SegmentCodes>{} : read_code_file(mapping_file));
 }
 
 void write_dicom_seg(const Volume& labels, const std::string& path, const VolumeWriteOptions& options) {
@@ -405,11 +406,11 @@ Volume read_dicom_seg(const std::string& path, const VolumeReadOptions& options)
   const PlaneGeometry plane = seg_plane(*seg, spacing, path);
   const std::vector<SegFrame> frames = read_frames(*seg, rows, columns, path);
   if (spacing <= 0) spacing = 1.0;
-  Grid grid = options.reference_grid ? *options.reference_grid : own_grid(frames, plane, spacing, rows, columns);
+  const Grid own = own_grid(frames, plane, spacing, rows, columns);
+  const Grid grid = options.reference_grid ? *options.reference_grid : own;
   if (grid.shape[0] != columns || grid.shape[1] != rows) {
     fail("{}: frames of {} x {} pixels, the reference grid's slices {} x {}", path, rows, columns, grid.shape[1], grid.shape[0]);
   }
-  const Grid own = own_grid(frames, plane, spacing, rows, columns);
   if (!torch::allclose(own.affine.slice(1, 0, 2), grid.affine.slice(1, 0, 2), 1e-4, 1e-4)) {
     fail("{}: its pixel spacing or orientation differs from the reference grid's", path);
   }
