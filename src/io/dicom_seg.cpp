@@ -5,6 +5,7 @@
 #include "repux/io/atomic_file.h"
 #include "repux/io/dicom_series.h"
 
+#include <dcmtk/dcmdata/dcbytstr.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmfg/fgderimg.h>
 #include <dcmtk/dcmfg/fgfracon.h>
@@ -339,8 +340,25 @@ SegmentCodes segment_codes(const std::string& class_name, const std::string& map
   return codes_for(class_name, mapping_file.empty() ? std::map<std::string, SegmentCodes>{} : read_code_file(mapping_file));
 }
 
+// DCMTK checks every string value against its VR while the SEG is built and written. The values the
+// SEG copies from its source (study, patient, frame of reference, referenced instances) must stay
+// exactly as they are, valid or not: a SEG whose StudyInstanceUID were "corrected" would land in
+// another study. Such values are common: plastimatch, for one, writes UIDs whose last component
+// starts with 0 (invalid by PS3.5 9.1) for about one series in ten. So the check is off while the SEG is
+// assembled; what repux itself generates is DCMTK's UIDs and fixed text, which the tests validate with
+// dciodvfy.
+class SourceValuesKept {
+ public:
+  SourceValuesKept() : was_(dcmEnableVRCheckerForStringValues.get()) { dcmEnableVRCheckerForStringValues.set(OFFalse); }
+  ~SourceValuesKept() { dcmEnableVRCheckerForStringValues.set(was_); }
+
+ private:
+  OFBool was_;
+};
+
 void write_dicom_seg(const Volume& labels, const std::string& path, const VolumeWriteOptions& options) {
   dicom::initialise();
+  const SourceValuesKept keep_source_values;
   const DicomSeriesDetails* source = dicom_series_details(labels);
   if (!source) {
     fail("cannot write {}: a DICOM SEG refers to its source series, and these labels did not come from one (predict on a DICOM series, or "

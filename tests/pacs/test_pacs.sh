@@ -80,9 +80,12 @@ if echoscu -aet STRANGER -aec REPUX 127.0.0.1 "$node" >/dev/null 2>&1; then die 
 echo "unknown AE title refused"
 
 # Two series at once: both come back, each referencing its own series.
+# (wait names the two senders: a bare wait would also wait for Orthanc and the node.)
 storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series1/* &
+first=$!
 storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series2/* &
-wait
+second=$!
+wait "$first" "$second" || die "a sender failed"
 wait_for 180 "SEGs of the two simultaneous series" at_least_segs 3
 refs=$(rest /tools/find -X POST -d '{"Level": "Instance", "Query": {"Modality": "SEG"}, "Expand": true}' | json '" ".join(sorted(i["ID"] for i in d))')
 found=""
