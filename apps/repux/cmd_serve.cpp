@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -61,74 +62,116 @@ class ModelRoutes {
   std::map<std::string, LoadedModel> models_;
 };
 
-// Reads a series (a folder, optionally one series of it), segments it and writes the SEG; returns its details.
-DicomSeriesDetails segment_series(ModelRoutes& models, const std::string& folder, const std::string& series_uid, const std::string& seg_path) {
+// What both commands need to segment a series: models, how to read, predict and write.
+struct SegmentingArgs {
+  std::vector<std::string> models;
+  InferenceArgs inference;
+  std::string device = "cpu";
+  Precision precision = Precision::Float32;
   VolumeReadOptions reading;
-  reading.dicom_series = series_uid;
-  const Volume image = read_volume(folder, reading);
-  const DicomSeriesDetails details = *dicom_series_details(image);
-  PredictOptions options;
-  Prediction p = predict_volume(models.for_modality(details.modality), image, options);
-  write_volume(p.labels, seg_path);
-  return details;
+  VolumeWriteOptions writing;
+};
+
+void bind_segmenting(CLI::App* cmd, SegmentingArgs& a) {
+  cmd->add_option("-m,--model", a.models, "Model file, or MODALITY=FILE (e.g. MR=brain.repux) to route by modality")->required();
+  cmd->add_option("--device", a.device, "cpu or cuda")->capture_default_str();
+  add_enum_option(cmd, "--precision", a.precision, "Autocast precision");
+  bind_inference_overrides(cmd, a.inference);
+  add_enum_option(cmd, "--gantry-tilt", a.reading.gantry_tilt, "A gantry-tilted series is refused, or resampled onto an orthogonal grid");
+  cmd->add_option("--segment-codes", a.writing.segment_codes_file, "JSON mapping class names to segment codes");
 }
 
+// Segments series (a folder, one series of it) into SEG files with the model their modality routes to.
+class SeriesSegmenter {
+ public:
+  explicit SeriesSegmenter(const SegmentingArgs& a) : args_(a), models_(a.models) {
+    options_.overrides = resolve_overrides(a.inference);
+    options_.compute_device = torch::Device(a.device);
+    options_.precision = a.precision;
+  }
+  DicomSeriesDetails segment(const std::string& folder, const std::string& series_uid, const std::string& seg_path) {
+    VolumeReadOptions reading = args_.reading;
+    reading.dicom_series = series_uid;
+    const Volume image = read_volume(folder, reading);
+    const DicomSeriesDetails details = *dicom_series_details(image);
+    const Prediction p = predict_volume(models_.for_modality(details.modality), image, options_);
+    write_volume(p.labels, seg_path, args_.writing);
+    return details;
+  }
+
+ private:
+  SegmentingArgs args_;
+  ModelRoutes models_;
+  PredictOptions options_;
+};
+
 struct ServeArgs {
-  std::vector<std::string> models;
+  SegmentingArgs segmenting;
   StorageScpOptions scp;
   std::string spool, forward_to;
   int quiet_seconds = 10;
   double spool_limit_gb = 20;
 };
 
+// Segments the series of the spool that have gone quiet, one at a time, until a stop is requested.
+// It runs beside the SCP, so that senders are answered while a series is segmented (a PACS gives up
+// on an unanswered association within seconds: Orthanc after 10 by default).
+void segment_quiet_series(const ServeArgs& a, Spool& spool, SeriesSegmenter& segmenter, const DicomPeer& destination) {
+  while (!stop_requested) {
+    for (const auto& work : spool.take_quiet_series(std::chrono::seconds(a.quiet_seconds))) {
+      const std::string uid = fs::path(work).filename().string();
+      size_t files = 0;
+      for (const auto& e : fs::directory_iterator(work)) files += e.is_regular_file() ? 1 : 0;
+      log_event({{"event", "series_received"}, {"series", uid}, {"files", files}});
+      if (stop_requested) break;  // left in work/: the next start takes it up again
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        const std::string seg = (fs::path(work) / "repux_seg.dcm").string();
+        const DicomSeriesDetails d = segmenter.segment(work, uid, seg);
+        const double segmented = seconds_since(t0);
+        log_event({{"event", "segmented"}, {"series", uid}, {"study", d.study_uid}, {"slices", d.sop_instance_uids.size()}, {"seconds", segmented}});
+        store_files(destination, a.scp.ae_title, {seg});
+        log_event({{"event", "seg_sent"}, {"series", uid}, {"study", d.study_uid}, {"destination", a.forward_to},
+                   {"seconds", seconds_since(t0) - segmented}, {"total_seconds", seconds_since(t0)}});
+        spool.finish(work);
+      } catch (const std::exception& e) {
+        log_event({{"event", "failed"}, {"series", uid}, {"error", first_line(e.what())}});
+        spool.set_aside(work);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 void run_serve(const ServeArgs& a) {
   const DicomPeer destination = parse_dicom_peer(a.forward_to);
   if (a.scp.allowed_peers.empty()) fail("--allow names no peer: a node accepts only configured AE titles");
-  ModelRoutes models(a.models);
+  SeriesSegmenter segmenter(a.segmenting);
   Spool spool(a.spool, static_cast<uint64_t>(a.spool_limit_gb * (1ull << 30)));
   std::signal(SIGTERM, request_stop);
   std::signal(SIGINT, request_stop);
-  // Segmentation runs between associations, on the thread that listens: DCMTK's objects are not used
-  // from two threads at once (a SEG written beside a receiving SCP failed its VR checks). Senders that
-  // connect meanwhile wait in the TCP backlog; a series that arrives is never lost (it is spooled first).
-  const auto segment_one = [&](const std::string& work) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::string uid = fs::path(work).filename().string();
-    try {
-      const std::string seg = (fs::path(work) / "repux_seg.dcm").string();
-      const DicomSeriesDetails d = segment_series(models, work, uid, seg);
-      const double segmented = seconds_since(t0);
-      log_event({{"event", "segmented"}, {"series", uid}, {"study", d.study_uid}, {"slices", d.sop_instance_uids.size()}, {"seconds", segmented}});
-      store_files(destination, a.scp.ae_title, {seg});
-      log_event({{"event", "seg_sent"}, {"series", uid}, {"study", d.study_uid}, {"destination", a.forward_to},
-                 {"seconds", seconds_since(t0) - segmented}, {"total_seconds", seconds_since(t0)}});
-      spool.finish(work);
-    } catch (const std::exception& e) {
-      log_event({{"event", "failed"}, {"series", uid}, {"error", first_line(e.what())}});
-      spool.set_aside(work);
-    }
-  };
   log_event({{"event", "listening"}, {"ae_title", a.scp.ae_title}, {"port", a.scp.port}, {"spool", a.spool}});
-  const auto take_quiet = [&] {
-    for (const auto& work : spool.take_quiet_series(std::chrono::seconds(a.quiet_seconds))) {
-      size_t files = 0;
-      for (const auto& e : fs::directory_iterator(work)) files += e.is_regular_file() ? 1 : 0;
-      log_event({{"event", "series_received"}, {"series", fs::path(work).filename().string()}, {"files", files}});
-      if (!stop_requested) segment_one(work);  // after SIGTERM: left in work/, redone at the next start
-    }
-  };
-  run_storage_scp(a.scp, spool, [] { return stop_requested.load(); }, take_quiet);
+  std::thread worker([&] { segment_quiet_series(a, spool, segmenter, destination); });
+  try {
+    run_storage_scp(a.scp, spool, [] { return stop_requested.load(); });
+  } catch (...) {
+    stop_requested = true;
+    worker.join();
+    throw;
+  }
+  stop_requested = true;  // the SCP stops only when asked, but be sure the worker does too
+  worker.join();          // after SIGTERM: the series being segmented is finished and sent
   log_event({{"event", "stopped"}});
 }
 
 struct PullArgs {
-  std::vector<std::string> models;
+  SegmentingArgs segmenting;
   std::string pacs, study, ae_title = "REPUX", work;
 };
 
 void run_pacs_segment(const PullArgs& a) {
   const DicomPeer pacs = parse_dicom_peer(a.pacs);
-  ModelRoutes models(a.models);
+  SeriesSegmenter segmenter(a.segmenting);
   const fs::path work = a.work.empty() ? fs::temp_directory_path() / fmt::format("repux-pull-{}", ::getpid()) : fs::path(a.work);
   fs::remove_all(work);
   const auto t0 = std::chrono::steady_clock::now();
@@ -140,7 +183,7 @@ void run_pacs_segment(const PullArgs& a) {
     const auto t1 = std::chrono::steady_clock::now();
     try {
       const std::string seg = (work / (s.uid + ".dcm")).string();
-      segment_series(models, (work / "study").string(), s.uid, seg);
+      segmenter.segment((work / "study").string(), s.uid, seg);
       store_files(pacs, a.ae_title, {seg});
       log_event({{"event", "seg_sent"}, {"series", s.uid}, {"destination", a.pacs}, {"seconds", seconds_since(t1)}});
     } catch (const std::exception& e) {
@@ -157,7 +200,7 @@ void run_pacs_segment(const PullArgs& a) {
 void add_serve_commands(CLI::App& app) {
   auto sa = std::make_shared<ServeArgs>();
   auto* s = app.add_subcommand("serve", "A DICOM node: receive CT/MR series (C-STORE), segment them, send the DICOM SEG on (C-STORE)");
-  s->add_option("-m,--model", sa->models, "Model file, or MODALITY=FILE (e.g. MR=brain.repux) to route by modality")->required();
+  bind_segmenting(s, sa->segmenting);
   s->add_option("--aet", sa->scp.ae_title, "This node's AE title")->capture_default_str();
   s->add_option("--port", sa->scp.port, "TCP port to listen on")->capture_default_str();
   s->add_option("--allow", sa->scp.allowed_peers, "Peers that may store: AET or AET@host (several allowed)")->required();
@@ -173,7 +216,7 @@ void add_serve_commands(CLI::App& app) {
 
   auto pa = std::make_shared<PullArgs>();
   auto* p = app.add_subcommand("pacs-segment", "Retrieve a study from a PACS (C-GET), segment its CT/MR series, store the SEGs back");
-  p->add_option("-m,--model", pa->models, "Model file, or MODALITY=FILE")->required();
+  bind_segmenting(p, pa->segmenting);
   p->add_option("--pacs", pa->pacs, "The PACS: AET@host:port")->required();
   p->add_option("--study", pa->study, "StudyInstanceUID")->required();
   p->add_option("--aet", pa->ae_title, "This program's AE title")->capture_default_str();

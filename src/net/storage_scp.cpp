@@ -28,8 +28,8 @@ OFList<OFString> transfer_syntaxes() {
 
 class SpoolingScp : public DcmStorageSCP {
  public:
-  SpoolingScp(const StorageScpOptions& options, Spool& spool, const std::function<bool()>& should_stop, const std::function<void()>& on_idle)
-      : options_(options), spool_(spool), should_stop_(should_stop), on_idle_(on_idle) {}
+  SpoolingScp(const StorageScpOptions& options, Spool& spool, const std::function<bool()>& should_stop)
+      : options_(options), spool_(spool), should_stop_(should_stop) {}
 
  protected:
   OFBool checkCallingAETitleAccepted(const OFString& calling) override {
@@ -72,29 +72,21 @@ class SpoolingScp : public DcmStorageSCP {
       fmt::print(stderr, "{{\"event\": \"rejected_instance\", \"error\": \"{}\"}}\n", first_line(e.what()));
     }
   }
-  OFBool stopAfterConnectionTimeout() override {
-    on_idle_();
-    return should_stop_();
-  }
-  OFBool stopAfterCurrentAssociation() override {
-    on_idle_();
-    return should_stop_();
-  }
+  OFBool stopAfterConnectionTimeout() override { return should_stop_(); }
+  OFBool stopAfterCurrentAssociation() override { return should_stop_(); }
 
  private:
   StorageScpOptions options_;
   Spool& spool_;
   std::function<bool()> should_stop_;
-  std::function<void()> on_idle_;
 };
 
 }  // namespace
 
-void run_storage_scp(const StorageScpOptions& options, Spool& spool, const std::function<bool()>& should_stop,
-                     const std::function<void()>& on_idle) {
+void run_storage_scp(const StorageScpOptions& options, Spool& spool, const std::function<bool()>& should_stop) {
   // DCMTK's own log only when asked (REPUX_DICOM_LOG=1): association details for connectivity problems.
   OFLog::configure(std::getenv("REPUX_DICOM_LOG") ? OFLogger::DEBUG_LOG_LEVEL : OFLogger::FATAL_LOG_LEVEL);
-  SpoolingScp scp(options, spool, should_stop, on_idle);
+  SpoolingScp scp(options, spool, should_stop);
   scp.setAETitle(options.ae_title.c_str());
   scp.setPort(options.port);
   scp.setConnectionBlockingMode(DUL_NOBLOCK);
@@ -104,7 +96,9 @@ void run_storage_scp(const StorageScpOptions& options, Spool& spool, const std::
   scp.setHostLookupEnabled(OFFalse);
   const OFList<OFString> syntaxes = transfer_syntaxes();
   // Verification (C-ECHO) is DcmStorageSCP's own; a second context for it makes the profile invalid.
-  for (const char* sop : {UID_CTImageStorage, UID_MRImageStorage, UID_EnhancedCTImageStorage, UID_EnhancedMRImageStorage}) {
+  // Enhanced (multi-frame) CT/MR are not offered: the series reader refuses them, and a sender is
+  // better told so at negotiation than by a SEG that never comes.
+  for (const char* sop : {UID_CTImageStorage, UID_MRImageStorage}) {
     if (scp.addPresentationContext(sop, syntaxes).bad()) fail("cannot configure the DICOM node's presentation contexts");
   }
   const OFCondition status = scp.listen();

@@ -14,22 +14,7 @@ cleanup() {
 }
 trap cleanup EXIT
 die() { echo "FAIL: $*" >&2; for f in "$tmp"/serve*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.5 s.
-wait_for() {
-  local seconds=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "no $what within $seconds s"
-    sleep 0.5
-  done
-}
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-http=$(free_port); dicom=$(free_port); node=$(free_port)
-rest() { curl -sf "http://127.0.0.1:$http$1" "${@:2}"; }
-json() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
-seg_count() { rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "SEG"}}' | json 'len(d)'; }
-at_least_segs() { [ "$(seg_count)" -ge "$1" ]; }
+source "$(dirname "$0")/orthanc.sh"
 
 # Data: CT series written by plastimatch from synthetic cases, and a small model.
 "$repux" synth -n 6 --seed 11 -o "$tmp/synth" >/dev/null
@@ -44,15 +29,8 @@ model=$tmp/run/last.repux
 series_uid() { dcmdump -Un +P 0020,000e "$(ls -d "$1"/* | head -1)" | sed 's/.*\[\(.*\)\].*/\1/'; }
 study_uid() { dcmdump -Un +P 0020,000d "$(ls -d "$1"/* | head -1)" | sed 's/.*\[\(.*\)\].*/\1/'; }
 
-cat >"$tmp/orthanc.json" <<JSON
-{ "Name": "repux-test", "StorageDirectory": "$tmp/orthanc-db", "IndexDirectory": "$tmp/orthanc-db",
-  "HttpPort": $http, "DicomPort": $dicom, "DicomAet": "ORTHANC", "RemoteAccessAllowed": false,
-  "AuthenticationEnabled": false, "DicomAlwaysAllowGet": true, "DicomAlwaysAllowStore": true,
-  "DicomModalities": { "repux": ["REPUX", "127.0.0.1", $node] }, "Plugins": [] }
-JSON
-Orthanc "$tmp/orthanc.json" >"$tmp/orthanc.log" 2>&1 &
-pids+=($!)
-wait_for 60 "Orthanc" rest /system
+node=$(free_port)
+start_orthanc "$node"
 
 start_node() {
   "$repux" serve -m "$model" --aet REPUX --port "$node" --allow ORTHANC@127.0.0.1 --forward-to "ORTHANC@127.0.0.1:$dicom" \
@@ -64,7 +42,7 @@ start_node() {
 start_node
 
 # Push: Orthanc sends series 0 to the node; its SEG comes back into the same study, referencing it.
-for f in "$tmp"/series0/*; do rest /instances -X POST --data-binary @"$f" >/dev/null; done
+upload "$tmp/series0"
 ct=$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "CT"}}' | json 'd[0]')
 rest "/modalities/repux/store" -X POST -d "$ct" >/dev/null
 wait_for 120 "SEG of the pushed series in Orthanc" at_least_segs 1
@@ -116,4 +94,6 @@ wait_for 30 "SEG of the pulled study" at_least_segs 6
 echo "pull: study retrieved with C-GET, SEG stored back"
 kill -TERM "$node_pid"
 wait_for 30 "clean stop on SIGTERM" grep -q '"event":"stopped"' "$tmp/serve.log"
-echo "SIGTERM: stopped cleanly"
+wait_for 30 "the node's exit after SIGTERM" bash -c "! kill -0 $node_pid"
+wait "$node_pid" || die "the node exited with status $? after SIGTERM"
+echo "SIGTERM: stopped cleanly, exit status 0"

@@ -5,7 +5,8 @@
 //   series/<SeriesUID>/  received instances; a series is complete when nothing arrived for a quiet period
 //   work/<SeriesUID>/    a series being segmented (after a crash: moved back to series/ and redone)
 //   failed/<SeriesUID>/  a series whose segmentation failed (kept for inspection, counted in the bound)
-// Moves are renames within one file system, so a file is always in exactly one of them.
+// Moves are renames within one file system, so a file is always in exactly one of them. One thread may
+// receive (incoming_file, add_received) while another segments (take_quiet_series, finish, set_aside).
 #include <chrono>
 #include <cstdint>
 #include <mutex>

@@ -1,0 +1,35 @@
+# Sourced by tests/pacs/test_pacs.sh and bench/pacs_latency.sh: a real Orthanc on 127.0.0.1 with its own
+# configuration, storage and ports under $tmp, and bounded waits. The caller sets `tmp` and `pids`
+# (its cleanup kills every pid in `pids`) and defines die().
+# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s, dies after SECONDS.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "no $what within $seconds s"
+    sleep 0.2
+  done
+}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+rest() { curl -sf "http://127.0.0.1:$http$1" "${@:2}"; }
+json() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+seg_count() { rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "SEG"}}' | json 'len(d)'; }
+at_least_segs() { [ "$(seg_count)" -ge "$1" ]; }
+# start_orthanc NODE_PORT: Orthanc (AE title ORTHANC) on free ports ($http, $dicom), knowing the node
+# as modality "repux" (AE title REPUX on 127.0.0.1:NODE_PORT).
+start_orthanc() {
+  http=$(free_port)
+  dicom=$(free_port)
+  cat >"$tmp/orthanc.json" <<JSON
+{ "Name": "repux-test", "StorageDirectory": "$tmp/orthanc-db", "IndexDirectory": "$tmp/orthanc-db",
+  "HttpPort": $http, "DicomPort": $dicom, "DicomAet": "ORTHANC", "RemoteAccessAllowed": false,
+  "AuthenticationEnabled": false, "DicomAlwaysAllowGet": true, "DicomAlwaysAllowStore": true,
+  "DicomModalities": { "repux": ["REPUX", "127.0.0.1", $1] }, "Plugins": [] }
+JSON
+  Orthanc "$tmp/orthanc.json" >"$tmp/orthanc.log" 2>&1 &
+  pids+=($!)
+  wait_for 60 "Orthanc" rest /system
+}
+# upload FOLDER: every file of FOLDER into Orthanc through its REST API.
+upload() { for f in "$1"/*; do rest /instances -X POST --data-binary @"$f" >/dev/null; done; }
