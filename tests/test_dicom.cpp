@@ -7,7 +7,7 @@
 #include "repux/io/dicom_series.h"
 #include "repux/io/nifti.h"
 #include "repux/io/volume_file.h"
-#include "test_util.h"
+#include "dicom_tools.h"
 #include "tiny_model.h"
 
 #include <gtest/gtest.h>
@@ -19,19 +19,12 @@
 #include <sstream>
 
 using namespace repux;
+using repux::test::arg;
+using repux::test::shell;
 using repux::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string arg(const std::string& s) { return "'" + s + "'"; }
-
-// Runs a tool; a failure stops the test with the tool's output.
-std::string shell(const std::string& command) {
-  const auto r = repux::test::run_command(command + " 2>&1 </dev/null");
-  if (r.exit_code != 0) throw std::runtime_error(command + " failed (" + std::to_string(r.exit_code) + "): " + r.output);
-  return r.output;
-}
 
 std::vector<std::string> files_in(const std::string& folder) {
   std::vector<std::string> files;

@@ -8,7 +8,7 @@
 #include "repux/net/dicom_peer.h"
 #include "repux/net/spool.h"
 #include "repux/net/storage_scp.h"
-#include "test_util.h"
+#include "dicom_tools.h"
 
 #include <gtest/gtest.h>
 
@@ -25,18 +25,12 @@
 #include <thread>
 
 using namespace repux;
+using repux::test::arg;
+using repux::test::shell;
 using repux::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string arg(const std::string& s) { return "'" + s + "'"; }
-
-std::string shell(const std::string& command) {
-  const auto r = repux::test::run_command(command + " 2>&1 </dev/null");
-  if (r.exit_code != 0) throw std::runtime_error(command + " failed (" + std::to_string(r.exit_code) + "): " + r.output);
-  return r.output;
-}
 
 // A TCP port that was free a moment ago on 127.0.0.1.
 uint16_t free_port() {
