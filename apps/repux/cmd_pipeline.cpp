@@ -1,8 +1,10 @@
 // Pipeline commands: `repux synth` (synthetic CT-like dataset) and `repux evaluate` (folders of
 // predictions vs ground truth). `repux predict` has a file of its own (cmd_predict.cpp).
 #include "commands.h"
+#include "options.h"
 
 #include "repux/data/synth.h"
+#include "repux/data/synth_context.h"
 #include "repux/error.h"
 #include "repux/eval/report.h"
 
@@ -17,6 +19,7 @@ struct SynthArgs {
   int64_t cases = 20;
   std::string output;
   uint64_t seed = 1;
+  SynthTask task = SynthTask::Organs;
 };
 
 struct EvaluateArgs {
@@ -41,8 +44,12 @@ void add_pipeline_commands(CLI::App& app) {
   s->add_option("-n,--cases", synth->cases, "Number of cases")->capture_default_str()->check(CLI::PositiveNumber);
   s->add_option("-o,--output", synth->output, "Output folder")->required();
   s->add_option("--seed", synth->seed, "Random seed")->capture_default_str();
+  add_enum_option(s, "--task", synth->task,
+                  "organs: liver, spleen, kidney told apart by intensity and shape; context: two alike organs told apart only by "
+                  "the side of a distant landmark they lie on (train without --flips)");
   s->callback([synth] {
-    const auto path = write_synthetic_dataset(synth->output, synth->cases, synth->seed);
+    const auto path = synth->task == SynthTask::Context ? write_context_dataset(synth->output, synth->cases, synth->seed)
+                                                         : write_synthetic_dataset(synth->output, synth->cases, synth->seed);
     fmt::print("wrote {} synthetic cases and {}\n", synth->cases, path);
   });
 

@@ -14,5 +14,6 @@ void add_volume_commands(CLI::App& app);
 void add_launch_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_serve_commands(CLI::App& app);
+void add_erf_command(CLI::App& app);
 
 }  // namespace repux::cli

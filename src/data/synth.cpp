@@ -1,5 +1,7 @@
 #include "repux/data/synth.h"
 
+#include "synth_dataset_writer.h"
+
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
 #include "repux/io/volume_file.h"
@@ -16,6 +18,30 @@
 namespace repux {
 
 std::vector<std::string> synth_class_names() { return {"background", "liver", "spleen", "kidney"}; }
+
+void store_flipped_at_random(SynthCase& c, std::mt19937_64& rng) {
+  // Store the data flipped along random axes (e.g. LPS like most CT), with the affine adjusted so
+  // that every voxel keeps its world position.
+  std::vector<int64_t> flips;
+  auto flip_affine = torch::eye(4, torch::kFloat64);
+  for (int i = 0; i < 3; ++i) {
+    if (std::uniform_real_distribution<double>(0, 1)(rng) < 0.5) {
+      flips.push_back(i);
+      flip_affine[i][i] = -1.0;
+      flip_affine[i][3] = static_cast<double>(c.image.data.size(i) - 1);
+    }
+  }
+  if (flips.empty()) return;
+  c.image.data = c.image.data.flip(flips).contiguous();
+  c.label.data = c.label.data.flip(flips).contiguous();
+  c.image.affine = torch::matmul(c.image.affine, flip_affine);
+}
+
+void finish_synthetic_case(SynthCase& c) {
+  c.label.affine = c.image.affine;
+  c.image.sample_type = SampleType::Int16;
+  c.label.sample_type = SampleType::UInt8;
+}
 
 SynthCase make_synthetic_case(uint64_t seed, const SynthOptions& o) {
   std::mt19937_64 rng(seed);
@@ -63,37 +89,19 @@ SynthCase make_synthetic_case(uint64_t seed, const SynthOptions& o) {
     affine[i][i] = spacing[i];
     affine[i][3] = -(shape[i] - 1) / 2.0 * spacing[i] + uniform(-20, 20);
   }
-  Volume img, lab;
-  img.data = image.to(torch::kFloat32).round();
-  lab.data = label.to(torch::kFloat32);
-  img.affine = affine;
-  if (o.random_orientation) {
-    // Store the data flipped along random axes (e.g. LPS like most CT), with the affine adjusted
-    // so that every voxel keeps its world position.
-    std::vector<int64_t> flips;
-    auto flip_affine = torch::eye(4, torch::kFloat64);
-    for (int i = 0; i < 3; ++i) {
-      if (uniform(0, 1) < 0.5) {
-        flips.push_back(i);
-        flip_affine[i][i] = -1.0;
-        flip_affine[i][3] = static_cast<double>(shape[i] - 1);
-      }
-    }
-    if (!flips.empty()) {
-      img.data = img.data.flip(flips).contiguous();
-      lab.data = lab.data.flip(flips).contiguous();
-      img.affine = torch::matmul(affine, flip_affine);
-    }
-  }
-  lab.affine = img.affine;
-  img.sample_type = SampleType::Int16;
-  lab.sample_type = SampleType::UInt8;
-  img.description = "repux synthetic CT";
-  lab.description = "repux synthetic labels";
-  return {img, lab};
+  SynthCase c;
+  c.image.data = image.to(torch::kFloat32).round();
+  c.label.data = label.to(torch::kFloat32);
+  c.image.affine = affine;
+  c.image.description = "repux synthetic CT";
+  c.label.description = "repux synthetic labels";
+  if (o.random_orientation) store_flipped_at_random(c, rng);
+  finish_synthetic_case(c);
+  return c;
 }
 
-std::string write_synthetic_dataset(const std::string& directory, int64_t count, uint64_t seed, const SynthOptions& options) {
+std::string write_generated_dataset(const std::string& directory, int64_t count, uint64_t seed, const std::string& name,
+                                    const std::vector<std::string>& class_names, const std::function<SynthCase(uint64_t)>& make_case) {
   if (count < 1) fail("number of synthetic cases must be positive, got {}", count);
   namespace fs = std::filesystem;
   fs::create_directories(fs::path(directory) / "imagesTr");
@@ -101,23 +109,27 @@ std::string write_synthetic_dataset(const std::string& directory, int64_t count,
   nlohmann::json training = nlohmann::json::array(), validation = nlohmann::json::array();
   const int64_t n_val = count >= 5 ? std::max<int64_t>(1, count / 5) : 0;
   for (int64_t i = 0; i < count; ++i) {
-    const auto c = make_synthetic_case(seed * 1000003ULL + static_cast<uint64_t>(i), options);
-    const std::string name = fmt::format("synth_{:04d}.nii.gz", i);
-    write_volume(c.image, (fs::path(directory) / "imagesTr" / name).string());
-    write_volume(c.label, (fs::path(directory) / "labelsTr" / name).string());
-    nlohmann::json entry = {{"image", "./imagesTr/" + name}, {"label", "./labelsTr/" + name}};
+    const auto c = make_case(seed * 1000003ULL + static_cast<uint64_t>(i));
+    const std::string file = fmt::format("synth_{:04d}.nii.gz", i);
+    write_volume(c.image, (fs::path(directory) / "imagesTr" / file).string());
+    write_volume(c.label, (fs::path(directory) / "labelsTr" / file).string());
+    nlohmann::json entry = {{"image", "./imagesTr/" + file}, {"label", "./labelsTr/" + file}};
     (i < count - n_val ? training : validation).push_back(entry);
   }
   nlohmann::json labels = nlohmann::json::object();
-  const auto names = synth_class_names();
-  for (size_t i = 0; i < names.size(); ++i) labels[std::to_string(i)] = names[i];
-  nlohmann::json ds = {{"name", "repux-synthetic-ct"},       {"modality", {{"0", "CT"}}},
-                       {"labels", labels},                   {"numTraining", count},
-                       {"training", training},               {"validation", validation},
+  for (size_t i = 0; i < class_names.size(); ++i) labels[std::to_string(i)] = class_names[i];
+  nlohmann::json ds = {{"name", name},       {"modality", {{"0", "CT"}}},
+                       {"labels", labels},   {"numTraining", count},
+                       {"training", training}, {"validation", validation},
                        {"test", nlohmann::json::array()}};
   const std::string path = (fs::path(directory) / "dataset.json").string();
   write_file_atomically(path, ds.dump(1) + "\n");
   return path;
+}
+
+std::string write_synthetic_dataset(const std::string& directory, int64_t count, uint64_t seed, const SynthOptions& options) {
+  return write_generated_dataset(directory, count, seed, "repux-synthetic-ct", synth_class_names(),
+                                 [&](uint64_t case_seed) { return make_synthetic_case(case_seed, options); });
 }
 
 }  // namespace repux

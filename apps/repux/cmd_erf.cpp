@@ -1,0 +1,120 @@
+// `repux erf`: the effective receptive field of a network's encoder stage (repux/eval/erf.h), of a
+// trained model or of a network at random initialisation (the untrained ERF is the baseline a trained
+// one is compared with). Writes the three-slice picture and a JSON summary beside it.
+#include "commands.h"
+#include "options.h"
+
+#include "repux/data/preprocess.h"
+#include "repux/error.h"
+#include "repux/eval/erf.h"
+#include "repux/io/atomic_file.h"
+#include "repux/io/volume_file.h"
+#include "repux/model/model_file.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+namespace repux::cli {
+namespace {
+
+struct ErfArgs {
+  std::string model, output;
+  NetworkConfig network;  // without --model: a network at random initialisation
+  std::vector<std::string> images;
+  int64_t stage = 4, size = 96, samples = 8;
+  uint64_t seed = 0;
+};
+
+// [C, D, H, W] cut or zero-padded about its centre to size^3.
+torch::Tensor centre_cube(torch::Tensor t, int64_t size) {
+  for (int64_t axis = 1; axis <= 3; ++axis) {
+    const int64_t n = t.size(axis);
+    if (n > size) {
+      t = t.narrow(axis, (n - size) / 2, size);
+    } else if (n < size) {
+      std::vector<int64_t> pad(6, 0);  // last axis first, as torch::constant_pad_nd wants
+      pad[(3 - axis) * 2] = (size - n) / 2;
+      pad[(3 - axis) * 2 + 1] = size - n - (size - n) / 2;
+      t = torch::constant_pad_nd(t, pad, 0);
+    }
+  }
+  return t.contiguous();
+}
+
+// The inputs: each image preprocessed as the model's plan says and cut about its centre, or Gaussian
+// noise (without images: what RepLKNet's random-init comparison uses).
+std::vector<torch::Tensor> erf_inputs(const ErfArgs& a, const PreprocessRecipe* recipe, int64_t channels) {
+  std::vector<torch::Tensor> inputs;
+  if (!a.images.empty() && !recipe) fail("--image needs --model: images are preprocessed as a model's plan says");
+  for (const auto& path : a.images) {
+    const PreparedCase prepared = preprocess(read_volume(path), *recipe);
+    if (prepared.image.size(0) != channels) fail("{}: {} channel(s), the model takes {}", path, prepared.image.size(0), channels);
+    inputs.push_back(centre_cube(prepared.image, a.size).unsqueeze(0));
+  }
+  torch::manual_seed(a.seed);
+  for (int64_t i = 0; a.images.empty() && i < a.samples; ++i) inputs.push_back(torch::randn({1, channels, a.size, a.size, a.size}));
+  return inputs;
+}
+
+void write_summary(const ErfArgs& a, const ErfSummary& s, const std::string& network, const std::string& path) {
+  nlohmann::json j;
+  j["network"] = network;
+  j["stage"] = a.stage;
+  j["input_size"] = a.size;
+  j["inputs"] = a.images.empty() ? nlohmann::json(fmt::format("{} Gaussian noise volumes (seed {})", a.samples, a.seed)) : nlohmann::json(a.images);
+  for (size_t i = 0; i < kErfRadiusShares.size(); ++i) j["radius_voxels"][fmt::format("{:.0f}%", 100 * kErfRadiusShares[i])] = s.radius[i];
+  for (size_t i = 0; i < kErfAreaThresholds.size(); ++i) j["high_contribution_area_ratio"][fmt::format("{:.0f}%", 100 * kErfAreaThresholds[i])] = s.area_ratio[i];
+  write_file_atomically(path, j.dump(2) + "\n");
+}
+
+void run_erf(const ErfArgs& a) {
+  if (a.size < 16 || a.size % 16 != 0) fail("--size {} must be a positive multiple of 16 (the encoder halves it four times)", a.size);
+  ensure_writable(a.output);
+  torch::manual_seed(a.seed);
+  LoadedModel model;
+  if (!a.model.empty()) {
+    model = load_model(a.model);
+  } else {
+    model.net = create_network(a.network.resolved());
+    model.net->eval();
+  }
+  for (auto& p : model.net->parameters()) p.set_requires_grad(false);
+  const NetworkConfig& config = model.net->config;
+  const auto inputs = erf_inputs(a, a.model.empty() ? nullptr : &model.info.plan.preprocessing, config.in_channels);
+  Encoder encoder = model.net->encoder;
+  const int64_t stage = a.stage;
+  const torch::Tensor map = effective_receptive_field([&](const torch::Tensor& x) { return encoder->forward(x)[stage - 1]; }, inputs);
+  const int64_t c = erf_centre(a.size, a.size >> stage);
+  const ErfSummary s = summarize_erf(map, {c, c, c});
+  const std::string network = a.model.empty() ? fmt::format("{} at random initialisation (seed {})", enum_name(config.arch), a.seed) : a.model;
+  write_erf_png(map, {c, c, c}, a.output);
+  const std::string json = (std::filesystem::path(a.output).replace_extension(".json")).string();
+  write_summary(a, s, network, json);
+  fmt::print("ERF of stage {} of {}, {} input(s) of {}^3\n", a.stage, network, inputs.size(), a.size);
+  fmt::print("radius holding 20/50/90% of the contribution: {} / {} / {} voxels\n", s.radius[0], s.radius[1], s.radius[2]);
+  fmt::print("high-contribution area ratio at 20/30/50/99%: {:.4f} / {:.4f} / {:.4f} / {:.4f}\n", s.area_ratio[0], s.area_ratio[1],
+             s.area_ratio[2], s.area_ratio[3]);
+  fmt::print("wrote {} and {}\n", a.output, json);
+}
+
+}  // namespace
+
+void add_erf_command(CLI::App& app) {
+  auto ea = std::make_shared<ErfArgs>();
+  auto* e = app.add_subcommand("erf", "Effective receptive field of an encoder stage: three log-scaled slices (PNG) and a JSON summary");
+  e->add_option("-m,--model", ea->model, "repux model file (without it: the network given by --arch, --kernel-sizes, ... at random initialisation)");
+  e->add_option("-i,--image", ea->images, "Images (preprocessed as the model's plan says, cut about their centre); without: Gaussian noise");
+  e->add_option("-o,--output", ea->output, "PNG to write (the summary goes beside it, .json)")->required();
+  e->add_option("--stage", ea->stage, "Encoder stage whose centre voxel is followed (1: 1/2 resolution ... 4: 1/16)")
+      ->check(CLI::Range(1, 4))
+      ->capture_default_str();
+  e->add_option("--size", ea->size, "Input cube side in voxels (a multiple of 16)")->capture_default_str();
+  e->add_option("--samples", ea->samples, "Noise inputs averaged when no image is given")->check(CLI::Range(1, 10000))->capture_default_str();
+  e->add_option("--seed", ea->seed, "Seed of the random initialisation and of the noise")->capture_default_str();
+  bind_network(e, ea->network);
+  e->callback([ea] { run_erf(*ea); });
+}
+
+}  // namespace repux::cli
