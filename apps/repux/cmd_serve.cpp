@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <exception>
 #include <unistd.h>
 #include <filesystem>
 #include <map>
@@ -151,7 +152,17 @@ void run_serve(const ServeArgs& a) {
   std::signal(SIGTERM, request_stop);
   std::signal(SIGINT, request_stop);
   log_event({{"event", "listening"}, {"ae_title", a.scp.ae_title}, {"port", a.scp.port}, {"spool", a.spool}});
-  std::thread worker([&] { segment_quiet_series(a, spool, segmenter, destination); });
+  // An error that escapes the worker (the spool's folders unwritable, say) stops the node and is
+  // reported here, on the main thread, as any other error: never an exception leaving a thread.
+  std::exception_ptr worker_error;
+  std::thread worker([&] {
+    try {
+      segment_quiet_series(a, spool, segmenter, destination);
+    } catch (...) {
+      worker_error = std::current_exception();
+      stop_requested = true;
+    }
+  });
   try {
     run_storage_scp(a.scp, spool, [] { return stop_requested.load(); });
   } catch (...) {
@@ -161,6 +172,7 @@ void run_serve(const ServeArgs& a) {
   }
   stop_requested = true;  // the SCP stops only when asked, but be sure the worker does too
   worker.join();          // after SIGTERM: the series being segmented is finished and sent
+  if (worker_error) std::rethrow_exception(worker_error);
   log_event({{"event", "stopped"}});
 }
 
