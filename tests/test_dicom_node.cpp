@@ -2,6 +2,7 @@
 // receives from storescu and refuses echoscu under an unknown AE title; store_files sends to storescp.
 // The spool's recovery and bookkeeping are checked on folders laid out by hand. (The whole node against
 // a real PACS is tests/pacs/test_pacs.sh, with Orthanc.)
+#include "repux/dist/communicator.h"
 #include "repux/io/dicom_series.h"
 #include "repux/io/nifti.h"
 #include "repux/io/volume_file.h"
@@ -31,19 +32,6 @@ using repux::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A TCP port that was free a moment ago on 127.0.0.1.
-uint16_t free_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t size = sizeof(address);
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&address), &size);
-  ::close(s);
-  return ntohs(address.sin_port);
-}
 
 // A small CT series written by plastimatch.
 std::string ct_series(const TempDir& dir, const std::string& name, int64_t slices) {
@@ -165,7 +153,7 @@ bool listening(uint16_t port) {
 void with_node(Spool& spool, const std::vector<std::string>& allowed, const std::function<void(uint16_t)>& callers) {
   StorageScpOptions options;
   options.ae_title = "NODE";
-  options.port = free_port();
+  options.port = static_cast<uint16_t>(free_tcp_port());
   options.allowed_peers = allowed;
   std::atomic<bool> stop{false};
   std::thread node([&] { run_storage_scp(options, spool, [&] { return stop.load(); }); });
@@ -216,7 +204,7 @@ TEST(DicomStorageScp, ReceivesFromStorescuAndRefusesUnknownCallersAndAFullSpool)
 TEST(DicomPeer, StoreFilesReachesStorescpAndNamesAPeerThatIsNotThere) {
   TempDir dir;
   const std::string series = ct_series(dir, "ct", 3);
-  const uint16_t port = free_port();
+  const uint16_t port = static_cast<uint16_t>(free_tcp_port());
   const std::string received = dir.file("received");
   fs::create_directories(received);
   const std::string pid = shell("timeout 120 storescp --aetitle STORESCP --output-directory " + arg(received) + " " +
@@ -234,7 +222,7 @@ TEST(DicomPeer, StoreFilesReachesStorescpAndNamesAPeerThatIsNotThere) {
   ASSERT_EQ(files_in(received).size(), 3u);
   EXPECT_TRUE(torch::equal(read_volume(series).data, read_volume(received).data));
 
-  const uint16_t nobody = free_port();
+  const uint16_t nobody = static_cast<uint16_t>(free_tcp_port());
   const auto t0 = std::chrono::steady_clock::now();
   const std::string refused = test::error_of([&] { store_files(parse_dicom_peer("PACS@127.0.0.1:" + std::to_string(nobody)), "REPUX", files_in(series)); });
   EXPECT_NE(refused.find("PACS@127.0.0.1:" + std::to_string(nobody)), std::string::npos) << refused;

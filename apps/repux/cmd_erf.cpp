@@ -8,6 +8,7 @@
 #include "repux/error.h"
 #include "repux/eval/erf.h"
 #include "repux/io/atomic_file.h"
+#include "repux/io/geometry.h"
 #include "repux/io/volume_file.h"
 #include "repux/model/model_file.h"
 
@@ -28,19 +29,10 @@ struct ErfArgs {
 };
 
 // [C, D, H, W] cut or zero-padded about its centre to size^3.
-torch::Tensor centre_cube(torch::Tensor t, int64_t size) {
-  for (int64_t axis = 1; axis <= 3; ++axis) {
-    const int64_t n = t.size(axis);
-    if (n > size) {
-      t = t.narrow(axis, (n - size) / 2, size);
-    } else if (n < size) {
-      std::vector<int64_t> pad(6, 0);  // last axis first, as torch::constant_pad_nd wants
-      pad[(3 - axis) * 2] = (size - n) / 2;
-      pad[(3 - axis) * 2 + 1] = size - n - (size - n) / 2;
-      t = torch::constant_pad_nd(t, pad, 0);
-    }
-  }
-  return t.contiguous();
+torch::Tensor centre_cube(const torch::Tensor& t, int64_t size) {
+  std::array<int64_t, 3> start{};
+  for (int axis = 0; axis < 3; ++axis) start[axis] = (t.size(axis + 1) - size) / 2;  // negative: padded
+  return crop_or_pad(t, start, {size, size, size}, 0.0);
 }
 
 // The inputs: each image preprocessed as the model's plan says and cut about its centre, or Gaussian

@@ -71,7 +71,9 @@ SegmentCode code_from_json(const nlohmann::json& j, const std::string& file, con
   return {j[field][0], j[field][1], j[field][2]};
 }
 
+// The user's mapping; none (empty) when no file is given.
 std::map<std::string, SegmentCodes> read_code_file(const std::string& file) {
+  if (file.empty()) return {};
   std::ifstream in(file);
   if (!in) fail("{}: cannot open the segment code mapping", file);
   nlohmann::json j;
@@ -146,7 +148,7 @@ void add_shared_groups(DcmSegmentation& seg, const PlaneGeometry& g, const std::
 }
 
 void add_segments(DcmSegmentation& seg, const std::vector<std::string>& names, const VolumeWriteOptions& options, const std::string& path) {
-  const auto user_codes = options.segment_codes_file.empty() ? std::map<std::string, SegmentCodes>{} : read_code_file(options.segment_codes_file);
+  const auto user_codes = read_code_file(options.segment_codes_file);
   for (size_t k = 1; k < names.size(); ++k) {
     const SegmentCodes codes = codes_for(names[k], user_codes);
     CodeSequenceMacro category(codes.category.code.c_str(), codes.category.scheme.c_str(), codes.category.meaning.c_str());
@@ -337,7 +339,7 @@ std::vector<std::string> segment_labels(DcmSegmentation& seg) {
 }  // namespace
 
 SegmentCodes segment_codes(const std::string& class_name, const std::string& mapping_file) {
-  return codes_for(class_name, mapping_file.empty() ? std::map<std::string, SegmentCodes>{} : read_code_file(mapping_file));
+  return codes_for(class_name, read_code_file(mapping_file));
 }
 
 // DCMTK checks every string value against its VR while the SEG is built and written. The values the

@@ -1,5 +1,6 @@
 #include "repux/net/dicom_peer.h"
 
+#include "../io/dicom_common.h"
 #include "repux/error.h"
 #include "repux/io/dicom_series.h"
 
@@ -7,11 +8,8 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/scu.h>
-#include <dcmtk/oflog/oflog.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 namespace fs = std::filesystem;
 
@@ -25,10 +23,12 @@ OFList<OFString> offered_syntaxes() {
   return list;
 }
 
+// "AET@host:port", as errors name a peer.
+std::string peer_name(const DicomPeer& peer) { return fmt::format("{}@{}:{}", peer.ae_title, peer.host, peer.port); }
+
 // An SCU set up for `peer`, not yet negotiated.
 void configure(DcmSCU& scu, const DicomPeer& peer, const std::string& calling_ae) {
-  // DCMTK's own log only when asked (REPUX_DICOM_LOG=1): association details for connectivity problems.
-  OFLog::configure(std::getenv("REPUX_DICOM_LOG") ? OFLogger::DEBUG_LOG_LEVEL : OFLogger::FATAL_LOG_LEVEL);
+  dicom::initialise();  // DCMTK's log: silent unless REPUX_DICOM_LOG is set
   scu.setAETitle(calling_ae.c_str());
   scu.setPeerAETitle(peer.ae_title.c_str());
   scu.setPeerHostName(peer.host.c_str());
@@ -41,15 +41,13 @@ void configure(DcmSCU& scu, const DicomPeer& peer, const std::string& calling_ae
 void connect(DcmSCU& scu, const DicomPeer& peer) {
   OFCondition status = scu.initNetwork();
   if (status.good()) status = scu.negotiateAssociation();
-  if (status.bad()) fail("{}@{}:{}: association refused or failed ({})", peer.ae_title, peer.host, peer.port, status.text());
+  if (status.bad()) fail("{}: association refused or failed ({})", peer_name(peer), status.text());
 }
 
 std::string sop_class_of(const std::string& file) {
   DcmFileFormat ff;
   if (ff.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 256).bad()) fail("{}: not a readable DICOM file", file);
-  OFString uid;
-  ff.getDataset()->findAndGetOFString(DCM_SOPClassUID, uid);
-  return uid.c_str();
+  return dicom::text(*ff.getDataset(), DCM_SOPClassUID);
 }
 
 }  // namespace
@@ -89,7 +87,7 @@ void store_files(const DicomPeer& peer, const std::string& calling_ae, const std
     const OFCondition sent = id == 0 ? NET_EC_InvalidSOPClassUID : scu.sendSTORERequest(id, files[i].c_str(), nullptr, status);
     if (sent.bad() || status != STATUS_Success) {
       scu.releaseAssociation();
-      fail("{}@{}:{}: C-STORE of {} failed ({}, status 0x{:04x})", peer.ae_title, peer.host, peer.port, files[i], sent.text(), status);
+      fail("{}: C-STORE of {} failed ({}, status 0x{:04x})", peer_name(peer), files[i], sent.text(), status);
     }
   }
   scu.releaseAssociation();
@@ -107,7 +105,7 @@ size_t get_study(const DicomPeer& peer, const std::string& calling_ae, const std
   scu.setStorageMode(DCMSCU_STORAGE_DISK);
   connect(scu, peer);
   const T_ASC_PresentationContextID id = scu.findPresentationContextID(UID_GETStudyRootQueryRetrieveInformationModel, "");
-  if (id == 0) fail("{}@{}:{}: does not offer C-GET (study root)", peer.ae_title, peer.host, peer.port);
+  if (id == 0) fail("{}: does not offer C-GET (study root)", peer_name(peer));
   DcmDataset query;
   query.putAndInsertOFStringArray(DCM_QueryRetrieveLevel, "STUDY");
   query.putAndInsertOFStringArray(DCM_StudyInstanceUID, study_uid.c_str());
@@ -115,7 +113,7 @@ size_t get_study(const DicomPeer& peer, const std::string& calling_ae, const std
   const OFCondition status = scu.sendCGETRequest(id, &query, &responses);
   for (auto* r : responses) delete r;
   scu.releaseAssociation();
-  if (status.bad()) fail("{}@{}:{}: C-GET of study {} failed ({})", peer.ae_title, peer.host, peer.port, study_uid, status.text());
+  if (status.bad()) fail("{}: C-GET of study {} failed ({})", peer_name(peer), study_uid, status.text());
   size_t files = 0;
   for (const auto& e : fs::directory_iterator(folder)) files += e.is_regular_file() ? 1 : 0;
   return files;

@@ -1,15 +1,13 @@
 #include "repux/net/storage_scp.h"
 
+#include "../io/dicom_common.h"
 #include "repux/error.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/dstorscp.h>
-#include <dcmtk/oflog/oflog.h>
 
 #include <fmt/format.h>
-
-#include <cstdlib>
 
 #include <algorithm>
 
@@ -84,8 +82,7 @@ class SpoolingScp : public DcmStorageSCP {
 }  // namespace
 
 void run_storage_scp(const StorageScpOptions& options, Spool& spool, const std::function<bool()>& should_stop) {
-  // DCMTK's own log only when asked (REPUX_DICOM_LOG=1): association details for connectivity problems.
-  OFLog::configure(std::getenv("REPUX_DICOM_LOG") ? OFLogger::DEBUG_LOG_LEVEL : OFLogger::FATAL_LOG_LEVEL);
+  dicom::initialise();  // DCMTK's log: silent unless REPUX_DICOM_LOG is set (association details)
   SpoolingScp scp(options, spool, should_stop);
   scp.setAETitle(options.ae_title.c_str());
   scp.setPort(options.port);
