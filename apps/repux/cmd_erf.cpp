@@ -75,10 +75,19 @@ void run_erf(const ErfArgs& a) {
   for (auto& p : model.net->parameters()) p.set_requires_grad(false);
   const NetworkConfig& config = model.net->config;
   const auto inputs = erf_inputs(a, a.model.empty() ? nullptr : &model.info.plan.preprocessing, config.in_channels);
-  Encoder encoder = model.net->encoder;
+  Segmenter net = model.net;
+  const auto stages = static_cast<int64_t>(config.dims.size());  // one encoder stage per width
+  if (a.stage < 1 || a.stage > stages) fail("--stage {} is not a stage of {} (1 to {})", a.stage, enum_name(config.arch), stages);
   const int64_t stage = a.stage;
-  const torch::Tensor map = effective_receptive_field([&](const torch::Tensor& x) { return encoder->forward(x)[stage - 1]; }, inputs);
-  const int64_t c = erf_centre(a.size, a.size >> stage);
+  int64_t feature_size = 0;
+  const torch::Tensor map = effective_receptive_field(
+      [&](const torch::Tensor& x) {
+        auto feature = net->encoder_stages(x)[stage - 1];
+        feature_size = feature.size(2);
+        return feature;
+      },
+      inputs);
+  const int64_t c = erf_centre(a.size, feature_size);
   const ErfSummary s = summarize_erf(map, {c, c, c});
   const std::string network = a.model.empty() ? fmt::format("{} at random initialisation (seed {})", enum_name(config.arch), a.seed) : a.model;
   write_erf_png(map, {c, c, c}, a.output);
@@ -99,8 +108,7 @@ void add_erf_command(CLI::App& app) {
   e->add_option("-m,--model", ea->model, "repux model file (without it: the network given by --arch, --kernel-sizes, ... at random initialisation)");
   e->add_option("-i,--image", ea->images, "Images (preprocessed as the model's plan says, cut about their centre); without: Gaussian noise");
   e->add_option("-o,--output", ea->output, "PNG to write (the summary goes beside it, .json)")->required();
-  e->add_option("--stage", ea->stage, "Encoder stage whose centre voxel is followed (1: 1/2 resolution ... 4: 1/16)")
-      ->check(CLI::Range(1, 4))
+  e->add_option("--stage", ea->stage, "Encoder stage whose centre voxel is followed (repuxnet, uxnet: 1 at 1/2 resolution ... 4 at 1/16; resenc: 1 at full resolution ... 5 at 1/16)")
       ->capture_default_str();
   e->add_option("--size", ea->size, "Input cube side in voxels (a multiple of 16)")->capture_default_str();
   e->add_option("--samples", ea->samples, "Noise inputs averaged when no image is given")->check(CLI::Range(1, 10000))->capture_default_str();

@@ -55,8 +55,12 @@ void print_model_info(const std::string& path) {
   const auto& c = plan.network;
   const auto& window = plan.inference;
   fmt::print("model:         {}\n", path);
-  fmt::print("architecture:  {} (dims {}, depths {}, kernels {}, hidden {}, re-parameterization {})\n", enum_name(c.arch),
-             fmt::join(c.dims, "/"), fmt::join(c.depths, "/"), fmt::join(c.kernel_sizes, "/"), c.hidden_size, enum_name(*c.reparam));
+  if (c.arch == Arch::ResEnc) {
+    fmt::print("architecture:  resenc (widths {}, residual blocks {}, 3x3x3 convolutions)\n", fmt::join(c.dims, "/"), fmt::join(c.depths, "/"));
+  } else {
+    fmt::print("architecture:  {} (dims {}, depths {}, kernels {}, hidden {}, re-parameterization {})\n", enum_name(c.arch),
+               fmt::join(c.dims, "/"), fmt::join(c.depths, "/"), fmt::join(c.kernel_sizes, "/"), c.hidden_size, enum_name(*c.reparam));
+  }
   fmt::print("parameters:    {}\n", parameter_count(*m.net));
   fmt::print("input:         {} channel(s)\n", c.in_channels);
   fmt::print("classes:       {} ({})\n", c.out_channels, fmt::join(plan.class_names, ", "));

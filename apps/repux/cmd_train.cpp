@@ -206,6 +206,24 @@ void run_demo(TrainArgs args, int64_t cases) {
 
 }  // namespace
 
+TrainOptions train_options_from_arguments(const std::vector<std::string>& arguments) {
+  TrainArgs a;
+  CLI::App app("repux train's arguments");
+  app.add_option("-d,--dataset", a.options.dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
+  app.add_option("--root", a.options.data_root, "Base folder for relative paths");
+  app.add_option("--fold", a.options.fold, "Validation fold when the dataset has no validation list");
+  app.add_option("--folds", a.options.folds, "Number of folds");
+  bind_train_args(&app, a);
+  std::vector<std::string> reversed(arguments.rbegin(), arguments.rend());  // CLI11 takes them last first
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    fail("train arguments: {}", first_line(e.what()));
+  }
+  a.options.output_dir = ".";  // the caller's to choose
+  return resolve(a);
+}
+
 void add_train_commands(CLI::App& app) {
   auto check = std::make_shared<CheckDatasetArgs>();
   auto* c = app.add_subcommand("check-dataset", "Check every case of a dataset before training; lists every problem");

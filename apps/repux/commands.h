@@ -15,5 +15,6 @@ void add_launch_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_serve_commands(CLI::App& app);
 void add_erf_command(CLI::App& app);
+void add_ablate_command(CLI::App& app);
 
 }  // namespace repux::cli

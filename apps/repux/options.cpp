@@ -11,11 +11,11 @@ void bind_network(CLI::App* cmd, NetworkConfig& n) {
   add_enum_option(cmd, "--arch", n.arch, "Architecture");
   cmd->add_option("--classes", n.out_channels, "Classes including background")->capture_default_str();
   cmd->add_option("--in-channels", n.in_channels, "Input channels")->capture_default_str();
-  cmd->add_option("--dims", n.dims, "Encoder widths of the four stages")->capture_default_str();
-  cmd->add_option("--depths", n.depths, "Blocks per stage")->capture_default_str();
+  cmd->add_option("--dims", n.dims, "Stage widths (default 48 96 192 384; resenc: 32 64 128 256 320)");
+  cmd->add_option("--depths", n.depths, "Blocks per stage (default 2 2 2 2; resenc: 1 3 4 6 6)");
   cmd->add_option("--kernel-sizes", n.kernel_sizes, "Depthwise kernel per stage, 1 or 4 values (default 21 for repuxnet, 7 for uxnet)");
-  cmd->add_option("--hidden", n.hidden_size, "Decoder hidden size")->capture_default_str();
-  add_enum_option(cmd, "--reparam", n.reparam, "Large-kernel re-parameterization (default: bfr for repuxnet, none for uxnet)");
+  cmd->add_option("--hidden", n.hidden_size, "UNETR decoder's hidden size (repuxnet, uxnet)")->capture_default_str();
+  add_enum_option(cmd, "--reparam", n.reparam, "Large-kernel re-parameterization (default: bfr for repuxnet, none for uxnet and resenc)");
   cmd->add_option("--bfr-alpha", n.bfr_alpha, "BFR alpha")->capture_default_str();
   add_enum_option(cmd, "--conv-impl", n.conv_impl, "Large-kernel convolution");
 }

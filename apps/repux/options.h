@@ -59,6 +59,10 @@ Plan resolve_plan(const PlanArgs& args);     // checked; an error names the opti
 // Optimisation, augmentation, device and precision of a training run.
 void bind_training(CLI::App* cmd, TrainOptions& options);
 
+// `repux train`'s arguments (dataset, plan, training; not the output folder) parsed into checked options,
+// for commands that train many runs alike (`repux ablate`). An error names the bad argument.
+TrainOptions train_options_from_arguments(const std::vector<std::string>& arguments);
+
 // predict's overrides of the model's inference settings: --window, --overlap, --blending (and
 // --gaussian), --tta, --window-growth and --fast.
 struct InferenceArgs {

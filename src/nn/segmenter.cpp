@@ -6,9 +6,24 @@
 
 namespace repux {
 
-NetworkConfig NetworkConfig::resolved() const {
-  NetworkConfig c = *this;
+namespace {
+
+// resenc: nnU-Net's ResEnc M for a 96^3 patch (nn/resenc_unet.h); its convolutions are all 3x3x3.
+void resolve_resenc(NetworkConfig& c) {
+  if (c.dims.empty()) c.dims = {32, 64, 128, 256, 320};
+  if (c.depths.empty()) c.depths = {1, 3, 4, 6, 6};
+  if (!c.kernel_sizes.empty()) fail("kernel_sizes do not apply to resenc (its convolutions are 3x3x3)");
+  if (!c.reparam) c.reparam = Reparam::None;
+  if (*c.reparam != Reparam::None) fail("reparam {} does not apply to resenc (no large kernels)", enum_name(*c.reparam));
+  // Five stages: the input is halved four times, as the other architectures' (patches: multiples of 16).
+  if (c.dims.size() != 5) fail("dims needs 5 values for resenc, got {}", c.dims.size());
+  if (c.depths.size() != 5) fail("depths needs 5 values for resenc, got {}", c.depths.size());
+}
+
+void resolve_large_kernel_net(NetworkConfig& c) {
   const bool rep = c.arch == Arch::RepUxNet;
+  if (c.dims.empty()) c.dims = {48, 96, 192, 384};
+  if (c.depths.empty()) c.depths = {2, 2, 2, 2};
   if (c.kernel_sizes.empty()) c.kernel_sizes.assign(4, rep ? 21 : 7);
   if (c.kernel_sizes.size() == 1) c.kernel_sizes.assign(4, c.kernel_sizes[0]);
   if (!c.reparam) c.reparam = rep ? Reparam::Bfr : Reparam::None;
@@ -18,8 +33,19 @@ NetworkConfig NetworkConfig::resolved() const {
   for (auto k : c.kernel_sizes) {
     if (k < 1 || k % 2 == 0) fail("kernel size {} must be odd and positive", k);
   }
+}
+
+}  // namespace
+
+NetworkConfig NetworkConfig::resolved() const {
+  NetworkConfig c = *this;
+  if (c.arch == Arch::ResEnc) resolve_resenc(c);
+  else resolve_large_kernel_net(c);
   for (auto d : c.dims) {
     if (d < 1) fail("dims must be positive, got {}", d);
+  }
+  for (auto d : c.depths) {
+    if (d < 1) fail("depths must be positive, got {}", d);
   }
   if (c.in_channels < 1) fail("in_channels must be positive, got {}", c.in_channels);
   if (c.out_channels < 1) fail("out_channels (classes) must be positive, got {}", c.out_channels);
@@ -27,7 +53,7 @@ NetworkConfig NetworkConfig::resolved() const {
   return c;
 }
 
-std::string NetworkConfig::encoder_prefix() const { return enum_name(arch) + "_3d"; }
+std::string NetworkConfig::encoder_prefix() const { return arch == Arch::ResEnc ? "resenc" : enum_name(arch) + "_3d"; }
 
 nlohmann::json to_json(const NetworkConfig& config) {
   const NetworkConfig c = config.resolved();
@@ -67,6 +93,10 @@ NetworkConfig network_config_from_json(const nlohmann::json& j) {
 }
 
 SegmenterImpl::SegmenterImpl(const NetworkConfig& cfg) : config(cfg.resolved()) {
+  if (config.arch == Arch::ResEnc) {
+    resenc = register_module("resenc", ResEncUNet(config.in_channels, config.out_channels, config.dims, config.depths));
+    return;
+  }
   EncoderOptions eo;
   eo.block = config.arch == Arch::RepUxNet ? BlockKind::RepUx : BlockKind::Ux;
   eo.in_channels = config.in_channels;
@@ -100,6 +130,7 @@ torch::Tensor SegmenterImpl::forward(const torch::Tensor& x) {
   for (int a = 2; a < 5; ++a) {
     if (x.size(a) % 16 != 0) fail("network input size {} is not a multiple of 16 (input {})", x.size(a), shape_string(x.sizes()));
   }
+  if (resenc) return resenc(x);
   const auto outs = encoder(x);
   auto enc1 = encoder1(x);
   auto enc2 = encoder2(outs[0]);
@@ -112,6 +143,8 @@ torch::Tensor SegmenterImpl::forward(const torch::Tensor& x) {
   auto dec0 = decoder2(dec1, enc1);
   return out(decoder1(dec0));
 }
+
+std::vector<torch::Tensor> SegmenterImpl::encoder_stages(const torch::Tensor& x) { return resenc ? resenc->encode(x) : encoder(x); }
 
 void SegmenterImpl::deploy() {
   for (auto& m : modules(/*include_self=*/false)) {
@@ -132,6 +165,11 @@ int SegmenterImpl::synchronize_batch_norm(BatchStatReducer* reducer) {
 
 void SegmenterImpl::replace_head(int64_t out_channels) {
   if (out_channels < 1) fail("out_channels (classes) must be positive, got {}", out_channels);
+  if (resenc) {
+    resenc->replace_head(out_channels);
+    config.out_channels = out_channels;
+    return;
+  }
   auto device = out->conv->conv->weight.device();
   config.out_channels = out_channels;
   out = replace_module("out", UnetOutBlock(config.dims[0], out_channels));

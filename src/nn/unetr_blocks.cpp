@@ -11,19 +11,19 @@ torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01);
 
 }  // namespace
 
-ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed) {
+ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed, int64_t stride) : stride_(stride) {
   if (transposed) {
     transposed_conv = register_module("conv", torch::nn::ConvTranspose3d(torch::nn::ConvTranspose3dOptions(in, out, kernel)
                                                                             .stride(kernel)
                                                                             .bias(bias)));
   } else {
-    conv = register_module("conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(in, out, kernel).padding(kernel / 2).bias(bias)));
+    conv = register_module("conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(bias)));
   }
 }
 
 torch::Tensor ConvHolderImpl::forward(const torch::Tensor& x) {
   if (!conv) return transposed_conv(x);
-  if (winograd_enabled() && winograd_conv3d_pays(x, conv->weight, conv->bias)) return winograd_conv3d(x, winograd_weight_now(), conv->bias);
+  if (stride_ == 1 && winograd_enabled() && winograd_conv3d_pays(x, conv->weight, conv->bias)) return winograd_conv3d(x, winograd_weight_now(), conv->bias);
   return conv(x);
 }
 

@@ -4,6 +4,7 @@
 #include "repux/io/png.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
@@ -66,6 +67,65 @@ void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector
 #else
   (void)loss;
   (void)dice;
+  (void)png_path;
+#endif
+}
+
+void plot_labelled_points(const std::vector<LabelledPoints>& columns, const std::string& title, const std::string& ylabel, const std::string& png_path) {
+#ifdef REPUX_HAVE_PLPLOT
+  const int width = std::max<int>(600, 70 * static_cast<int>(columns.size()) + 160), height = 480;
+  std::vector<unsigned char> buffer(static_cast<size_t>(width) * height * 3, 255);
+  double ymin = 1, ymax = 0;
+  for (const auto& c : columns) {
+    for (double v : c.values) {
+      if (std::isfinite(v)) ymin = std::min(ymin, v), ymax = std::max(ymax, v);
+    }
+  }
+  if (ymin > ymax) ymin = 0, ymax = 1;
+  const double pad = std::max(0.01, 0.1 * (ymax - ymin));
+  plsdev("mem");
+  plsmem(width, height, buffer.data());
+  plscolbg(255, 255, 255);
+  plscol0(1, 0, 0, 0);
+  plscol0(2, 30, 90, 200);
+  plscol0(3, 200, 40, 40);
+  plinit();
+  pladv(0);
+  plvpor(0.1, 0.97, 0.25, 0.9);  // room below for the labels
+  plwind(-0.5, static_cast<double>(columns.size()) - 0.5, ymin - pad, ymax + pad);
+  plcol0(1);
+  plbox("bc", 0, 0, "bcnstv", 0, 0);
+  pllab("", ylabel.c_str(), title.c_str());
+  for (size_t i = 0; i < columns.size(); ++i) {
+    const PLFLT x = static_cast<PLFLT>(i);
+    std::vector<PLFLT> xs, ys;
+    double sum = 0;
+    for (double v : columns[i].values) {
+      if (!std::isfinite(v)) continue;
+      xs.push_back(x);
+      ys.push_back(v);
+      sum += v;
+    }
+    plcol0(2);
+    if (!xs.empty()) plpoin(static_cast<PLINT>(xs.size()), xs.data(), ys.data(), 17);
+    if (!xs.empty()) {
+      const PLFLT mean = sum / static_cast<double>(xs.size());
+      PLFLT bx[2] = {x - 0.3, x + 0.3}, by[2] = {mean, mean};
+      plcol0(3);
+      plwidth(2);
+      plline(2, bx, by);
+      plwidth(1);
+    }
+    plcol0(1);
+    const PLFLT position = (static_cast<double>(i) + 0.5) / static_cast<double>(columns.size());
+    plmtex("bv", 0.5, position, 1.0, columns[i].label.c_str());  // perpendicular to the axis, below it
+  }
+  plend();
+  write_png(png_path, buffer.data(), width, height);
+#else
+  (void)columns;
+  (void)title;
+  (void)ylabel;
   (void)png_path;
 #endif
 }

@@ -9,15 +9,17 @@ namespace repux {
 
 // MONAI's Convolution wrapper: one conv held under the name `conv`. Its 3x3x3 convolutions run by
 // Winograd's algorithm on the CPU when no gradient is wanted and it pays (nn/winograd_conv3d.h), with
-// the transformed weight kept until the weight changes.
+// the transformed weight kept until the weight changes. A stride other than 1 (ResEnc's downsampling
+// convolutions) always runs as a plain convolution.
 struct ConvHolderImpl : torch::nn::Module {
-  ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed = false);
+  ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed = false, int64_t stride = 1);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Conv3d conv{nullptr};
   torch::nn::ConvTranspose3d transposed_conv{nullptr};
 
  private:
   const WinogradWeight& winograd_weight_now();
+  int64_t stride_;
   WinogradWeight winograd_;
   const void* winograd_source_ = nullptr;  // the weight's storage and version it was computed from
   int64_t winograd_version_ = -1;

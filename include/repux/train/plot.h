@@ -16,4 +16,11 @@ bool plotting_available();
 // Two panels: training loss and validation Dice against iterations. Writes atomically.
 void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector<CurvePoint>& dice, const std::string& png_path);
 
+// One column per label (e.g. an ablation's cells): its values as dots, their mean as a bar.
+struct LabelledPoints {
+  std::string label;
+  std::vector<double> values;
+};
+void plot_labelled_points(const std::vector<LabelledPoints>& columns, const std::string& title, const std::string& ylabel, const std::string& png_path);
+
 }  // namespace repux

@@ -1,0 +1,84 @@
+#include "repux/nn/resenc_unet.h"
+
+#include "repux/error.h"
+
+namespace repux {
+namespace {
+
+torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
+
+}  // namespace
+
+ConvNormActImpl::ConvNormActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, bool activation) : activation(activation) {
+  conv = register_module("conv", ConvHolder(in, out, kernel, /*bias=*/true, /*transposed=*/false, stride));
+  norm = register_module("norm", torch::nn::InstanceNorm3d(torch::nn::InstanceNorm3dOptions(out).eps(1e-5).affine(true)));
+}
+
+torch::Tensor ConvNormActImpl::forward(const torch::Tensor& x) {
+  auto y = norm(conv(x));
+  return activation ? lrelu(y) : y;
+}
+
+ResidualBlockImpl::ResidualBlockImpl(int64_t in, int64_t out, int64_t stride) : stride(stride) {
+  conv1 = register_module("conv1", ConvNormAct(in, out, 3, stride, true));
+  conv2 = register_module("conv2", ConvNormAct(out, out, 3, 1, false));
+  if (in != out) projection = register_module("projection", ConvNormAct(in, out, 1, 1, false));
+}
+
+torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
+  auto skip = stride > 1 ? torch::avg_pool3d(x, stride, stride) : x;
+  if (projection) skip = projection(skip);
+  return lrelu(conv2(conv1(x)) + skip);
+}
+
+ResEncUNetImpl::ResEncUNetImpl(int64_t in_channels, int64_t classes, const std::vector<int64_t>& features, const std::vector<int64_t>& blocks) {
+  const size_t n = features.size();
+  if (n < 2 || blocks.size() != n) fail("resenc needs 2 or more stages with one block count each, got {} widths and {} block counts", n, blocks.size());
+  stem = register_module("stem", ConvNormAct(in_channels, features[0], 3, 1, true));
+  stages = register_module("stages", torch::nn::ModuleList());
+  for (size_t s = 0; s < n; ++s) {
+    if (blocks[s] < 1) fail("resenc stage {} needs at least one block, got {}", s, blocks[s]);
+    torch::nn::Sequential stage;
+    const int64_t in = s == 0 ? features[0] : features[s - 1];
+    stage->push_back(ResidualBlock(in, features[s], s == 0 ? 1 : 2));
+    for (int64_t b = 1; b < blocks[s]; ++b) stage->push_back(ResidualBlock(features[s], features[s], 1));
+    stages->push_back(stage);
+  }
+  upsamplings = register_module("upsamplings", torch::nn::ModuleList());
+  decoder_stages = register_module("decoder_stages", torch::nn::ModuleList());
+  for (size_t s = n - 1; s > 0; --s) {  // from the coarsest level up
+    upsamplings->push_back(torch::nn::ConvTranspose3d(torch::nn::ConvTranspose3dOptions(features[s], features[s - 1], 2).stride(2)));
+    decoder_stages->push_back(ConvNormAct(2 * features[s - 1], features[s - 1], 3, 1, true));
+  }
+  head = register_module("head", ConvHolder(features[0], classes, 1, /*bias=*/true));
+}
+
+std::vector<torch::Tensor> ResEncUNetImpl::encode(const torch::Tensor& x) {
+  std::vector<torch::Tensor> outs;
+  auto h = stem(x);
+  for (const auto& stage : *stages) {
+    h = stage->as<torch::nn::Sequential>()->forward(h);
+    outs.push_back(h);
+  }
+  return outs;
+}
+
+torch::Tensor ResEncUNetImpl::forward(const torch::Tensor& x) {
+  const auto skips = encode(x);
+  auto h = skips.back();
+  for (size_t i = 0; i < upsamplings->size(); ++i) {
+    const auto& skip = skips[skips.size() - 2 - i];
+    h = upsamplings[i]->as<torch::nn::ConvTranspose3d>()->forward(h);
+    h = decoder_stages[i]->as<ConvNormAct>()->forward(torch::cat({h, skip}, 1));
+  }
+  return head(h);
+}
+
+void ResEncUNetImpl::replace_head(int64_t classes) {
+  const auto& weight = head->conv->weight;
+  const auto device = weight.device();
+  head = replace_module("head", ConvHolder(weight.size(1), classes, 1, /*bias=*/true));
+  head->to(device);
+}
+
+}  // namespace repux
