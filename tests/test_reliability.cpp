@@ -169,6 +169,18 @@ TEST(Reliability, DivergedTrainingFailsAndNaNModelsAreRefused) {
   expect_one_line_error(repux::test::run_repux("predict -m " + dir.file("nan.repux") + " -i " + image + " -o " + dir.file("p.nii.gz")), "NaN");
 }
 
+// Without --class-names a trained model names its classes as the dataset's "labels" do (before, the
+// defaults class1, class2, ... filled in by the plan's resolution hid them).
+TEST(Reliability, TrainingNamesTheClassesAsTheDatasetDoes) {
+  TempDir dir;
+  const std::string data = tiny_dataset(dir);
+  const auto r = repux::test::run_repux("train -d " + data + " -o " + dir.file("m") + kTinyTrain + " --iterations 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<std::string> expected;
+  for (const auto& [index, name] : repux::test::read_json(data).at("labels").items()) expected.push_back(name.get<std::string>());
+  EXPECT_EQ(repux::load_model(dir.file("m/last.repux")).info.plan.class_names, expected);
+}
+
 // Defect 2 and 3: a full disk (writes failing with EFBIG) is a one-line error, leaves no temporary
 // file and never a truncated output under the real name, for every kind of writer.
 TEST(Reliability, FullDiskIsAnErrorForEveryWriter) {

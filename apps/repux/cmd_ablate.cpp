@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <filesystem>
 
 namespace repux::cli {
@@ -25,7 +26,10 @@ void run_ablate(const AblateArgs& a) {
   fmt::print("{} cells x {} seeds; reference {}\n", cells.size(), spec.seeds.size(), reference_cell(spec));
   if (!a.table_only) {
     std::filesystem::create_directories(a.output);
-    run_ablation(spec, [](const std::string& line) { fmt::print("{}\n", line); });
+    run_ablation(spec, [](const std::string& line) {
+      fmt::print("{}\n", line);
+      std::fflush(stdout);  // a run of hours is followed through a log file
+    });
   }
   const nlohmann::json table = ablation_table(spec);
   write_ablation_report(spec, table);

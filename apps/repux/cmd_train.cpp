@@ -42,6 +42,9 @@ TrainOptions resolve(const TrainArgs& a) {
   if (a.log_every < 1) fail("--log-every {} is out of range, expected at least 1", a.log_every);
   TrainOptions o = a.options;
   o.plan = resolve_plan(a.plan);
+  // Without --class-names the trainer names the classes from the dataset (its "labels"), else class1, ...;
+  // resolve_plan has filled in the latter, which would hide the former.
+  if (a.plan.plan.class_names.empty()) o.plan.class_names.clear();
   o.where = launch_environment_from_env();
   check_train_options(o);
   return o;

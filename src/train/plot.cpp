@@ -14,6 +14,22 @@
 
 namespace repux {
 
+#ifdef REPUX_HAVE_PLPLOT
+namespace {
+
+// PLplot's in-memory device over `buffer` (width x height RGB), white, with colours 1 black, 2 red, 3 blue.
+void start_plot(int width, int height, std::vector<unsigned char>& buffer) {
+  plsdev("mem");
+  plsmem(width, height, buffer.data());
+  plscolbg(255, 255, 255);
+  plscol0(1, 0, 0, 0);
+  plscol0(2, 200, 40, 40);
+  plscol0(3, 30, 90, 200);
+}
+
+}  // namespace
+#endif
+
 bool plotting_available() {
 #ifdef REPUX_HAVE_PLPLOT
   return true;
@@ -26,12 +42,7 @@ void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector
 #ifdef REPUX_HAVE_PLPLOT
   const int width = 1000, height = 420;
   std::vector<unsigned char> buffer(static_cast<size_t>(width) * height * 3, 255);
-  plsdev("mem");
-  plsmem(width, height, buffer.data());
-  plscolbg(255, 255, 255);
-  plscol0(1, 0, 0, 0);
-  plscol0(2, 200, 40, 40);
-  plscol0(3, 30, 90, 200);
+  start_plot(width, height, buffer);
   plssub(2, 1);
   plinit();
   auto panel = [](const std::vector<CurvePoint>& pts, const char* title, const char* ylabel, int colour, double ymin, double ymax) {
@@ -73,7 +84,7 @@ void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector
 
 void plot_labelled_points(const std::vector<LabelledPoints>& columns, const std::string& title, const std::string& ylabel, const std::string& png_path) {
 #ifdef REPUX_HAVE_PLPLOT
-  const int width = std::max<int>(600, 70 * static_cast<int>(columns.size()) + 160), height = 480;
+  const int width = std::max<int>(600, 70 * static_cast<int>(columns.size()) + 160), height = 560;
   std::vector<unsigned char> buffer(static_cast<size_t>(width) * height * 3, 255);
   double ymin = 1, ymax = 0;
   for (const auto& c : columns) {
@@ -83,15 +94,11 @@ void plot_labelled_points(const std::vector<LabelledPoints>& columns, const std:
   }
   if (ymin > ymax) ymin = 0, ymax = 1;
   const double pad = std::max(0.01, 0.1 * (ymax - ymin));
-  plsdev("mem");
-  plsmem(width, height, buffer.data());
-  plscolbg(255, 255, 255);
-  plscol0(1, 0, 0, 0);
-  plscol0(2, 30, 90, 200);
-  plscol0(3, 200, 40, 40);
+  start_plot(width, height, buffer);
   plinit();
   pladv(0);
-  plvpor(0.1, 0.97, 0.25, 0.9);  // room below for the labels
+  plschr(0, 0.8);
+  plvpor(0.1, 0.97, 0.36, 0.9);  // room below for labels of up to ~16 characters
   plwind(-0.5, static_cast<double>(columns.size()) - 0.5, ymin - pad, ymax + pad);
   plcol0(1);
   plbox("bc", 0, 0, "bcnstv", 0, 0);
@@ -106,12 +113,12 @@ void plot_labelled_points(const std::vector<LabelledPoints>& columns, const std:
       ys.push_back(v);
       sum += v;
     }
-    plcol0(2);
+    plcol0(3);
     if (!xs.empty()) plpoin(static_cast<PLINT>(xs.size()), xs.data(), ys.data(), 17);
     if (!xs.empty()) {
       const PLFLT mean = sum / static_cast<double>(xs.size());
       PLFLT bx[2] = {x - 0.3, x + 0.3}, by[2] = {mean, mean};
-      plcol0(3);
+      plcol0(2);
       plwidth(2);
       plline(2, bx, by);
       plwidth(1);
