@@ -100,6 +100,8 @@ TEST(Nifti, BadInputsGiveOneLineErrorsNamingTheFile) {
       {data_path("nifti/bad_negative_dim.nii"), "size -3"},
       {data_path("nifti/bad_4d_channels.nii.gz"), "3 volumes"},
       {data_path("nifti/bad_nan.nii"), "NaN"},
+      // Found by fuzzing: a NIfTI-2 header whose sizeof_hdr alone is byte-swapped crashed nifti_clib.
+      {data_path("nifti/fuzz_nifti2_swapped_size_field.nii"), "dimensions, expected 1 to 7"},
   };
   for (const auto& [path, message] : cases) {
     SCOPED_TRACE(path);

@@ -10,6 +10,7 @@ extern "C" {
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -119,19 +120,35 @@ void check_affine(const std::string& path, const torch::Tensor& affine) {
 
 constexpr uint64_t kMaxVoxels = uint64_t{1} << 48;
 
+// `value` as read from a header in the other byte order when `swap`.
+template <typename T>
+T as_stored(T value, bool swap) {
+  if (!swap) return value;
+  unsigned char bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T));
+  std::reverse(bytes, bytes + sizeof(T));
+  std::memcpy(&value, bytes, sizeof(T));
+  return value;
+}
+
 // nifti_clib quietly turns zero dimensions into 1 when it builds a nifti_image: check the header as stored.
 void check_raw_dimensions(const std::string& path) {
   int version = 0;
   void* header = nifti_read_header(path.c_str(), &version, 0);
   if (!header) fail("{}: not a readable NIfTI-1/2 file (bad or missing header)", path);
+  // nifti_clib decides the byte order from sizeof_hdr alone and swaps every field by it; the fields
+  // are checked here as it will read them (a file whose other fields are in the other order gave
+  // nifti_clib absurd sizes and crashed it: found by fuzzing).
   int64_t dims[8] = {0};
   double pixdim[8] = {0};
   if (version == 2) {
     const auto* h = static_cast<const nifti_2_header*>(header);
-    for (int d = 0; d < 8; ++d) dims[d] = h->dim[d], pixdim[d] = h->pixdim[d];
+    const bool swap = h->sizeof_hdr != 540;
+    for (int d = 0; d < 8; ++d) dims[d] = as_stored(h->dim[d], swap), pixdim[d] = as_stored(h->pixdim[d], swap);
   } else {
     const auto* h = static_cast<const nifti_1_header*>(header);
-    for (int d = 0; d < 8; ++d) dims[d] = h->dim[d], pixdim[d] = h->pixdim[d];
+    const bool swap = h->sizeof_hdr != 348;
+    for (int d = 0; d < 8; ++d) dims[d] = as_stored(h->dim[d], swap), pixdim[d] = as_stored(h->pixdim[d], swap);
   }
   free(header);
   if (dims[0] < 1 || dims[0] > 7) fail("{}: header says {} dimensions, expected 1 to 7", path, dims[0]);
