@@ -176,8 +176,10 @@ TEST(Reliability, TrainingNamesTheClassesAsTheDatasetDoes) {
   const std::string data = tiny_dataset(dir);
   const auto r = repux::test::run_repux("train -d " + data + " -o " + dir.file("m") + kTinyTrain + " --iterations 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json dataset = repux::test::read_json(data);
   std::vector<std::string> expected;
-  for (const auto& [index, name] : repux::test::read_json(data).at("labels").items()) expected.push_back(name.get<std::string>());
+  for (const auto& item : dataset.at("labels").items()) expected.push_back(item.value().get<std::string>());
+  ASSERT_EQ(expected.size(), 4u);
   EXPECT_EQ(repux::load_model(dir.file("m/last.repux")).info.plan.class_names, expected);
 }
 
