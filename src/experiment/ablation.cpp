@@ -195,7 +195,12 @@ nlohmann::json cell_row(const std::string& name, const CellResults& r, const Cel
   for (size_t k = 0; k + 1 < classes.size(); ++k) {
     const auto [dice, dice_spread] = class_mean_and_spread(r, "dice", k);
     const auto [hd95, hd95_spread] = class_mean_and_spread(r, "hd95", k);
+    int64_t missed = 0;  // (seed, case) pairs where the class was not found at all: HD95 leaves them out
+    for (const auto& seed : r.seeds) {
+      for (const auto& c : seed.at("cases")) missed += c.at("dice").at(k).is_number() && c.at("dice").at(k).get<double>() == 0.0;
+    }
     row["per_class"].push_back({{"class", classes[k + 1]},
+                                {"missed", missed},
                                 {"dice", number_or_null(dice)},
                                 {"dice_spread", number_or_null(dice_spread)},
                                 {"hd95", number_or_null(hd95)},
@@ -232,7 +237,7 @@ std::string markdown_table(const nlohmann::json& table) {
                    ": difference, p (Wilcoxon, n) |";
   std::string rule = "|---|---|---|---|---|---|";
   for (const auto& c : table.at("classes")) {
-    md += fmt::format(" {} Dice | {} HD95 (mm) |", c.get<std::string>(), c.get<std::string>());
+    md += fmt::format(" {} Dice | {} HD95 (mm; cases at Dice 0 left out) |", c.get<std::string>(), c.get<std::string>());
     rule += "---|---|";
   }
   md += "\n" + rule + "\n";
@@ -243,8 +248,8 @@ std::string markdown_table(const nlohmann::json& table) {
                       row.at("erf_radius_90").get<double>(), cell_text(row.at("mean_dice"), "{:.4f}"), cell_text(row.at("mean_dice_spread"), "{:.4f}"),
                       cell_text(v.at("mean_difference"), "{:+.4f}"), cell_text(v.at("p_value"), "{:.3g}"), v.at("pairs").get<int64_t>());
     for (const auto& k : row.at("per_class")) {
-      md += fmt::format(" {} ({}) | {} ({}) |", cell_text(k.at("dice"), "{:.3f}"), cell_text(k.at("dice_spread"), "{:.3f}"),
-                        cell_text(k.at("hd95"), "{:.1f}"), cell_text(k.at("hd95_spread"), "{:.1f}"));
+      md += fmt::format(" {} ({}) | {} ({}), {} missed |", cell_text(k.at("dice"), "{:.3f}"), cell_text(k.at("dice_spread"), "{:.3f}"),
+                        cell_text(k.at("hd95"), "{:.1f}"), cell_text(k.at("hd95_spread"), "{:.1f}"), k.at("missed").get<int64_t>());
     }
     md += "\n";
   }

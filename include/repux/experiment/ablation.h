@@ -57,7 +57,8 @@ std::string ablation_result_path(const AblationSpec& spec, const std::string& ce
 void run_ablation(const AblationSpec& spec, const std::function<void(const std::string&)>& log);
 
 // Per cell, from the result files: per-class Dice and HD95 (mean over seeds and cases; spread: the
-// standard deviation of the per-seed means), mean foreground Dice, Wilcoxon's signed-rank test against
+// standard deviation of the per-seed means; HD95 over the cases where the class was found, with the
+// count of those at Dice 0 beside it), mean foreground Dice, Wilcoxon's signed-rank test against
 // the reference over (seed, case) pairs of mean foreground Dice, seconds per iteration, parameters,
 // ERF radii. Throws naming a missing or malformed result file.
 nlohmann::json ablation_table(const AblationSpec& spec);
