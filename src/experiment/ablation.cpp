@@ -70,8 +70,7 @@ struct CaseScores {
   std::vector<ClassMetrics> per_class;  // classes 1 .. K-1
 };
 
-std::vector<CaseScores> evaluate_held_out(const std::string& model_path, const TrainOptions& o) {
-  LoadedModel model = load_model(model_path);
+std::vector<CaseScores> evaluate_held_out(LoadedModel& model, const TrainOptions& o) {
   const Dataset dataset = load_dataset(o.dataset, o.data_root);
   const int64_t classes = model.info.plan.network.out_channels;
   std::vector<CaseScores> scores;
@@ -86,8 +85,7 @@ std::vector<CaseScores> evaluate_held_out(const std::string& model_path, const T
 }
 
 // The ERF of a trained model's encoder stage at 1/2^stage resolution, over Gaussian noise.
-ErfSummary measure_erf(const std::string& model_path, const AblationErf& e, uint64_t seed) {
-  LoadedModel model = load_model(model_path);
+ErfSummary measure_erf(LoadedModel& model, const AblationErf& e, uint64_t seed) {
   for (auto& p : model.net->parameters()) p.set_requires_grad(false);
   const int64_t channels = model.info.plan.network.in_channels;
   torch::manual_seed(seed);
@@ -141,10 +139,10 @@ void run_one(const AblationSpec& spec, const AblationCell& cell, uint64_t seed, 
   const TrainResult r = train(o);
   const std::string model_path = (dir / "training" / TrainOutputs::last_model()).string();
   log(fmt::format("{} seed {}: {:.3f} s/iteration; evaluating the held-out cases", cell.name, seed, 1.0 / r.iterations_per_second));
-  const auto cases = evaluate_held_out(model_path, o);
+  LoadedModel model = load_model(model_path);  // read once: prediction, ERF and the parameter count
+  const auto cases = evaluate_held_out(model, o);
   if (cases.empty()) fail("{}: the dataset has no validation cases to hold out", o.dataset);
-  const ErfSummary erf = measure_erf(model_path, spec.erf, seed);
-  const LoadedModel model = load_model(model_path);
+  const ErfSummary erf = measure_erf(model, spec.erf, seed);  // after prediction: it freezes the weights
   const nlohmann::json result = result_json(cell, seed, r, parameter_count(*model.net), erf, cases, model.info.plan);
   write_file_atomically(ablation_result_path(spec, cell.name, seed), result.dump(1) + "\n");
 }
