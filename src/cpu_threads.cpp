@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <dlfcn.h>
+#include <omp.h>
 
 namespace repux {
 namespace {
@@ -19,6 +20,11 @@ F openblas_function(const char* name) {
 void set_cpu_threads(int threads) {
   torch::set_num_threads(threads);
   if (auto set = openblas_function<void (*)(int)>("openblas_set_num_threads")) set(1);
+}
+
+void run_parallel_loops_on_this_thread_only() {
+  at::internal::lazy_init_num_threads();  // first, or LibTorch's own lazy set-up would undo the next line
+  omp_set_num_threads(1);                 // this thread's OpenMP setting only
 }
 
 std::string blas_threads_description() {

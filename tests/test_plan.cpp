@@ -153,8 +153,7 @@ TEST(Plan, AModelFileOfVersionOneLoadsWithItsPatchAndRecipe) {
 
 TEST(Plan, ValidationAndPredictStartFromTheSameSlidingWindow) {
   const Plan plan = resolved(unusual_plan());
-  const std::vector<PreparedCase> no_cases;
-  const Validator validator(no_cases, plan, torch::kCPU, Precision::Float32);
+  const Validator validator(ValidationCases{}, plan, torch::kCPU, Precision::Float32);
   const SlidingWindowOptions v = validator.window();
   const SlidingWindowOptions p = predict_window_options(plan, PredictOptions{});
   EXPECT_EQ(v.window, p.window);

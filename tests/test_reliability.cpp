@@ -357,3 +357,33 @@ TEST(Reliability, FuzzerFindingsStayFixed) {
   EXPECT_NE(r.output.find("sizes and"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir.file("m.repux")));
 }
+
+// The dataset-at-scale path as a user runs it: plan, preprocess, train from the store; a store made with
+// another recipe, an unfinished store and a damaged one are one-line errors.
+TEST(Reliability, PlanPreprocessAndTrainFromTheStore) {
+  TempDir dir;
+  const std::string data = tiny_dataset(dir), plan = dir.file("plan.json"), store = dir.file("store");
+  auto r = repux::test::run_repux("plan " + data + " -o " + plan + " --step-voxels 65536");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto planned = repux::test::read_json(plan);
+  EXPECT_EQ(planned["network"]["out_channels"], 4);
+  EXPECT_EQ(planned["preprocessing"]["name"], "planned");
+  r = repux::test::run_repux("preprocess " + data + " --plan " + plan + " -o " + store + " --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("4 cases (4 preprocessed now, 0 kept"), std::string::npos) << r.output;
+  r = repux::test::run_repux("preprocess " + data + " --plan " + plan + " -o " + store);
+  EXPECT_NE(r.output.find("(0 preprocessed now, 4 kept"), std::string::npos) << r.output;
+
+  const std::string tiny = " --dims 4 8 16 32 --depths 1 1 1 1 --hidden 16 --kernel-sizes 3 --crops 1 --folds 2 --workers 1 --iterations 2";
+  r = repux::test::run_repux("train -d " + store + " -o " + dir.file("run") + " --plan " + plan + tiny);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("from " + store), std::string::npos) << r.output;
+  const auto model_plan = repux::test::run_repux("info " + dir.file("run/last.repux"));
+  EXPECT_NE(model_plan.output.find("planned"), std::string::npos) << model_plan.output;
+
+  expect_one_line_error(repux::test::run_repux("train -d " + store + " -o " + dir.file("run2") + " --preset amos --classes 4" + tiny),
+                        "preprocessed with recipe");
+  expect_one_line_error(repux::test::run_repux("preprocess " + data + " --preset amos --classes 4 -o " + store), "--overwrite");
+  fs::remove(fs::path(store) / "index.json");
+  expect_one_line_error(repux::test::run_repux("train -d " + store + " -o " + dir.file("run3") + tiny + " --classes 4"), "not a finished case store");
+}

@@ -32,22 +32,22 @@ PreparedCase blob_case(const std::array<int64_t, 3>& shape) {
 }  // namespace
 
 TEST(Sampler, ForegroundCropsAlwaysContainForeground) {
-  const std::vector<PreparedCase> cases{blob_case({60, 50, 40})};
+  const auto cases = memory_crop_source({blob_case({60, 50, 40})}, 2);
   SamplerOptions o;
   o.foreground_ratio = 1.0;
   o.affine_probability = 0.0;
   o.intensity_probability = 0.0;
   for (uint64_t seed = 0; seed < 20; ++seed) {
-    const Batch b = sample_batch(cases, seed, {16, 16, 16}, o);
+    const Batch b = sample_batch(*cases, seed, {16, 16, 16}, o);
     ASSERT_EQ(b.label.sizes(), (torch::IntArrayRef{2, 16, 16, 16}));
     for (int64_t i = 0; i < 2; ++i) EXPECT_GT(b.label[i].sum().item<int64_t>(), 0) << "seed " << seed;
   }
 }
 
 TEST(Sampler, ImagesSmallerThanThePatchArePadded) {
-  const std::vector<PreparedCase> cases{blob_case({10, 12, 8})};
+  const auto cases = memory_crop_source({blob_case({10, 12, 8})}, 2);
   SamplerOptions o;
-  const Batch b = sample_batch(cases, 1, {16, 16, 16}, o);
+  const Batch b = sample_batch(*cases, 1, {16, 16, 16}, o);
   EXPECT_EQ(b.image.sizes(), (torch::IntArrayRef{2, 1, 16, 16, 16}));
   EXPECT_EQ(b.label.sizes(), (torch::IntArrayRef{2, 16, 16, 16}));
 }
@@ -62,7 +62,7 @@ TEST(Sampler, AugmentationKeepsImageAndLabelAligned) {
   o.intensity_probability = 0.0;
   o.flip_axes = {0, 1, 2};
   for (uint64_t seed = 0; seed < 5; ++seed) {
-    const Batch b = sample_batch({c}, seed, {32, 32, 32}, o);
+    const Batch b = sample_batch(*memory_crop_source({c}, 2), seed, {32, 32, 32}, o);
     auto image = b.image.squeeze(1);
     // Linear (image) and nearest (label) interpolation may disagree within about a voxel of the
     // threshold surface (the image changes by < 0.03 per voxel there); everywhere else they must agree.
@@ -78,9 +78,9 @@ TEST(Sampler, AugmentationKeepsImageAndLabelAligned) {
 }
 
 TEST(Sampler, SameSeedSameBatch) {
-  const std::vector<PreparedCase> cases{blob_case({40, 40, 40})};
+  const auto cases = memory_crop_source({blob_case({40, 40, 40})}, 2);
   SamplerOptions o;
-  EXPECT_TRUE(torch::equal(sample_batch(cases, 9, {16, 16, 16}, o).image, sample_batch(cases, 9, {16, 16, 16}, o).image));
+  EXPECT_TRUE(torch::equal(sample_batch(*cases, 9, {16, 16, 16}, o).image, sample_batch(*cases, 9, {16, 16, 16}, o).image));
 }
 
 // The trainer's step against the same step written out with LibTorch's own pieces, in float64: the

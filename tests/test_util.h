@@ -25,6 +25,11 @@ inline torch::Tensor tensor_from_json(const nlohmann::json& values) {
   return torch::tensor(values.get<std::vector<double>>(), torch::kFloat64);
 }
 
+inline void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
 // A fresh directory under the system temp dir, removed when the object goes out of scope.
 class TempDir {
  public:

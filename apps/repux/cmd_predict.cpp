@@ -46,20 +46,6 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
   return {k, n};
 }
 
-// Progress of one case's windows: a live counter on a terminal; in a log, a plain line every 30 s.
-std::function<void(size_t, size_t)> progress_printer() {
-  if (isatty(STDERR_FILENO)) {
-    return [](size_t done, size_t total) { fmt::print(stderr, "\r  windows {}/{}{}", done, total, done == total ? "\n" : ""); };
-  }
-  auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
-  return [last](size_t done, size_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done == total || now - *last < std::chrono::seconds(30)) return;
-    *last = now;
-    fmt::print(stderr, "  windows {}/{} ({:.0f}%)\n", done, total, 100.0 * done / total);
-  };
-}
-
 PredictOptions predict_options(const PredictArgs& a) {
   PredictOptions o;
   o.overrides = resolve_overrides(a.inference);
@@ -70,7 +56,7 @@ PredictOptions predict_options(const PredictArgs& a) {
   o.precision = a.precision;
   o.stitching = a.stitching;
   o.postprocess = !a.no_postprocess;
-  o.on_progress = progress_printer();
+  o.on_progress = progress_printer("  windows");
   return o;
 }
 

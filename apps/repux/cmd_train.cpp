@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "options.h"
 
+#include "repux/data/case_store.h"
 #include "repux/data/dataset.h"
 #include "repux/data/synth.h"
 #include "repux/dist/communicator.h"
@@ -45,6 +46,14 @@ TrainOptions resolve(const TrainArgs& a) {
   // Without --class-names the trainer names the classes from the dataset (its "labels"), else class1, ...;
   // resolve_plan has filled in the latter, which would hide the former.
   if (a.plan.plan.class_names.empty()) o.plan.class_names.clear();
+  o.preprocessing_given = chooses_preprocessing(a.plan);
+  // From a store, the classes are the store's unless the command line or a plan file says.
+  if (a.plan.command && !a.plan.command->count("--classes") && a.plan.plan_file.empty() && is_case_store(o.dataset)) {
+    o.plan.network.out_channels = case_store_classes(o.dataset);
+  }
+  if (const int64_t crops = planned_crops_per_case(a.plan); crops > 0 && !(a.plan.command && a.plan.command->count("--crops"))) {
+    o.sampler.crops_per_case = crops;
+  }
   o.where = launch_environment_from_env();
   check_train_options(o);
   return o;
@@ -57,7 +66,8 @@ class ConsoleProgress : public TrainingObserver {
 
   void on_start(const RunStart& s) override {
     names_ = s.class_names;
-    fmt::print("prepared {} training and {} validation cases in {:.1f} s\n", s.training_cases, s.validation_cases, s.prepare_seconds);
+    fmt::print("{} training and {} validation cases from {} ({} preprocessed now) in {:.1f} s\n", s.training_cases, s.validation_cases, s.store,
+             s.preprocessed_cases, s.prepare_seconds);
     if (s.resumed_at > 0) fmt::print("resumed from the checkpoint at iteration {}\n", s.resumed_at);
     if (s.ranks > 1) {
       fmt::print("data-parallel: {} ranks ({}), BatchNorm {}, global batch {} crops\n", s.ranks, s.backend,
@@ -238,7 +248,10 @@ void add_train_commands(CLI::App& app) {
   auto ta = std::make_shared<TrainArgs>();
   auto& o = ta->options;
   auto* t = app.add_subcommand("train", "Train a network (AdamW, Dice + CE, sliding-window validation, best/last checkpoints)");
-  t->add_option("-d,--dataset", o.dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
+  t->add_option("-d,--dataset", o.dataset,
+                 "Dataset JSON, a folder with dataset.json or imagesTr/labelsTr (preprocessed into OUTPUT/preprocessed first), or a case store "
+                 "made by `repux preprocess`")
+      ->required();
   t->add_option("-o,--output", o.output_dir, "Output folder")->required();
   t->add_option("--root", o.data_root, "Base folder for relative paths");
   t->add_option("--fold", o.fold, "Validation fold when the dataset has no validation list")->capture_default_str();

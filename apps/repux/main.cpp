@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   repux::cli::add_convert_command(app);
   repux::cli::add_erf_command(app);
   repux::cli::add_ablate_command(app);
+  repux::cli::add_data_commands(app);
 #ifdef REPUX_HAVE_DICOM
   repux::cli::add_serve_commands(app);  // the DICOM node needs DCMTK's dcmnet
 #endif

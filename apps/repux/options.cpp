@@ -1,11 +1,30 @@
 #include "options.h"
 
 #include "repux/error.h"
+#include "repux/io/json_file.h"
 #include "repux/io/volume_file.h"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
+#include <memory>
 
 namespace repux::cli {
+
+std::function<void(size_t, size_t)> progress_printer(const std::string& what) {
+  if (isatty(STDERR_FILENO)) {
+    return [what](size_t done, size_t total) { fmt::print(stderr, "\r{} {}/{}{}", what, done, total, done == total ? "\n" : ""); };
+  }
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  return [what, last](size_t done, size_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done == total || now - *last < std::chrono::seconds(30)) return;
+    *last = now;
+    fmt::print(stderr, "{} {}/{} ({:.0f}%)\n", what, done, total, 100.0 * done / total);
+  };
+}
 
 void bind_network(CLI::App* cmd, NetworkConfig& n) {
   add_enum_option(cmd, "--arch", n.arch, "Architecture");
@@ -21,8 +40,10 @@ void bind_network(CLI::App* cmd, NetworkConfig& n) {
 }
 
 void bind_plan(CLI::App* cmd, PlanArgs& a) {
+  a.command = cmd;
   bind_network(cmd, a.plan.network);
-  cmd->add_option("--preset", a.preset, "Preprocessing preset: flare, amos, mri or none")->capture_default_str();
+  cmd->add_option("--plan", a.plan_file, "A plan made by `repux plan`: preprocessing, patch, batch and classes (options given here override it)");
+  cmd->add_option("--preset", a.preset, "Preprocessing preset: flare, amos, mri or none (default flare)");
   cmd->add_option("--spacing", a.spacing, "Target spacing in mm, 1 or 3 values (overrides the preset)");
   add_enum_option(cmd, "--intensity", a.intensity, "Intensity normalisation (overrides the preset)");
   cmd->add_option("--ct-window", a.ct_window, "CT window MIN MAX in HU for --intensity ct (default -125 275)")->expected(2);
@@ -64,9 +85,46 @@ Plan resolve_plan(const PlanArgs& a) {
   }
 }
 
+namespace {
+
+bool given(const PlanArgs& a, const char* option) { return a.command && a.command->count(option) > 0; }
+
+nlohmann::json plan_file_json(const std::string& path) {
+  const nlohmann::json j = read_json_file(path);
+  if (!j.is_object() || !j.contains("network")) fail("{}: not a plan (no \"network\"); make one with `repux plan`", path);
+  return j;
+}
+
+}  // namespace
+
+bool chooses_preprocessing(const PlanArgs& a) {
+  return !a.plan_file.empty() || !a.preset.empty() || !a.spacing.empty() || a.intensity || !a.ct_window.empty() || a.no_crop;
+}
+
+int64_t planned_crops_per_case(const PlanArgs& a) {
+  if (a.plan_file.empty()) return 0;
+  const auto j = plan_file_json(a.plan_file);
+  return j.contains("training") ? j["training"].value("crops_per_case", int64_t{0}) : 0;
+}
+
 Plan plan_from_args(const PlanArgs& a) {
   Plan plan = a.plan;
-  plan.preprocessing = preprocess_preset(a.preset);
+  if (!a.plan_file.empty()) {
+    if (!a.preset.empty()) fail("--plan and --preset both choose the preprocessing; give one");
+    Plan file;
+    try {
+      file = plan_from_json(plan_file_json(a.plan_file));
+    } catch (const Error& e) {
+      fail("{}: {}", a.plan_file, e.what());
+    }
+    plan.preprocessing = file.preprocessing;
+    plan.patch = file.patch;
+    if (plan.class_names.empty()) plan.class_names = file.class_names;
+    if (!given(a, "--classes")) plan.network.out_channels = file.network.out_channels;
+    if (!given(a, "--in-channels")) plan.network.in_channels = file.network.in_channels;
+  } else {
+    plan.preprocessing = preprocess_preset(a.preset.empty() ? "flare" : a.preset);
+  }
   if (!a.spacing.empty()) plan.preprocessing.spacing = one_or_three(a.spacing, "--spacing");
   if (a.intensity) plan.preprocessing.intensity = *a.intensity;
   if (!a.ct_window.empty()) {
@@ -93,6 +151,8 @@ void bind_training(CLI::App* cmd, TrainOptions& o) {
   cmd->add_option("--clip", o.grad_clip, "Gradient norm clipping (0: off)")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Random seed")->capture_default_str();
   cmd->add_option("--workers", o.workers, "Background data workers")->capture_default_str();
+  cmd->add_option("--preprocess-threads", o.preprocess_threads, "Cases preprocessed at once before training (0: one per core)")
+      ->capture_default_str();
   cmd->add_option_function<std::string>("--device", [&o](const std::string& d) { o.device = torch::Device(d); }, "cpu, cuda or cuda:N (default cpu)");
   add_enum_option(cmd, "--precision", o.precision, "Autocast precision; the FFT convolutions stay float32");
 }

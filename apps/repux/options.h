@@ -12,10 +12,15 @@
 #include <CLI/CLI.hpp>
 
 #include <array>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace repux::cli {
+
+// Progress of `what` (e.g. "preprocessed cases"): a live counter on a terminal; in a log, a plain line
+// every 30 s.
+std::function<void(size_t done, size_t total)> progress_printer(const std::string& what);
 
 // An option whose value is one of E's names.
 template <typename E>
@@ -42,7 +47,9 @@ void bind_network(CLI::App* cmd, NetworkConfig& network);
 // What the command line says of a Plan, before it is resolved.
 struct PlanArgs {
   Plan plan;
-  std::string preset = "flare";
+  std::string plan_file;  // --plan: a plan made by `repux plan`
+  std::string preset;     // empty: flare, unless --plan
+  const CLI::App* command = nullptr;  // to tell the options given from their defaults
   std::vector<double> spacing;
   std::optional<Intensity> intensity;
   std::vector<double> ct_window;
@@ -54,6 +61,10 @@ struct PlanArgs {
 // validation (--overlap, --blending, --tta).
 void bind_plan(CLI::App* cmd, PlanArgs& args);
 Plan plan_from_args(const PlanArgs& args);  // unchecked
+// Whether the command line chose the preprocessing (--plan, --preset, --spacing, --intensity, ...).
+bool chooses_preprocessing(const PlanArgs& args);
+// The plan file's crops per case (`repux plan` chooses the batch with the patch); 0 when none.
+int64_t planned_crops_per_case(const PlanArgs& args);
 Plan resolve_plan(const PlanArgs& args);     // checked; an error names the option
 
 // Optimisation, augmentation, device and precision of a training run.

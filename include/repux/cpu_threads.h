@@ -12,6 +12,11 @@ namespace repux {
 
 void set_cpu_threads(int threads);
 
+// LibTorch's parallel loops called from the calling thread run on that thread alone; other threads keep
+// their setting. For worker threads (data workers, parallel preprocessing): n workers then use n cores,
+// where each would otherwise start a team of all the cores beside the training loop's own.
+void run_parallel_loops_on_this_thread_only();
+
 // The BLAS's thread count as it reports it ("OpenBLAS: 1 thread"), or "" when it is not OpenBLAS.
 std::string blas_threads_description();
 

@@ -23,6 +23,11 @@ std::vector<CaseFiles> parse_list(const nlohmann::json& list, const fs::path& ro
     CaseFiles c;
     if (e.is_string()) {
       c.image = (root / e.get<std::string>()).lexically_normal().string();
+    } else if (e.is_object() && e.contains("image") && e["image"].is_array() && !e["image"].empty()) {
+      for (const auto& file : e["image"]) c.more_channels.push_back((root / file.get<std::string>()).lexically_normal().string());
+      c.image = c.more_channels.front();
+      c.more_channels.erase(c.more_channels.begin());
+      if (e.contains("label")) c.label = (root / e["label"].get<std::string>()).lexically_normal().string();
     } else if (e.is_object() && e.contains("image")) {
       c.image = (root / e["image"].get<std::string>()).lexically_normal().string();
       if (e.contains("label")) c.label = (root / e["label"].get<std::string>()).lexically_normal().string();
@@ -90,6 +95,17 @@ std::string label_file(const fs::path& labels, const std::string& stem, const st
   return same.string();
 }
 
+// nnU-Net's channel files of a case: CASE_0001.ext, CASE_0002.ext, ... as long as they exist.
+std::vector<std::string> channel_files(const fs::path& images, const std::string& stem, const std::string& ext) {
+  std::vector<std::string> out;
+  for (int k = 1; k < 10000; ++k) {
+    const fs::path file = images / fmt::format("{}_{:04d}{}", stem, k, ext);
+    if (!fs::exists(file)) break;
+    out.push_back(file.string());
+  }
+  return out;
+}
+
 Dataset from_nnunet_folder(const fs::path& dir) {
   Dataset d;
   for (const std::string& name : list_volume_files((dir / "imagesTr").string())) {
@@ -97,10 +113,12 @@ Dataset from_nnunet_folder(const fs::path& dir) {
     std::string stem = volume_stem(name);
     if (ends_with(stem, "_0000")) stem.resize(stem.size() - 5);
     else if (stem.size() > 5 && stem[stem.size() - 5] == '_') continue;  // other channels of a multi-channel case
-    d.training.push_back({(dir / "imagesTr" / name).string(), label_file(dir / "labelsTr", stem, ext)});
+    CaseFiles c{(dir / "imagesTr" / name).string(), label_file(dir / "labelsTr", stem, ext), {}};
+    if (ends_with(volume_stem(name), "_0000")) c.more_channels = channel_files(dir / "imagesTr", stem, ext);
+    d.training.push_back(c);
   }
   if (fs::is_directory(dir / "imagesTs")) {
-    for (const std::string& name : list_volume_files((dir / "imagesTs").string())) d.test.push_back({(dir / "imagesTs" / name).string(), ""});
+    for (const std::string& name : list_volume_files((dir / "imagesTs").string())) d.test.push_back({(dir / "imagesTs" / name).string(), "", {}});
   }
   return d;
 }
@@ -120,6 +138,21 @@ Dataset load_dataset(const std::string& path, const std::string& root) {
   fail("{}: expected a dataset.json or an imagesTr/labelsTr folder", path);
 }
 
+Volume read_case_image(const CaseFiles& f) {
+  Volume image = read_volume(f.image, allowing_channels());
+  if (f.more_channels.empty()) return image;
+  std::vector<torch::Tensor> channels{image.data.dim() == 4 ? image.data.to(torch::kFloat32) : image.data.unsqueeze(0).to(torch::kFloat32)};
+  for (const auto& file : f.more_channels) {
+    const Volume more = read_volume(file, allowing_channels());
+    if (more.spatial_shape() != image.spatial_shape() || !torch::allclose(more.affine, image.affine, 1e-4, 1e-3)) {
+      fail("{}: a channel of {} on another grid (shape or affine differ)", file, f.image);
+    }
+    channels.push_back(more.data.dim() == 4 ? more.data.to(torch::kFloat32) : more.data.unsqueeze(0).to(torch::kFloat32));
+  }
+  image.data = torch::cat(channels, 0);
+  return image;
+}
+
 void split_folds(Dataset& d, int folds, int fold, uint64_t seed) {
   if (!d.validation.empty()) return;
   if (folds < 2 || fold < 0 || fold >= folds) fail("fold {} of {} is not valid", fold, folds);
@@ -135,7 +168,7 @@ std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, i
   for (const auto& c : cases) {
     Volume image, label;
     try {
-      image = read_volume(c.image, allowing_channels());
+      image = read_case_image(c);
     } catch (const Error& e) {
       problems.push_back({c.image, e.what()});
       continue;

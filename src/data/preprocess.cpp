@@ -94,10 +94,16 @@ PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Vo
   if (r.intensity == Intensity::Ct) {
     x = ((x - r.window_min) / (r.window_max - r.window_min)).clamp(0.0, 1.0);
   } else if (r.intensity == Intensity::ZScore) {
-    auto nonzero = x != 0;
-    auto values = nonzero.any().item<bool>() ? x.masked_select(nonzero) : x.flatten();
-    const double mean = values.mean().item<double>(), sd = values.std().item<double>();
-    x = torch::where(nonzero, (x - mean) / std::max(sd, 1e-8), torch::zeros_like(x));
+    // Each channel on its own statistics (modalities differ in scale).
+    std::vector<torch::Tensor> channels;
+    for (int64_t c = 0; c < x.size(0); ++c) {
+      const auto xc = x[c];
+      const auto nonzero = xc != 0;
+      const auto values = nonzero.any().item<bool>() ? xc.masked_select(nonzero) : xc.flatten();
+      const double mean = values.mean().item<double>(), sd = values.std().item<double>();
+      channels.push_back(torch::where(nonzero, (xc - mean) / std::max(sd, 1e-8), torch::zeros_like(xc)));
+    }
+    x = torch::stack(channels);
   }
   t.crop_start = {0, 0, 0};
   t.crop_size = t.resampled.shape;

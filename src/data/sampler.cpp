@@ -15,13 +15,26 @@ nlohmann::json to_json(const SamplerOptions& o) {
 
 namespace {
 
-std::array<int64_t, 3> crop_start(const torch::Tensor& label, bool foreground, std::mt19937_64& rng, const std::array<int64_t, 3>& patch) {
-  const std::array<int64_t, 3> size{label.size(0), label.size(1), label.size(2)};
+// The crop's centre: a voxel of the foreground sample (its class drawn in proportion to the class's
+// voxels in the case, i.e. every foreground voxel equally likely when no class is subsampled), or any
+// voxel of the case.
+std::array<int64_t, 3> crop_start(const CropSource& source, size_t index, bool foreground, std::mt19937_64& rng,
+                                  const std::array<int64_t, 3>& patch) {
+  const auto size = source.shape(index);
   std::array<int64_t, 3> centre{};
-  auto fg = foreground ? torch::nonzero(label > 0) : torch::Tensor();
-  if (foreground && fg.size(0) > 0) {
-    const int64_t pick = std::uniform_int_distribution<int64_t>(0, fg.size(0) - 1)(rng);
-    for (int a = 0; a < 3; ++a) centre[a] = fg[pick][a].item<int64_t>();
+  const ForegroundSample& fg = source.foreground(index);
+  int64_t total = 0;
+  for (int64_t n : fg.class_voxels) total += n;
+  if (foreground && total > 0) {
+    int64_t pick = std::uniform_int_distribution<int64_t>(0, total - 1)(rng), row = 0;
+    size_t c = 1;
+    for (; pick >= fg.class_voxels[c]; ++c) {
+      pick -= fg.class_voxels[c];
+      row += fg.sample_counts[c];
+    }
+    row += std::uniform_int_distribution<int64_t>(0, fg.sample_counts[c] - 1)(rng);
+    const int32_t* p = fg.positions.data_ptr<int32_t>() + 3 * row;
+    for (int a = 0; a < 3; ++a) centre[a] = p[a];
   } else {
     for (int a = 0; a < 3; ++a) centre[a] = std::uniform_int_distribution<int64_t>(0, size[a] - 1)(rng);
   }
@@ -36,16 +49,17 @@ std::array<int64_t, 3> crop_start(const torch::Tensor& label, bool foreground, s
 
 }  // namespace
 
-Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const std::array<int64_t, 3>& patch, const SamplerOptions& o) {
-  if (cases.empty()) fail("no training cases");
+Batch sample_batch(const CropSource& source, uint64_t seed, const std::array<int64_t, 3>& patch, const SamplerOptions& o) {
+  if (source.size() == 0) fail("no training cases");
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0.0, 1.0);
-  const auto& c = cases[std::uniform_int_distribution<size_t>(0, cases.size() - 1)(rng)];
+  const size_t index = std::uniform_int_distribution<size_t>(0, source.size() - 1)(rng);
   std::vector<torch::Tensor> images, labels;
   for (int64_t k = 0; k < o.crops_per_case; ++k) {
-    const auto start = crop_start(c.label, u(rng) < o.foreground_ratio, rng, patch);
-    images.push_back(crop_or_pad(c.image, start, patch, 0.0));
-    labels.push_back(crop_or_pad(c.label, start, patch, 0.0));
+    const auto start = crop_start(source, index, u(rng) < o.foreground_ratio, rng, patch);
+    Crop crop = source.crop(index, start, patch);
+    images.push_back(std::move(crop.image));
+    labels.push_back(std::move(crop.label));
   }
   auto image = torch::stack(images), label = torch::stack(labels);
   const int64_t b = image.size(0);

@@ -1,5 +1,6 @@
 #include "repux/experiment/ablation.h"
 
+#include "repux/data/case_store.h"
 #include "repux/data/dataset.h"
 #include "repux/error.h"
 #include "repux/eval/erf.h"
@@ -7,6 +8,7 @@
 #include "repux/eval/paired_test.h"
 #include "repux/infer/predictor.h"
 #include "repux/io/atomic_file.h"
+#include "repux/io/json_file.h"
 #include "repux/io/volume_file.h"
 #include "repux/model/model_file.h"
 #include "repux/train/plot.h"
@@ -33,16 +35,6 @@ T config_value(const nlohmann::json& j, const char* key, const T& fallback, cons
     return j.contains(key) ? j.at(key).get<T>() : fallback;
   } catch (const nlohmann::json::exception&) {
     fail("{}: field '{}' has the wrong type ({})", path, key, j.at(key).type_name());
-  }
-}
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot be read", path);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception&) {
-    fail("{}: not valid JSON", path);
   }
 }
 
@@ -127,9 +119,12 @@ nlohmann::json result_json(const AblationCell& cell, uint64_t seed, const TrainR
   return j;
 }
 
-void run_one(const AblationSpec& spec, const AblationCell& cell, uint64_t seed, const std::function<void(const std::string&)>& log) {
+// Every run trains from one store, preprocessed once for the grid (the cells differ in the network only).
+void run_one(const AblationSpec& spec, const AblationCell& cell, uint64_t seed, const std::string& store,
+             const std::function<void(const std::string&)>& log) {
   const fs::path dir = fs::path(ablation_result_path(spec, cell.name, seed)).parent_path();
   TrainOptions o = spec.training;
+  o.dataset = store;
   o.plan.network = cell.network;
   o.seed = seed;
   o.output_dir = (dir / "training").string();
@@ -140,8 +135,8 @@ void run_one(const AblationSpec& spec, const AblationCell& cell, uint64_t seed, 
   const std::string model_path = (dir / "training" / TrainOutputs::last_model()).string();
   log(fmt::format("{} seed {}: {:.3f} s/iteration; evaluating the held-out cases", cell.name, seed, 1.0 / r.iterations_per_second));
   LoadedModel model = load_model(model_path);  // read once: prediction, ERF and the parameter count
-  const auto cases = evaluate_held_out(model, o);
-  if (cases.empty()) fail("{}: the dataset has no validation cases to hold out", o.dataset);
+  const auto cases = evaluate_held_out(model, spec.training);  // the raw files, as predict reads them
+  if (cases.empty()) fail("{}: the dataset has no validation cases to hold out", spec.training.dataset);
   const ErfSummary erf = measure_erf(model, spec.erf, seed);  // after prediction: it freezes the weights
   const nlohmann::json result = result_json(cell, seed, r, parameter_count(*model.net), erf, cases, model.info.plan);
   write_file_atomically(ablation_result_path(spec, cell.name, seed), result.dump(1) + "\n");
@@ -348,13 +343,17 @@ void run_ablation(const AblationSpec& spec, const std::function<void(const std::
   if (std::none_of(cells.begin(), cells.end(), [&](const AblationCell& c) { return c.name == reference; })) {
     fail("the reference cell '{}' is not in the grid", reference);
   }
+  const TrainOptions& t = spec.training;
+  const std::string store = (fs::path(spec.output_dir) / "preprocessed").string();
+  log("preprocessing the dataset once for every run");
+  preprocess_to_store(load_dataset(t.dataset, t.data_root), t.plan.preprocessing, t.plan.network.out_channels, store);
   for (const auto& cell : cells) {
     for (const uint64_t seed : spec.seeds) {
       if (fs::exists(ablation_result_path(spec, cell.name, seed))) {
         log(fmt::format("{} seed {}: done before, kept", cell.name, seed));
         continue;
       }
-      run_one(spec, cell, seed, log);
+      run_one(spec, cell, seed, store, log);
     }
   }
 }

@@ -2,6 +2,7 @@
 
 #include "repux/error.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace repux {
@@ -227,20 +228,27 @@ Volume resample_to_spacing(const Volume& volume, const std::array<double, 3>& sp
 
 torch::Tensor crop_or_pad(const torch::Tensor& data, const std::array<int64_t, 3>& start,
                           const std::array<int64_t, 3>& size, double fill) {
+  // The part inside the volume is cut out first and only it is padded: `data` may be a memory-mapped
+  // case on disk, of which a crop must read just its own pages.
   const int64_t off = spatial_offset(data);
   std::vector<int64_t> pads(6);
-  std::array<int64_t, 3> before{};
+  auto inside = data;
+  bool empty = false;
   for (int i = 0; i < 3; ++i) {
     if (size[i] <= 0) fail("crop size {} along axis {} is not positive", size[i], i);
     const int64_t n = data.size(off + i);
-    before[i] = std::max<int64_t>(0, -start[i]);
-    const int64_t after = std::max<int64_t>(0, start[i] + size[i] - n);
-    pads[2 * (2 - i)] = before[i];
-    pads[2 * (2 - i) + 1] = after;
+    const int64_t lo = std::clamp<int64_t>(start[i], 0, n), hi = std::clamp<int64_t>(start[i] + size[i], 0, n);
+    empty = empty || hi <= lo;
+    inside = inside.narrow(off + i, lo, std::max<int64_t>(0, hi - lo));
+    pads[2 * (2 - i)] = lo - start[i];
+    pads[2 * (2 - i) + 1] = start[i] + size[i] - hi;
   }
-  auto padded = torch::constant_pad_nd(data, pads, fill);
-  for (int i = 0; i < 3; ++i) padded = padded.narrow(off + i, start[i] + before[i], size[i]);
-  return padded.contiguous();
+  if (empty) {
+    auto shape = data.sizes().vec();
+    for (int i = 0; i < 3; ++i) shape[off + i] = size[i];
+    return torch::full(shape, fill, data.options());
+  }
+  return torch::constant_pad_nd(inside, pads, fill).contiguous();
 }
 
 Volume crop_or_pad(const Volume& volume, const std::array<int64_t, 3>& start, const std::array<int64_t, 3>& size,

@@ -1,5 +1,6 @@
 #include "repux/train/trainer.h"
 
+#include "repux/data/case_store.h"
 #include "repux/data/dataset.h"
 #include "repux/device_memory.h"
 #include "repux/error.h"
@@ -14,6 +15,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <thread>
+#include <tuple>
 
 namespace fs = std::filesystem;
 
@@ -32,7 +35,7 @@ torch::Device rank_device(const TrainOptions& o) {
   return o.device;
 }
 
-// The dataset, every case checked (all problems counted, the first named), split into folds.
+// The dataset, every case checked (all problems counted, the first named).
 Dataset load_checked_dataset(const TrainOptions& o) {
   Dataset dataset = load_dataset(o.dataset, o.data_root);
   const auto problems = check_dataset(dataset, o.plan.network.out_channels);
@@ -40,9 +43,38 @@ Dataset load_checked_dataset(const TrainOptions& o) {
     fail("{} problem(s) in the dataset, first: {}: {} (run `repux check-dataset` for all)", problems.size(), problems.front().file,
          problems.front().problem);
   }
-  split_folds(dataset, o.folds, o.fold, o.seed);
-  if (dataset.validation.empty()) fail("no validation cases");
   return dataset;
+}
+
+// A raw dataset is preprocessed into the output folder's store (by the main rank, before the others
+// connect); a store is used as it is. Returns the store's folder and how many cases were preprocessed.
+std::pair<std::string, size_t> prepare_store(const TrainOptions& o, bool main_rank) {
+  if (is_case_store(o.dataset)) return {o.dataset, 0};
+  const std::string dir = in_output(o, TrainOutputs::store());
+  if (!main_rank) return {dir, 0};
+  PreprocessToStoreOptions po;
+  po.threads = o.preprocess_threads > 0 ? o.preprocess_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  po.overwrite = o.overwrite;
+  const PreprocessSummary s = preprocess_to_store(load_checked_dataset(o), o.plan.preprocessing, o.plan.network.out_channels, dir, po);
+  return {dir, s.preprocessed};
+}
+
+// The store's recipe and classes must be the plan's; without a recipe from the user the store's is taken.
+void adopt_store_recipe(TrainOptions& o, const CaseStore& store) {
+  if (store.classes() != o.plan.network.out_channels) {
+    fail("{}: made for {} classes, the network has {} (--classes)", store.folder(), store.classes(), o.plan.network.out_channels);
+  }
+  if (o.preprocessing_given && to_json(o.plan.preprocessing) != to_json(store.recipe())) {
+    fail("{}: preprocessed with recipe {}, but this run asks for {}; train without preprocessing options to use the store's", store.folder(),
+         to_json(store.recipe()).dump(), to_json(o.plan.preprocessing).dump());
+  }
+  o.plan.preprocessing = store.recipe();
+}
+
+std::vector<size_t> store_indices(const CaseStore& store, const std::vector<CaseFiles>& cases) {
+  std::vector<size_t> out;
+  for (const auto& c : cases) out.push_back(store.find(c.image));
+  return out;
 }
 
 // Class names: the user's, else the dataset's when they fit the number of classes, else defaults.
@@ -126,7 +158,8 @@ class Run {
   torch::Device device_;
   bool main_rank_;
   std::unique_ptr<Communicator> comm_;
-  std::vector<PreparedCase> validation_cases_;
+  std::shared_ptr<const CaseStore> store_;
+  std::vector<size_t> validation_indices_;
   std::unique_ptr<TrainingDataSource> source_;
   Segmenter net_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
@@ -140,16 +173,21 @@ class Run {
 Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& observers)
     : o_(options), device_(rank_device(options)), main_rank_(options.where.rank == 0) {
   check_train_options(o_);
-  const Dataset dataset = load_checked_dataset(o_);
-  o_.plan = plan_with_class_names(o_.plan, dataset);
   if (main_rank_) prepare_output_folder(o_);
-  comm_ = connect(o_, device_);
   const auto t_prepare = Clock::now();
-  auto training_cases = prepare_cases(dataset.training, o_.plan.preprocessing, o_.plan.network.out_channels);
-  validation_cases_ = prepare_cases(dataset.validation, o_.plan.preprocessing, o_.plan.network.out_channels);
   RunStart start;
-  start.training_cases = training_cases.size();
-  start.validation_cases = validation_cases_.size();
+  std::tie(start.store, start.preprocessed_cases) = prepare_store(o_, main_rank_);
+  comm_ = connect(o_, device_);
+  store_ = std::make_shared<const CaseStore>(start.store);
+  adopt_store_recipe(o_, *store_);
+  Dataset dataset = store_->dataset();
+  split_folds(dataset, o_.folds, o_.fold, o_.seed);
+  if (dataset.validation.empty()) fail("no validation cases");
+  o_.plan = plan_with_class_names(o_.plan, dataset);
+  const auto training_indices = store_indices(*store_, dataset.training);
+  validation_indices_ = store_indices(*store_, dataset.validation);
+  start.training_cases = training_indices.size();
+  start.validation_cases = validation_indices_.size();
   start.prepare_seconds = seconds(Clock::now() - t_prepare);
 
   net_ = build_network(o_, device_);
@@ -160,7 +198,7 @@ Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& obse
   last_saved_ = progress_.iteration;
   if (comm_) broadcast_module_state(*net_, *comm_);  // replicas start equal (they already do from one seed and file)
 
-  InMemorySourceOptions so;
+  BatchSourceOptions so;
   so.patch = o_.plan.patch;
   so.sampler = o_.sampler;
   // Each rank draws its own batches (rank 0 the same ones as a single process would).
@@ -169,7 +207,7 @@ Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& obse
   so.end = o_.iterations;
   so.workers = o_.workers;
   so.queue_size = o_.queue_size;
-  source_ = in_memory_source(std::move(training_cases), so);
+  source_ = batch_source(store_crop_source(store_, training_indices), so);
 
   if (!main_rank_) return;
   log_ = std::make_unique<RunLog>(o_.output_dir, progress_.iteration);
@@ -228,7 +266,8 @@ TrainResult Run::run() {
 // Validation, then the best model (when the score improved), the checkpoint and the last model.
 void Run::validate_and_save(IterationReport& report) {
   if (!parameters_finite(net_)) fail_diverged(report.done, "the weights hold NaN or infinite values");
-  const Validator validator(validation_cases_, o_.plan, device_, o_.precision, comm_.get());
+  ValidationCases cases{validation_indices_.size(), [this](size_t i) { return store_->read(validation_indices_[i]); }};
+  const Validator validator(std::move(cases), o_.plan, device_, o_.precision, comm_.get());
   report.validation = validator.run(net_);
   ModelInfo info;
   info.plan = o_.plan;
@@ -274,6 +313,7 @@ void check_train_options(const TrainOptions& o) {
   require(o.warmup >= 0 && o.warmup < o.iterations, "--warmup", o.warmup, "0 or more and below --iterations");
   require(std::isfinite(o.grad_clip) && o.grad_clip >= 0, "--clip", o.grad_clip, "0 (off) or more");
   require(o.workers >= 0 && o.workers <= 64, "--workers", o.workers, "0 to 64");
+  require(o.preprocess_threads >= 0 && o.preprocess_threads <= 256, "--preprocess-threads", o.preprocess_threads, "0 (one per core) to 256");
   require(o.queue_size >= 1 && o.queue_size <= 64, "queue size", o.queue_size, "1 to 64");
   require(o.folds >= 2 && o.fold >= 0 && o.fold < o.folds, "--fold", o.fold, "0 to --folds - 1 with --folds at least 2");
   require(o.dist_timeout_seconds > 0, "--dist-timeout", o.dist_timeout_seconds, "a positive number of seconds");

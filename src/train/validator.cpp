@@ -6,9 +6,9 @@
 
 namespace repux {
 
-Validator::Validator(const std::vector<PreparedCase>& cases, const Plan& plan, const torch::Device& device, Precision precision,
+Validator::Validator(ValidationCases cases, const Plan& plan, const torch::Device& device, Precision precision,
                      Communicator* comm)
-    : cases_(cases), classes_(plan.network.out_channels), window_(sliding_window_options(plan)), precision_(precision), comm_(comm) {
+    : cases_(std::move(cases)), classes_(plan.network.out_channels), window_(sliding_window_options(plan)), precision_(precision), comm_(comm) {
   window_.compute_device = device;
   window_.stitch_device = device;
 }
@@ -18,8 +18,8 @@ ValidationResult Validator::run(Segmenter& net) const {
   net->eval();
   const int rank = comm_ ? comm_->rank() : 0, ranks = comm_ ? comm_->size() : 1;
   auto sums = torch::zeros({classes_ - 1}, torch::kFloat64), counts = torch::zeros({classes_ - 1}, torch::kFloat64);
-  for (size_t i = static_cast<size_t>(rank); i < cases_.size(); i += static_cast<size_t>(ranks)) {
-    const auto& c = cases_[i];
+  for (size_t i = static_cast<size_t>(rank); i < cases_.count; i += static_cast<size_t>(ranks)) {
+    const PreparedCase c = cases_.load(i);
     const auto logits = sliding_window_inference(c.image.unsqueeze(0), classes_, [&](const torch::Tensor& x) {
       AutocastScope amp(window_.compute_device.type(), precision_);
       return net->forward(x).to(torch::kFloat32);

@@ -3,6 +3,8 @@
 // paths relative to the JSON's folder or a given root), MSD-style dataset.json, and the nnU-Net raw
 // layout (imagesTr/labelsTr/imagesTs with the _0000 channel suffix). k-fold splits when no
 // validation list is given.
+#include "repux/io/volume.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -13,12 +15,18 @@ namespace repux {
 
 struct CaseFiles {
   std::string image, label;
+  // Further input channels in their own files (nnU-Net's _0001, _0002, ...; a JSON "image" list),
+  // stacked after `image`'s channel(s). A 4-D image file carries its channels itself.
+  std::vector<std::string> more_channels;
 };
 
 struct Dataset {
   std::vector<CaseFiles> training, validation, test;
   std::vector<std::string> class_names;  // from "labels" when present
 };
+
+// The case's image with every channel: [C, D, H, W] when it has several (files of one grid), else as read.
+Volume read_case_image(const CaseFiles& files);
 
 // `path`: a dataset JSON file, or a folder holding dataset.json or imagesTr/labelsTr.
 Dataset load_dataset(const std::string& path, const std::string& root = "");

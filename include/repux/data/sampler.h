@@ -4,7 +4,7 @@
 // (rotation about the third axis, per-axis scaling) applied to image and label together with
 // grid_sample (so it runs on the GPU too), optional flips. Everything is drawn from a seed, so the
 // batch of an iteration is the same however and whenever it is produced.
-#include "repux/data/preprocess.h"
+#include "repux/data/crop_source.h"
 
 #include <nlohmann/json.hpp>
 
@@ -36,7 +36,7 @@ struct Batch {
   torch::Tensor label;  // [B, p, p, p] int64
 };
 
-Batch sample_batch(const std::vector<PreparedCase>& cases, uint64_t seed, const std::array<int64_t, 3>& patch,
-                   const SamplerOptions& options);
+// One case drawn from `source`, options.crops_per_case crops of it, augmented.
+Batch sample_batch(const CropSource& source, uint64_t seed, const std::array<int64_t, 3>& patch, const SamplerOptions& options);
 
 }  // namespace repux

@@ -26,6 +26,11 @@ struct SynthCase {
 
 SynthCase make_synthetic_case(uint64_t seed, const SynthOptions& options = {});
 
+// The same organs at clinical size: 512 x 512 x 150-300 voxels, 0.6-0.9 mm in-plane, 1.5-3 mm
+// slices, int16 HU (about 80-160 MB per image), for the benchmarks of datasets at scale.
+SynthCase make_full_size_case(uint64_t seed);
+std::string write_full_size_dataset(const std::string& directory, int64_t count, uint64_t seed);
+
 // Writes n cases as imagesTr/labelsTr NIfTI files plus an MSD-style dataset.json (with the last
 // ~20% listed under "validation"). Returns the dataset.json path.
 std::string write_synthetic_dataset(const std::string& directory, int64_t count, uint64_t seed, const SynthOptions& options = {});

@@ -3,8 +3,6 @@
 // order; an implementation must give the same batch for the same iteration however and whenever it
 // produces it, which is what makes resume exact. Cases held in memory are one implementation; a
 // store of cases preprocessed to disk is another.
-#include "repux/data/dataset.h"
-#include "repux/data/preprocess.h"
 #include "repux/data/sampler.h"
 
 #include <memory>
@@ -18,10 +16,7 @@ class TrainingDataSource {
   virtual Batch batch(int64_t iteration) = 0;
 };
 
-// Reads and preprocesses every case (each must have a label with values below `classes`).
-std::vector<PreparedCase> prepare_cases(const std::vector<CaseFiles>& files, const PreprocessRecipe& recipe, int64_t classes);
-
-struct InMemorySourceOptions {
+struct BatchSourceOptions {
   std::array<int64_t, 3> patch{96, 96, 96};
   SamplerOptions sampler;
   uint64_t seed = 0;     // the batch of iteration i is drawn from a seed made of this and i
@@ -31,7 +26,8 @@ struct InMemorySourceOptions {
   int queue_size = 4;    // batches drawn ahead at most
 };
 
-// Every case preprocessed and held in memory; workers draw the batches ahead into a bounded queue.
-std::unique_ptr<TrainingDataSource> in_memory_source(std::vector<PreparedCase> cases, const InMemorySourceOptions& options);
+// Batches sampled from `crops` (cases in memory or a store on disk) by background workers into a
+// bounded queue.
+std::unique_ptr<TrainingDataSource> batch_source(std::shared_ptr<const CropSource> crops, const BatchSourceOptions& options);
 
 }  // namespace repux

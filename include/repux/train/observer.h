@@ -12,7 +12,9 @@ namespace repux {
 
 struct RunStart {
   size_t training_cases = 0, validation_cases = 0;
-  double prepare_seconds = 0;    // reading and preprocessing the cases
+  std::string store;             // the case store the crops are read from
+  size_t preprocessed_cases = 0; // cases preprocessed into it by this run (0: all were there)
+  double prepare_seconds = 0;    // preprocessing (when needed) and opening the store
   int64_t resumed_at = 0;        // iterations already done (0: a new run)
   int ranks = 1;
   std::string backend;           // data-parallel backend ("" for one process)

@@ -19,11 +19,16 @@
 namespace repux {
 
 struct TrainOptions {
-  std::string dataset;      // dataset JSON or folder
+  // A dataset JSON or folder, preprocessed into output_dir/preprocessed/ first (cases finished by an
+  // earlier run are kept), or a case store made by `repux preprocess` (repux/data/case_store.h).
+  std::string dataset;
   std::string data_root;    // base for relative paths (default: the JSON's folder)
   std::string output_dir;   // checkpoint.pt, best.repux, last.repux, metrics.csv, training.png
   int folds = 5, fold = 0;  // used when the dataset has no validation list
   Plan plan;                // network, preprocessing, patch, class names (empty: the dataset's), inference
+  // From a store: false takes the store's recipe; true (the user chose one) refuses a store made otherwise.
+  bool preprocessing_given = false;
+  int preprocess_threads = 0;  // cases preprocessed at once; 0: one per core
   SamplerOptions sampler;
   std::string init_model;   // optional: start from this model file (fine-tuning); head replaced if classes differ
   int64_t iterations = 60000;
@@ -66,6 +71,7 @@ TrainResult train(const TrainOptions& options, const std::vector<TrainingObserve
 
 // The names train() writes in the output folder.
 struct TrainOutputs {
+  static std::string store() { return "preprocessed"; }
   static std::string checkpoint() { return "checkpoint.pt"; }
   static std::string best_model() { return "best.repux"; }
   static std::string last_model() { return "last.repux"; }

@@ -2,7 +2,8 @@
 // Validation as the trainer runs it: each preprocessed validation case through the sliding window
 // with the Plan's inference settings (the ones predict starts from), Dice per class by eval's
 // dice_score, averaged over the cases where the class is present, and the mean over the classes.
-// In a data-parallel run each rank takes every ranks-th case and the sums are reduced.
+// In a data-parallel run each rank takes every ranks-th case and the sums are reduced. Cases are
+// loaded one at a time, so validation holds one case in memory whatever the size of the split.
 #include "repux/data/preprocess.h"
 #include "repux/dist/communicator.h"
 #include "repux/infer/sliding_window.h"
@@ -10,9 +11,16 @@
 #include "repux/nn/autocast.h"
 #include "repux/nn/segmenter.h"
 
+#include <functional>
 #include <vector>
 
 namespace repux {
+
+// The validation cases: how many, and how to load case i (from a store, read when its turn comes).
+struct ValidationCases {
+  size_t count = 0;
+  std::function<PreparedCase(size_t)> load;
+};
 
 struct ValidationResult {
   std::vector<double> per_class;  // classes 1..K-1; NaN where no case holds the class
@@ -21,7 +29,7 @@ struct ValidationResult {
 
 class Validator {
  public:
-  Validator(const std::vector<PreparedCase>& cases, const Plan& plan, const torch::Device& device, Precision precision,
+  Validator(ValidationCases cases, const Plan& plan, const torch::Device& device, Precision precision,
             Communicator* comm = nullptr);
 
   const SlidingWindowOptions& window() const { return window_; }
@@ -29,7 +37,7 @@ class Validator {
   ValidationResult run(Segmenter& net) const;
 
  private:
-  const std::vector<PreparedCase>& cases_;
+  ValidationCases cases_;
   int64_t classes_;
   SlidingWindowOptions window_;
   Precision precision_;

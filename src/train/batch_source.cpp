@@ -1,7 +1,7 @@
 #include "repux/train/data_source.h"
 
+#include "repux/cpu_threads.h"
 #include "repux/error.h"
-#include "repux/io/volume_file.h"
 
 #include <condition_variable>
 #include <map>
@@ -13,13 +13,13 @@ namespace {
 
 // Workers produce the batch of each iteration from its own seed, ahead of time, into a bounded map;
 // the training loop takes them in order. Whatever the timing, iteration i always sees the same batch.
-class InMemorySource : public TrainingDataSource {
+class BatchSource : public TrainingDataSource {
  public:
-  InMemorySource(std::vector<PreparedCase> cases, const InMemorySourceOptions& options)
-      : cases_(std::move(cases)), o_(options), next_(options.first), consumed_(options.first) {
+  BatchSource(std::shared_ptr<const CropSource> crops, const BatchSourceOptions& options)
+      : crops_(std::move(crops)), o_(options), next_(options.first), consumed_(options.first) {
     for (int w = 0; w < std::max(1, o_.workers); ++w) threads_.emplace_back([this] { work(); });
   }
-  ~InMemorySource() override {
+  ~BatchSource() override {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
@@ -42,6 +42,7 @@ class InMemorySource : public TrainingDataSource {
  private:
   void work() {
     torch::NoGradGuard no_grad;
+    run_parallel_loops_on_this_thread_only();  // the training loop keeps the cores' team
     while (true) {
       int64_t i;
       {
@@ -51,7 +52,7 @@ class InMemorySource : public TrainingDataSource {
         i = next_++;
       }
       try {
-        Batch b = sample_batch(cases_, o_.seed * 1000003ULL + static_cast<uint64_t>(i), o_.patch, o_.sampler);
+        Batch b = sample_batch(*crops_, o_.seed * 1000003ULL + static_cast<uint64_t>(i), o_.patch, o_.sampler);
         std::lock_guard<std::mutex> lock(mutex_);
         ready_[i] = std::move(b);
       } catch (const std::exception& e) {
@@ -63,8 +64,8 @@ class InMemorySource : public TrainingDataSource {
     }
   }
 
-  const std::vector<PreparedCase> cases_;
-  const InMemorySourceOptions o_;
+  const std::shared_ptr<const CropSource> crops_;
+  const BatchSourceOptions o_;
   int64_t next_, consumed_;
   std::mutex mutex_;
   std::condition_variable cv_;
@@ -76,21 +77,8 @@ class InMemorySource : public TrainingDataSource {
 
 }  // namespace
 
-std::vector<PreparedCase> prepare_cases(const std::vector<CaseFiles>& files, const PreprocessRecipe& recipe, int64_t classes) {
-  std::vector<PreparedCase> out;
-  for (const auto& f : files) {
-    if (f.label.empty()) fail("{}: training case has no label", f.image);
-    const Volume image = read_volume(f.image, allowing_channels());
-    const Volume label = read_label_volume(f.label, image.grid());
-    PreparedCase c = preprocess(image, recipe, &label);
-    if (c.label.max().item<int64_t>() >= classes) fail("{}: label {} >= number of classes {}", f.label, c.label.max().item<int64_t>(), classes);
-    out.push_back(std::move(c));
-  }
-  return out;
-}
-
-std::unique_ptr<TrainingDataSource> in_memory_source(std::vector<PreparedCase> cases, const InMemorySourceOptions& options) {
-  return std::make_unique<InMemorySource>(std::move(cases), options);
+std::unique_ptr<TrainingDataSource> batch_source(std::shared_ptr<const CropSource> crops, const BatchSourceOptions& options) {
+  return std::make_unique<BatchSource>(std::move(crops), options);
 }
 
 }  // namespace repux

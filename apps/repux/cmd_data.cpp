@@ -1,0 +1,100 @@
+// Dataset commands: `repux plan` (fingerprint and plan) and `repux preprocess` (a dataset into a case
+// store, once, for training at scale).
+#include "commands.h"
+#include "options.h"
+
+#include "repux/data/case_store.h"
+#include "repux/data/dataset.h"
+#include "repux/data/fingerprint.h"
+#include "repux/error.h"
+#include "repux/io/json_file.h"
+#include "repux/model/planner.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <thread>
+
+namespace repux::cli {
+namespace {
+
+int threads_or_cores(int threads) { return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+struct PlanCommandArgs {
+  std::string dataset, root, output, fingerprint;
+  PlannerSettings settings;
+  int threads = 0;
+};
+
+void run_plan(const PlanCommandArgs& a) {
+  const Dataset dataset = load_dataset(a.dataset, a.root);
+  const DatasetFingerprint f = fingerprint_dataset(dataset, threads_or_cores(a.threads), progress_printer("fingerprinted cases"));
+  if (!a.fingerprint.empty()) write_json_file(to_json(f), a.fingerprint);
+  const PlannedTraining planned = plan_from_fingerprint(f, a.settings, dataset.class_names);
+  write_json_file(to_json(planned), a.output);
+  for (const auto& line : planned.reasons) fmt::print("  {}\n", line);
+  fmt::print("{}: plan for {} cases, {} classes; train with `repux train -d {} --plan {} -o OUTPUT`\n", a.output, f.cases.size(),
+             planned.plan.network.out_channels, a.dataset, a.output);
+}
+
+struct PreprocessArgs {
+  std::string dataset, root, output;
+  PlanArgs plan;
+  int threads = 0;
+  bool overwrite = false;
+};
+
+// The number of classes: --classes, else the plan file's, else the dataset's labels.
+int64_t store_classes(const PreprocessArgs& a, const Plan& plan, const Dataset& dataset) {
+  if (a.plan.command->count("--classes") || !a.plan.plan_file.empty()) return plan.network.out_channels;
+  if (dataset.class_names.size() >= 2) return static_cast<int64_t>(dataset.class_names.size());
+  fail("{}: the dataset names no labels; give --classes (background included) or --plan", a.dataset);
+}
+
+void run_preprocess(const PreprocessArgs& a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Plan plan = resolve_plan(a.plan);
+  const Dataset dataset = load_dataset(a.dataset, a.root);
+  PreprocessToStoreOptions o;
+  o.threads = threads_or_cores(a.threads);
+  o.overwrite = a.overwrite;
+  o.on_progress = progress_printer("preprocessed cases");
+  const int64_t classes = store_classes(a, plan, dataset);
+  const PreprocessSummary s = preprocess_to_store(dataset, plan.preprocessing, classes, a.output, o);
+  fmt::print("{}: {} cases ({} preprocessed now, {} kept from an earlier run), {} classes, recipe {}, {:.1f} s\n", a.output, s.cases,
+             s.preprocessed, s.kept, classes, plan.preprocessing.name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+}  // namespace
+
+void add_data_commands(CLI::App& app) {
+  auto pl = std::make_shared<PlanCommandArgs>();
+  auto* c = app.add_subcommand("plan", "Fingerprint a dataset (shapes, spacings, intensities, classes) and derive a plan: spacing, patch, batch, "
+                                       "intensity (rules in include/repux/model/planner.h)");
+  c->add_option("dataset", pl->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
+  c->add_option("-o,--output", pl->output, "Plan file to write (JSON)")->required();
+  c->add_option("--root", pl->root, "Base folder for relative paths (default: the JSON's folder)");
+  c->add_option("--fingerprint", pl->fingerprint, "Also write the fingerprint (JSON) here");
+  c->add_option("--threads", pl->threads, "Cases read at once (default: one per core)")->check(CLI::Range(0, 256));
+  add_enum_option(c, "--modality", pl->settings.modality, "Intensity rule");
+  c->add_option("--step-voxels", pl->settings.step_voxels, "Voxels of one training step (crops x patch): the memory budget")->capture_default_str();
+  c->add_option("--min-context", pl->settings.min_context, "Fraction of the median image the patch must span, per axis (0: off)")
+      ->capture_default_str();
+  c->add_option("--max-coarsening", pl->settings.max_coarsening, "Most the spacing may be coarsened for context")->capture_default_str();
+  bind_network(c, pl->settings.network);
+  c->callback([pl] { run_plan(*pl); });
+
+  auto pa = std::make_shared<PreprocessArgs>();
+  auto* p = app.add_subcommand("preprocess",
+                               "Preprocess a dataset once into a case store (memory-mapped arrays + index) that `repux train -d STORE` reads by crop; "
+                               "resumable");
+  p->add_option("dataset", pa->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
+  p->add_option("-o,--output", pa->output, "Store folder")->required();
+  p->add_option("--root", pa->root, "Base folder for relative paths (default: the JSON's folder)");
+  p->add_option("--threads", pa->threads, "Cases preprocessed at once (default: one per core)")->check(CLI::Range(0, 256));
+  p->add_flag("--overwrite", pa->overwrite, "Redo a store made with another recipe or number of classes (without it, refused)");
+  bind_plan(p, pa->plan);
+  p->callback([pa] { run_preprocess(*pa); });
+}
+
+}  // namespace repux::cli

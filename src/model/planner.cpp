@@ -1,0 +1,166 @@
+#include "repux/model/planner.h"
+
+#include "repux/error.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace repux {
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double position = q / 100.0 * static_cast<double>(v.size() - 1);
+  const size_t below = static_cast<size_t>(std::floor(position)), above = std::min(below + 1, v.size() - 1);
+  return v[below] + (position - static_cast<double>(below)) * (v[above] - v[below]);
+}
+
+std::vector<double> along(const DatasetFingerprint& f, int axis, double (*value)(const CaseFingerprint&, int)) {
+  std::vector<double> out;
+  for (const auto& c : f.cases) out.push_back(value(c, axis));
+  return out;
+}
+double spacing_of(const CaseFingerprint& c, int a) { return c.spacing[a]; }
+double extent_of(const CaseFingerprint& c, int a) { return c.spacing[a] * static_cast<double>(c.shape[a]); }
+
+// Rule 1.
+std::array<double, 3> target_spacing(const DatasetFingerprint& f, double anisotropy, std::string& reason) {
+  std::array<double, 3> t{}, size{};
+  for (int a = 0; a < 3; ++a) {
+    t[a] = median(along(f, a, spacing_of));
+    size[a] = median(along(f, a, extent_of)) / t[a];
+  }
+  reason = fmt::format("spacing: median {:.3g} mm", fmt::join(t, " x "));
+  const int worst = static_cast<int>(std::max_element(t.begin(), t.end()) - t.begin());
+  const double finest = *std::min_element(t.begin(), t.end());
+  double smallest_other = 1e300, coarsest_other = 0;
+  for (int a = 0; a < 3; ++a) {
+    if (a == worst) continue;
+    smallest_other = std::min(smallest_other, size[a]);
+    coarsest_other = std::max(coarsest_other, t[a]);
+  }
+  if (t[worst] > anisotropy * finest && size[worst] * anisotropy < smallest_other) {
+    t[worst] = std::max(percentile(along(f, worst, spacing_of), 10), coarsest_other);
+    reason += fmt::format("; anisotropic: axis {} takes the 10th percentile of its spacings, {:.3g} mm", worst, t[worst]);
+  }
+  return t;
+}
+
+int64_t round_up16(double v) { return std::max<int64_t>(16, static_cast<int64_t>(std::ceil(v / 16.0)) * 16); }
+
+// Rule 2.
+std::array<int64_t, 3> patch_for(const std::array<double, 3>& median_shape, int64_t crop_voxels) {
+  std::array<int64_t, 3> p{};
+  for (int a = 0; a < 3; ++a) p[a] = round_up16(median_shape[a]);
+  while (p[0] * p[1] * p[2] > crop_voxels) {
+    int axis = -1;
+    for (int a = 0; a < 3; ++a) {
+      if (p[a] > 16 && (axis < 0 || p[a] / median_shape[a] > p[axis] / median_shape[axis] ||
+                        (p[a] / median_shape[a] == p[axis] / median_shape[axis] && p[a] > p[axis]))) {
+        axis = a;
+      }
+    }
+    if (axis < 0) break;
+    p[axis] -= 16;
+  }
+  return p;
+}
+
+bool has_context(const std::array<int64_t, 3>& patch, const std::array<double, 3>& spacing, const std::array<double, 3>& extent, double needed) {
+  for (int a = 0; a < 3; ++a) {
+    if (static_cast<double>(patch[a]) * spacing[a] < needed * extent[a] - 1e-9) return false;
+  }
+  return true;
+}
+
+bool is_ct(const DatasetFingerprint& f) {
+  for (const auto& c : f.cases) {
+    if (c.image_min < -500) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+PlannedTraining plan_from_fingerprint(const DatasetFingerprint& f, const PlannerSettings& s, const std::vector<std::string>& class_names) {
+  if (f.cases.empty()) fail("an empty fingerprint cannot be planned from");
+  if (s.min_batch < 1 || s.max_batch < s.min_batch) fail("planner batch range {}..{} is empty", s.min_batch, s.max_batch);
+  if (s.step_voxels < s.min_batch * 16 * 16 * 16) fail("step voxel budget {} is below {} crops of 16^3", s.step_voxels, s.min_batch);
+  if (!(s.min_context >= 0 && s.min_context <= 1)) fail("min_context {} is out of range, expected 0 to 1", s.min_context);
+  if (!(s.max_coarsening >= 1)) fail("max_coarsening {} is out of range, expected at least 1", s.max_coarsening);
+  PlannedTraining out;
+  Plan& plan = out.plan;
+  std::string reason;
+  out.full_resolution_spacing = target_spacing(f, s.anisotropy, reason);
+  out.reasons.push_back(reason);
+  for (int a = 0; a < 3; ++a) out.median_extent_mm[a] = median(along(f, a, extent_of));
+
+  // Rules 2 and 3: the patch at the spacing, the spacing coarsened until the patch has the context.
+  const int64_t crop_voxels = s.step_voxels / s.min_batch;
+  std::array<double, 3> spacing = out.full_resolution_spacing;
+  std::array<int64_t, 3> patch{};
+  double factor = 1.0;
+  while (true) {
+    for (int a = 0; a < 3; ++a) spacing[a] = out.full_resolution_spacing[a] * factor;
+    std::array<double, 3> median_shape{};
+    for (int a = 0; a < 3; ++a) median_shape[a] = out.median_extent_mm[a] / spacing[a];
+    patch = patch_for(median_shape, crop_voxels);
+    if (has_context(patch, spacing, out.median_extent_mm, s.min_context) || factor * 1.05 > s.max_coarsening + 1e-9) break;
+    factor *= 1.05;
+  }
+  std::array<double, 3> fov{};
+  for (int a = 0; a < 3; ++a) fov[a] = static_cast<double>(patch[a]) * spacing[a];
+  out.reasons.push_back(fmt::format("patch {} voxels = {:.0f} mm field of view, median image {:.0f} mm", fmt::join(patch, " x "), fmt::join(fov, " x "),
+                                    fmt::join(out.median_extent_mm, " x ")));
+  if (factor > 1.0) {
+    out.reasons.push_back(fmt::format("context: the full-resolution patch spanned under {:.0f}% of the median image; spacing coarsened {:.2f}x to {:.3g} mm{}",
+                                      100 * s.min_context, factor, fmt::join(spacing, " x "),
+                                      has_context(patch, spacing, out.median_extent_mm, s.min_context) ? "" : " (the most allowed; context still short)"));
+  }
+  out.crops_per_case = std::clamp<int64_t>(s.step_voxels / (patch[0] * patch[1] * patch[2]), s.min_batch, s.max_batch);
+  out.reasons.push_back(fmt::format("batch: {} crops within a step budget of {} voxels", out.crops_per_case, s.step_voxels));
+
+  // Rule 5.
+  const bool ct = s.modality == Modality::Ct || (s.modality == Modality::Auto && is_ct(f));
+  PreprocessRecipe& r = plan.preprocessing;
+  r.name = "planned";
+  r.spacing = spacing;
+  if (ct) {
+    r.intensity = Intensity::Ct;
+    r.window_min = f.foreground.percentile_00_5;
+    r.window_max = f.foreground.percentile_99_5;
+    if (!(r.window_max > r.window_min)) r.window_max = r.window_min + 1;
+    out.reasons.push_back(fmt::format("intensity: CT, window {:.1f} to {:.1f} (foreground 0.5 / 99.5 percentiles)", r.window_min, r.window_max));
+  } else {
+    r.intensity = Intensity::ZScore;
+    out.reasons.push_back("intensity: per-image z-score of the non-zero voxels (not CT)");
+  }
+  plan.patch = patch;
+  plan.network = s.network;
+  int64_t classes = 2;
+  for (const auto& c : f.cases) classes = std::max<int64_t>(classes, static_cast<int64_t>(c.class_voxels.size()));
+  if (static_cast<int64_t>(class_names.size()) > classes) classes = static_cast<int64_t>(class_names.size());
+  plan.network.out_channels = classes;
+  plan.network.in_channels = f.cases.front().channels;
+  if (static_cast<int64_t>(class_names.size()) == classes) plan.class_names = class_names;
+  plan = resolved(plan);
+  return out;
+}
+
+nlohmann::json to_json(const PlannedTraining& p) {
+  nlohmann::json j = to_json(p.plan);
+  j["training"] = {{"crops_per_case", p.crops_per_case}};
+  j["planned_from"] = {{"full_resolution_spacing", p.full_resolution_spacing}, {"median_extent_mm", p.median_extent_mm}, {"rules", p.reasons}};
+  return j;
+}
+
+}  // namespace repux
