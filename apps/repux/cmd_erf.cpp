@@ -79,18 +79,10 @@ void run_erf(const ErfArgs& a) {
   const auto stages = static_cast<int64_t>(config.dims.size());  // one encoder stage per width
   if (a.stage < 1 || a.stage > stages) fail("--stage {} is not a stage of {} (1 to {})", a.stage, enum_name(config.arch), stages);
   const int64_t stage = a.stage;
-  int64_t feature_size = 0;
-  const torch::Tensor map = effective_receptive_field(
-      [&](const torch::Tensor& x) {
-        auto feature = net->encoder_stages(x)[stage - 1];
-        feature_size = feature.size(2);
-        return feature;
-      },
-      inputs);
-  const int64_t c = erf_centre(a.size, feature_size);
-  const ErfSummary s = summarize_erf(map, {c, c, c});
+  const StageErf erf = encoder_stage_erf(net, static_cast<size_t>(stage - 1), inputs);
+  const ErfSummary s = summarize_erf(erf.map, erf.centre);
   const std::string network = a.model.empty() ? fmt::format("{} at random initialisation (seed {})", enum_name(config.arch), a.seed) : a.model;
-  write_erf_png(map, {c, c, c}, a.output);
+  write_erf_png(erf.map, erf.centre, a.output);
   const std::string json = (std::filesystem::path(a.output).replace_extension(".json")).string();
   write_summary(a, s, network, json);
   fmt::print("ERF of stage {} of {}, {} input(s) of {}^3\n", a.stage, network, inputs.size(), a.size);

@@ -2,12 +2,12 @@
 
 #include "repux/data/labels.h"
 #include "repux/error.h"
+#include "repux/io/json_file.h"
 #include "repux/io/volume_file.h"
 #include "repux/io/paths.h"
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 
@@ -65,14 +65,7 @@ Dataset dataset_from_json(const nlohmann::json& j, const fs::path& base, const s
 }
 
 Dataset from_json(const fs::path& json_path, const std::string& root) {
-  std::ifstream in(json_path);
-  if (!in) fail("{}: cannot read", json_path.string());
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON ({})", json_path.string(), e.what());
-  }
+  const nlohmann::json j = read_json_file(json_path.string());
   const fs::path base = root.empty() ? json_path.parent_path() : fs::path(root);
   const std::string src = json_path.string();
   if (!j.is_object() || !j.contains("training")) fail("{}: no \"training\" list", src);

@@ -121,4 +121,20 @@ void write_erf_png(const torch::Tensor& contribution, std::array<int64_t, 3> cen
   write_png(path, rgb.data(), static_cast<int>(width), static_cast<int>(height));
 }
 
+StageErf encoder_stage_erf(Segmenter& net, size_t index, const std::vector<torch::Tensor>& inputs) {
+  if (inputs.empty()) fail("the ERF needs at least one input");
+  std::array<int64_t, 3> feature_size{};
+  StageErf out;
+  out.map = effective_receptive_field(
+      [&](const torch::Tensor& x) {
+        const auto stages = net->encoder_stages(x);
+        if (index >= stages.size()) fail("encoder stage {} does not exist (the network has {})", index, stages.size());
+        for (int a = 0; a < 3; ++a) feature_size[a] = stages[index].size(2 + a);
+        return stages[index];
+      },
+      inputs);
+  for (int a = 0; a < 3; ++a) out.centre[a] = erf_centre(inputs[0].size(2 + a), feature_size[a]);
+  return out;
+}
+
 }  // namespace repux

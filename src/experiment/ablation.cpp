@@ -85,17 +85,8 @@ ErfSummary measure_erf(LoadedModel& model, const AblationErf& e, uint64_t seed) 
   for (int64_t i = 0; i < e.samples; ++i) inputs.push_back(torch::randn({1, channels, e.size, e.size, e.size}));
   // repuxnet's stage s (1-based) is at 1/2^s; resenc's first stage is at full resolution.
   const size_t index = model.info.plan.network.arch == Arch::ResEnc ? e.stage : e.stage - 1;
-  int64_t feature_size = 0;
-  Segmenter net = model.net;
-  const torch::Tensor map = effective_receptive_field(
-      [&](const torch::Tensor& x) {
-        auto f = net->encoder_stages(x).at(index);
-        feature_size = f.size(2);
-        return f;
-      },
-      inputs);
-  const int64_t c = erf_centre(e.size, feature_size);
-  return summarize_erf(map, {c, c, c});
+  const StageErf erf = encoder_stage_erf(model.net, index, inputs);
+  return summarize_erf(erf.map, erf.centre);
 }
 
 nlohmann::json result_json(const AblationCell& cell, uint64_t seed, const TrainResult& r, int64_t parameters, const ErfSummary& erf,

@@ -6,6 +6,8 @@
 // is LayerNorm'd over channels, and at initialisation (scale 1, shift 0) its plain channel sum is zero
 // whatever the input, so its gradient would be rounding noise. RepLKNet keeps ReLU(ds/dx); the absolute
 // value keeps negative influence too.
+#include "repux/nn/segmenter.h"
+
 #include <torch/torch.h>
 
 #include <array>
@@ -37,6 +39,14 @@ struct ErfSummary {
   // (kErfAreaThresholds), as a fraction of the input's volume. Larger: contribution spread wider.
   std::array<double, 4> area_ratio{};
 };
+
+// The ERF of the encoder feature `index` (as Segmenter::encoder_stages lists them) over `inputs`, and
+// the input voxel under that feature's centre voxel.
+struct StageErf {
+  torch::Tensor map;
+  std::array<int64_t, 3> centre{};
+};
+StageErf encoder_stage_erf(Segmenter& net, size_t index, const std::vector<torch::Tensor>& inputs);
 
 // Cubes are centred on `centre` and clipped to the map.
 ErfSummary summarize_erf(const torch::Tensor& contribution, std::array<int64_t, 3> centre);
