@@ -83,6 +83,24 @@ TEST(Sampler, SameSeedSameBatch) {
   EXPECT_TRUE(torch::equal(sample_batch(*cases, 9, {16, 16, 16}, o).image, sample_batch(*cases, 9, {16, 16, 16}, o).image));
 }
 
+// --augment-device cuda: the batch of a seed augmented on the GPU must be the CPU's batch (all random draws
+// are made on the host) up to grid_sample's rounding. Needs a GPU; skips itself without one.
+TEST(Sampler, CudaAugmentationGivesTheCpuBatch) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto cases = memory_crop_source({blob_case({40, 40, 40})}, 2);
+  SamplerOptions o;
+  o.flip_axes = {0, 1, 2};
+  o.rotation = 0.3;
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    const Batch cpu = sample_batch(*cases, seed, {16, 16, 16}, o);
+    const Batch gpu = sample_batch(*cases, seed, {16, 16, 16}, o, torch::kCUDA);
+    ASSERT_TRUE(gpu.image.is_cuda());
+    EXPECT_TRUE(torch::allclose(gpu.image.cpu(), cpu.image, 1e-4, 1e-4)) << "seed " << seed;
+    // Nearest-neighbour labels may differ where a sample point falls within rounding of a voxel boundary.
+    EXPECT_GT((gpu.label.cpu() == cpu.label).to(torch::kFloat64).mean().item<double>(), 0.999) << "seed " << seed;
+  }
+}
+
 // The trainer's step against the same step written out with LibTorch's own pieces, in float64: the
 // weights after one step must agree, with the learning rate the step was given.
 TEST(TrainingStep, OneStepEqualsForwardLossBackwardAndAdamW) {

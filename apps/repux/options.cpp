@@ -154,6 +154,8 @@ void bind_training(CLI::App* cmd, TrainOptions& o) {
   cmd->add_option("--preprocess-threads", o.preprocess_threads, "Cases preprocessed at once before training (0: one per core)")
       ->capture_default_str();
   cmd->add_option_function<std::string>("--device", [&o](const std::string& d) { o.device = torch::Device(d); }, "cpu, cuda or cuda:N (default cpu)");
+  cmd->add_option_function<std::string>("--augment-device", [&o](const std::string& d) { o.augment_device = torch::Device(d); },
+                                        "Where the data workers augment: cpu (default) or cuda (the training GPU; crops are read on the CPU)");
   add_enum_option(cmd, "--precision", o.precision, "Autocast precision; the FFT convolutions stay float32");
 }
 

@@ -49,7 +49,8 @@ std::array<int64_t, 3> crop_start(const CropSource& source, size_t index, bool f
 
 }  // namespace
 
-Batch sample_batch(const CropSource& source, uint64_t seed, const std::array<int64_t, 3>& patch, const SamplerOptions& o) {
+Batch sample_batch(const CropSource& source, uint64_t seed, const std::array<int64_t, 3>& patch, const SamplerOptions& o,
+                   const torch::Device& device) {
   if (source.size() == 0) fail("no training cases");
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -61,7 +62,7 @@ Batch sample_batch(const CropSource& source, uint64_t seed, const std::array<int
     images.push_back(std::move(crop.image));
     labels.push_back(std::move(crop.label));
   }
-  auto image = torch::stack(images), label = torch::stack(labels);
+  auto image = torch::stack(images).to(device), label = torch::stack(labels).to(device);
   const int64_t b = image.size(0);
 
   // Random affine, one per crop: rotation in the plane of the first two axes (about the third),
@@ -84,7 +85,7 @@ Batch sample_batch(const CropSource& source, uint64_t seed, const std::array<int
     theta[i][2][2] = cs * s[0];
   }
   if (any_affine) {
-    auto grid = torch::affine_grid_generator(theta, {b, 1, patch[0], patch[1], patch[2]}, /*align_corners=*/false);
+    auto grid = torch::affine_grid_generator(theta.to(device), {b, 1, patch[0], patch[1], patch[2]}, /*align_corners=*/false);
     // Reflection padding (MONAI's RandAffine default): with zero padding the linearly sampled image
     // fades into the border while the nearest-sampled label does not, and they disagree there.
     constexpr int64_t linear = 0, nearest = 1, reflection = 2;

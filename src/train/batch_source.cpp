@@ -52,7 +52,7 @@ class BatchSource : public TrainingDataSource {
         i = next_++;
       }
       try {
-        Batch b = sample_batch(*crops_, o_.seed * 1000003ULL + static_cast<uint64_t>(i), o_.patch, o_.sampler);
+        Batch b = sample_batch(*crops_, o_.seed * 1000003ULL + static_cast<uint64_t>(i), o_.patch, o_.sampler, o_.augment_device);
         std::lock_guard<std::mutex> lock(mutex_);
         ready_[i] = std::move(b);
       } catch (const std::exception& e) {

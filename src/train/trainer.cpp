@@ -207,6 +207,7 @@ Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& obse
   so.end = o_.iterations;
   so.workers = o_.workers;
   so.queue_size = o_.queue_size;
+  so.augment_device = o_.augment_device.is_cuda() && !o_.augment_device.has_index() ? device_ : o_.augment_device;
   source_ = batch_source(store_crop_source(store_, training_indices), so);
 
   if (!main_rank_) return;
@@ -323,6 +324,7 @@ void check_train_options(const TrainOptions& o) {
   for (int64_t a : s.flip_axes) require(a >= 0 && a <= 2, "--flip-axes", a, "0, 1 or 2");
   resolved(o.plan);
   if (o.resume && o.overwrite) fail("--resume and --overwrite contradict each other");
+  if (o.augment_device.is_cuda() && !torch::cuda::is_available()) fail("--augment-device {}: no CUDA device is available", o.augment_device.str());
 }
 
 TrainResult train(const TrainOptions& options, const std::vector<TrainingObserver*>& observers) {

@@ -36,7 +36,11 @@ struct Batch {
   torch::Tensor label;  // [B, p, p, p] int64
 };
 
-// One case drawn from `source`, options.crops_per_case crops of it, augmented.
-Batch sample_batch(const CropSource& source, uint64_t seed, const std::array<int64_t, 3>& patch, const SamplerOptions& options);
+// One case drawn from `source`, options.crops_per_case crops of it, augmented on `device` (crops are
+// read on the CPU; the affine resampling, flips and intensity shift run where the batch is sent, which
+// on a GPU is faster than CPU workers for full-size patches). Every random draw is made on the host, so
+// the batch of a seed is the same on any device up to the rounding of grid_sample.
+Batch sample_batch(const CropSource& source, uint64_t seed, const std::array<int64_t, 3>& patch, const SamplerOptions& options,
+                   const torch::Device& device = torch::kCPU);
 
 }  // namespace repux

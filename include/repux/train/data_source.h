@@ -24,6 +24,7 @@ struct BatchSourceOptions {
   int64_t end = 1;       // one past the last
   int workers = 1;       // background threads drawing batches ahead
   int queue_size = 4;    // batches drawn ahead at most
+  torch::Device augment_device = torch::kCPU;  // where the workers augment (sample_batch)
 };
 
 // Batches sampled from `crops` (cases in memory or a store on disk) by background workers into a

@@ -41,6 +41,7 @@ struct TrainOptions {
   int workers = 1;
   int queue_size = 4;
   torch::Device device = torch::kCPU;
+  torch::Device augment_device = torch::kCPU;  // where the data workers augment (crops are read on the CPU)
   Precision precision = Precision::Float32;  // bf16: autocast forward and loss; the FFT convolutions stay float32
   // Data-parallel: where this process stands (the command line reads torchrun's variables); each
   // rank trains on its own batches and the gradients are averaged. "" backend: gloo on cpu, nccl on cuda.
