@@ -1,8 +1,8 @@
 #pragma once
 // Where training batches come from. The trainer asks for the batch of each iteration in increasing
 // order; an implementation must give the same batch for the same iteration however and whenever it
-// produces it, which is what makes resume exact. Cases held in memory are one implementation; a
-// store of cases preprocessed to disk is another.
+// produces it, which is what makes resume exact. batch_source() is the implementation: workers sample
+// each batch from a CropSource (a case store on disk when training; cases in memory in tests).
 #include "repux/data/sampler.h"
 
 #include <memory>
