@@ -10,9 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <set>
-#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -191,39 +189,15 @@ PreprocessSummary preprocess_to_store(const Dataset& dataset, const PreprocessRe
     if (case_is_finished(dir, ids[i], cases[i])) ++summary.kept;
     else todo.push_back(i);
   }
-  // Workers take cases in turn; each uses one LibTorch thread, so that n workers keep n cores busy.
-  const int workers = std::max(1, std::min<int>(options.threads, static_cast<int>(todo.size())));
-  std::atomic<size_t> next{0};
-  std::mutex mutex;
-  std::string error;
   size_t done = summary.kept;
   if (options.on_progress) options.on_progress(done, cases.size());
-  auto work = [&] {
-    if (workers > 1) run_parallel_loops_on_this_thread_only();
-    while (true) {
-      const size_t k = next++;
-      if (k >= todo.size()) return;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!error.empty()) return;
-      }
-      try {
-        preprocess_case(dir, ids[todo[k]], cases[todo[k]], recipe, classes, options.foreground_per_class);
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (error.empty()) error = first_line(e.what());
-        return;
-      }
-      std::lock_guard<std::mutex> lock(mutex);
-      ++done;
-      ++summary.preprocessed;
-      if (options.on_progress) options.on_progress(done, cases.size());
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int w = 0; w < workers; ++w) threads.emplace_back(work);
-  for (auto& t : threads) t.join();
-  if (!error.empty()) throw Error(error);
+  for_each_on_threads(
+      todo.size(), options.threads,
+      [&](size_t k) { preprocess_case(dir, ids[todo[k]], cases[todo[k]], recipe, classes, options.foreground_per_class); },
+      [&] {
+        ++summary.preprocessed;
+        if (options.on_progress) options.on_progress(++done, cases.size());
+      });
 
   nlohmann::json index = store_header(recipe, classes);
   index["cases"] = nlohmann::json::array();

@@ -6,10 +6,7 @@
 #include "repux/io/volume_file.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <mutex>
-#include <thread>
 
 namespace repux {
 namespace {
@@ -55,13 +52,6 @@ CaseReading read_case(const CaseFiles& f) {
   return r;
 }
 
-double percentile(const std::vector<float>& sorted, double q) {
-  const double position = q / 100.0 * static_cast<double>(sorted.size() - 1);
-  const size_t below = static_cast<size_t>(std::floor(position));
-  const size_t above = std::min(below + 1, sorted.size() - 1);
-  return sorted[below] + (position - static_cast<double>(below)) * (sorted[above] - sorted[below]);
-}
-
 }  // namespace
 
 IntensityStatistics intensity_statistics(std::vector<float> values) {
@@ -76,8 +66,8 @@ IntensityStatistics intensity_statistics(std::vector<float> values) {
   s.sd = std::sqrt(squares / static_cast<double>(values.size()));
   s.min = values.front();
   s.max = values.back();
-  s.percentile_00_5 = percentile(values, 0.5);
-  s.percentile_99_5 = percentile(values, 99.5);
+  s.percentile_00_5 = percentile_of_sorted(values, 0.5);
+  s.percentile_99_5 = percentile_of_sorted(values, 99.5);
   return s;
 }
 
@@ -86,29 +76,10 @@ DatasetFingerprint fingerprint_dataset(const Dataset& dataset, int threads, cons
   cases.insert(cases.end(), dataset.validation.begin(), dataset.validation.end());
   if (cases.empty()) fail("the dataset has no training cases");
   std::vector<CaseReading> readings(cases.size());
-  std::atomic<size_t> next{0};
-  std::mutex mutex;
-  std::string error;
   size_t done = 0;
-  const int workers = std::max(1, std::min<int>(threads, static_cast<int>(cases.size())));
-  auto work = [&] {
-    if (workers > 1) run_parallel_loops_on_this_thread_only();
-    for (size_t i = next++; i < cases.size(); i = next++) {
-      try {
-        readings[i] = read_case(cases[i]);
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (error.empty()) error = first_line(e.what());
-        return;
-      }
-      std::lock_guard<std::mutex> lock(mutex);
-      if (on_progress) on_progress(++done, cases.size());
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int w = 0; w < workers; ++w) pool.emplace_back(work);
-  for (auto& t : pool) t.join();
-  if (!error.empty()) throw Error(error);
+  for_each_on_threads(cases.size(), threads, [&](size_t i) { readings[i] = read_case(cases[i]); }, [&] {
+    if (on_progress) on_progress(++done, cases.size());
+  });
 
   DatasetFingerprint f;
   std::vector<float> pooled;

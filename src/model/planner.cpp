@@ -17,13 +17,6 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double position = q / 100.0 * static_cast<double>(v.size() - 1);
-  const size_t below = static_cast<size_t>(std::floor(position)), above = std::min(below + 1, v.size() - 1);
-  return v[below] + (position - static_cast<double>(below)) * (v[above] - v[below]);
-}
-
 std::vector<double> along(const DatasetFingerprint& f, int axis, double (*value)(const CaseFingerprint&, int)) {
   std::vector<double> out;
   for (const auto& c : f.cases) out.push_back(value(c, axis));
@@ -49,7 +42,9 @@ std::array<double, 3> target_spacing(const DatasetFingerprint& f, double anisotr
     coarsest_other = std::max(coarsest_other, t[a]);
   }
   if (t[worst] > anisotropy * finest && size[worst] * anisotropy < smallest_other) {
-    t[worst] = std::max(percentile(along(f, worst, spacing_of), 10), coarsest_other);
+    std::vector<double> spacings = along(f, worst, spacing_of);
+    std::sort(spacings.begin(), spacings.end());
+    t[worst] = std::max(percentile_of_sorted(spacings, 10), coarsest_other);
     reason += fmt::format("; anisotropic: axis {} takes the 10th percentile of its spacings, {:.3g} mm", worst, t[worst]);
   }
   return t;

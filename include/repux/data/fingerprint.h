@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <functional>
 #include <string>
@@ -37,6 +38,14 @@ struct DatasetFingerprint {
 
 // Reads the training and validation cases (each must have a label), `threads` at a time.
 DatasetFingerprint fingerprint_dataset(const Dataset& dataset, int threads, const std::function<void(size_t, size_t)>& on_progress = {});
+
+// The q-th percentile (0-100) of ascending `sorted` values, interpolating linearly as NumPy's default.
+template <typename T>
+double percentile_of_sorted(const std::vector<T>& sorted, double q) {
+  const double position = q / 100.0 * static_cast<double>(sorted.size() - 1);
+  const size_t below = static_cast<size_t>(position), above = std::min(below + 1, sorted.size() - 1);
+  return sorted[below] + (position - static_cast<double>(below)) * (static_cast<double>(sorted[above]) - sorted[below]);
+}
 
 // The statistics of a pooled sample of intensities.
 IntensityStatistics intensity_statistics(std::vector<float> values);
