@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(nifti torch_checkpoint model_file npy dataset dicom)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(nifti torch_checkpoint model_file npy dataset dicom dicom_series repux_json)
 build=${BUILD:-build}
 out=build-fuzz
 [ -f "$build/librepux.a" ] || { echo "fuzz: $build/librepux.a is missing; run 'make build' first" >&2; exit 2; }

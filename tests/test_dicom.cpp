@@ -20,33 +20,15 @@
 
 using namespace repux;
 using repux::test::arg;
+using repux::test::dumped;
+using repux::test::error_of_reading;
+using repux::test::files_in;
+using repux::test::plastimatch_series;
 using repux::test::shell;
 using repux::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::string> files_in(const std::string& folder) {
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(folder)) files.push_back(e.path().string());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-// An int16 CT-like volume on `affine`, written as NIfTI and turned into a DICOM CT series by plastimatch.
-std::string plastimatch_series(const TempDir& dir, const std::string& name, const torch::Tensor& affine, std::array<int64_t, 3> shape,
-                               const std::string& patient_position = "hfs", uint64_t seed = 1) {
-  torch::manual_seed(seed);
-  Volume v;
-  v.data = torch::randint(-1000, 2000, {shape[0], shape[1], shape[2]}, torch::kFloat32);
-  v.affine = affine;
-  v.sample_type = SampleType::Int16;
-  write_nifti(v, dir.file(name + ".nii.gz"));
-  const std::string series = dir.file(name);
-  shell("plastimatch convert --input " + arg(dir.file(name + ".nii.gz")) + " --output-dicom " + arg(series) + " --patient-pos " +
-        patient_position);
-  return series;
-}
 
 Volume dcm2niix_volume(const TempDir& dir, const std::string& series, const std::string& name) {
   const std::string out = dir.file(name + "_dcm2niix");
@@ -90,21 +72,6 @@ void expect_same_voxels(const Volume& a, const Volume& b, double value_tolerance
   data = data.permute(order);
   ASSERT_EQ(data.sizes(), b.data.sizes());
   EXPECT_LE((data - b.data).abs().max().item<double>(), value_tolerance);
-}
-
-std::string error_of_reading(const std::string& path, VolumeReadOptions options = {}) {
-  return repux::test::error_of([&] { read_volume(path, options); });
-}
-
-// One attribute's value as dcmdump prints it, e.g. "[1.2.3]" -> "1.2.3".
-std::vector<std::string> dumped(const std::string& file, const std::string& tag) {
-  std::istringstream lines(shell("dcmdump -Un +P " + tag + " " + arg(file)));
-  std::vector<std::string> values;
-  for (std::string line; std::getline(lines, line);) {
-    const auto open = line.find('['), close = line.find(']');
-    if (open != std::string::npos && close != std::string::npos) values.push_back(line.substr(open + 1, close - open - 1));
-  }
-  return values;
 }
 
 std::array<double, 3> position_of(const std::string& file) {

@@ -177,37 +177,6 @@ TEST(Distributed, TwoRanksTrainRepUxNetWithSyncBatchNormLikeOneProcess) {
 
 namespace {
 
-// Starts `repux ARGS` with extra environment variables; output to `log`.
-pid_t spawn_repux(const std::vector<std::string>& args, const std::vector<std::pair<std::string, std::string>>& env,
-                  const std::string& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    FILE* out = std::freopen(log.c_str(), "w", stdout);
-    (void)out;
-    ::dup2(::fileno(stdout), 2);
-    std::vector<char*> argv{const_cast<char*>(REPUX_BINARY)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(REPUX_BINARY, argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// Exit code, or -1 if it did not end within `seconds` (then it is killed).
-int wait_for(pid_t pid, double seconds) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-  while (std::chrono::steady_clock::now() < end) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
-  return -1;
-}
-
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -257,18 +226,15 @@ TEST(Distributed, KilledOrHungRankStopsTheOtherWithAnErrorAndTheCheckpointResume
       return std::vector<std::pair<std::string, std::string>>{
           {"WORLD_SIZE", "2"}, {"RANK", std::to_string(rank)}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port}, {"LOCAL_WORLD_SIZE", "2"}};
     };
-    const pid_t rank0 = spawn_repux(args, env(0), dir.file(out + "0.log"));
-    const pid_t rank1 = spawn_repux(args, env(1), dir.file(out + "1.log"));
+    const pid_t rank0 = test::spawn_repux(args, env(0), dir.file(out + "0.log"));
+    const pid_t rank1 = test::spawn_repux(args, env(1), dir.file(out + "1.log"));
     // Mid-run: once a checkpoint exists (about 10 s alone; the bound leaves room for a 2-core machine
     // running another heavy test beside this one, where 120 s once did not suffice).
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-    while (!std::filesystem::exists(dir.file(out + "/checkpoint.pt")) && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    test::wait_until([&] { return std::filesystem::exists(dir.file(out + "/checkpoint.pt")); }, 300);
     ASSERT_TRUE(std::filesystem::exists(dir.file(out + "/checkpoint.pt"))) << read_text(dir.file(out + "0.log"));
     ::kill(rank1, hang ? SIGSTOP : SIGKILL);
     const auto t0 = std::chrono::steady_clock::now();
-    const int code = wait_for(rank0, 90);
+    const int code = test::wait_for_exit(rank0, 90);
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ::kill(rank1, SIGKILL);
     ::waitpid(rank1, nullptr, 0);

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 using namespace repux;
 namespace fs = std::filesystem;
@@ -133,4 +134,33 @@ TEST(Postprocess, RulesOutsideTheModelsClassesAreRefused) {
   EXPECT_NE(bad_class.find("class 9: expected a class from 1 to 3"), std::string::npos) << bad_class;
   const auto bad_connectivity = repux::test::error_of([] { postprocessing_from_json({{"connectivity", "8"}}, 4); });
   EXPECT_NE(bad_connectivity.find("connectivity '8'"), std::string::npos) << bad_connectivity;
+}
+
+// Reliability round 3, defect 6: --determine accepted a ground truth stored mirrored (the same world
+// voxels, the first axis flipped in the file and in the affine) and compared it voxel by voxel, then
+// wrote that decision into the model. It now pairs and checks cases as evaluate does.
+TEST(Postprocess, DetermineRefusesAGroundTruthOnAnotherGridAsEvaluateDoes) {
+  repux::test::TempDir dir;
+  const std::string model = write_three_class_model(dir);
+  const auto c = hand_made_case();
+  for (const std::string folder : {"pred", "gt"}) fs::create_directories(dir.file(folder));
+  write_nifti(as_volume(c.prediction), dir.file("pred/case_a.nii.gz"));
+  Volume mirrored = as_volume(c.truth);
+  mirrored.data = mirrored.data.flip(0);
+  const int64_t n = mirrored.data.size(0);
+  mirrored.affine.slice(0, 0, 3).select(1, 3).add_(mirrored.affine.slice(0, 0, 3).select(1, 0) * static_cast<double>(n - 1));
+  mirrored.affine.slice(0, 0, 3).select(1, 0).mul_(-1);
+  write_nifti(mirrored, dir.file("gt/case_a.nii.gz"));
+  std::ifstream before_file(model, std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(before_file)), {});
+
+  const auto evaluate = repux::test::run_repux("evaluate --pred " + dir.file("pred") + " --gt " + dir.file("gt") + " -o " + dir.file("s.json"));
+  EXPECT_EQ(evaluate.exit_code, 1) << evaluate.output;
+  EXPECT_NE(evaluate.output.find("affines differ"), std::string::npos) << evaluate.output;
+  const auto r = repux::test::run_repux("postprocess --determine -m " + model + " --pred " + dir.file("pred") + " --gt " + dir.file("gt"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("case_a.nii.gz: prediction and ground truth"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("affines differ"), std::string::npos) << r.output;
+  std::ifstream after_file(model, std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(after_file)), {}), before) << "the model file was rewritten";
 }

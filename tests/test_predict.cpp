@@ -222,3 +222,36 @@ TEST(Predict, ShardsAreDisjointAndCoverTheFolderAndDoneCasesAreSkipped) {
     EXPECT_NE(r.output.find("--shard '" + bad + "' is not K/N"), std::string::npos) << r.output;
   }
 }
+
+// Reliability round 3, defect 5: `-o` equal to `-i` replaced the CT by its labels (exit 0); a folder
+// given as both input and output had every case replaced (--overwrite) or "skipped as done". Now
+// refused before any work, the inputs untouched, also through a symbolic link.
+TEST(Predict, AnOutputThatIsAnInputIsRefusedBeforeAnyWork) {
+  repux::test::TempDir dir;
+  const std::string model = write_tiny_model(dir);
+  fs::create_directories(dir.file("cases"));
+  SynthOptions so;
+  so.min_size = 30;
+  so.max_size = 34;
+  const std::string ct = dir.file("cases/ct.nii.gz");
+  write_nifti(make_synthetic_case(1, so).image, ct);
+  fs::create_symlink(ct, dir.file("link.nii.gz"));
+  const Volume original = read_nifti(ct);
+  const std::vector<std::string> commands{
+      "predict -m " + model + " -i " + ct + " -o " + ct,
+      "predict -m " + model + " -i " + ct + " -o " + dir.file("link.nii.gz"),
+      "predict -m " + model + " -i " + dir.file("cases") + " -o " + dir.file("cases"),
+      "predict -m " + model + " -i " + dir.file("cases") + " -o " + dir.file("cases/") + " --overwrite",
+      "postprocess -m " + model + " -i " + ct + " -o " + ct,
+      "convert " + ct + " -o " + ct,
+      "crop " + ct + " --box 0:8,:,: -o " + dir.file("link.nii.gz"),
+  };
+  for (const auto& command : commands) {
+    const auto r = repux::test::run_repux(command);
+    EXPECT_EQ(r.exit_code, 1) << command << "\n" << r.output;
+    EXPECT_NE(r.output.find("writing there would destroy the input"), std::string::npos) << command << "\n" << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << command << "\n" << r.output;
+  }
+  EXPECT_TRUE(torch::equal(read_nifti(ct).data, original.data)) << "the input was changed";
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.file("cases")), fs::directory_iterator()), 1) << "files were added to the input folder";
+}

@@ -15,6 +15,7 @@
 #include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -29,9 +30,9 @@ namespace {
 
 // Runs `repux ARGS` under bash after `setup` (resource limits, e.g. "ulimit -v 3000000" for KiB of
 // address space, or "ulimit -f 8; trap '' XFSZ" for a disk that is full after 8 KiB: writes then fail
-// with EFBIG), started through `wrapper` (e.g. "timeout -s KILL 6").
-CommandResult run_limited(const std::string& setup, const std::string& arguments, const std::string& wrapper = "") {
-  const std::string script = setup + "; exec " + wrapper + " " + std::string(REPUX_BINARY) + " " + arguments;
+// with EFBIG).
+CommandResult run_limited(const std::string& setup, const std::string& arguments) {
+  const std::string script = setup + "; exec " + std::string(REPUX_BINARY) + " " + arguments;
   return repux::test::run_command("bash -c \"" + script + "\" 2>&1 </dev/null");
 }
 
@@ -88,6 +89,19 @@ std::string nifti_claiming(int16_t n, size_t data_bytes) {
 
 void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Rows of a training run's metrics.csv below its header.
+int64_t metrics_rows(const std::string& run) {
+  std::ifstream in(run + "/metrics.csv");
+  int64_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return std::max<int64_t>(0, lines - 1);
+}
+
 }  // namespace
 
 // Defect 1: the score read back from a checkpoint was the bytes of a float64 read as an int64.
@@ -124,12 +138,23 @@ TEST(Reliability, TrainingSurvivesKillsAndRefusesToOverwrite) {
   const std::string data = tiny_dataset(dir);
   const std::string out = dir.file("run");
   const std::string train = "train -d " + data + " -o " + out + kTinyTrain + " --val-every 3 --log-every 1";
-  // kill -9 at two different moments, each followed by a resume that runs on for a while.
-  for (const double seconds : {6.0, 9.0}) {
+  // kill -9 at two moments found by events, not clocks (a loaded 2-core machine may take minutes): past
+  // the first checkpoint (iteration 3) and between two checkpoints, then again after a resume, once
+  // iteration 16 is logged (so the checkpoint is at iteration 15 or later).
+  std::vector<std::string> args;
+  std::istringstream words(train + " --iterations 400");
+  for (std::string w; words >> w;) args.push_back(w);
+  for (const int64_t rows : {5, 16}) {
     const bool resume = fs::exists(out + "/checkpoint.pt");
-    const auto r = run_limited("true", train + " --iterations 400" + (resume ? " --resume" : " --overwrite"),
-                               "timeout -s KILL " + std::to_string(seconds));
-    ASSERT_EQ(r.output.find("error"), std::string::npos) << r.output;
+    auto run_args = args;
+    run_args.push_back(resume ? "--resume" : "--overwrite");
+    const std::string log = dir.file("killed-" + std::to_string(rows) + ".log");
+    const pid_t pid = repux::test::spawn_repux(run_args, {}, log);
+    const bool reached = repux::test::wait_until([&] { return metrics_rows(out) >= rows; }, 600);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    ASSERT_TRUE(reached) << "iteration " << rows << " never logged:\n" << read_text(log);
+    ASSERT_EQ(read_text(log).find("error"), std::string::npos) << read_text(log);
   }
   ASSERT_TRUE(fs::exists(out + "/checkpoint.pt")) << "no checkpoint after two killed runs";
   auto r = repux::test::run_repux(train + " --iterations 12 --resume");

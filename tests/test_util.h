@@ -6,11 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 namespace repux::test {
 
@@ -67,6 +72,47 @@ inline CommandResult run_command(const std::string& command) {
 // Runs the built `repux` program with the given arguments (a shell-quoted string).
 inline CommandResult run_repux(const std::string& arguments) {
   return run_command(std::string(REPUX_BINARY) + " " + arguments + " 2>&1 </dev/null");
+}
+
+// Starts `repux ARGS` with extra environment variables, its output to `log`; returns at once.
+inline pid_t spawn_repux(const std::vector<std::string>& args, const std::vector<std::pair<std::string, std::string>>& env,
+                         const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    (void)out;
+    ::dup2(::fileno(stdout), 2);
+    std::vector<char*> argv{const_cast<char*>(REPUX_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(REPUX_BINARY, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Polls `done` every 50 ms until it holds or `seconds` pass (a bound for a loaded 2-core machine, not a
+// timing): the tests wait on events such as a file appearing, never on fixed sleeps.
+inline bool wait_until(const std::function<bool()>& done, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+// Exit code (128 + signal when killed), or -1 if it did not end within `seconds` (then it is killed).
+inline int wait_for_exit(pid_t pid, double seconds) {
+  int status = 0;
+  const bool ended = wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, seconds);
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // The message of the repux::Error that `f` throws, or "(no error)".

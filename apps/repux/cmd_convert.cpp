@@ -22,6 +22,7 @@ struct ConvertArgs {
 };
 
 void run_convert(const ConvertArgs& a) {
+  refuse_writing_over_inputs({a.input, a.reference}, a.output);
   ensure_writable_volume(a.output);
   std::optional<Volume> reference;
   VolumeReadOptions reading = a.reading;

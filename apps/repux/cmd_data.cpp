@@ -27,6 +27,8 @@ struct PlanCommandArgs {
 };
 
 void run_plan(const PlanCommandArgs& a) {
+  refuse_writing_over_inputs({a.dataset, a.root}, a.output);
+  if (!a.fingerprint.empty()) refuse_writing_over_inputs({a.dataset, a.root, a.output}, a.fingerprint);
   const Dataset dataset = load_dataset(a.dataset, a.root);
   const DatasetFingerprint f = fingerprint_dataset(dataset, threads_or_cores(a.threads), progress_printer("fingerprinted cases"));
   if (!a.fingerprint.empty()) write_json_file(to_json(f), a.fingerprint);
@@ -53,6 +55,7 @@ int64_t store_classes(const PreprocessArgs& a, const Plan& plan, const Dataset& 
 
 void run_preprocess(const PreprocessArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
+  refuse_writing_over_inputs({a.dataset, a.root, a.plan.plan_file}, a.output);
   const Plan plan = resolve_plan(a.plan);
   const Dataset dataset = load_dataset(a.dataset, a.root);
   PreprocessToStoreOptions o;

@@ -19,6 +19,7 @@ struct ImportArgs {
 };
 
 void run_import(const ImportArgs& a) {
+  refuse_writing_over_inputs({a.checkpoint}, a.output);
   LoadedModel m = import_official_checkpoint(a.checkpoint, a.network);
   if (!a.class_names.empty()) {
     m.info.plan.class_names = a.class_names;
@@ -38,6 +39,7 @@ struct ForwardArgs {
 };
 
 void run_export(const ExportArgs& a) {
+  refuse_writing_over_inputs({a.model}, a.output);
   LoadedModel m = load_model(a.model);
   const NamedTensors state = state_dict(m.net, KernelForm::Effective);
   write_torch_state_dict(state, a.output);
@@ -47,6 +49,7 @@ void run_export(const ExportArgs& a) {
 void run_forward(const ForwardArgs& a) {
   const std::string& input = a.input;
   const std::string& output = a.output;
+  refuse_writing_over_inputs({a.model, input}, output);
   const torch::Device device(a.device);
   LoadedModel m = load_model(a.model, device);
   auto x = read_npy(input);

@@ -7,15 +7,12 @@
 #include "options.h"
 
 #include "repux/error.h"
+#include "repux/eval/report.h"
 #include "repux/infer/postprocess.h"
 #include "repux/io/volume_file.h"
 #include "repux/model/model_file.h"
 
 #include <fmt/format.h>
-
-#include <filesystem>
-
-namespace fs = std::filesystem;
 
 namespace repux::cli {
 namespace {
@@ -26,20 +23,15 @@ struct PostprocessArgs {
   Connectivity connectivity = Connectivity::Corners;
 };
 
-torch::Tensor read_labels(const std::string& path) { return read_volume(path).data.round().to(torch::kInt64); }
-
 void determine(const PostprocessArgs& a) {
   if (a.prediction_dir.empty() || a.truth_dir.empty()) fail("--determine needs --pred and --gt folders");
   LoadedModel model = load_model(a.model);
   Plan& plan = model.info.plan;
   PostprocessingSearch search(plan.network.out_channels, a.connectivity);
-  const auto names = list_volume_files(a.prediction_dir);
-  if (names.empty()) fail("{}: holds no volume files ({})", a.prediction_dir, volume_path_kinds());
-  for (const auto& name : names) {
-    const fs::path truth = fs::path(a.truth_dir) / name;
-    if (!fs::exists(truth)) fail("{}: no ground truth for the prediction {}", truth.string(), name);
-    search.add_case(read_labels((fs::path(a.prediction_dir) / name).string()), read_labels(truth.string()));
-  }
+  // Paired and checked as evaluate pairs them: a ground truth on another grid is refused.
+  for_each_labelled_case(a.prediction_dir, a.truth_dir, plan.network.out_channels, [&](LabelledCase& c) {
+    search.add_case(c.prediction.data.round().to(torch::kInt64), c.truth.data.round().to(torch::kInt64));
+  });
   fmt::print("{:<20} {:>6} {:>12} {:>12}  {}\n", "class", "cases", "dice before", "dice after", "largest component only");
   for (const auto& r : search.results()) {
     fmt::print("{:<20} {:>6} {:>12.4f} {:>12.4f}  {}\n", fmt::format("{} {}", r.cls, plan.class_names[static_cast<size_t>(r.cls)]), r.cases,

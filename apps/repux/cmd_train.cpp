@@ -41,6 +41,7 @@ void bind_train_args(CLI::App* cmd, TrainArgs& a) {
 
 TrainOptions resolve(const TrainArgs& a) {
   if (a.log_every < 1) fail("--log-every {} is out of range, expected at least 1", a.log_every);
+  refuse_writing_over_inputs({a.options.dataset, a.options.data_root, a.plan.plan_file}, a.options.output_dir);
   TrainOptions o = a.options;
   o.plan = resolve_plan(a.plan);
   // Without --class-names the trainer names the classes from the dataset (its "labels"), else class1, ...;

@@ -30,6 +30,7 @@ struct ResampleArgs {
 void run_resample(const ResampleArgs& a) {
   if (a.like.empty() == a.spacing.empty()) fail("resample needs exactly one of --like or --spacing");
   ensure_writable_volume(a.output);
+  refuse_writing_over_inputs({a.input, a.like}, a.output);
   Volume v = read_volume(a.input, allowing_channels());
   const auto interpolation = a.nearest ? Interpolation::Nearest : Interpolation::Linear;
   if (!a.like.empty()) {
@@ -73,6 +74,7 @@ struct CropArgs {
 
 void run_crop(const CropArgs& a) {
   ensure_writable_volume(a.output);
+  refuse_writing_over_inputs({a.input}, a.output);
   const Volume v = read_volume(a.input, allowing_channels());
   std::vector<std::string> parts;
   for (size_t begin = 0;;) {
@@ -103,6 +105,7 @@ void run_relabel(const RelabelArgs& a) {
   ensure_writable_volume(a.output);
   LabelMap map = read_label_map(a.map);
   map.keep_unlisted = a.keep_unlisted;
+  refuse_writing_over_inputs({a.input, a.map}, a.output);
   Volume v = read_volume(a.input);
   try {
     v.data = remap_labels(v.data, map);

@@ -89,10 +89,30 @@ namespace {
 
 bool given(const PlanArgs& a, const char* option) { return a.command && a.command->count(option) > 0; }
 
-nlohmann::json plan_file_json(const std::string& path) {
-  const nlohmann::json j = read_json_file(path);
+// A plan file as `repux plan` writes it: a Plan plus "training" and "planned_from", checked strictly.
+struct PlanFile {
+  Plan plan;
+  int64_t crops_per_case = 0;
+};
+
+PlanFile read_plan_file(const std::string& path) {
+  nlohmann::json j = read_json_file(path);
   if (!j.is_object() || !j.contains("network")) fail("{}: not a plan (no \"network\"); make one with `repux plan`", path);
-  return j;
+  PlanFile file;
+  try {
+    if (j.contains("training")) {
+      check_known_keys(j["training"], {"crops_per_case"}, "field 'training'");
+      file.crops_per_case = field_or(j["training"], "crops_per_case", int64_t{0});
+      if (file.crops_per_case < 0) fail("field 'training.crops_per_case': {} is negative", file.crops_per_case);
+    }
+    if (j.contains("planned_from")) check_known_keys(j["planned_from"], {"full_resolution_spacing", "median_extent_mm", "rules"}, "field 'planned_from'");
+    j.erase("training");
+    j.erase("planned_from");
+    file.plan = plan_from_json(j);
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
+  return file;
 }
 
 }  // namespace
@@ -103,20 +123,14 @@ bool chooses_preprocessing(const PlanArgs& a) {
 
 int64_t planned_crops_per_case(const PlanArgs& a) {
   if (a.plan_file.empty()) return 0;
-  const auto j = plan_file_json(a.plan_file);
-  return j.contains("training") ? j["training"].value("crops_per_case", int64_t{0}) : 0;
+  return read_plan_file(a.plan_file).crops_per_case;
 }
 
 Plan plan_from_args(const PlanArgs& a) {
   Plan plan = a.plan;
   if (!a.plan_file.empty()) {
     if (!a.preset.empty()) fail("--plan and --preset both choose the preprocessing; give one");
-    Plan file;
-    try {
-      file = plan_from_json(plan_file_json(a.plan_file));
-    } catch (const Error& e) {
-      fail("{}: {}", a.plan_file, e.what());
-    }
+    const Plan file = read_plan_file(a.plan_file).plan;
     plan.preprocessing = file.preprocessing;
     plan.patch = file.patch;
     if (plan.class_names.empty()) plan.class_names = file.class_names;
@@ -183,8 +197,29 @@ void bind_dicom_reading(CLI::App* cmd, VolumeReadOptions& options) {
   add_enum_option(cmd, "--gantry-tilt", options.gantry_tilt, "DICOM input: a gantry-tilted series is refused, or resampled onto an orthogonal grid");
 }
 
+namespace {
+
+bool same_place(const std::filesystem::path& a, const std::filesystem::path& b) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec) && fs::equivalent(a, b, ec)) return true;
+  const fs::path ca = fs::weakly_canonical(fs::absolute(a), ec), cb = fs::weakly_canonical(fs::absolute(b), ec);
+  return !ec && ca == cb;
+}
+
+}  // namespace
+
+void refuse_writing_over_inputs(const std::vector<std::string>& inputs, const std::string& output) {
+  for (const auto& input : inputs) {
+    if (!input.empty() && same_place(input, output)) {
+      fail("-o {}: is the input {}; writing there would destroy the input, choose another output", output, input);
+    }
+  }
+}
+
 std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share) {
   namespace fs = std::filesystem;
+  refuse_writing_over_inputs({input}, output);
   const bool folder = fs::is_directory(input);
   const auto names = folder ? list_volume_files(input) : std::vector<std::string>{};
   if (names.empty()) {

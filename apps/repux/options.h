@@ -89,8 +89,13 @@ void bind_dicom_reading(CLI::App* cmd, VolumeReadOptions& options);
 
 // The volumes a command maps: a file to a file, or a folder to a folder (its volume files in name
 // order, so every share of a job array sees the same list; share k of n takes every n-th from the
-// k-th). The output folder is created; a file given with shares is an error. A folder without volume
+// k-th). The output folder is created; a file given with shares is an error; an output that is the input
+// (or an output folder that is the input folder) is refused. A folder without volume
 // files is a DICOM series: one job, read from the folder, written to the output file.
+// Refuses, before any work, an output that would replace one of the command's inputs: the same path,
+// the same file through a link or a hard link, or an output folder that is an input folder.
+void refuse_writing_over_inputs(const std::vector<std::string>& inputs, const std::string& output);
+
 struct VolumeJob {
   std::string input, output;
 };

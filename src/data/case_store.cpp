@@ -32,6 +32,7 @@ nlohmann::json to_json(const Grid& g) {
 }
 
 Grid grid_from_json(const nlohmann::json& j) {
+  check_known_keys(j, {"affine", "shape"}, "a grid");
   const auto values = j.at("affine").get<std::vector<double>>();
   if (values.size() != 16) fail("an affine has {} values, expected 16", values.size());
   return {torch::tensor(values, torch::kFloat64).reshape({4, 4}), j.at("shape").get<std::array<int64_t, 3>>()};
@@ -48,6 +49,7 @@ nlohmann::json to_json(const PreprocessTrace& t) {
 }
 
 PreprocessTrace trace_from_json(const nlohmann::json& j) {
+  check_known_keys(j, {"original", "ras", "resampled", "world_axis", "flipped", "crop_start", "crop_size"}, "a case's trace");
   PreprocessTrace t;
   t.original = grid_from_json(j.at("original"));
   t.ras = grid_from_json(j.at("ras"));
@@ -82,9 +84,11 @@ nlohmann::json record_json(const StoredCase& c, const CaseFiles& files) {
 }
 
 StoredCase record_from_json(const nlohmann::json& j) {
+  check_known_keys(j, {"id", "source", "channels", "shape", "trace", "class_voxels", "sample_counts"}, "a case record");
   StoredCase c;
   c.id = j.at("id").get<std::string>();
   const auto& source = j.at("source");
+  check_known_keys(source, {"image", "label", "image_stamp", "label_stamp", "more_channels", "more_channel_stamps"}, "a case's source");
   c.source = {source.at("image").get<std::string>(), source.at("label").get<std::string>(),
               source.value("more_channels", std::vector<std::string>{})};
   c.channels = j.at("channels").get<int64_t>();
@@ -247,8 +251,9 @@ CaseStore::CaseStore(const std::string& dir) : folder_(dir) {
   }
   const nlohmann::json index = read_json_file(index_path);
   try {
+    check_known_keys(index, {"format", "version", "recipe", "classes", "cases", "training", "validation", "class_names"}, "the store index");
     if (index.at("format") != kFormat || index.at("version") != kVersion) {
-      fail("{}: not a case store of version {} (format {} version {})", index_path, kVersion, index.at("format").dump(), index.at("version").dump());
+      fail("not a case store of version {} (format {} version {})", kVersion, index.at("format").dump(), index.at("version").dump());
     }
     recipe_ = preprocess_recipe_from_json(index.at("recipe"));
     classes_ = index.at("classes").get<int64_t>();
@@ -257,7 +262,9 @@ CaseStore::CaseStore(const std::string& dir) : folder_(dir) {
     for (const auto& image : index.at("validation")) dataset_.validation.push_back(cases_.at(find(image.get<std::string>())).source);
     dataset_.class_names = index.at("class_names").get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: unexpected content ({})", index_path, first_line(e.what()));
+    fail("{}: unexpected content ({})", index_path, json_problem(e));
+  } catch (const Error& e) {
+    fail("{}: {}", index_path, e.what());
   }
   if (classes_ < 2 || classes_ > 32767) fail("{}: number of classes {} is out of range", index_path, classes_);
   const auto label_type = classes_ <= 256 ? torch::kUInt8 : torch::kInt16;

@@ -18,7 +18,7 @@ namespace {
 
 std::vector<CaseFiles> parse_list(const nlohmann::json& list, const fs::path& root, const std::string& source) {
   std::vector<CaseFiles> out;
-  if (!list.is_array()) fail("{}: a dataset list is not a JSON array", source);
+  if (!list.is_array()) fail("{}: not a JSON array of cases, got {}", source, list.type_name());
   for (const auto& e : list) {
     CaseFiles c;
     if (e.is_string()) {
@@ -32,7 +32,7 @@ std::vector<CaseFiles> parse_list(const nlohmann::json& list, const fs::path& ro
       c.image = (root / e["image"].get<std::string>()).lexically_normal().string();
       if (e.contains("label")) c.label = (root / e["label"].get<std::string>()).lexically_normal().string();
     } else {
-      fail("{}: a dataset entry is neither a path nor an {{\"image\", \"label\"}} object", source);
+      fail("{}: an entry is neither a path nor an {{\"image\", \"label\"}} object", source);
     }
     out.push_back(c);
   }
@@ -55,12 +55,18 @@ std::vector<std::string> class_names_from_json(const nlohmann::json& labels, con
   return names;
 }
 
+// Dataset JSONs carry free metadata (name, description, licence, ...), so unknown keys are kept quiet;
+// a known key of the wrong type is an error naming the file and the field.
 Dataset dataset_from_json(const nlohmann::json& j, const fs::path& base, const std::string& src) {
   Dataset d;
-  d.training = parse_list(j["training"], base, src);
-  if (j.contains("validation")) d.validation = parse_list(j["validation"], base, src);
-  if (j.contains("test")) d.test = parse_list(j["test"], base, src);
-  if (j.contains("labels") && j["labels"].is_object()) d.class_names = class_names_from_json(j["labels"], src);
+  const auto field = [&](const char* name) { return fmt::format("{}: field '{}'", src, name); };
+  d.training = parse_list(j["training"], base, field("training"));
+  if (j.contains("validation")) d.validation = parse_list(j["validation"], base, field("validation"));
+  if (j.contains("test")) d.test = parse_list(j["test"], base, field("test"));
+  if (j.contains("labels")) {
+    if (!j["labels"].is_object()) fail("{}: expected an object of label names, got {}", field("labels"), j["labels"].type_name());
+    d.class_names = class_names_from_json(j["labels"], field("labels"));
+  }
   return d;
 }
 
@@ -72,7 +78,7 @@ Dataset from_json(const fs::path& json_path, const std::string& root) {
   try {
     return dataset_from_json(j, base, src);
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: unexpected content ({})", src, e.what());
+    fail("{}: unexpected content ({})", src, json_problem(e));
   } catch (const std::logic_error& e) {  // std::stoi on a label key that is not a number
     fail("{}: a label key is not a whole number ({})", src, e.what());
   }

@@ -1,6 +1,7 @@
 #include "repux/data/preprocess.h"
 
 #include "repux/error.h"
+#include "repux/io/json_file.h"
 
 namespace repux {
 
@@ -14,17 +15,14 @@ nlohmann::json to_json(const PreprocessRecipe& r) {
 PreprocessRecipe preprocess_recipe_from_json(const nlohmann::json& j) {
   PreprocessRecipe r;
   if (j.is_null()) return r;
-  try {
-    r.name = j.value("name", r.name);
-    r.orient_ras = j.value("orient_ras", r.orient_ras);
-    if (j.contains("intensity")) r.intensity = enum_from_name<Intensity>(j.at("intensity").get<std::string>());
-    r.window_min = j.value("window_min", r.window_min);
-    r.window_max = j.value("window_max", r.window_max);
-    r.crop_foreground = j.value("crop_foreground", r.crop_foreground);
-    if (j.contains("spacing") && !j["spacing"].is_null()) r.spacing = j["spacing"].get<std::array<double, 3>>();
-  } catch (const nlohmann::json::exception& e) {
-    fail("preprocessing recipe: {}", first_line(e.what()));
-  }
+  check_known_keys(j, {"name", "orient_ras", "intensity", "window_min", "window_max", "crop_foreground", "spacing"}, "the preprocessing recipe");
+  r.name = field_or(j, "name", r.name);
+  r.orient_ras = field_or(j, "orient_ras", r.orient_ras);
+  if (j.contains("intensity")) r.intensity = enum_from_name<Intensity>(field_or<std::string>(j, "intensity", ""));
+  r.window_min = field_or(j, "window_min", r.window_min);
+  r.window_max = field_or(j, "window_max", r.window_max);
+  r.crop_foreground = field_or(j, "crop_foreground", r.crop_foreground);
+  if (j.contains("spacing") && !j["spacing"].is_null()) r.spacing = field_or(j, "spacing", std::array<double, 3>{});
   check_preprocess_recipe(r);
   return r;
 }

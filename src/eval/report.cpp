@@ -21,9 +21,8 @@ nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : 
 
 }  // namespace
 
-nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options) {
-  // Cases pair by name without the format's suffix, so a DICOM SEG ground truth (case.dcm) meets its
-  // NIfTI prediction (case.nii.gz).
+void for_each_labelled_case(const std::string& prediction_dir, const std::string& truth_dir, int64_t classes,
+                            const std::function<void(LabelledCase&)>& visit) {
   std::map<std::string, std::string> preds, truths;
   for (const auto& f : list_volume_files(prediction_dir)) preds[volume_stem(f)] = f;
   for (const auto& f : list_volume_files(truth_dir)) truths[volume_stem(f)] = f;
@@ -37,24 +36,32 @@ nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::st
   }
   if (!unmatched.empty()) fail("{}: {} prediction(s) have no ground truth in {}, e.g. {}", prediction_dir, unmatched.size(), truth_dir, unmatched.front());
   if (truths.empty()) fail("{}: no volume files ({})", truth_dir, volume_path_kinds());
+  for (const auto& [stem, truth_name] : truths) {
+    const std::string pred_file = (fs::path(prediction_dir) / preds[stem]).string(), truth_file = (fs::path(truth_dir) / truth_name).string();
+    LabelledCase c{preds[stem], read_volume(pred_file), {}};
+    c.truth = read_label_volume(truth_file, c.prediction.grid());
+    if (c.truth.spatial_shape() != c.prediction.spatial_shape()) fail("{}: prediction and ground truth {} shapes differ", pred_file, truth_file);
+    if (!torch::allclose(c.truth.affine, c.prediction.affine, 1e-4, 1e-3)) {
+      fail("{}: prediction and ground truth {} affines differ (a flipped or shifted grid; repux resample --like puts it on the same grid)",
+           pred_file, truth_file);
+    }
+    for (const auto& [volume, file] : {std::pair<const Volume&, const std::string&>{c.truth, truth_file}, {c.prediction, pred_file}}) {
+      const std::string problem = label_value_problem(volume.data, classes);
+      if (!problem.empty()) fail("{}: {}", file, problem);
+    }
+    visit(c);
+  }
+}
 
+nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options) {
   struct Loaded { std::string name; torch::Tensor pred, truth; std::array<double, 3> spacing; };
   std::vector<Loaded> cases;
   int64_t classes = options.classes;
-  for (const auto& [stem, truth_file] : truths) {
-    const std::string& name = preds[stem];
-    const Volume p = read_volume((fs::path(prediction_dir) / name).string());
-    const Volume g = read_label_volume((fs::path(truth_dir) / truth_file).string(), p.grid());
-    if (g.spatial_shape() != p.spatial_shape()) fail("{}: prediction and ground truth shapes differ", name);
-    if (!torch::allclose(g.affine, p.affine, 1e-4, 1e-3)) fail("{}: prediction and ground truth affines differ", name);
-    for (const auto& [volume, file] : {std::pair<const Volume&, std::string>{g, (fs::path(truth_dir) / truth_file).string()},
-                                       {p, (fs::path(prediction_dir) / name).string()}}) {
-      const std::string problem = label_value_problem(volume.data, options.classes);
-      if (!problem.empty()) fail("{}: {}", file, problem);
-    }
+  for_each_labelled_case(prediction_dir, truth_dir, options.classes, [&](LabelledCase& c) {
+    const Volume &p = c.prediction, &g = c.truth;
     if (options.classes == 0) classes = std::max<int64_t>({classes, g.data.max().item<int64_t>() + 1, p.data.max().item<int64_t>() + 1});
-    cases.push_back({name, p.data, g.data, g.spacing()});
-  }
+    cases.push_back({c.name, p.data, g.data, g.spacing()});
+  });
   const std::vector<std::string> names = options.class_names.empty() ? default_class_names(classes) : options.class_names;
   if (static_cast<int64_t>(names.size()) != classes) fail("{} class names given for {} classes", names.size(), classes);
 

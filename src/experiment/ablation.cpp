@@ -259,6 +259,13 @@ AblationSpec read_ablation_config(const std::string& path, const std::function<T
   const nlohmann::json j = read_json_file(path);
   if (!j.is_object()) fail("{}: expected a JSON object", path);
   if (!j.contains("train") || !j["train"].is_array()) fail("{}: field 'train' (repux train's arguments, a list of strings) is missing", path);
+  try {
+    check_known_keys(j, {"train", "kernel_sizes", "reparams", "bfr_alphas", "resenc", "resenc_dims", "resenc_depths", "seeds", "reference", "erf", "description"},
+                     "the ablation config");
+    if (j.contains("erf")) check_known_keys(j["erf"], {"size", "stage", "samples"}, "field 'erf'");
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
   AblationSpec s;
   s.training = parse_train(config_value<std::vector<std::string>>(j, "train", {}, path));
   s.kernel_sizes = config_value(j, "kernel_sizes", s.kernel_sizes, path);

@@ -1,6 +1,7 @@
 #include "repux/infer/postprocess.h"
 
 #include "repux/error.h"
+#include "repux/io/json_file.h"
 #include "repux/eval/metrics.h"
 #include "repux/shape_string.h"
 
@@ -120,18 +121,18 @@ Postprocessing postprocessing_from_json(const nlohmann::json& j, int64_t classes
   Postprocessing p;
   if (j.is_null()) return p;
   if (!j.is_object()) fail("post-processing: expected a JSON object, got {}", j.type_name());
+  check_known_keys(j, {"connectivity", "classes"}, "the post-processing");
   try {
-    if (j.contains("connectivity")) p.connectivity = enum_from_name<Connectivity>(j["connectivity"].get<std::string>());
-    const nlohmann::json classes_json = j.value("classes", nlohmann::json::object());
+    if (j.contains("connectivity")) p.connectivity = enum_from_name<Connectivity>(field_or<std::string>(j, "connectivity", ""));
+    const nlohmann::json classes_json = field_or(j, "classes", nlohmann::json::object());
     for (const auto& [key, rule] : classes_json.items()) {
       std::size_t used = 0;
       const int64_t cls = std::stoll(key, &used);
       if (used != key.size()) fail("post-processing: class '{}' is not a class index", key);
-      p.rules[cls] = {rule.value("largest_only", false), rule.value("min_voxels", int64_t{0})};
+      check_known_keys(rule, {"largest_only", "min_voxels"}, fmt::format("the post-processing rule of class {}", key));
+      p.rules[cls] = {field_or(rule, "largest_only", false), field_or(rule, "min_voxels", int64_t{0})};
     }
-  } catch (const nlohmann::json::exception& e) {
-    fail("post-processing: {}", first_line(e.what()));
-  } catch (const std::logic_error& e) {  // std::stoll
+  } catch (const std::logic_error& e) {  // std::stoll; repux::Error is a runtime_error
     fail("post-processing: a class key is not a class index");
   }
   check_postprocessing(p, classes);

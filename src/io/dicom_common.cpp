@@ -5,6 +5,7 @@
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <mutex>
@@ -31,16 +32,80 @@ std::string text(DcmItem& item, const DcmTagKey& tag) {
   return s.substr(first, s.find_last_not_of(" \0", std::string::npos, 2) - first + 1);
 }
 
-std::vector<double> numbers(DcmItem& item, const DcmTagKey& tag, size_t count, const std::string& file) {
-  std::vector<double> values;
-  for (size_t i = 0; i < count; ++i) {
-    Float64 v = 0;
-    if (item.findAndGetFloat64(tag, v, static_cast<unsigned long>(i)).bad() || !std::isfinite(v)) {
-      fail("{}: {} {} is missing or has fewer than {} numbers", file, DcmTag(tag).getTagName(), tag.toString().c_str(), count);
-    }
-    values.push_back(v);
+std::string attribute_name(const DcmTagKey& tag) { return fmt::format("{} {}", DcmTag(tag).getTagName(), tag.toString().c_str()); }
+
+namespace {
+
+// One decimal string value, strictly: the whole text (spaces aside) is a finite number.
+std::optional<double> parse_decimal(const std::string& text) {
+  const auto first = text.find_first_not_of(' ');
+  if (first == std::string::npos) return std::nullopt;
+  const std::string trimmed = text.substr(first, text.find_last_not_of(' ') - first + 1);
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(trimmed.c_str(), &end);
+  if (end != trimmed.c_str() + trimmed.size() || errno == ERANGE || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::vector<std::string> split_values(const std::string& all) {
+  std::vector<std::string> values;
+  std::string::size_type start = 0;
+  while (true) {
+    const auto stop = all.find('\\', start);
+    values.push_back(all.substr(start, stop == std::string::npos ? std::string::npos : stop - start));
+    if (stop == std::string::npos) return values;
+    start = stop + 1;
   }
-  return values;
+}
+
+}  // namespace
+
+std::vector<double> numbers(DcmItem& item, const DcmTagKey& tag, size_t count, const std::string& file) {
+  const std::string all = text(item, tag);
+  const auto values = all.empty() ? std::vector<std::string>{} : split_values(all);
+  if (values.size() < count) fail("{}: {} is missing or has fewer than {} numbers", file, attribute_name(tag), count);
+  std::vector<double> out;
+  for (size_t i = 0; i < count; ++i) {
+    const auto v = parse_decimal(values[i]);
+    if (!v) fail("{}: {} value '{}' is not a finite decimal number", file, attribute_name(tag), values[i]);
+    out.push_back(*v);
+  }
+  return out;
+}
+
+std::optional<double> optional_number(DcmItem& item, const DcmTagKey& tag, const std::string& file) {
+  const std::string all = text(item, tag);
+  if (all.empty()) return std::nullopt;
+  const auto v = all.find('\\') == std::string::npos ? parse_decimal(all) : std::nullopt;
+  if (!v) fail("{}: {} '{}' is not one finite decimal number", file, attribute_name(tag), all);
+  return v;
+}
+
+Uint16 required_ushort(DcmItem& item, const DcmTagKey& tag, const std::string& file) {
+  Uint16 value = 0;
+  if (item.findAndGetUint16(tag, value).bad()) fail("{}: {} is missing", file, attribute_name(tag));
+  return value;
+}
+
+void check_spacing(double spacing, const std::string& file, const std::string& what) {
+  if (!(spacing >= kMinSpacingMm && spacing <= kMaxSpacingMm)) {
+    fail("{}: {} {:.6g} mm is out of range, expected {:g} to {:g} mm", file, what, spacing, kMinSpacingMm, kMaxSpacingMm);
+  }
+}
+
+void check_position(const std::array<double, 3>& p, const std::string& file, const std::string& what) {
+  for (double c : p) {
+    if (!(std::abs(c) <= kMaxCoordinateMm)) {
+      fail("{}: {} ({:.6g}, {:.6g}, {:.6g}) lies beyond {:g} mm of the origin", file, what, p[0], p[1], p[2], kMaxCoordinateMm);
+    }
+  }
+}
+
+void check_orientation(const std::array<double, 3>& row, const std::array<double, 3>& column, const std::string& file) {
+  if (std::abs(std::sqrt(dot(row, row)) - 1) > 1e-3 || std::abs(std::sqrt(dot(column, column)) - 1) > 1e-3 || std::abs(dot(row, column)) > 1e-3) {
+    fail("{}: ImageOrientationPatient is not two orthogonal unit vectors", file);
+  }
 }
 
 torch::Tensor affine_from_lps(const std::array<double, 3>& row_cosines, const std::array<double, 3>& column_cosines,

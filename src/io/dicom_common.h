@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <optional>
 #include <string>
 
 namespace repux::dicom {
@@ -24,8 +25,25 @@ void initialise();
 // A string attribute, trimmed; empty when absent.
 std::string text(DcmItem& item, const DcmTagKey& tag);
 // The `count` numbers of a decimal-string attribute; an error naming `file` and the attribute when
-// absent or short.
+// absent, short, or any value is not a finite decimal number.
 std::vector<double> numbers(DcmItem& item, const DcmTagKey& tag, size_t count, const std::string& file);
+// A single-valued decimal attribute: nothing when absent or empty; an error naming `file` and the
+// attribute when its value is not one finite decimal number ("abc", "1.5x", "NaN", "1\\2").
+std::optional<double> optional_number(DcmItem& item, const DcmTagKey& tag, const std::string& file);
+// An unsigned short attribute that must be present; an error naming `file` and the attribute otherwise.
+Uint16 required_ushort(DcmItem& item, const DcmTagKey& tag, const std::string& file);
+
+// "RescaleIntercept (0028,1052)": how errors name an attribute.
+std::string attribute_name(const DcmTagKey& tag);
+
+// Geometry bounds checked before anything is computed or allocated from a file's numbers: spacings
+// from 1e-4 to 1e4 mm (0.1 um to 10 m) and coordinates within 1e7 mm (10 km) of the origin. Real
+// images lie far inside; beyond them lie overflow and multi-gigabyte grids.
+inline constexpr double kMinSpacingMm = 1e-4, kMaxSpacingMm = 1e4, kMaxCoordinateMm = 1e7;
+void check_spacing(double spacing, const std::string& file, const std::string& what);
+void check_position(const std::array<double, 3>& position, const std::string& file, const std::string& what);
+// Two orthogonal unit vectors (to 1e-3), as ImageOrientationPatient must hold.
+void check_orientation(const std::array<double, 3>& row, const std::array<double, 3>& column, const std::string& file);
 
 // DICOM's patient coordinates are LPS; repux's affines are RAS (x and y negated).
 inline std::array<double, 3> lps_to_ras(const std::array<double, 3>& p) { return {-p[0], -p[1], p[2]}; }

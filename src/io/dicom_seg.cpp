@@ -245,14 +245,19 @@ Group* frame_group(FGInterface& groups, size_t frame, DcmFGTypes::E_FGType type,
 std::vector<SegFrame> read_frames(DcmSegmentation& seg, Uint16 rows, Uint16 columns, const std::string& path) {
   FGInterface& groups = seg.getFunctionalGroups();
   std::vector<SegFrame> frames;
+  const size_t segments = seg.getNumberOfSegments();
   for (size_t f = 0; f < seg.getNumberOfFrames(); ++f) {
     SegFrame frame;
     auto* segmentation = frame_group<FGSegmentation>(groups, f, DcmFGTypes::EFG_SEGMENTATION, path, "segment number");
     if (segmentation->getReferencedSegmentNumber(frame.segment).bad() || frame.segment == 0) fail("{}: frame {} names no segment", path, f + 1);
+    if (frame.segment > segments) {
+      fail("{}: frame {} names segment {} (ReferencedSegmentNumber), but the SEG defines {} segment(s)", path, f + 1, frame.segment, segments);
+    }
     auto* position = frame_group<FGPlanePosPatient>(groups, f, DcmFGTypes::EFG_PLANEPOSPATIENT, path, "plane position");
     if (position->getImagePositionPatient(frame.position[0], frame.position[1], frame.position[2]).bad()) {
       fail("{}: frame {} has no ImagePositionPatient", path, f + 1);
     }
+    dicom::check_position(frame.position, path, fmt::format("frame {}'s ImagePositionPatient", f + 1));
     const DcmIODTypes::Frame* data = seg.getFrame(f);
     const size_t pixels = static_cast<size_t>(rows) * columns;
     if (!data || !data->pixData) fail("{}: frame {} has no pixel data", path, f + 1);
@@ -287,18 +292,31 @@ std::vector<int64_t> slice_indices(const std::vector<SegFrame>& frames, const to
   return indices;
 }
 
+// Bounds of a SEG's own grid: 10,000 slices (5 m at 0.5 mm) and 2^30 voxels (4 GiB of int32 labels;
+// 512 x 512 x 4096).
+constexpr double kMaxSegSlices = 10000, kMaxSegVoxels = 1073741824.0;
+
 // The smallest grid along the normal that holds every frame: origin at the lowest frame.
-Grid own_grid(const std::vector<SegFrame>& frames, const PlaneGeometry& plane, double spacing, Uint16 rows, Uint16 columns) {
+Grid own_grid(const std::vector<SegFrame>& frames, const PlaneGeometry& plane, double spacing, Uint16 rows, Uint16 columns,
+              const std::string& path) {
   const Vec3 normal = dicom::cross(plane.row_cosines, plane.column_cosines);
   const auto lowest = std::min_element(frames.begin(), frames.end(), [&](const SegFrame& a, const SegFrame& b) {
     return dicom::dot(a.position, normal) < dicom::dot(b.position, normal);
   });
   double top = 0;
   for (const auto& f : frames) top = std::max(top, dicom::dot(f.position, normal) - dicom::dot(lowest->position, normal));
+  // Positions and spacing are bounded (checked when read), so the count is finite; it is bounded before
+  // the grid is allocated: a few kilobytes of SEG must not claim gigabytes.
+  const double slices = std::round(top / spacing) + 1;
+  if (slices > kMaxSegSlices || slices * rows * columns > kMaxSegVoxels) {
+    fail("{}: its frames span {:.6g} mm along the normal, {:.0f} slices of {:.6g} mm ({} x {} pixels): more than a SEG's grid may hold "
+         "({:.0f} slices, {:.0f} voxels)",
+         path, top, slices, spacing, rows, columns, kMaxSegSlices, kMaxSegVoxels);
+  }
   const Vec3 step{normal[0] * spacing, normal[1] * spacing, normal[2] * spacing};
   Grid grid;
   grid.affine = dicom::affine_from_lps(plane.row_cosines, plane.column_cosines, plane.column_spacing, plane.row_spacing, step, lowest->position);
-  grid.shape = {columns, rows, std::llround(top / spacing) + 1};
+  grid.shape = {columns, rows, static_cast<int64_t>(slices)};
   return grid;
 }
 
@@ -311,15 +329,18 @@ PlaneGeometry seg_plane(DcmSegmentation& seg, double& slice_spacing, const std::
   if (orientation->getImageOrientationPatient(v[0], v[1], v[2], v[3], v[4], v[5]).bad()) fail("{}: no ImageOrientationPatient", path);
   g.row_cosines = {v[0], v[1], v[2]};
   g.column_cosines = {v[3], v[4], v[5]};
-  if (measures->getPixelSpacing(v[0], 0).bad() || measures->getPixelSpacing(v[1], 1).bad() || !(v[0] > 0 && v[1] > 0)) {
-    fail("{}: no valid PixelSpacing", path);
-  }
+  dicom::check_orientation(g.row_cosines, g.column_cosines, path);
+  if (measures->getPixelSpacing(v[0], 0).bad() || measures->getPixelSpacing(v[1], 1).bad()) fail("{}: no valid PixelSpacing", path);
   g.row_spacing = v[0];
   g.column_spacing = v[1];
+  dicom::check_spacing(g.row_spacing, path, "PixelSpacing (rows)");
+  dicom::check_spacing(g.column_spacing, path, "PixelSpacing (columns)");
   slice_spacing = 0;
-  if (measures->getSpacingBetweenSlices(v[2]).good() && v[2] > 0) {
+  if (measures->getSpacingBetweenSlices(v[2]).good()) {
+    dicom::check_spacing(v[2], path, "SpacingBetweenSlices");
     slice_spacing = v[2];
-  } else if (measures->getSliceThickness(v[2]).good() && v[2] > 0) {
+  } else if (measures->getSliceThickness(v[2]).good()) {
+    dicom::check_spacing(v[2], path, "SliceThickness");
     slice_spacing = v[2];
   }
   return g;
@@ -426,7 +447,7 @@ Volume read_dicom_seg(const std::string& path, const VolumeReadOptions& options)
   const PlaneGeometry plane = seg_plane(*seg, spacing, path);
   const std::vector<SegFrame> frames = read_frames(*seg, rows, columns, path);
   if (spacing <= 0) spacing = 1.0;
-  const Grid own = own_grid(frames, plane, spacing, rows, columns);
+  const Grid own = own_grid(frames, plane, spacing, rows, columns, path);
   const Grid grid = options.reference_grid ? *options.reference_grid : own;
   if (grid.shape[0] != columns || grid.shape[1] != rows) {
     fail("{}: frames of {} x {} pixels, the reference grid's slices {} x {}", path, rows, columns, grid.shape[1], grid.shape[0]);

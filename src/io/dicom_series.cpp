@@ -20,6 +20,12 @@ namespace {
 
 using Vec3 = std::array<double, 3>;
 
+// How one slice's stored integers become values, read strictly from its header (PS3.3 C.7.6.3).
+struct PixelFormat {
+  Uint16 allocated = 0, stored = 0, high_bit = 0, representation = 0;
+  std::optional<double> slope, intercept;  // absent: 1 and 0, allowed only when no slice of the series has them
+};
+
 // What one file says of itself, read without its pixel data.
 struct SliceHeader {
   std::string file, series_uid, study_uid, frame_of_reference_uid, modality, description, sop_class_uid, sop_instance_uid;
@@ -27,6 +33,8 @@ struct SliceHeader {
   int64_t frames = 1, rows = 0, columns = 0;
   Vec3 position{}, row_cosines{}, column_cosines{};
   double row_spacing = 0, column_spacing = 0, thickness = 0, spacing_between = 0;
+  PixelFormat pixels;
+  std::string pixel_problem;  // why `pixels` could not be read; an error only if this series is chosen
 };
 
 Vec3 vec3(const std::vector<double>& v, size_t first) { return {v[first], v[first + 1], v[first + 2]}; }
@@ -50,6 +58,32 @@ std::vector<std::string> files_below(const std::string& folder) {
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// Every attribute that changes a value, required and checked: a missing or malformed one is an error
+// naming the file and the attribute, never a default.
+PixelFormat pixel_format(DcmDataset& ds, const std::string& file) {
+  const Uint16 samples = dicom::required_ushort(ds, DCM_SamplesPerPixel, file);
+  if (samples != 1) fail("{}: {} samples per pixel (colour), expected 1 (a greyscale CT or MR slice)", file, samples);
+  const std::string photometric = dicom::text(ds, DCM_PhotometricInterpretation);
+  if (photometric != "MONOCHROME2" && photometric != "MONOCHROME1") {
+    fail("{}: PhotometricInterpretation (0028,0004) '{}', expected MONOCHROME2 or MONOCHROME1", file, photometric);
+  }
+  PixelFormat f;
+  f.allocated = dicom::required_ushort(ds, DCM_BitsAllocated, file);
+  if (f.allocated != 8 && f.allocated != 16) fail("{}: BitsAllocated (0028,0100) {}, expected 8 or 16", file, f.allocated);
+  f.stored = dicom::required_ushort(ds, DCM_BitsStored, file);
+  if (f.stored == 0 || f.stored > f.allocated) fail("{}: BitsStored (0028,0101) {}, expected 1 to BitsAllocated ({})", file, f.stored, f.allocated);
+  f.high_bit = dicom::required_ushort(ds, DCM_HighBit, file);
+  if (f.high_bit + 1 < f.stored || f.high_bit >= f.allocated) {
+    fail("{}: HighBit (0028,0102) {}, expected {} to {} for BitsStored {}", file, f.high_bit, f.stored - 1, f.allocated - 1, f.stored);
+  }
+  f.representation = dicom::required_ushort(ds, DCM_PixelRepresentation, file);
+  if (f.representation > 1) fail("{}: PixelRepresentation (0028,0103) {}, expected 0 (unsigned) or 1 (signed)", file, f.representation);
+  f.slope = dicom::optional_number(ds, DCM_RescaleSlope, file);
+  f.intercept = dicom::optional_number(ds, DCM_RescaleIntercept, file);
+  if (f.slope && *f.slope == 0) fail("{}: RescaleSlope (0028,1053) is 0, which would erase every value", file);
+  return f;
 }
 
 std::optional<SliceHeader> read_header(const std::string& file) {
@@ -82,32 +116,58 @@ std::optional<SliceHeader> read_header(const std::string& file) {
   h.rows = rows;
   h.columns = columns;
   h.position = vec3(dicom::numbers(ds, DCM_ImagePositionPatient, 3, file), 0);
+  dicom::check_position(h.position, file, "ImagePositionPatient");
   const auto orientation = dicom::numbers(ds, DCM_ImageOrientationPatient, 6, file);
   h.row_cosines = vec3(orientation, 0);
   h.column_cosines = vec3(orientation, 3);
-  if (std::abs(norm(h.row_cosines) - 1) > 1e-3 || std::abs(norm(h.column_cosines) - 1) > 1e-3 ||
-      std::abs(dicom::dot(h.row_cosines, h.column_cosines)) > 1e-3) {
-    fail("{}: ImageOrientationPatient is not two orthogonal unit vectors", file);
-  }
+  dicom::check_orientation(h.row_cosines, h.column_cosines, file);
   const auto spacing = dicom::numbers(ds, DCM_PixelSpacing, 2, file);
   h.row_spacing = spacing[0];
   h.column_spacing = spacing[1];
-  if (!(h.row_spacing > 0 && h.column_spacing > 0)) fail("{}: PixelSpacing must be positive", file);
-  Float64 value = 0;
-  if (ds.findAndGetFloat64(DCM_SliceThickness, value).good() && value > 0) h.thickness = value;
-  if (ds.findAndGetFloat64(DCM_SpacingBetweenSlices, value).good() && value > 0) h.spacing_between = value;
+  dicom::check_spacing(h.row_spacing, file, "PixelSpacing (rows)");
+  dicom::check_spacing(h.column_spacing, file, "PixelSpacing (columns)");
+  // Used only for a single slice: out-of-range values are left unused there too.
+  const auto in_range = [](std::optional<double> v) { return v && *v >= dicom::kMinSpacingMm && *v <= dicom::kMaxSpacingMm ? *v : 0.0; };
+  h.thickness = in_range(dicom::optional_number(ds, DCM_SliceThickness, file));
+  h.spacing_between = in_range(dicom::optional_number(ds, DCM_SpacingBetweenSlices, file));
+  try {
+    h.pixels = pixel_format(ds, file);
+  } catch (const Error& e) {
+    h.pixel_problem = e.what();
+  }
   return h;
 }
 
+// Candidate series by name: the SeriesInstanceUID, or, where slices of different frames of reference or
+// studies share one UID (two scans under one UID), UID#FrameOfReferenceUID (#StudyInstanceUID added
+// when that alone differs): never merged into one volume.
 using SeriesMap = std::map<std::string, std::vector<SliceHeader>>;
 
-SeriesMap scan_folder(const std::string& folder) {
+SeriesMap split_shared_uids(std::map<std::string, std::vector<SliceHeader>> by_uid) {
   SeriesMap series;
-  for (const auto& file : files_below(folder)) {
-    auto h = read_header(file);
-    if (h) series[h->series_uid].push_back(*h);
+  for (auto& [uid, slices] : by_uid) {
+    std::map<std::pair<std::string, std::string>, std::vector<SliceHeader>> scans;  // by (frame of reference, study)
+    for (auto& h : slices) scans[{h.frame_of_reference_uid, h.study_uid}].push_back(std::move(h));
+    if (scans.size() == 1) {
+      series[uid] = std::move(scans.begin()->second);
+      continue;
+    }
+    std::map<std::string, int> per_frame_of_reference;
+    for (const auto& [key, part] : scans) ++per_frame_of_reference[key.first];
+    for (auto& [key, part] : scans) {
+      series[uid + "#" + key.first + (per_frame_of_reference[key.first] > 1 ? "#" + key.second : "")] = std::move(part);
+    }
   }
   return series;
+}
+
+SeriesMap scan_folder(const std::string& folder) {
+  std::map<std::string, std::vector<SliceHeader>> by_uid;
+  for (const auto& file : files_below(folder)) {
+    auto h = read_header(file);
+    if (h) by_uid[h->series_uid].push_back(*h);
+  }
+  return split_shared_uids(std::move(by_uid));
 }
 
 bool is_ct_or_mr(const std::vector<SliceHeader>& slices) {
@@ -141,8 +201,14 @@ const std::vector<SliceHeader>& choose_series(const SeriesMap& series, const std
   if (series.empty()) fail("{}: holds no DICOM files (none with the DICM marker)", folder);
   if (!wanted.empty()) {
     const auto it = series.find(wanted);
-    if (it == series.end()) fail("{}: no series {} here; the folder holds {}", folder, wanted, listed(series, any));
-    return it->second;
+    if (it != series.end()) return it->second;
+    const auto scans = [&](const std::vector<SliceHeader>& s) { return s.front().series_uid == wanted; };
+    if (std::any_of(series.begin(), series.end(), [&](const auto& s) { return scans(s.second); })) {
+      fail("{}: series {} holds several scans under one SeriesInstanceUID (different frames of reference or studies), never merged; "
+           "choose one with --series: {}",
+           folder, wanted, listed(series, scans));
+    }
+    fail("{}: no series {} here; the folder holds {}", folder, wanted, listed(series, any));
   }
   const auto candidates = std::count_if(series.begin(), series.end(), [](const auto& s) { return is_ct_or_mr(s.second); });
   if (candidates == 0) fail("{}: no CT or MR image series; it holds {} (choose one with --series UID)", folder, listed(series, any));
@@ -150,12 +216,27 @@ const std::vector<SliceHeader>& choose_series(const SeriesMap& series, const std
   return std::find_if(series.begin(), series.end(), [](const auto& s) { return is_ct_or_mr(s.second); })->second;
 }
 
-// Every slice one frame, of one size, pixel spacing and orientation.
+// Rescale attributes present on every slice or on none (then values are the stored integers), and
+// on every CT slice (Type 1 in the CT Image module): a slice without them beside slices with them
+// would silently take intercept 0, hundreds of HU off its neighbours.
+void check_rescale(const std::vector<SliceHeader>& slices) {
+  const bool ct = slices.front().modality == "CT";
+  for (const auto& [tag, get] : {std::pair{DCM_RescaleIntercept, &PixelFormat::intercept}, std::pair{DCM_RescaleSlope, &PixelFormat::slope}}) {
+    const auto with = std::find_if(slices.begin(), slices.end(), [get = get](const SliceHeader& h) { return (h.pixels.*get).has_value(); });
+    const auto without = std::find_if(slices.begin(), slices.end(), [get = get](const SliceHeader& h) { return !(h.pixels.*get).has_value(); });
+    if (without == slices.end()) continue;
+    if (with != slices.end()) fail("{}: {} is missing or empty, but {} has one: refusing to guess its values", without->file, dicom::attribute_name(tag), with->file);
+    if (ct) fail("{}: {} is missing or empty, and a CT slice needs it to give Hounsfield units", without->file, dicom::attribute_name(tag));
+  }
+}
+
+// Every slice one frame, of one size, pixel spacing and orientation, with readable pixel attributes.
 void check_alike(const std::vector<SliceHeader>& slices) {
   const SliceHeader& a = slices.front();
   for (const auto& b : slices) {
     if (b.frames > 1) fail("{}: a multi-frame object ({} frames) is not supported, expected one slice per file", b.file, b.frames);
     if (!b.has_geometry) fail("{}: not an image slice (no pixel data, ImagePositionPatient or ImageOrientationPatient)", b.file);
+    if (!b.pixel_problem.empty()) throw Error(b.pixel_problem);
     if (b.rows != a.rows || b.columns != a.columns) {
       fail("{}: {} x {} pixels, but {} has {} x {}: mixed sizes in one series", b.file, b.rows, b.columns, a.file, a.rows, a.columns);
     }
@@ -166,6 +247,7 @@ void check_alike(const std::vector<SliceHeader>& slices) {
       fail("{}: ImageOrientationPatient differs from {}'s: mixed orientations in one series", b.file, a.file);
     }
   }
+  check_rescale(slices);
 }
 
 // The step from one slice to the next, after the slices are sorted along the normal; every gap checked.
@@ -219,15 +301,7 @@ SlicePixels read_pixels(const SliceHeader& h) {
   const OFCondition status = ff.loadFile(h.file.c_str());
   if (status.bad()) fail("{}: cannot read the DICOM file ({})", h.file, status.text());
   DcmDataset& ds = *ff.getDataset();
-  Uint16 samples = 1, allocated = 0, stored = 0, high_bit = 0, representation = 0;
-  ds.findAndGetUint16(DCM_SamplesPerPixel, samples);
-  if (samples != 1) fail("{}: {} samples per pixel (colour), expected 1 (a greyscale CT or MR slice)", h.file, samples);
-  if (ds.findAndGetUint16(DCM_BitsAllocated, allocated).bad() || (allocated != 8 && allocated != 16)) {
-    fail("{}: BitsAllocated {}, expected 8 or 16", h.file, allocated);
-  }
-  if (ds.findAndGetUint16(DCM_BitsStored, stored).bad() || stored == 0 || stored > allocated) stored = allocated;
-  if (ds.findAndGetUint16(DCM_HighBit, high_bit).bad() || high_bit + 1 < stored || high_bit >= allocated) high_bit = stored - 1;
-  ds.findAndGetUint16(DCM_PixelRepresentation, representation);
+  const PixelFormat& f = h.pixels;
   const DcmXfer original(ds.getOriginalXfer());
   if (ds.chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() || !ds.canWriteXfer(EXS_LittleEndianExplicit)) {
     fail("{}: its pixel data ({}) cannot be decoded", h.file, original.getXferName());
@@ -235,13 +309,16 @@ SlicePixels read_pixels(const SliceHeader& h) {
   DcmElement* element = nullptr;
   if (ds.findAndGetElement(DCM_PixelData, element).bad() || !element) fail("{}: no pixel data", h.file);
   const int64_t count = h.rows * h.columns;
-  const size_t bytes = static_cast<size_t>(count) * (allocated / 8);
-  if (element->getLength() < bytes) {
-    fail("{}: pixel data holds {} bytes, expected {} ({} x {} x {} bits): truncated?", h.file, element->getLength(), bytes, h.rows, h.columns,
-         allocated);
+  const size_t bytes = static_cast<size_t>(count) * (f.allocated / 8);
+  // Exactly one frame's bytes, plus the pad byte DICOM adds to an odd length: anything else means the
+  // attributes describe other pixels than those stored (e.g. BitsAllocated 8 on 16-bit data).
+  if (element->getLength() != bytes && element->getLength() != bytes + bytes % 2) {
+    fail("{}: pixel data holds {} bytes, expected {} ({} x {} x {} bits, BitsAllocated (0028,0100)): truncated, or the attributes do not "
+         "describe the data",
+         h.file, element->getLength(), bytes, h.rows, h.columns, f.allocated);
   }
   torch::Tensor raw;
-  if (allocated == 16) {
+  if (f.allocated == 16) {
     Uint16* p = nullptr;
     if (element->getUint16Array(p).bad() || !p) fail("{}: cannot read its 16-bit pixel data", h.file);
     raw = torch::from_blob(p, {h.rows, h.columns}, torch::kInt16).to(torch::kInt32).bitwise_and(0xFFFF);
@@ -250,14 +327,13 @@ SlicePixels read_pixels(const SliceHeader& h) {
     if (element->getUint8Array(p).bad() || !p) fail("{}: cannot read its 8-bit pixel data", h.file);
     raw = torch::from_blob(p, {h.rows, h.columns}, torch::kUInt8).to(torch::kInt32);
   }
-  const int shift = high_bit + 1 - stored;
+  const int shift = f.high_bit + 1 - f.stored;
   if (shift > 0) raw = torch::div(raw, 1 << shift, "floor");
-  raw = raw.bitwise_and((1 << stored) - 1);
-  if (representation == 1) raw = torch::where(raw >= (1 << (stored - 1)), raw - (1 << stored), raw);
+  raw = raw.bitwise_and((1 << f.stored) - 1);
+  if (f.representation == 1) raw = torch::where(raw >= (1 << (f.stored - 1)), raw - (1 << f.stored), raw);
   SlicePixels out;
-  Float64 value = 0;
-  if (ds.findAndGetFloat64(DCM_RescaleSlope, value).good() && std::isfinite(value) && value != 0) out.slope = value;
-  if (ds.findAndGetFloat64(DCM_RescaleIntercept, value).good() && std::isfinite(value)) out.intercept = value;
+  out.slope = f.slope.value_or(1.0);
+  out.intercept = f.intercept.value_or(0.0);
   out.stored_min = raw.min().item<int64_t>();
   out.stored_max = raw.max().item<int64_t>();
   out.values = (raw.to(torch::kFloat64) * out.slope + out.intercept).to(torch::kFloat32);

@@ -2,6 +2,7 @@
 
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
+#include "zip_directory.h"
 
 #include <caffe2/serialize/inline_container.h>
 
@@ -414,6 +415,7 @@ NamedTensors read_torch_state_dict(const std::string& path) {
   }
   if (std::memcmp(magic, "PK\x03\x04", 4) != 0) fail("{}: not a PyTorch checkpoint (expected a torch.save zip archive)", path);
 
+  zip::checked_entries(path);  // before miniz reserves what a record claims
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   std::string pickle;
   try {

@@ -2,6 +2,7 @@
 
 #include "repux/data/labels.h"
 #include "repux/error.h"
+#include "repux/io/json_file.h"
 
 namespace repux {
 namespace {
@@ -44,6 +45,7 @@ nlohmann::json to_json(const InferenceSettings& s) {
 }
 
 InferenceSettings inference_from_json(const nlohmann::json& j) {
+  in_field("inference", [&] { check_known_keys(j, {"window", "overlap", "blending", "mirror_axes", "window_growth"}, "the inference settings"); return 0; });
   InferenceSettings s;
   if (j.contains("window") && !j["window"].is_null()) {
     s.window = in_field("inference.window", [&] { return j["window"].get<std::array<int64_t, 3>>(); });
@@ -86,6 +88,7 @@ nlohmann::json to_json(const Plan& plan) {
 
 Plan plan_from_json(const nlohmann::json& j) {
   if (!j.is_object()) fail("plan: expected a JSON object, got {}", j.type_name());
+  check_known_keys(j, {"network", "preprocessing", "patch", "class_names", "inference", "postprocessing"}, "the plan");
   Plan p;
   p.network = in_field("network", [&] { return network_config_from_json(j.at("network")); });
   if (j.contains("preprocessing")) {

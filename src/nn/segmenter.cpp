@@ -1,6 +1,7 @@
 #include "repux/nn/segmenter.h"
 
 #include "repux/error.h"
+#include "repux/io/json_file.h"
 #include "repux/nn/blocks.h"
 #include "repux/shape_string.h"
 
@@ -71,24 +72,22 @@ nlohmann::json to_json(const NetworkConfig& config) {
 }
 
 NetworkConfig network_config_from_json(const nlohmann::json& j) {
+  check_known_keys(j,
+                   {"arch", "in_channels", "out_channels", "dims", "depths", "kernel_sizes", "hidden_size", "reparam", "bfr_alpha",
+                    "small_kernel_size", "conv_impl"},
+                   "the network config");
   NetworkConfig c;
-  try {
-    if (j.contains("arch")) c.arch = enum_from_name<Arch>(j.at("arch").get<std::string>());
-    c.in_channels = j.value("in_channels", c.in_channels);
-    c.out_channels = j.value("out_channels", c.out_channels);
-    c.dims = j.value("dims", c.dims);
-    c.depths = j.value("depths", c.depths);
-    c.kernel_sizes = j.value("kernel_sizes", c.kernel_sizes);
-    c.hidden_size = j.value("hidden_size", c.hidden_size);
-    if (j.contains("reparam") && !j.at("reparam").get<std::string>().empty()) {
-      c.reparam = enum_from_name<Reparam>(j.at("reparam").get<std::string>());
-    }
-    c.bfr_alpha = j.value("bfr_alpha", c.bfr_alpha);
-    c.small_kernel_size = j.value("small_kernel_size", c.small_kernel_size);
-    if (j.contains("conv_impl")) c.conv_impl = enum_from_name<LkImpl>(j.at("conv_impl").get<std::string>());
-  } catch (const nlohmann::json::exception& e) {
-    fail("network config: {}", e.what());
-  }
+  if (j.contains("arch")) c.arch = enum_from_name<Arch>(field_or<std::string>(j, "arch", ""));
+  c.in_channels = field_or(j, "in_channels", c.in_channels);
+  c.out_channels = field_or(j, "out_channels", c.out_channels);
+  c.dims = field_or(j, "dims", c.dims);
+  c.depths = field_or(j, "depths", c.depths);
+  c.kernel_sizes = field_or(j, "kernel_sizes", c.kernel_sizes);
+  c.hidden_size = field_or(j, "hidden_size", c.hidden_size);
+  if (const auto reparam = field_or<std::string>(j, "reparam", ""); !reparam.empty()) c.reparam = enum_from_name<Reparam>(reparam);
+  c.bfr_alpha = field_or(j, "bfr_alpha", c.bfr_alpha);
+  c.small_kernel_size = field_or(j, "small_kernel_size", c.small_kernel_size);
+  if (j.contains("conv_impl")) c.conv_impl = enum_from_name<LkImpl>(field_or<std::string>(j, "conv_impl", ""));
   return c.resolved();
 }
 

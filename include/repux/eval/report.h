@@ -1,7 +1,11 @@
 #pragma once
 // Evaluation of a folder of predictions against a folder of ground truths: per case and per class
 // metrics, means per class and overall, written as JSON and CSV.
+#include "repux/io/volume.h"
+
 #include <nlohmann/json.hpp>
+
+#include <functional>
 
 #include <string>
 #include <vector>
@@ -13,6 +17,19 @@ struct EvaluationOptions {
   std::vector<std::string> class_names;
   double tolerance_mm = 2.0;
 };
+
+// A prediction and its ground truth, as evaluate and postprocess --determine read them.
+struct LabelledCase {
+  std::string name;  // the prediction's file name
+  Volume prediction, truth;
+};
+// Pairs the folders' volume files by name without the format's suffix (case.dcm meets case.nii.gz); a
+// prediction without ground truth (or the reverse) is an error listing them. Each pair is read in name
+// order (the truth onto the prediction's grid when it is a DICOM SEG) and checked before `visit` sees
+// it: the same shape and affine (a truth stored mirrored is refused, never compared voxel by voxel),
+// label values whole and, with `classes` > 0, below it.
+void for_each_labelled_case(const std::string& prediction_dir, const std::string& truth_dir, int64_t classes,
+                            const std::function<void(LabelledCase&)>& visit);
 
 // Pairs files by name; a prediction without ground truth (or the reverse) is an error listing them.
 nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options);

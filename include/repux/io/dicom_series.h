@@ -7,8 +7,16 @@
 // - Every file under the folder (recursively, hidden ones skipped) is looked at. Files without DICOM's
 //   "DICM" marker at byte 128 are skipped (folders often hold READMEs, thumbnails, .DS_Store); a file
 //   with the marker that DCMTK cannot parse is an error naming it.
-// - Files are grouped by SeriesInstanceUID. VolumeReadOptions::dicom_series picks one; without it the
-//   folder must hold exactly one CT or MR image series, else the error lists the candidates.
+// - Files are grouped by SeriesInstanceUID. Slices of different frames of reference or studies that
+//   share one UID (two scans under one UID) are split into candidates named UID#FrameOfReferenceUID,
+//   never merged. VolumeReadOptions::dicom_series picks one; without it the folder must hold exactly
+//   one CT or MR image series, else the error lists the candidates.
+// - Every attribute that changes a value is read strictly per slice: SamplesPerPixel, Photometric
+//   Interpretation, BitsAllocated/Stored, HighBit, PixelRepresentation, RescaleSlope/Intercept,
+//   PixelSpacing, ImagePositionPatient and ImageOrientationPatient. Missing (where required),
+//   malformed ("abc", NaN, a slope of 0) or inconsistent values (rescale on some slices only, pixel
+//   data of another length than the attributes say) are refused naming the file and the attribute.
+//   Spacings must lie in 1e-4..1e4 mm and positions within 1e7 mm of the origin.
 // - Slices are sorted by their position along the slice normal (ImageOrientationPatient's row x column
 //   cosines), never by InstanceNumber or file name. The slice spacing comes from the positions, never
 //   from SliceThickness (a single slice, which has none, takes SpacingBetweenSlices or SliceThickness).

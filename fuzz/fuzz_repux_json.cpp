@@ -1,0 +1,30 @@
+// repux's own JSON files: a plan (as stored in model files and written by `repux plan`) and a case
+// store's index.json. Both are read strictly: unknown keys, wrong types and out-of-range values must end
+// in a repux::Error naming the field, never a crash or an unnamed nlohmann exception.
+#include "fuzz_target.h"
+#include "repux/data/case_store.h"
+#include "repux/model/plan.h"
+
+#include <filesystem>
+#include <fstream>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string store = [] {
+    const std::string f = "/tmp/repux-fuzz-store-" + std::to_string(::getpid());
+    std::filesystem::create_directories(f);
+    return f;
+  }();
+  return repux::fuzz::run_reader(
+      data, size, ".json",
+      [](const std::string& path) {
+        const std::string text((std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(path))), {});
+        const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+        if (j.is_discarded()) return;
+        try {
+          repux::plan_from_json(j);
+        } catch (const repux::Error&) {
+        }
+        std::filesystem::copy_file(path, store + "/index.json", std::filesystem::copy_options::overwrite_existing);
+        repux::CaseStore opened(store);
+      });
+}
