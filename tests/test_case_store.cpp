@@ -218,6 +218,17 @@ TEST(CaseStore, DamagedFilesAreErrorsNamingTheFile) {
   test::write_file(foreground, foreground_copy);
 
   const std::string index = (fs::path(d.store()) / "index.json").string();
+  const std::string index_copy = file_bytes(index);
+  // Reliability round 3, defect 7: an unknown key in repux's own files is refused, naming it.
+  nlohmann::json extra = nlohmann::json::parse(index_copy);
+  extra["clases"] = 4;
+  test::write_file(index, extra.dump());
+  expect_error_naming(index, [&] { CaseStore s(d.store()); });
+  expect_error_naming("unknown key 'clases' in the store index", [&] { CaseStore s(d.store()); });
+  extra = nlohmann::json::parse(index_copy);
+  extra["cases"][0]["trace"]["flip"] = true;
+  test::write_file(index, extra.dump());
+  expect_error_naming("unknown key 'flip' in a case's trace", [&] { CaseStore s(d.store()); });
   test::write_file(index, "{\"format\": ");
   expect_error_naming(index, [&] { CaseStore s(d.store()); });
 }

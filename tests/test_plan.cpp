@@ -256,3 +256,44 @@ TEST(Plan, VolumeFilesAreChosenByTheirName) {
   for (const char* name : {"b.nii.gz", "a.nii", ".hidden.nii", "notes.txt"}) std::ofstream(dir.file(name)) << "x";
   EXPECT_EQ(list_volume_files(dir.path().string()), (std::vector<std::string>{"a.nii", "b.nii.gz"}));
 }
+
+// Reliability round 3, defect 7: a plan with unknown keys or misplaced fields (network.dims at the top
+// level) was accepted and the fields silently ignored; a plan file's "training": "fast" printed
+// nlohmann's bare message without the file.
+TEST(Plan, UnknownOrMisplacedKeysAreRefusedNamingTheKeyAndTheFile) {
+  const nlohmann::json good = to_json(unusual_plan());
+  const std::vector<std::tuple<std::string, nlohmann::json, std::string>> cases{
+      {"/dims", {8, 16, 32, 64}, "unknown key 'dims' in the plan;"},
+      {"/network/dim", {8, 16, 32, 64}, "unknown key 'dim' in the network config"},
+      {"/preprocessing/window", {-100, 200}, "unknown key 'window' in the preprocessing recipe"},
+      {"/inference/overlapp", 0.5, "unknown key 'overlapp' in the inference settings"},
+      {"/postprocessing/connect", "faces", "unknown key 'connect' in the post-processing"},
+      {"/network/dims", "wide", "field 'dims'"},
+  };
+  for (const auto& [pointer, value, expected] : cases) {
+    nlohmann::json bad = good;
+    bad[nlohmann::json::json_pointer(pointer)] = value;
+    SCOPED_TRACE(pointer + " = " + value.dump());
+    const std::string message = error_of([&] { plan_from_json(bad); });
+    EXPECT_NE(message.find(expected), std::string::npos) << message;
+    EXPECT_EQ(message.find("[json.exception"), std::string::npos) << message;
+  }
+  // Through the command line, before any data is read: the file and the field are named.
+  test::TempDir dir;
+  const std::vector<std::pair<nlohmann::json, std::string>> files{
+      {{{"training", "fast"}}, "field 'training': expected a JSON object, got string"},
+      {{{"training", {{"crops_per_case", "many"}}}}, "field 'crops_per_case'"},
+      {{{"training", {{"crop_per_case", 4}}}}, "unknown key 'crop_per_case' in field 'training'"},
+      {{{"dims", {8, 16, 32, 64}}}, "unknown key 'dims' in the plan"},
+  };
+  for (const auto& [change, expected] : files) {
+    nlohmann::json plan = good;
+    plan.update(change);
+    test::write_file(dir.file("plan.json"), plan.dump());
+    const auto r = test::run_repux("train -d " + dir.file("no-data") + " -o " + dir.file("run") + " --plan " + dir.file("plan.json"));
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(r.output.rfind("repux: error: " + dir.file("plan.json") + ": ", 0), 0u) << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  }
+}

@@ -303,6 +303,38 @@ TEST(Reliability, TinyFilesClaimingHugeSizesAllocateNothing) {
   EXPECT_THROW(repux::read_npy(dir.file("len.npy")), repux::Error);
 }
 
+// Reliability round 3, defect 10: LibTorch's zip reader reserved the size a zip record claims (a 1 KB
+// .pth claiming 4 GB reserved 4 GB before failing). The central directory is checked first.
+TEST(Reliability, ZipRecordClaimingMoreThanTheFileIsRefusedBeforeReading) {
+  TempDir dir;
+  const std::string pickle = "\x80\x02}q\x00.";  // an empty dict
+  std::string archive;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&archive](const void* data, size_t size) -> size_t {
+      archive.append(static_cast<const char*>(data), size);
+      return size;
+    });
+    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+    writer.writeEndOfFile();
+  }
+  // The central directory entry of data.pkl (signature PK\1\2): compressed and uncompressed sizes at
+  // bytes 20 and 24 set to 0xF0000000 (about 4 GB).
+  const std::string entry("PK\x01\x02", 4);
+  size_t at = archive.find(entry);
+  const auto name_at = [&](size_t e) {
+    const size_t length = static_cast<unsigned char>(archive[e + 28]) | static_cast<unsigned char>(archive[e + 29]) << 8;
+    return archive.substr(e + 46, length);
+  };
+  while (at != std::string::npos && name_at(at) != "archive/data.pkl") at = archive.find(entry, at + 4);
+  ASSERT_NE(at, std::string::npos) << "no directory entry for data.pkl";
+  for (size_t field : {20u, 24u}) archive.replace(at + field, 4, std::string("\x00\x00\x00\xf0", 4));
+  write_bytes(dir.file("claims.pth"), archive);
+  ASSERT_LT(archive.size(), 4096u);
+  expect_one_line_error(run_limited(kSmallMemory, "import " + dir.file("claims.pth") + " -o " + dir.file("m.repux")),
+                        "zip record 'archive/data.pkl' claims 4026531840 bytes");
+  EXPECT_FALSE(fs::exists(dir.file("m.repux")));
+}
+
 // Defect 10: a model description that claims a network far larger than the weights it carries.
 TEST(Reliability, ModelDescriptionIsCheckedAgainstItsTensors) {
   TempDir dir;
