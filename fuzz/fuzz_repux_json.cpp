@@ -1,9 +1,9 @@
-// repux's own JSON files: a plan (as stored in model files and written by `repux plan`) and a case
+// repux's own JSON files: a plan file (a Plan as model files store it, plus what `repux plan` adds) and a case
 // store's index.json. Both are read strictly: unknown keys, wrong types and out-of-range values must end
 // in a repux::Error naming the field, never a crash or an unnamed nlohmann exception.
 #include "fuzz_target.h"
 #include "repux/data/case_store.h"
-#include "repux/model/plan.h"
+#include "repux/model/planner.h"
 
 #include <filesystem>
 #include <fstream>
@@ -21,12 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
         if (j.is_discarded()) return;
         try {
-          nlohmann::json plan = j;  // as the plan file reader passes it on: without its planning notes
-          if (plan.is_object()) {
-            plan.erase("training");
-            plan.erase("planned_from");
-          }
-          repux::plan_from_json(plan);
+          repux::planned_training_from_json(j);
         } catch (const repux::Error&) {
         }
         std::filesystem::copy_file(path, store + "/index.json", std::filesystem::copy_options::overwrite_existing);

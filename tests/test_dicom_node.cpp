@@ -133,20 +133,21 @@ TEST(DicomSpool, SortsInstancesBySeriesWaitsForQuietAndKeepsItsBound) {
   EXPECT_FALSE(fs::exists(junk));
 }
 
-// Whether something accepts TCP connections on 127.0.0.1:port, tried for up to 5 s.
+// Whether something accepts TCP connections on 127.0.0.1:port, tried for up to 120 s (a bound for a
+// loaded machine: the wait ends as soon as the server listens).
 bool listening(uint16_t port) {
-  for (int i = 0; i < 50; ++i) {
-    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(port);
-    const bool connected = ::connect(s, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-    ::close(s);
-    if (connected) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
+  return test::wait_until(
+      [port] {
+        const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = htons(port);
+        const bool connected = ::connect(s, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+        ::close(s);
+        return connected;
+      },
+      120);
 }
 
 // Runs the SCP in this process on a free port while `callers` runs (it gets the port), then stops it.
@@ -157,7 +158,9 @@ void with_node(Spool& spool, const std::vector<std::string>& allowed, const std:
   options.allowed_peers = allowed;
   std::atomic<bool> stop{false};
   std::thread node([&] { run_storage_scp(options, spool, [&] { return stop.load(); }); });
-  if (listening(options.port)) callers(options.port);
+  const bool up = listening(options.port);
+  EXPECT_TRUE(up) << "the node did not listen on port " << options.port;
+  if (up) callers(options.port);
   stop = true;
   node.join();
 }
@@ -207,18 +210,14 @@ TEST(DicomPeer, StoreFilesReachesStorescpAndNamesAPeerThatIsNotThere) {
   const uint16_t port = static_cast<uint16_t>(free_tcp_port());
   const std::string received = dir.file("received");
   fs::create_directories(received);
-  const std::string pid = shell("timeout 120 storescp --aetitle STORESCP --output-directory " + arg(received) + " " +
+  const std::string pid = shell("timeout 600 storescp --aetitle STORESCP --output-directory " + arg(received) + " " +
                                 std::to_string(port) + " >/dev/null 2>&1 & echo $!");
   const std::string stop_storescp = "kill " + pid.substr(0, pid.find('\n'));
   const DicomPeer peer = parse_dicom_peer("STORESCP@127.0.0.1:" + std::to_string(port));
-  std::string error = "(not tried)";
-  for (int i = 0; i < 50 && !error.empty(); ++i) {  // bounded wait for storescp to listen
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    error = test::error_of([&] { store_files(peer, "REPUX", files_in(series)); });
-    if (error == "(no error)") error.clear();
-  }
+  ASSERT_TRUE(listening(port)) << "storescp did not listen";
+  const std::string error = test::error_of([&] { store_files(peer, "REPUX", files_in(series)); });
   test::run_command(stop_storescp);
-  EXPECT_EQ(error, "");
+  EXPECT_EQ(error, "(no error)");
   ASSERT_EQ(files_in(received).size(), 3u);
   EXPECT_TRUE(torch::equal(read_volume(series).data, read_volume(received).data));
 

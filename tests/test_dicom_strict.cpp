@@ -46,6 +46,22 @@ void expect_refused(const std::string& path, const std::string& mentions) {
   EXPECT_NE(r.output.find(mentions), std::string::npos) << "expected '" << mentions << "' in: " << r.output;
 }
 
+// Each (dcmodify arguments, expected error) applied to `victim`, one slice of a copy of the series
+// `good`: the copy is refused with an error naming the slice, in-process and by `repux info`.
+void expect_each_change_refused(const TempDir& dir, const std::string& good, const std::string& victim,
+                                const std::vector<std::pair<std::string, std::string>>& cases) {
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const auto& [change, expected] = cases[k];
+    SCOPED_TRACE(change);
+    const std::string d = copy_of(dir, good, "variant" + std::to_string(k));
+    modify(d + "/" + victim, change);
+    const std::string e = error_of_reading(d);
+    EXPECT_NE(e.find(expected), std::string::npos) << e;
+    EXPECT_NE(e.find(victim), std::string::npos) << "the error names the slice: " << e;
+    expect_refused(d, victim);
+  }
+}
+
 // A SEG written by repux for a plastimatch series: two segments on slices 1-3 of 6.
 std::string written_seg(const TempDir& dir, const std::string& series) {
   const Volume image = read_volume(series);
@@ -79,16 +95,7 @@ TEST(DicomStrict, RescaleIsReadStrictlyOnEverySlice) {
       {"-m '(0028,1053)=NaN'", "RescaleSlope (0028,1053) 'NaN' is not one finite decimal number"},
       {"-m '(0028,1053)=0'", "RescaleSlope (0028,1053) is 0"},
   };
-  int k = 0;
-  for (const auto& [change, expected] : cases) {
-    SCOPED_TRACE(change);
-    const std::string d = copy_of(dir, good, "variant" + std::to_string(k++));
-    modify(d + "/" + victim, change);
-    const std::string e = error_of_reading(d);
-    EXPECT_NE(e.find(expected), std::string::npos) << e;
-    EXPECT_NE(e.find(victim), std::string::npos) << "the error names the slice: " << e;
-    expect_refused(d, victim);
-  }
+  expect_each_change_refused(dir, good, victim, cases);
   // A CT without any rescale attributes has no Hounsfield units to give.
   const std::string none = copy_of(dir, good, "no_rescale");
   for (const auto& f : files_in(none)) modify(f, "-e '(0028,1052)' -e '(0028,1053)'");
@@ -143,16 +150,7 @@ TEST(DicomStrict, PixelAttributesAndGeometryMustDescribeTheData) {
       {"-m '(0028,0030)=abc\\1'", "PixelSpacing (0028,0030) value 'abc' is not a finite decimal number"},
       {"-m '(0020,0032)=0\\0\\1e300'", "ImagePositionPatient (0, 0, 1e+300) lies beyond"},
   };
-  int k = 0;
-  for (const auto& [change, expected] : cases) {
-    SCOPED_TRACE(change);
-    const std::string d = copy_of(dir, good, "variant" + std::to_string(k++));
-    modify(d + "/" + victim, change);
-    const std::string e = error_of_reading(d);
-    EXPECT_NE(e.find(expected), std::string::npos) << e;
-    EXPECT_NE(e.find(victim), std::string::npos) << "the error names the slice: " << e;
-    expect_refused(d, victim);
-  }
+  expect_each_change_refused(dir, good, victim, cases);
 }
 
 // Defect 4: a frame naming a segment the SEG does not define became that label.

@@ -112,8 +112,11 @@ TEST(Planner, FingerprintOfRealFilesAndAPlanWithContextForAPositionTask) {
   const auto& spacing = *p.plan.preprocessing.spacing;
   for (int a = 0; a < 3; ++a) EXPECT_GE(p.plan.patch[a] * spacing[a], 0.5 * p.median_extent_mm[a] - 1e-6) << a;
   EXPECT_EQ(p.plan.class_names, d.class_names);
-  // The plan file reads back as a Plan.
-  const Plan back = plan_from_json(to_json(p));
+  // The plan file reads back as a Plan, with its training notes.
+  const PlannedTraining read_back = planned_training_from_json(to_json(p));
+  const Plan& back = read_back.plan;
+  EXPECT_EQ(read_back.crops_per_case, p.crops_per_case);
+  EXPECT_EQ(read_back.reasons, p.reasons);
   EXPECT_EQ(back.patch, p.plan.patch);
   EXPECT_EQ(to_json(back.preprocessing), to_json(p.plan.preprocessing));
 }

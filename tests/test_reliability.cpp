@@ -89,6 +89,18 @@ std::string nifti_claiming(int16_t n, size_t data_bytes) {
 
 void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
+// A torch.save-style zip archive (LibTorch's own writer) holding one record, data.pkl.
+std::string torch_zip_with_pickle(const std::string& pickle) {
+  std::string archive;
+  caffe2::serialize::PyTorchStreamWriter writer([&archive](const void* data, size_t size) -> size_t {
+    archive.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  writer.writeEndOfFile();
+  return archive;
+}
+
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -263,15 +275,7 @@ TEST(Reliability, DeeplyNestedPickleIsRefusedWithoutACrash) {
   std::string pickle = "\x80\x02";
   const int depth = 200000;
   pickle += std::string(depth, ']') + std::string(depth - 1, 'a') + ".";
-  std::string archive;
-  {
-    caffe2::serialize::PyTorchStreamWriter writer([&archive](const void* data, size_t size) -> size_t {
-      archive.append(static_cast<const char*>(data), size);
-      return size;
-    });
-    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
-    writer.writeEndOfFile();
-  }
+  std::string archive = torch_zip_with_pickle(pickle);
   write_bytes(dir.file("deep.pth"), archive);
   expect_one_line_error(repux::test::run_repux("import " + dir.file("deep.pth") + " -o " + dir.file("m.repux")), "deep.pth");
 }
@@ -308,15 +312,7 @@ TEST(Reliability, TinyFilesClaimingHugeSizesAllocateNothing) {
 TEST(Reliability, ZipRecordClaimingMoreThanTheFileIsRefusedBeforeReading) {
   TempDir dir;
   const std::string pickle = "\x80\x02}q\x00.";  // an empty dict
-  std::string archive;
-  {
-    caffe2::serialize::PyTorchStreamWriter writer([&archive](const void* data, size_t size) -> size_t {
-      archive.append(static_cast<const char*>(data), size);
-      return size;
-    });
-    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
-    writer.writeEndOfFile();
-  }
+  std::string archive = torch_zip_with_pickle(pickle);
   // The central directory entry of data.pkl (signature PK\1\2): compressed and uncompressed sizes at
   // bytes 20 and 24 set to 0xF0000000 (about 4 GB).
   const std::string entry("PK\x01\x02", 4);

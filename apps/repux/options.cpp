@@ -3,6 +3,7 @@
 #include "repux/error.h"
 #include "repux/io/json_file.h"
 #include "repux/io/volume_file.h"
+#include "repux/model/planner.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -89,30 +90,15 @@ namespace {
 
 bool given(const PlanArgs& a, const char* option) { return a.command && a.command->count(option) > 0; }
 
-// A plan file as `repux plan` writes it: a Plan plus "training" and "planned_from", checked strictly.
-struct PlanFile {
-  Plan plan;
-  int64_t crops_per_case = 0;
-};
-
-PlanFile read_plan_file(const std::string& path) {
-  nlohmann::json j = read_json_file(path);
+// A plan file as `repux plan` writes it, read strictly; every error names the file.
+PlannedTraining read_plan_file(const std::string& path) {
+  const nlohmann::json j = read_json_file(path);
   if (!j.is_object() || !j.contains("network")) fail("{}: not a plan (no \"network\"); make one with `repux plan`", path);
-  PlanFile file;
   try {
-    if (j.contains("training")) {
-      check_known_keys(j["training"], {"crops_per_case"}, "field 'training'");
-      file.crops_per_case = field_or(j["training"], "crops_per_case", int64_t{0});
-      if (file.crops_per_case < 0) fail("field 'training.crops_per_case': {} is negative", file.crops_per_case);
-    }
-    if (j.contains("planned_from")) check_known_keys(j["planned_from"], {"full_resolution_spacing", "median_extent_mm", "rules"}, "field 'planned_from'");
-    j.erase("training");
-    j.erase("planned_from");
-    file.plan = plan_from_json(j);
+    return planned_training_from_json(j);
   } catch (const Error& e) {
     fail("{}: {}", path, e.what());
   }
-  return file;
 }
 
 }  // namespace

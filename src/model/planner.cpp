@@ -1,6 +1,7 @@
 #include "repux/model/planner.h"
 
 #include "repux/error.h"
+#include "repux/io/json_file.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -156,6 +157,29 @@ nlohmann::json to_json(const PlannedTraining& p) {
   j["training"] = {{"crops_per_case", p.crops_per_case}};
   j["planned_from"] = {{"full_resolution_spacing", p.full_resolution_spacing}, {"median_extent_mm", p.median_extent_mm}, {"rules", p.reasons}};
   return j;
+}
+
+PlannedTraining planned_training_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) fail("plan: expected a JSON object, got {}", j.type_name());
+  PlannedTraining p;
+  p.crops_per_case = 0;
+  if (j.contains("training")) {
+    check_known_keys(j["training"], {"crops_per_case"}, "field 'training'");
+    p.crops_per_case = field_or(j["training"], "crops_per_case", int64_t{0});
+    if (p.crops_per_case < 0) fail("field 'training.crops_per_case': {} is negative", p.crops_per_case);
+  }
+  if (j.contains("planned_from")) {
+    const auto& from = j["planned_from"];
+    check_known_keys(from, {"full_resolution_spacing", "median_extent_mm", "rules"}, "field 'planned_from'");
+    p.full_resolution_spacing = field_or(from, "full_resolution_spacing", p.full_resolution_spacing);
+    p.median_extent_mm = field_or(from, "median_extent_mm", p.median_extent_mm);
+    p.reasons = field_or(from, "rules", p.reasons);
+  }
+  nlohmann::json plan = j;
+  plan.erase("training");
+  plan.erase("planned_from");
+  p.plan = plan_from_json(plan);
+  return p;
 }
 
 }  // namespace repux

@@ -37,7 +37,7 @@ start_node() {
     --spool "$tmp/spool" --quiet 2 >>"$tmp/serve.log" 2>&1 &
   node_pid=$!
   pids+=($node_pid)
-  wait_for 60 "DICOM node" echoscu -aet ORTHANC -aec REPUX 127.0.0.1 "$node"
+  wait_for 180 "DICOM node" echoscu -aet ORTHANC -aec REPUX 127.0.0.1 "$node"
 }
 start_node
 
@@ -45,7 +45,7 @@ start_node
 upload "$tmp/series0"
 ct=$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "CT"}}' | json 'd[0]')
 rest "/modalities/repux/store" -X POST -d "$ct" >/dev/null
-wait_for 120 "SEG of the pushed series in Orthanc" at_least_segs 1
+wait_for 300 "SEG of the pushed series in Orthanc" at_least_segs 1
 seg=$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "SEG"}}' | json 'd[0]')
 [ "$(rest "/series/$seg" | json 'd["ParentStudy"]')" = "$(rest "/series/$ct" | json 'd["ParentStudy"]')" ] || die "the SEG is not in the CT's study"
 instance=$(rest "/series/$seg" | json 'd["Instances"][0]')
@@ -64,7 +64,7 @@ first=$!
 storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series2/* &
 second=$!
 wait "$first" "$second" || die "a sender failed"
-wait_for 180 "SEGs of the two simultaneous series" at_least_segs 3
+wait_for 420 "SEGs of the two simultaneous series" at_least_segs 3
 refs=$(rest /tools/find -X POST -d '{"Level": "Instance", "Query": {"Modality": "SEG"}, "Expand": true}' | json '" ".join(sorted(i["ID"] for i in d))')
 found=""
 for id in $refs; do found="$found $(rest "/instances/$id/tags?simplify" | json 'd["ReferencedSeriesSequence"][0]["SeriesInstanceUID"]')"; done
@@ -74,9 +74,9 @@ echo "two series at once: both segmented, unmixed"
 # A corrupt series (a slice missing) is logged and set aside; the next series still succeeds.
 rm "$(ls -d "$tmp"/series3/* | sed -n 5p)"
 storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series3/*
-wait_for 60 "failure line for the corrupt series" grep -q "\"event\":\"failed\".*$(series_uid "$tmp/series3")" "$tmp/serve.log"
+wait_for 180 "failure line for the corrupt series" grep -q "\"event\":\"failed\".*$(series_uid "$tmp/series3")" "$tmp/serve.log"
 storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series4/*
-wait_for 120 "SEG of the series after the corrupt one" at_least_segs 4
+wait_for 300 "SEG of the series after the corrupt one" at_least_segs 4
 echo "corrupt series logged ($(grep -o 'missing between[^"]*' "$tmp/serve.log" | head -1 | cut -c1-60)...), the next one segmented"
 
 # kill -9 while a received series waits for its quiet period; after a restart it is still segmented.
@@ -84,16 +84,16 @@ storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/series5/*
 kill -9 "$node_pid"
 [ -d "$tmp/spool/series/$(series_uid "$tmp/series5")" ] || die "the received series is not in the spool"
 start_node
-wait_for 120 "SEG of the series received before kill -9" at_least_segs 5
+wait_for 300 "SEG of the series received before kill -9" at_least_segs 5
 echo "kill -9 and restart: the spooled series was segmented"
 
 # Pull: the node's program retrieves study 0 with C-GET and stores a SEG back.
 "$repux" pacs-segment -m "$model" --pacs "ORTHANC@127.0.0.1:$dicom" --aet REPUX --study "$(study_uid "$tmp/series0")" >"$tmp/pull.log" 2>&1 ||
   { cat "$tmp/pull.log"; die "pacs-segment failed"; }
-wait_for 30 "SEG of the pulled study" at_least_segs 6
+wait_for 90 "SEG of the pulled study" at_least_segs 6
 echo "pull: study retrieved with C-GET, SEG stored back"
 kill -TERM "$node_pid"
-wait_for 30 "clean stop on SIGTERM" grep -q '"event":"stopped"' "$tmp/serve.log"
-wait_for 30 "the node's exit after SIGTERM" bash -c "! kill -0 $node_pid"
+wait_for 90 "clean stop on SIGTERM" grep -q '"event":"stopped"' "$tmp/serve.log"
+wait_for 90 "the node's exit after SIGTERM" bash -c "! kill -0 $node_pid"
 wait "$node_pid" || die "the node exited with status $? after SIGTERM"
 echo "SIGTERM: stopped cleanly, exit status 0"
