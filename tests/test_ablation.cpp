@@ -138,3 +138,23 @@ TEST(Ablation, TwoIterationGridTableComesFromTheResultFilesAndFinishedCellsAreKe
   std::filesystem::remove(ablation_result_path(spec, "resenc", 1));
   EXPECT_NE(test::error_of([&] { ablation_table(spec); }).find("resenc/seed-1/result.json: missing"), std::string::npos);
 }
+
+// Reliability round 3, defect 7: an ablation config is read strictly; the committed examples parse.
+TEST(Ablation, ConfigsRefuseUnknownKeysNamingTheFile) {
+  const auto no_training = [](const std::vector<std::string>&) { return TrainOptions{}; };
+  for (const char* example : {"context-cpu.json", "context-cpu-600.json"}) {
+    const std::string path = std::string(REPUX_TEST_DATA) + "/../../examples/ablation/" + example;
+    EXPECT_NO_THROW(read_ablation_config(path, no_training)) << path;
+  }
+  test::TempDir dir;
+  const std::vector<std::pair<nlohmann::json, std::string>> cases{
+      {{{"train", {"-d", "x"}}, {"kernel_size", {7}}}, "unknown key 'kernel_size' in the ablation config"},
+      {{{"train", {"-d", "x"}}, {"erf", {{"sizes", 64}}}}, "unknown key 'sizes' in field 'erf'"},
+  };
+  for (const auto& [config, expected] : cases) {
+    test::write_file(dir.file("config.json"), config.dump());
+    const std::string message = test::error_of([&] { read_ablation_config(dir.file("config.json"), no_training); });
+    EXPECT_NE(message.find(expected), std::string::npos) << message;
+    EXPECT_EQ(message.rfind(dir.file("config.json") + ": ", 0), 0u) << message;
+  }
+}

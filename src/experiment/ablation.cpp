@@ -260,7 +260,7 @@ AblationSpec read_ablation_config(const std::string& path, const std::function<T
   if (!j.is_object()) fail("{}: expected a JSON object", path);
   if (!j.contains("train") || !j["train"].is_array()) fail("{}: field 'train' (repux train's arguments, a list of strings) is missing", path);
   try {
-    check_known_keys(j, {"train", "kernel_sizes", "reparams", "bfr_alphas", "resenc", "resenc_dims", "resenc_depths", "seeds", "reference", "erf", "description"},
+    check_known_keys(j, {"train", "kernel_sizes", "reparams", "bfr_alphas", "resenc", "resenc_dims", "resenc_depths", "seeds", "reference", "erf"},
                      "the ablation config");
     if (j.contains("erf")) check_known_keys(j["erf"], {"size", "stage", "samples"}, "field 'erf'");
   } catch (const Error& e) {
