@@ -4,14 +4,8 @@
 #include "repux/io/dicom_seg.h"
 #include "repux/io/dicom_series.h"
 
-#include <filesystem>
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string folder = [] {
-    const std::string f = "/tmp/repux-fuzz-dicom-" + std::to_string(::getpid());
-    std::filesystem::create_directories(f);
-    return f;
-  }();
+  static const std::string folder = repux::fuzz::folder_for_this_process("dicom");
   return repux::fuzz::run_reader(
       data, size, ".dcm",
       [](const std::string& path) {

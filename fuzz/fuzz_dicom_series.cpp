@@ -12,16 +12,10 @@ namespace {
 
 constexpr char kMarker[] = "--REPUX-NEXT-SLICE--";
 
-std::string folder_for_this_process() {
-  const std::string f = "/tmp/repux-fuzz-dicom-series-" + std::to_string(::getpid());
-  std::filesystem::create_directories(f);
-  return f;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string folder = folder_for_this_process();
+  static const std::string folder = repux::fuzz::folder_for_this_process("dicom-series");
   for (const auto& e : std::filesystem::directory_iterator(folder)) std::filesystem::remove(e.path());
   const std::string input(reinterpret_cast<const char*>(data), size);
   size_t start = 0;

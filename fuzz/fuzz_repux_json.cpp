@@ -9,11 +9,7 @@
 #include <fstream>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string store = [] {
-    const std::string f = "/tmp/repux-fuzz-store-" + std::to_string(::getpid());
-    std::filesystem::create_directories(f);
-    return f;
-  }();
+  static const std::string store = repux::fuzz::folder_for_this_process("store");
   return repux::fuzz::run_reader(
       data, size, ".json",
       [](const std::string& path) {

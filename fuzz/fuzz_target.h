@@ -10,11 +10,19 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <cstdio>
 #include <new>
 #include <string>
 
 namespace repux::fuzz {
+
+// A folder of this process's own under /tmp ("/tmp/repux-fuzz-NAME-PID"), created once.
+inline std::string folder_for_this_process(const std::string& name) {
+  const std::string folder = "/tmp/repux-fuzz-" + name + "-" + std::to_string(::getpid());
+  std::filesystem::create_directories(folder);
+  return folder;
+}
 
 inline std::string write_input(const uint8_t* data, size_t size, const std::string& extension, const std::string& directory = "/tmp") {
   const std::string path = directory + "/repux-fuzz-" + std::to_string(::getpid()) + extension;
