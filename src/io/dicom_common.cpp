@@ -89,7 +89,7 @@ Uint16 required_ushort(DcmItem& item, const DcmTagKey& tag, const std::string& f
 }
 
 void check_spacing(double spacing, const std::string& file, const std::string& what) {
-  if (!(spacing >= kMinSpacingMm && spacing <= kMaxSpacingMm)) {
+  if (!spacing_in_bounds(spacing)) {
     fail("{}: {} {:.6g} mm is out of range, expected {:g} to {:g} mm", file, what, spacing, kMinSpacingMm, kMaxSpacingMm);
   }
 }

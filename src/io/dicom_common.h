@@ -40,6 +40,7 @@ std::string attribute_name(const DcmTagKey& tag);
 // from 1e-4 to 1e4 mm (0.1 um to 10 m) and coordinates within 1e7 mm (10 km) of the origin. Real
 // images lie far inside; beyond them lie overflow and multi-gigabyte grids.
 inline constexpr double kMinSpacingMm = 1e-4, kMaxSpacingMm = 1e4, kMaxCoordinateMm = 1e7;
+inline bool spacing_in_bounds(double spacing) { return spacing >= kMinSpacingMm && spacing <= kMaxSpacingMm; }
 void check_spacing(double spacing, const std::string& file, const std::string& what);
 void check_position(const std::array<double, 3>& position, const std::string& file, const std::string& what);
 // Two orthogonal unit vectors (to 1e-3), as ImageOrientationPatient must hold.

@@ -67,22 +67,27 @@ PixelFormat pixel_format(DcmDataset& ds, const std::string& file) {
   if (samples != 1) fail("{}: {} samples per pixel (colour), expected 1 (a greyscale CT or MR slice)", file, samples);
   const std::string photometric = dicom::text(ds, DCM_PhotometricInterpretation);
   if (photometric != "MONOCHROME2" && photometric != "MONOCHROME1") {
-    fail("{}: PhotometricInterpretation (0028,0004) '{}', expected MONOCHROME2 or MONOCHROME1", file, photometric);
+    fail("{}: {} '{}', expected MONOCHROME2 or MONOCHROME1", file, dicom::attribute_name(DCM_PhotometricInterpretation), photometric);
   }
   PixelFormat f;
   f.allocated = dicom::required_ushort(ds, DCM_BitsAllocated, file);
-  if (f.allocated != 8 && f.allocated != 16) fail("{}: BitsAllocated (0028,0100) {}, expected 8 or 16", file, f.allocated);
+  if (f.allocated != 8 && f.allocated != 16) fail("{}: {} {}, expected 8 or 16", file, dicom::attribute_name(DCM_BitsAllocated), f.allocated);
   f.stored = dicom::required_ushort(ds, DCM_BitsStored, file);
-  if (f.stored == 0 || f.stored > f.allocated) fail("{}: BitsStored (0028,0101) {}, expected 1 to BitsAllocated ({})", file, f.stored, f.allocated);
+  if (f.stored == 0 || f.stored > f.allocated) {
+    fail("{}: {} {}, expected 1 to BitsAllocated ({})", file, dicom::attribute_name(DCM_BitsStored), f.stored, f.allocated);
+  }
   f.high_bit = dicom::required_ushort(ds, DCM_HighBit, file);
   if (f.high_bit + 1 < f.stored || f.high_bit >= f.allocated) {
-    fail("{}: HighBit (0028,0102) {}, expected {} to {} for BitsStored {}", file, f.high_bit, f.stored - 1, f.allocated - 1, f.stored);
+    fail("{}: {} {}, expected {} to {} for BitsStored {}", file, dicom::attribute_name(DCM_HighBit), f.high_bit, f.stored - 1, f.allocated - 1,
+         f.stored);
   }
   f.representation = dicom::required_ushort(ds, DCM_PixelRepresentation, file);
-  if (f.representation > 1) fail("{}: PixelRepresentation (0028,0103) {}, expected 0 (unsigned) or 1 (signed)", file, f.representation);
+  if (f.representation > 1) {
+    fail("{}: {} {}, expected 0 (unsigned) or 1 (signed)", file, dicom::attribute_name(DCM_PixelRepresentation), f.representation);
+  }
   f.slope = dicom::optional_number(ds, DCM_RescaleSlope, file);
   f.intercept = dicom::optional_number(ds, DCM_RescaleIntercept, file);
-  if (f.slope && *f.slope == 0) fail("{}: RescaleSlope (0028,1053) is 0, which would erase every value", file);
+  if (f.slope && *f.slope == 0) fail("{}: {} is 0, which would erase every value", file, dicom::attribute_name(DCM_RescaleSlope));
   return f;
 }
 
@@ -127,7 +132,7 @@ std::optional<SliceHeader> read_header(const std::string& file) {
   dicom::check_spacing(h.row_spacing, file, "PixelSpacing (rows)");
   dicom::check_spacing(h.column_spacing, file, "PixelSpacing (columns)");
   // Used only for a single slice: out-of-range values are left unused there too.
-  const auto in_range = [](std::optional<double> v) { return v && *v >= dicom::kMinSpacingMm && *v <= dicom::kMaxSpacingMm ? *v : 0.0; };
+  const auto in_range = [](std::optional<double> v) { return v && dicom::spacing_in_bounds(*v) ? *v : 0.0; };
   h.thickness = in_range(dicom::optional_number(ds, DCM_SliceThickness, file));
   h.spacing_between = in_range(dicom::optional_number(ds, DCM_SpacingBetweenSlices, file));
   try {
@@ -313,9 +318,8 @@ SlicePixels read_pixels(const SliceHeader& h) {
   // Exactly one frame's bytes, plus the pad byte DICOM adds to an odd length: anything else means the
   // attributes describe other pixels than those stored (e.g. BitsAllocated 8 on 16-bit data).
   if (element->getLength() != bytes && element->getLength() != bytes + bytes % 2) {
-    fail("{}: pixel data holds {} bytes, expected {} ({} x {} x {} bits, BitsAllocated (0028,0100)): truncated, or the attributes do not "
-         "describe the data",
-         h.file, element->getLength(), bytes, h.rows, h.columns, f.allocated);
+    fail("{}: pixel data holds {} bytes, expected {} ({} x {} x {} bits, {}): truncated, or the attributes do not describe the data", h.file,
+         element->getLength(), bytes, h.rows, h.columns, f.allocated, dicom::attribute_name(DCM_BitsAllocated));
   }
   torch::Tensor raw;
   if (f.allocated == 16) {
