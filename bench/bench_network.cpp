@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   if (conv_table && device.is_cpu()) print_dense_conv_table(size, repeats);
   repux::NetworkConfig config;
-  config.arch = repux::enum_from_name<repux::Arch>(arch);
+  config.arch = arch;
   config.out_channels = 14;
   config.conv_impl = repux::enum_from_name<repux::LkImpl>(impl);
   auto net = repux::create_network(config);

@@ -111,10 +111,11 @@ int main(int argc, char** argv) {
   const double op_fft = repux::bench::median_seconds([&] { repux::lk_dwconv(x, w, b, repux::LkImpl::Fft); }, 5, device);
   const double op_cached = repux::bench::median_seconds([&] { cache.forward(x, w, b); }, 5, device);
 
+  repux::InferenceSettings settings;
+  settings.window = {96, 96, 96};
+  settings.overlap = 0.5;
+  settings.blending = repux::Blending::Gaussian;
   repux::SlidingWindowOptions o;
-  o.window = {96, 96, 96};
-  o.overlap = 0.5;
-  o.blending = repux::Blending::Gaussian;
   o.compute_device = device;
   o.stitch_device = device;
   auto volume = torch::randn({1, 1, 256, 256, 160}, torch::TensorOptions().device(device));
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
   repux::sliding_window_inference(volume, 14, [&](const torch::Tensor&) {
     ++windows;
     return zeros;
-  }, o);
+  }, settings, o);
   sync();
   const double stitch = seconds_since(t0);
   const double network = windows * cached;

@@ -11,7 +11,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 install(TARGETS repux_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT program)
-install(TARGETS repux repux_allocator EXPORT repuxTargets
+install(TARGETS repux ${REPUX_LAYER_TARGETS} repux_allocator EXPORT repuxTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 set_target_properties(repux_allocator PROPERTIES EXPORT_NAME allocator)
@@ -64,7 +64,8 @@ set(CPACK_DEBIAN_PROGRAM_DESCRIPTION "RepUX-Net 3D medical image segmentation: t
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME librepux-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_DESCRIPTION "RepUX-Net 3D medical image segmentation: C++ library and CMake package
- Static library, public headers and find_package(repux) files (target repux::repux).")
+ Static libraries (one per layer), public headers and find_package(repux) files (targets repux::repux,
+ repux::io, repux::nn, ... one per layer).")
 set(REPUX_DEV_DEPENDS "libtorch-dev, libfmt-dev, nlohmann-json3-dev, libnifti2-dev, zlib1g-dev, libpng-dev, libgoogle-perftools-dev")
 if(REPUX_DICOM)
   string(APPEND REPUX_DEV_DEPENDS ", libdcmtk-dev")

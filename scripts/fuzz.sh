@@ -12,9 +12,9 @@ harnesses=("$@")
 [ ${#harnesses[@]} -eq 0 ] && harnesses=(nifti torch_checkpoint model_file npy dataset dicom dicom_series repux_json)
 build=${BUILD:-build}
 out=build-fuzz
-[ -f "$build/librepux.a" ] || { echo "fuzz: $build/librepux.a is missing; run 'make build' first" >&2; exit 2; }
+[ -f "$build/librepux_core.a" ] || { echo "fuzz: $build/librepux_core.a is missing; run 'make build' first" >&2; exit 2; }
 cmake -S fuzz -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-      -DREPUX_LIBRARY="$PWD/$build/librepux.a" >/dev/null
+      -DREPUX_BUILD="$PWD/$build" >/dev/null
 cmake --build "$out" -j"$(nproc)"
 # One harness: its run, its stats; a finding leaves a marker file. Harnesses run side by side, one per core.
 run_harness() {

@@ -7,7 +7,7 @@ namespace repux::test {
 
 inline NetworkConfig reduced_repuxnet(int64_t classes = 3) {
   NetworkConfig c;
-  c.arch = Arch::RepUxNet;
+  c.arch = "repuxnet";
   c.out_channels = classes;
   c.dims = {4, 8, 16, 32};
   c.depths = {1, 1, 1, 1};
@@ -17,7 +17,7 @@ inline NetworkConfig reduced_repuxnet(int64_t classes = 3) {
 
 inline NetworkConfig reduced_uxnet() {
   NetworkConfig c;
-  c.arch = Arch::UxNet;
+  c.arch = "uxnet";
   c.out_channels = 3;
   c.dims = {8, 16, 32, 64};
   c.hidden_size = 64;

@@ -90,7 +90,7 @@ TEST(Ablation, TwoIterationGridTableComesFromTheResultFilesAndFinishedCellsAreKe
   const auto cells = ablation_cells(spec);
   ASSERT_EQ(cells.size(), 3u);
   EXPECT_EQ(cells[0].name, "k7-none");
-  EXPECT_EQ(cells[2].network.arch, Arch::ResEnc);
+  EXPECT_EQ(cells[2].network.arch, "resenc");
   EXPECT_EQ(reference_cell(spec), "k7-bfr");
 
   std::vector<std::string> lines;

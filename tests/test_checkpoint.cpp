@@ -37,7 +37,7 @@ TEST(Checkpoint, ImportErrorsSayWhatIsWrong) {
   EXPECT_NE(error_of([&] { import_official_checkpoint(dir.file("legacy.pth"), reduced_repuxnet()); }).find("legacy"),
             std::string::npos);
   auto ux = reduced_repuxnet();
-  ux.arch = Arch::UxNet;
+  ux.arch = "uxnet";
   EXPECT_NE(error_of([&] { import_official_checkpoint(good, ux); }).find("is a repuxnet checkpoint, but --arch says uxnet"),
             std::string::npos);
   EXPECT_NE(error_of([&] { import_official_checkpoint(good, reduced_repuxnet(5)); }).find("has 3 output classes"),

@@ -59,7 +59,7 @@ TEST(Erf, GrowsWithKernelSizeAtRandomInitialisation) {
   std::vector<double> area50;
   for (const int64_t kernel : {3, 7, 13}) {
     NetworkConfig config;
-    config.arch = Arch::RepUxNet;
+    config.arch = "repuxnet";
     config.dims = {4, 8, 16, 32};
     config.depths = {1, 1, 1, 1};
     config.kernel_sizes = {kernel};
@@ -71,7 +71,7 @@ TEST(Erf, GrowsWithKernelSizeAtRandomInitialisation) {
     net->eval();
     torch::manual_seed(2);
     const std::vector<torch::Tensor> inputs = {torch::randn({1, 1, 64, 64, 64}), torch::randn({1, 1, 64, 64, 64})};
-    const torch::Tensor map = effective_receptive_field([&](const torch::Tensor& x) { return net->encoder->forward(x)[1]; }, inputs);
+    const torch::Tensor map = effective_receptive_field([&](const torch::Tensor& x) { return net->encoder_stages(x)[1]; }, inputs);
     const int64_t c = erf_centre(64, 16);
     const ErfSummary s = summarize_erf(map, {c, c, c});
     radius50.push_back(s.radius[1]);

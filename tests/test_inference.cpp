@@ -40,13 +40,14 @@ TEST(SlidingWindow, StitchedOutputEqualsDirectOutputForAPointwiseNetwork) {
     auto direct = conv(image);
     for (double overlap : {0.0, 0.25, 0.5}) {
       for (bool gaussian : {false, true}) {
-        SlidingWindowOptions o;
-        o.window = {16, 16, 16};
-        o.overlap = overlap;
-        o.blending = gaussian ? Blending::Gaussian : Blending::Constant;
-        o.batch_size = 3;
-        o.mirror_axes = overlap == 0.5 ? std::vector<int64_t>{0, 2} : std::vector<int64_t>{};
-        auto stitched = sliding_window_inference(image, 3, [&](const torch::Tensor& x) { return conv(x); }, o);
+        InferenceSettings s;
+        s.window = {16, 16, 16};
+        s.overlap = overlap;
+        s.blending = gaussian ? Blending::Gaussian : Blending::Constant;
+        s.mirror_axes = overlap == 0.5 ? std::vector<int64_t>{0, 2} : std::vector<int64_t>{};
+        SlidingWindowOptions run;
+        run.batch_size = 3;
+        auto stitched = sliding_window_inference(image, 3, [&](const torch::Tensor& x) { return conv(x); }, s, run);
         ASSERT_EQ(stitched.sizes(), direct.sizes());
         EXPECT_LT(relative_error(stitched, direct), 1e-6) << "overlap " << overlap << " gaussian " << gaussian;
       }
@@ -69,15 +70,15 @@ TEST(SlidingWindow, WindowsCoverTheVolumeAndEndAtTheBorder) {
 // and the axes of 40 need 2 windows of 32 each, so the totals are 20 x 32^3, 12 x 48x32x32 and
 // 8 x 64x32x32 voxels; 80x32x32 would also need 2 windows, more voxels for nothing.
 TEST(SlidingWindow, WindowsGrowToSendTheFewestVoxelsThroughTheNetwork) {
-  SlidingWindowOptions o;
+  InferenceSettings o;
   o.window = {32, 32, 32};
   o.overlap = 0.5;
-  EXPECT_EQ(fitted_window({90, 40, 40}, o), o.window);  // no growth unless asked for
-  o.max_window_voxels = grown_window_voxels(o.window, 3);
+  EXPECT_EQ(fitted_window({90, 40, 40}, o), *o.window);  // no growth unless asked for
+  o.window_growth = 3;
   EXPECT_EQ(fitted_window({90, 40, 40}, o), (std::array<int64_t, 3>{64, 32, 32}));
-  o.max_window_voxels = grown_window_voxels(o.window, 1.5);  // 49152 voxels: 64x32x32 no longer fits
+  o.window_growth = 1.5;  // 49152 voxels: 64x32x32 no longer fits
   EXPECT_EQ(fitted_window({90, 40, 40}, o), (std::array<int64_t, 3>{48, 32, 32}));
-  o.max_window_voxels = grown_window_voxels(o.window, 8);
+  o.window_growth = 8;
   EXPECT_EQ(fitted_window({64, 64, 48}, o), (std::array<int64_t, 3>{64, 64, 48}));  // the whole volume, one window
   EXPECT_EQ(fitted_window({20, 100, 70}, o)[0], 32);  // an axis shorter than the window keeps it (padded)
   EXPECT_EQ(fitted_window({57, 57, 57}, o), (std::array<int64_t, 3>{48, 48, 48}));  // never past the volume
@@ -86,7 +87,7 @@ TEST(SlidingWindow, WindowsGrowToSendTheFewestVoxelsThroughTheNetwork) {
   torch::manual_seed(0);
   auto image = torch::randn({1, 1, 90, 40, 40});
   std::vector<std::vector<int64_t>> shapes;
-  o.max_window_voxels = grown_window_voxels(o.window, 3);
+  o.window_growth = 3;
   auto stitched = sliding_window_inference(image, 1, [&](const torch::Tensor& x) {
     shapes.push_back(x.sizes().vec());
     return x * 2;
@@ -94,9 +95,11 @@ TEST(SlidingWindow, WindowsGrowToSendTheFewestVoxelsThroughTheNetwork) {
   ASSERT_EQ(shapes.size(), 8u);
   for (const auto& s : shapes) EXPECT_EQ(s, (std::vector<int64_t>{1, 1, 64, 32, 32}));
   EXPECT_LT(relative_error(stitched, image * 2), 1e-6);
-  o.max_window_voxels = -1;
+  o.window_growth = 0.5;
   EXPECT_THROW(check_window_options(o), Error);
-  EXPECT_THROW(grown_window_voxels(o.window, 0.5), Error);
+  EXPECT_THROW(grown_window_voxels(*o.window, 0.5), Error);
+  o.window.reset();
+  EXPECT_THROW(check_window_options(o), Error);
 }
 
 TEST(Preprocess, ObliqueLpsVolumeRoundTripsToItsOwnGrid) {
@@ -175,25 +178,26 @@ namespace {
 
 // The blended logits of sliding-window inference, summed in float64 over the whole padded volume: the
 // reference the slab stitcher must reproduce.
-torch::Tensor reference_blend(const torch::Tensor& image, int64_t classes, const WindowPredictor& predictor, const SlidingWindowOptions& o) {
+torch::Tensor reference_blend(const torch::Tensor& image, int64_t classes, const WindowPredictor& predictor, const InferenceSettings& s) {
+  const std::array<int64_t, 3> window = *s.window;
   std::array<int64_t, 3> size{}, padded{}, before{};
   std::vector<int64_t> pads(6, 0);
   for (int a = 0; a < 3; ++a) {
     size[a] = image.size(2 + a);
-    padded[a] = std::max(size[a], o.window[a]);
+    padded[a] = std::max(size[a], window[a]);
     before[a] = (padded[a] - size[a]) / 2;
     pads[2 * (2 - a)] = before[a];
     pads[2 * (2 - a) + 1] = padded[a] - size[a] - before[a];
   }
   const auto input = torch::constant_pad_nd(image, pads, 0.0);
-  const auto weight = gaussian_importance_map(o.window).to(torch::kFloat64);
+  const auto weight = gaussian_importance_map(window).to(torch::kFloat64);
   auto sum = torch::zeros({classes, padded[0], padded[1], padded[2]}, torch::kFloat64);
   auto norm = torch::zeros({padded[0], padded[1], padded[2]}, torch::kFloat64);
-  for (auto s0 : window_starts(padded[0], o.window[0], o.overlap))
-    for (auto s1 : window_starts(padded[1], o.window[1], o.overlap))
-      for (auto s2 : window_starts(padded[2], o.window[2], o.overlap)) {
+  for (auto s0 : window_starts(padded[0], window[0], s.overlap))
+    for (auto s1 : window_starts(padded[1], window[1], s.overlap))
+      for (auto s2 : window_starts(padded[2], window[2], s.overlap)) {
         auto region = [&](const torch::Tensor& t, int64_t off) {
-          return t.slice(off, s0, s0 + o.window[0]).slice(off + 1, s1, s1 + o.window[1]).slice(off + 2, s2, s2 + o.window[2]);
+          return t.slice(off, s0, s0 + window[0]).slice(off + 1, s1, s1 + window[1]).slice(off + 2, s2, s2 + window[2]);
         };
         region(sum, 1).add_(predictor(region(input, 2)).to(torch::kFloat64)[0] * weight);
         region(norm, 0).add_(weight);
@@ -202,12 +206,12 @@ torch::Tensor reference_blend(const torch::Tensor& image, int64_t classes, const
 }
 
 // Rows handed on by the slab stitcher, checked to arrive in order, gathered into one tensor.
-torch::Tensor gather_slabs(const torch::Tensor& image, int64_t classes, const WindowPredictor& predictor, const SlidingWindowOptions& o,
-                           int64_t* slab_count) {
+torch::Tensor gather_slabs(const torch::Tensor& image, int64_t classes, const WindowPredictor& predictor, const InferenceSettings& s,
+                           const SlidingWindowOptions& o, int64_t* slab_count) {
   auto out = torch::full({classes, image.size(2), image.size(3), image.size(4)}, std::nan(""));
   int64_t next = 0;
   *slab_count = 0;
-  sliding_window_slabs(image, classes, predictor, o, [&](int64_t row, const torch::Tensor& slab) {
+  sliding_window_slabs(image, classes, predictor, s, o, [&](int64_t row, const torch::Tensor& slab) {
     EXPECT_EQ(row, next);
     out.slice(1, row, row + slab.size(1)).copy_(slab);
     next = row + slab.size(1);
@@ -226,15 +230,16 @@ TEST(SlidingWindow, SlabsEqualTheWholeVolumeBlendInFloat64) {
   const auto image = torch::rand({1, 1, 37, 29, 18});
   const auto kernel = torch::randn({3, 1, 3, 3, 3});
   const WindowPredictor conv = [&](const torch::Tensor& x) { return torch::conv3d(x, kernel, {}, 1, 1) * 3.0; };
+  InferenceSettings s;
+  s.window = {16, 12, 24};
+  s.overlap = 0.5;
   SlidingWindowOptions o;
-  o.window = {16, 12, 24};
-  o.overlap = 0.5;
   o.batch_size = 3;
   o.slab_bytes = 1;
   int64_t slabs = 0;
-  const auto got = gather_slabs(image, 3, conv, o, &slabs);
+  const auto got = gather_slabs(image, 3, conv, s, o, &slabs);
   EXPECT_EQ(slabs, 37);
-  EXPECT_LT((got.to(torch::kFloat64) - reference_blend(image, 3, conv, o)).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((got.to(torch::kFloat64) - reference_blend(image, 3, conv, s)).abs().max().item<double>(), 1e-5);
 }
 
 // Two classes whose logits are ~1000 and differ by ~1e-3: an accumulator in bf16 (resolution 4 at
@@ -245,13 +250,14 @@ TEST(SlidingWindow, NearTiesAtLargeLogitsKeepTheirLabels) {
   const WindowPredictor near_tie = [](const torch::Tensor& x) {
     return torch::cat({torch::full_like(x, 1000.0), 1000.0 + 4e-3 * (x - 0.5)}, 1);
   };
+  InferenceSettings s;
+  s.window = {12, 12, 12};
+  s.overlap = 0.5;
   SlidingWindowOptions o;
-  o.window = {12, 12, 12};
-  o.overlap = 0.5;
   o.slab_bytes = 4096;
   int64_t slabs = 0;
-  const auto got = gather_slabs(image, 2, near_tie, o, &slabs);
-  const auto reference = reference_blend(image, 2, near_tie, o);
+  const auto got = gather_slabs(image, 2, near_tie, s, o, &slabs);
+  const auto reference = reference_blend(image, 2, near_tie, s);
   const auto difference = reference[1] - reference[0];
   const auto clear = difference.abs() > 2e-4;
   EXPECT_GT(clear.to(torch::kFloat64).mean().item<double>(), 0.5);  // the test is about these voxels

@@ -23,7 +23,7 @@ namespace {
 
 NetworkConfig full(const std::string& arch, int64_t classes) {
   NetworkConfig c;
-  c.arch = enum_from_name<Arch>(arch);
+  c.arch = arch;
   c.out_channels = classes;
   return c;
 }

@@ -7,6 +7,7 @@
 #include "repux/io/volume_file.h"
 #include "repux/model/model_file.h"
 #include "repux/model/plan.h"
+#include "repux/nn/network_family.h"
 #include "repux/train/lr_schedule.h"
 #include "repux/train/validator.h"
 #include "test_util.h"
@@ -33,7 +34,7 @@ void expect_names_round_trip(std::initializer_list<E> values) {
 // A plan unlike the defaults in every field the JSON carries.
 Plan unusual_plan() {
   Plan p;
-  p.network.arch = Arch::UxNet;
+  p.network.arch = "uxnet";
   p.network.out_channels = 3;
   p.network.dims = {4, 8, 16, 32};
   p.network.depths = {1, 1, 1, 1};
@@ -56,7 +57,8 @@ Plan unusual_plan() {
 }  // namespace
 
 TEST(Plan, EveryEnumParsesWhatItPrintsAndListsItsNamesWhenItCannot) {
-  expect_names_round_trip({Arch::RepUxNet, Arch::UxNet});
+  for (const std::string name : {"repuxnet", "uxnet", "resenc"}) EXPECT_EQ(network_family(name).name, name);
+  EXPECT_EQ(test::error_of([] { network_family("unet"); }), "unknown architecture 'unet', expected one of: repuxnet, uxnet, resenc");
   expect_names_round_trip({Reparam::None, Reparam::Bfr, Reparam::Structural});
   expect_names_round_trip({LkImpl::Direct, LkImpl::Fft, LkImpl::Auto});
   expect_names_round_trip({Precision::Float32, Precision::BFloat16});
@@ -73,7 +75,7 @@ TEST(Plan, JsonRoundTripKeepsEveryField) {
   const Plan p = unusual_plan();
   const Plan back = plan_from_json(nlohmann::json::parse(to_json(p).dump()));
   EXPECT_EQ(to_json(back), to_json(p));
-  EXPECT_EQ(back.network.arch, Arch::UxNet);
+  EXPECT_EQ(back.network.arch, "uxnet");
   EXPECT_EQ(back.network.kernel_sizes, (std::vector<int64_t>{5, 5, 5, 5}));
   EXPECT_EQ(back.network.reparam, Reparam::None);  // 3D UX-Net's default, written out
   EXPECT_EQ(back.network.conv_impl, LkImpl::Fft);
@@ -134,7 +136,7 @@ TEST(Plan, EachBadFieldIsNamedInOneLine) {
 TEST(Plan, AModelFileOfVersionOneLoadsWithItsPatchAndRecipe) {
   const LoadedModel m = load_model(test::data_path("models/tiny_v1.repux"));
   const Plan& p = m.info.plan;
-  EXPECT_EQ(p.network.arch, Arch::UxNet);
+  EXPECT_EQ(p.network.arch, "uxnet");
   EXPECT_EQ(p.network.out_channels, 4);
   EXPECT_EQ(p.patch, (std::array<int64_t, 3>{32, 32, 32}));
   EXPECT_EQ(*p.inference.window, p.patch);
@@ -154,42 +156,45 @@ TEST(Plan, AModelFileOfVersionOneLoadsWithItsPatchAndRecipe) {
 TEST(Plan, ValidationAndPredictStartFromTheSameSlidingWindow) {
   const Plan plan = resolved(unusual_plan());
   const Validator validator(ValidationCases{}, plan, torch::kCPU, Precision::Float32);
-  const SlidingWindowOptions v = validator.window();
-  const SlidingWindowOptions p = predict_window_options(plan, PredictOptions{});
+  const InferenceSettings v = validator.settings();
+  const InferenceSettings p = predict_settings(plan, PredictOptions{});
   EXPECT_EQ(v.window, p.window);
   EXPECT_EQ(v.overlap, p.overlap);
   EXPECT_EQ(v.blending, p.blending);
   EXPECT_EQ(v.mirror_axes, p.mirror_axes);
-  EXPECT_EQ(v.max_window_voxels, p.max_window_voxels);
+  EXPECT_EQ(v.window_growth, p.window_growth);
   // ...and those are the plan's, not some default (the plan above differs from every default).
-  EXPECT_EQ(p.window, (std::array<int64_t, 3>{64, 64, 64}));
+  EXPECT_EQ(*p.window, (std::array<int64_t, 3>{64, 64, 64}));
   EXPECT_EQ(p.overlap, 0.3);
   EXPECT_EQ(p.blending, Blending::Constant);
   EXPECT_EQ(p.mirror_axes, (std::vector<int64_t>{0}));
-  EXPECT_EQ(p.max_window_voxels, 655360);  // 2.5 x 64^3
+  EXPECT_EQ(p.window_growth, 2.5);
+  // Hand-counted: along 200 rows at overlap 0.3, 2 windows of 128 send 256 rows through the network,
+  // fewer than any other length up to 160 (2.5 x 64^3 voxels); 64 alone would take 5 windows.
+  EXPECT_EQ(fitted_window({200, 64, 64}, p), (std::array<int64_t, 3>{128, 64, 64}));
   // The user's overrides win in predict.
   PredictOptions o;
   o.overrides.blending = Blending::Gaussian;
   o.overrides.overlap = 0.5;
-  EXPECT_EQ(predict_window_options(plan, o).blending, Blending::Gaussian);
-  EXPECT_EQ(predict_window_options(plan, o).overlap, 0.5);
+  EXPECT_EQ(predict_settings(plan, o).blending, Blending::Gaussian);
+  EXPECT_EQ(predict_settings(plan, o).overlap, 0.5);
   // A window given by the user is that window exactly, unless a growth is given too.
   o.overrides.window = std::array<int64_t, 3>{32, 32, 16};
-  EXPECT_EQ(predict_window_options(plan, o).max_window_voxels, 32 * 32 * 16);
+  EXPECT_EQ(predict_settings(plan, o).window_growth, 1.0);
   o.overrides.window_growth = 4;
-  EXPECT_EQ(predict_window_options(plan, o).max_window_voxels, 4 * 32 * 32 * 16);
+  EXPECT_EQ(predict_settings(plan, o).window_growth, 4.0);
   // --fast: overlap 0 and no mirroring, under what the user set explicitly.
   PredictOptions fast;
-  fast.overrides = overridden(fast_inference(), InferenceOverrides{});
-  SlidingWindowOptions f = predict_window_options(plan, fast);
+  fast.overrides = merge(fast_inference(), InferenceOverrides{});
+  InferenceSettings f = predict_settings(plan, fast);
   EXPECT_EQ(f.overlap, 0.0);
   EXPECT_TRUE(f.mirror_axes.empty());
   EXPECT_EQ(f.window, p.window);
-  EXPECT_EQ(f.max_window_voxels, p.max_window_voxels);
+  EXPECT_EQ(f.window_growth, p.window_growth);
   InferenceOverrides user;
   user.overlap = 0.1;
-  fast.overrides = overridden(fast_inference(), user);
-  f = predict_window_options(plan, fast);
+  fast.overrides = merge(fast_inference(), user);
+  f = predict_settings(plan, fast);
   EXPECT_EQ(f.overlap, 0.1);
   EXPECT_TRUE(f.mirror_axes.empty());
 }
@@ -217,6 +222,13 @@ TEST(Plan, AMisspeltOrOutOfRangeSettingFailsBeforeAnyCaseIsRead) {
       {"--patch 40", "plan field 'patch': 40 is out of range"},
       {"--overlap 1", "plan field 'inference.overlap'"},
       {"--warmup 100 --iterations 10", "--warmup 100 is out of range"},
+      // Options that do not apply to the architecture, the intensity or the rank count.
+      {"--arch resenc --hidden 64", "--hidden does not apply to --arch resenc"},
+      {"--arch resenc --bfr-alpha 0.5", "--bfr-alpha does not apply to --arch resenc"},
+      {"--arch resenc --kernel-sizes 7", "--kernel-sizes does not apply to --arch resenc"},
+      {"--intensity zscore --ct-window -100 200", "--ct-window applies to --intensity ct, but the intensity normalisation is zscore"},
+      {"--dist-backend glooo", "--dist-backend 'glooo' is not one of: gloo, nccl"},
+      {"--crops 0", "--crops 0 is out of range"},
   };
   for (const auto& [arguments, expected] : cases) {
     const auto r = test::run_repux(base + arguments);
@@ -225,6 +237,10 @@ TEST(Plan, AMisspeltOrOutOfRangeSettingFailsBeforeAnyCaseIsRead) {
     EXPECT_EQ(r.output.find("NIfTI"), std::string::npos) << arguments << ": a case was read first\n" << r.output;
     EXPECT_FALSE(std::filesystem::exists(dir.file("run"))) << arguments;
   }
+  // LOCAL_WORLD_SIZE is read strictly by every command, as by the launcher.
+  const auto bad_env = test::run_command("LOCAL_WORLD_SIZE=two " + std::string(REPUX_BINARY) + " " + base + "2>&1 </dev/null");
+  EXPECT_EQ(bad_env.exit_code, 2) << bad_env.output;
+  EXPECT_NE(bad_env.output.find("environment variable LOCAL_WORLD_SIZE='two' is not an integer >= 1"), std::string::npos) << bad_env.output;
   // Control: with good settings the corrupt cases are what fails.
   const auto r = test::run_repux(base + "--iterations 2");
   EXPECT_EQ(r.exit_code, 1);

@@ -36,7 +36,7 @@ int64_t hand_count(int64_t in, int64_t classes, const std::vector<int64_t>& f, c
 
 NetworkConfig small_resenc() {
   NetworkConfig c;
-  c.arch = Arch::ResEnc;
+  c.arch = "resenc";
   c.in_channels = 2;
   c.out_channels = 3;
   c.dims = {4, 8, 16, 16, 24};
@@ -48,7 +48,7 @@ NetworkConfig small_resenc() {
 
 TEST(ResEnc, DefaultsAreResEncMAndItsParametersMatchAHandCount) {
   NetworkConfig c;
-  c.arch = Arch::ResEnc;
+  c.arch = "resenc";
   c.out_channels = 14;
   const NetworkConfig r = c.resolved();
   EXPECT_EQ(r.dims, (std::vector<int64_t>{32, 64, 128, 256, 320}));
@@ -82,7 +82,7 @@ TEST(ResEnc, ModelFileRoundTripsAndItsDescriptionIsChecked) {
   info.plan.patch = {32, 32, 32};
   save_model(net, info, dir.file("resenc.repux"));
   LoadedModel loaded = load_model(dir.file("resenc.repux"));
-  EXPECT_EQ(loaded.info.plan.network.arch, Arch::ResEnc);
+  EXPECT_EQ(loaded.info.plan.network.arch, "resenc");
   const auto x = torch::randn({1, 2, 32, 32, 32});
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(torch::allclose(loaded.net->forward(x), net->forward(x), 1e-5, 1e-5));

@@ -23,16 +23,19 @@ int threads_or_cores(int threads) { return threads > 0 ? threads : static_cast<i
 struct PlanCommandArgs {
   std::string dataset, root, output, fingerprint;
   PlannerSettings settings;
+  NetworkArgs network;
   int threads = 0;
 };
 
 void run_plan(const PlanCommandArgs& a) {
+  PlannerSettings settings = a.settings;
+  settings.network = apply_network_args(settings.network, a.network);  // refused before any case is read
   refuse_writing_over_inputs({a.dataset, a.root}, a.output);
   if (!a.fingerprint.empty()) refuse_writing_over_inputs({a.dataset, a.root, a.output}, a.fingerprint);
   const Dataset dataset = load_dataset(a.dataset, a.root);
   const DatasetFingerprint f = fingerprint_dataset(dataset, threads_or_cores(a.threads), progress_printer("fingerprinted cases"));
   if (!a.fingerprint.empty()) write_json_file(to_json(f), a.fingerprint);
-  const PlannedTraining planned = plan_from_fingerprint(f, a.settings, dataset.class_names);
+  const PlannedTraining planned = plan_from_fingerprint(f, settings, dataset.class_names);
   write_json_file(to_json(planned), a.output);
   for (const auto& line : planned.reasons) fmt::print("  {}\n", line);
   fmt::print("{}: plan for {} cases, {} classes; train with `repux train -d {} --plan {} -o OUTPUT`\n", a.output, f.cases.size(),
@@ -47,8 +50,8 @@ struct PreprocessArgs {
 };
 
 // The number of classes: --classes, else the plan file's, else the dataset's labels.
-int64_t store_classes(const PreprocessArgs& a, const Plan& plan, const Dataset& dataset) {
-  if (a.plan.command->count("--classes") || !a.plan.plan_file.empty()) return plan.network.out_channels;
+int64_t store_classes(const PreprocessArgs& a, const ResolvedPlan& resolved, const Dataset& dataset) {
+  if (resolved.classes_given) return resolved.plan.network.out_channels;
   if (dataset.class_names.size() >= 2) return static_cast<int64_t>(dataset.class_names.size());
   fail("{}: the dataset names no labels; give --classes (background included) or --plan", a.dataset);
 }
@@ -56,13 +59,14 @@ int64_t store_classes(const PreprocessArgs& a, const Plan& plan, const Dataset& 
 void run_preprocess(const PreprocessArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   refuse_writing_over_inputs({a.dataset, a.root, a.plan.plan_file}, a.output);
-  const Plan plan = resolve_plan(a.plan);
+  const ResolvedPlan resolved = resolve_plan(a.plan);
+  const Plan& plan = resolved.plan;
   const Dataset dataset = load_dataset(a.dataset, a.root);
   PreprocessToStoreOptions o;
   o.threads = threads_or_cores(a.threads);
   o.overwrite = a.overwrite;
   o.on_progress = progress_printer("preprocessed cases");
-  const int64_t classes = store_classes(a, plan, dataset);
+  const int64_t classes = store_classes(a, resolved, dataset);
   const PreprocessSummary s = preprocess_to_store(dataset, plan.preprocessing, classes, a.output, o);
   fmt::print("{}: {} cases ({} preprocessed now, {} kept from an earlier run), {} classes, recipe {}, {:.1f} s\n", a.output, s.cases,
              s.preprocessed, s.kept, classes, plan.preprocessing.name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -84,7 +88,7 @@ void add_data_commands(CLI::App& app) {
   c->add_option("--min-context", pl->settings.min_context, "Fraction of the median image the patch must span, per axis (0: off)")
       ->capture_default_str();
   c->add_option("--max-coarsening", pl->settings.max_coarsening, "Most the spacing may be coarsened for context")->capture_default_str();
-  bind_network(c, pl->settings.network);
+  bind_network(c, pl->network);
   c->callback([pl] { run_plan(*pl); });
 
   auto pa = std::make_shared<PreprocessArgs>();

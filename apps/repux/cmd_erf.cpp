@@ -22,7 +22,7 @@ namespace {
 
 struct ErfArgs {
   std::string model, output;
-  NetworkConfig network;  // without --model: a network at random initialisation
+  NetworkArgs network;  // without --model: a network at random initialisation
   std::vector<std::string> images;
   int64_t stage = 4, size = 96, samples = 8;
   uint64_t seed = 0;
@@ -69,7 +69,7 @@ void run_erf(const ErfArgs& a) {
   if (!a.model.empty()) {
     model = load_model(a.model);
   } else {
-    model.net = create_network(a.network.resolved());
+    model.net = create_network(apply_network_args(NetworkConfig{}, a.network));
     model.net->eval();
   }
   for (auto& p : model.net->parameters()) p.set_requires_grad(false);
@@ -77,11 +77,11 @@ void run_erf(const ErfArgs& a) {
   const auto inputs = erf_inputs(a, a.model.empty() ? nullptr : &model.info.plan.preprocessing, config.in_channels);
   Segmenter net = model.net;
   const auto stages = static_cast<int64_t>(config.dims.size());  // one encoder stage per width
-  if (a.stage < 1 || a.stage > stages) fail("--stage {} is not a stage of {} (1 to {})", a.stage, enum_name(config.arch), stages);
+  if (a.stage < 1 || a.stage > stages) fail("--stage {} is not a stage of {} (1 to {})", a.stage, config.arch, stages);
   const int64_t stage = a.stage;
   const StageErf erf = encoder_stage_erf(net, static_cast<size_t>(stage - 1), inputs);
   const ErfSummary s = summarize_erf(erf.map, erf.centre);
-  const std::string network = a.model.empty() ? fmt::format("{} at random initialisation (seed {})", enum_name(config.arch), a.seed) : a.model;
+  const std::string network = a.model.empty() ? fmt::format("{} at random initialisation (seed {})", config.arch, a.seed) : a.model;
   write_erf_png(erf.map, erf.centre, a.output);
   const std::string json = (std::filesystem::path(a.output).replace_extension(".json")).string();
   write_summary(a, s, network, json);

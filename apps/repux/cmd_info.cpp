@@ -55,10 +55,10 @@ void print_model_info(const std::string& path) {
   const auto& c = plan.network;
   const auto& window = plan.inference;
   fmt::print("model:         {}\n", path);
-  if (c.arch == Arch::ResEnc) {
+  if (c.arch == "resenc") {
     fmt::print("architecture:  resenc (widths {}, residual blocks {}, 3x3x3 convolutions)\n", fmt::join(c.dims, "/"), fmt::join(c.depths, "/"));
   } else {
-    fmt::print("architecture:  {} (dims {}, depths {}, kernels {}, hidden {}, re-parameterization {})\n", enum_name(c.arch),
+    fmt::print("architecture:  {} (dims {}, depths {}, kernels {}, hidden {}, re-parameterization {})\n", c.arch,
                fmt::join(c.dims, "/"), fmt::join(c.depths, "/"), fmt::join(c.kernel_sizes, "/"), c.hidden_size, enum_name(*c.reparam));
   }
   fmt::print("parameters:    {}\n", parameter_count(*m.net));

@@ -14,13 +14,13 @@ namespace {
 
 struct ImportArgs {
   std::string checkpoint, output;
-  NetworkConfig network;
+  NetworkArgs network;
   std::vector<std::string> class_names;
 };
 
 void run_import(const ImportArgs& a) {
   refuse_writing_over_inputs({a.checkpoint}, a.output);
-  LoadedModel m = import_official_checkpoint(a.checkpoint, a.network);
+  LoadedModel m = import_official_checkpoint(a.checkpoint, apply_network_args(NetworkConfig{}, a.network));
   if (!a.class_names.empty()) {
     m.info.plan.class_names = a.class_names;
     m.info.plan = resolved(m.info.plan);  // checks the count against the classes

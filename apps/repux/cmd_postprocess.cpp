@@ -7,7 +7,7 @@
 #include "options.h"
 
 #include "repux/error.h"
-#include "repux/eval/report.h"
+#include "repux/eval/folder_evaluation.h"
 #include "repux/infer/postprocess.h"
 #include "repux/io/volume_file.h"
 #include "repux/model/model_file.h"

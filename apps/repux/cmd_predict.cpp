@@ -79,7 +79,7 @@ std::vector<LoadedModel> load_models(const PredictArgs& a, const torch::Device& 
 // The models are loaded once; each case is read, predicted and written (atomically) in turn.
 void run_predict(const PredictArgs& a) {
   const PredictOptions o = predict_options(a);
-  predict_window_options(Plan{}, o);  // checks the user's values before the models are read
+  predict_settings(Plan{}, o);  // checks the user's values before the models are read
   const auto jobs = volume_jobs(a.input, a.output, a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard));
   const bool folder = jobs.size() != 1 || jobs[0].input != a.input;  // a batch over a folder's volume files
   std::vector<LoadedModel> models = load_models(a, o.compute_device);

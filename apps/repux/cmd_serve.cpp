@@ -78,7 +78,7 @@ void bind_segmenting(CLI::App* cmd, SegmentingArgs& a) {
   cmd->add_option("--device", a.device, "cpu or cuda")->capture_default_str();
   add_enum_option(cmd, "--precision", a.precision, "Autocast precision");
   bind_inference_overrides(cmd, a.inference);
-  add_enum_option(cmd, "--gantry-tilt", a.reading.gantry_tilt, "A gantry-tilted series is refused, or resampled onto an orthogonal grid");
+  bind_gantry_tilt(cmd, a.reading.gantry_tilt);
   cmd->add_option("--segment-codes", a.writing.segment_codes_file, "JSON mapping class names to segment codes");
 }
 

@@ -8,8 +8,8 @@
 #include "repux/data/synth.h"
 #include "repux/dist/communicator.h"
 #include "repux/error.h"
-#include "repux/eval/overlay.h"
-#include "repux/eval/report.h"
+#include "repux/eval/html_report.h"
+#include "repux/eval/folder_evaluation.h"
 #include "repux/infer/predictor.h"
 #include "repux/io/volume_file.h"
 #include "repux/train/run_log.h"
@@ -29,6 +29,7 @@ namespace {
 struct TrainArgs {
   TrainOptions options;
   PlanArgs plan;
+  std::optional<int64_t> crops;  // --crops; else the plan file's, else the default
   int64_t log_every = 10;
 };
 
@@ -36,6 +37,7 @@ struct TrainArgs {
 void bind_train_args(CLI::App* cmd, TrainArgs& a) {
   bind_plan(cmd, a.plan);
   bind_training(cmd, a.options);
+  cmd->add_option("--crops", a.crops, fmt::format("Crops per volume per step (default {}, or the plan file's)", a.options.sampler.crops_per_case));
   cmd->add_option("--log-every", a.log_every, "Progress line every N iterations")->capture_default_str();
 }
 
@@ -43,18 +45,16 @@ TrainOptions resolve(const TrainArgs& a) {
   if (a.log_every < 1) fail("--log-every {} is out of range, expected at least 1", a.log_every);
   refuse_writing_over_inputs({a.options.dataset, a.options.data_root, a.plan.plan_file}, a.options.output_dir);
   TrainOptions o = a.options;
-  o.plan = resolve_plan(a.plan);
+  const ResolvedPlan plan = resolve_plan(a.plan);
+  o.plan = plan.plan;
   // Without --class-names the trainer names the classes from the dataset (its "labels"), else class1, ...;
   // resolve_plan has filled in the latter, which would hide the former.
-  if (a.plan.plan.class_names.empty()) o.plan.class_names.clear();
-  o.preprocessing_given = chooses_preprocessing(a.plan);
+  if (!plan.class_names_given) o.plan.class_names.clear();
+  o.preprocessing_given = plan.preprocessing_given;
   // From a store, the classes are the store's unless the command line or a plan file says.
-  if (a.plan.command && !a.plan.command->count("--classes") && a.plan.plan_file.empty() && is_case_store(o.dataset)) {
-    o.plan.network.out_channels = case_store_classes(o.dataset);
-  }
-  if (const int64_t crops = planned_crops_per_case(a.plan); crops > 0 && !(a.plan.command && a.plan.command->count("--crops"))) {
-    o.sampler.crops_per_case = crops;
-  }
+  if (!plan.classes_given && is_case_store(o.dataset)) o.plan.network.out_channels = case_store_classes(o.dataset);
+  if (a.crops) o.sampler.crops_per_case = *a.crops;
+  else if (plan.planned_crops_per_case > 0) o.sampler.crops_per_case = plan.planned_crops_per_case;
   o.where = launch_environment_from_env();
   check_train_options(o);
   return o;
@@ -173,7 +173,7 @@ void run_report(const ReportArgs& a) {
 std::shared_ptr<TrainArgs> demo_defaults() {
   auto da = std::make_shared<TrainArgs>();
   auto& n = da->plan.plan.network;
-  n.arch = Arch::RepUxNet;
+  n.arch = "repuxnet";
   n.out_channels = static_cast<int64_t>(synth_class_names().size());
   n.dims = {8, 16, 32, 64};
   n.depths = {1, 1, 1, 1};
@@ -199,7 +199,7 @@ void run_demo(TrainArgs args, int64_t cases) {
   args.options.overwrite = true;  // the demo owns its output folder
   const TrainOptions o = resolve(args);
   fmt::print("[1/4] wrote {} synthetic CT-like cases to {}\n[2/4] training {} ({} iterations, patch {}^3) on the CPU\n", cases,
-             (out / "data").string(), enum_name(o.plan.network.arch), o.iterations, o.plan.patch[0]);
+             (out / "data").string(), o.plan.network.arch, o.iterations, o.plan.patch[0]);
   print_result(train_with_progress(args, o), o);
   fmt::print("[3/4] predicting the held-out cases\n");
   const Dataset dataset = load_dataset(o.dataset);
@@ -211,9 +211,9 @@ void run_demo(TrainArgs args, int64_t cases) {
   eo.class_names = synth_class_names();
   const auto summary = evaluate_folders((out / "heldout" / "pred").string(), (out / "heldout" / "gt").string(), eo);
   write_evaluation(summary, (out / "summary.json").string());
-  write_html_report((out / "report.html").string(), pngs, (fs::path(o.output_dir) / RunLog::curves_name()).string(), summary);
-  for (const auto& [cls, m] : summary["mean_per_class"].items()) fmt::print("  {:<8} Dice {}\n", cls, m["dice"].dump());
-  fmt::print("held-out mean Dice {:.4f} over {} cases; total {:.0f} s\nreport: {}\n", summary["mean"]["dice"].get<double>(),
+  write_html_report((out / "report.html").string(), pngs, (fs::path(o.output_dir) / RunLog::curves_name()).string(), &summary);
+  for (size_t k = 0; k < summary.class_names.size(); ++k) fmt::print("  {:<8} Dice {}\n", summary.class_names[k], summary.mean_per_class[k].dice);
+  fmt::print("held-out mean Dice {:.4f} over {} cases; total {:.0f} s\nreport: {}\n", summary.mean.dice,
              dataset.validation.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
              fs::absolute(out / "report.html").string());
 }

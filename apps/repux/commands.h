@@ -6,7 +6,8 @@ namespace repux::cli {
 
 void add_info_command(CLI::App& app);
 void add_model_commands(CLI::App& app);
-void add_pipeline_commands(CLI::App& app);
+void add_synth_command(CLI::App& app);
+void add_evaluate_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_postprocess_command(CLI::App& app);
 void add_train_commands(CLI::App& app);

@@ -5,6 +5,7 @@
 
 #include "repux/allocator.h"
 #include "repux/build_info.h"
+#include "repux/dist/communicator.h"
 #include "repux/error.h"
 
 #include <torch/torch.h>
@@ -18,8 +19,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print help for every subcommand");
   // Ranks started together on one machine share its cores (LOCAL_WORLD_SIZE, set by launch and torchrun).
-  const char* local_ranks = std::getenv("LOCAL_WORLD_SIZE");
-  const int sharing = local_ranks ? std::max(1, std::atoi(local_ranks)) : 1;
+  int sharing = 1;
+  try {
+    sharing = repux::int_from_env("LOCAL_WORLD_SIZE", 1, 1);
+  } catch (const repux::Error& e) {
+    fmt::print(stderr, "repux: {}\n", e.what());
+    return 2;
+  }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int threads = std::max(1, cores / sharing);
   // More threads than a few per core only adds contention (100,000 threads took minutes to start).
@@ -31,7 +37,8 @@ int main(int argc, char** argv) {
 
   repux::cli::add_info_command(app);
   repux::cli::add_model_commands(app);
-  repux::cli::add_pipeline_commands(app);
+  repux::cli::add_synth_command(app);
+  repux::cli::add_evaluate_command(app);
   repux::cli::add_predict_command(app);
   repux::cli::add_postprocess_command(app);
   repux::cli::add_train_commands(app);

@@ -4,10 +4,13 @@
 #include "repux/io/json_file.h"
 #include "repux/io/volume_file.h"
 #include "repux/model/planner.h"
+#include "repux/nn/network_family.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -27,22 +30,60 @@ std::function<void(size_t, size_t)> progress_printer(const std::string& what) {
   };
 }
 
-void bind_network(CLI::App* cmd, NetworkConfig& n) {
-  add_enum_option(cmd, "--arch", n.arch, "Architecture");
-  cmd->add_option("--classes", n.out_channels, "Classes including background")->capture_default_str();
-  cmd->add_option("--in-channels", n.in_channels, "Input channels")->capture_default_str();
+void bind_network(CLI::App* cmd, NetworkArgs& n) {
+  cmd->add_option_function<std::string>("--arch", [&n](const std::string& name) { n.arch = network_family(name).name; },
+                                        fmt::format("Architecture ({}; default repuxnet)", fmt::join(network_family_names(), ", ")));
+  cmd->add_option("--classes", n.classes, "Classes including background (default 14, or the dataset's)");
+  cmd->add_option("--in-channels", n.in_channels, "Input channels (default 1)");
   cmd->add_option("--dims", n.dims, "Stage widths (default 48 96 192 384; resenc: 32 64 128 256 320)");
   cmd->add_option("--depths", n.depths, "Blocks per stage (default 2 2 2 2; resenc: 1 3 4 6 6)");
   cmd->add_option("--kernel-sizes", n.kernel_sizes, "Depthwise kernel per stage, 1 or 4 values (default 21 for repuxnet, 7 for uxnet)");
-  cmd->add_option("--hidden", n.hidden_size, "UNETR decoder's hidden size (repuxnet, uxnet)")->capture_default_str();
+  cmd->add_option("--hidden", n.hidden, "UNETR decoder's hidden size (repuxnet, uxnet; default 768)");
   add_enum_option(cmd, "--reparam", n.reparam, "Large-kernel re-parameterization (default: bfr for repuxnet, none for uxnet and resenc)");
-  cmd->add_option("--bfr-alpha", n.bfr_alpha, "BFR alpha")->capture_default_str();
-  add_enum_option(cmd, "--conv-impl", n.conv_impl, "Large-kernel convolution");
+  cmd->add_option("--bfr-alpha", n.bfr_alpha, "BFR alpha (repuxnet; default 1)");
+  add_enum_option(cmd, "--conv-impl", n.conv_impl, "Large-kernel convolution (repuxnet, uxnet; default auto)");
+}
+
+namespace {
+
+// Each architecture-specific option and the NetworkConfig field it sets (NetworkFamily::fields).
+struct FamilyOption {
+  const char* option;
+  const char* field;
+  bool given;
+};
+
+}  // namespace
+
+NetworkConfig apply_network_args(NetworkConfig n, const NetworkArgs& a) {
+  if (a.arch) n.arch = *a.arch;
+  if (a.classes) n.out_channels = *a.classes;
+  if (a.in_channels) n.in_channels = *a.in_channels;
+  const FamilyOption options[] = {{"--dims", "dims", !a.dims.empty()},
+                                  {"--depths", "depths", !a.depths.empty()},
+                                  {"--kernel-sizes", "kernel_sizes", !a.kernel_sizes.empty()},
+                                  {"--hidden", "hidden_size", a.hidden.has_value()},
+                                  {"--reparam", "reparam", a.reparam.has_value()},
+                                  {"--bfr-alpha", "bfr_alpha", a.bfr_alpha.has_value()},
+                                  {"--conv-impl", "conv_impl", a.conv_impl.has_value()}};
+  const NetworkFamily& family = network_family(n.arch);
+  for (const auto& o : options) {
+    if (o.given && std::find(family.fields.begin(), family.fields.end(), o.field) == family.fields.end()) {
+      fail("{} does not apply to --arch {}", o.option, family.name);
+    }
+  }
+  if (!a.dims.empty()) n.dims = a.dims;
+  if (!a.depths.empty()) n.depths = a.depths;
+  if (!a.kernel_sizes.empty()) n.kernel_sizes = a.kernel_sizes;
+  if (a.hidden) n.hidden_size = *a.hidden;
+  if (a.reparam) n.reparam = a.reparam;
+  if (a.bfr_alpha) n.bfr_alpha = *a.bfr_alpha;
+  if (a.conv_impl) n.conv_impl = *a.conv_impl;
+  return n;
 }
 
 void bind_plan(CLI::App* cmd, PlanArgs& a) {
-  a.command = cmd;
-  bind_network(cmd, a.plan.network);
+  bind_network(cmd, a.network);
   cmd->add_option("--plan", a.plan_file, "A plan made by `repux plan`: preprocessing, patch, batch and classes (options given here override it)");
   cmd->add_option("--preset", a.preset, "Preprocessing preset: flare, amos, mri or none (default flare)");
   cmd->add_option("--spacing", a.spacing, "Target spacing in mm, 1 or 3 values (overrides the preset)");
@@ -62,33 +103,11 @@ void bind_plan(CLI::App* cmd, PlanArgs& a) {
 
 namespace {
 
-// The option behind each plan field, so that an error names what the user typed.
+// The option behind each plan field (PlanFieldError::field), so that an error names what the user typed.
 constexpr std::pair<const char*, const char*> kOptionOfField[] = {
-    {"'patch'", "--patch"},       {"'inference.window'", "--patch"}, {"'inference.overlap'", "--overlap"},
-    {"'inference.window_growth'", "--window-growth"},
-    {"'class_names'", "--class-names"}, {"'preprocessing'", "--preset/--spacing/--ct-window"}};
-
-[[noreturn]] void fail_naming_option(const Error& e) {
-  const std::string message = e.what();
-  for (const auto& [field, option] : kOptionOfField) {
-    if (message.find(std::string("plan field ") + field) == 0) fail("{}: {}", option, message);
-  }
-  throw e;
-}
-
-}  // namespace
-
-Plan resolve_plan(const PlanArgs& a) {
-  try {
-    return resolved(plan_from_args(a));
-  } catch (const Error& e) {
-    fail_naming_option(e);
-  }
-}
-
-namespace {
-
-bool given(const PlanArgs& a, const char* option) { return a.command && a.command->count(option) > 0; }
+    {"patch", "--patch"},       {"inference.window", "--patch"}, {"inference.overlap", "--overlap"},
+    {"inference.window_growth", "--window-growth"},
+    {"class_names", "--class-names"}, {"preprocessing", "--preset/--spacing/--ct-window"}};
 
 // A plan file as `repux plan` writes it, read strictly; every error names the file.
 PlannedTraining read_plan_file(const std::string& path) {
@@ -101,44 +120,63 @@ PlannedTraining read_plan_file(const std::string& path) {
   }
 }
 
-}  // namespace
-
-bool chooses_preprocessing(const PlanArgs& a) {
-  return !a.plan_file.empty() || !a.preset.empty() || !a.spacing.empty() || a.intensity || !a.ct_window.empty() || a.no_crop;
-}
-
-int64_t planned_crops_per_case(const PlanArgs& a) {
-  if (a.plan_file.empty()) return 0;
-  return read_plan_file(a.plan_file).crops_per_case;
-}
-
-Plan plan_from_args(const PlanArgs& a) {
-  Plan plan = a.plan;
-  if (!a.plan_file.empty()) {
-    if (!a.preset.empty()) fail("--plan and --preset both choose the preprocessing; give one");
-    const Plan file = read_plan_file(a.plan_file).plan;
-    plan.preprocessing = file.preprocessing;
-    plan.patch = file.patch;
-    if (plan.class_names.empty()) plan.class_names = file.class_names;
-    if (!given(a, "--classes")) plan.network.out_channels = file.network.out_channels;
-    if (!given(a, "--in-channels")) plan.network.in_channels = file.network.in_channels;
-  } else {
-    plan.preprocessing = preprocess_preset(a.preset.empty() ? "flare" : a.preset);
-  }
+// The preprocessing options over the plan's recipe.
+void apply_preprocessing_args(Plan& plan, const PlanArgs& a) {
   if (!a.spacing.empty()) plan.preprocessing.spacing = one_or_three(a.spacing, "--spacing");
   if (a.intensity) plan.preprocessing.intensity = *a.intensity;
   if (!a.ct_window.empty()) {
+    if (plan.preprocessing.intensity != Intensity::Ct) {
+      fail("--ct-window applies to --intensity ct, but the intensity normalisation is {}", enum_name(plan.preprocessing.intensity));
+    }
     plan.preprocessing.window_min = a.ct_window[0];
     plan.preprocessing.window_max = a.ct_window[1];
   }
   if (a.no_crop) plan.preprocessing.crop_foreground = false;
+}
+
+// The plan the arguments describe, unchecked.
+ResolvedPlan plan_from_args(const PlanArgs& a) {
+  ResolvedPlan r;
+  Plan& plan = r.plan;
+  plan = a.plan;
+  if (!a.plan_file.empty()) {
+    if (!a.preset.empty()) fail("--plan and --preset both choose the preprocessing; give one");
+    const PlannedTraining file = read_plan_file(a.plan_file);
+    plan.preprocessing = file.plan.preprocessing;
+    plan.patch = file.plan.patch;
+    if (plan.class_names.empty()) plan.class_names = file.plan.class_names;
+    plan.network.out_channels = file.plan.network.out_channels;
+    plan.network.in_channels = file.plan.network.in_channels;
+    r.planned_crops_per_case = file.crops_per_case;
+  } else {
+    plan.preprocessing = preprocess_preset(a.preset.empty() ? "flare" : a.preset);
+  }
+  plan.network = apply_network_args(plan.network, a.network);
+  apply_preprocessing_args(plan, a);
   if (!a.patch.empty()) plan.patch = one_or_three(a.patch, "--patch");
-  return plan;
+  r.classes_given = a.network.classes || !a.plan_file.empty();
+  r.class_names_given = !a.plan.class_names.empty();
+  r.preprocessing_given = !a.plan_file.empty() || !a.preset.empty() || !a.spacing.empty() || a.intensity || !a.ct_window.empty() || a.no_crop;
+  return r;
+}
+
+}  // namespace
+
+ResolvedPlan resolve_plan(const PlanArgs& a) {
+  ResolvedPlan r = plan_from_args(a);
+  try {
+    r.plan = resolved(r.plan);
+  } catch (const PlanFieldError& e) {
+    for (const auto& [field, option] : kOptionOfField) {
+      if (e.field == field) fail("{}: {}", option, e.what());
+    }
+    throw;
+  }
+  return r;
 }
 
 void bind_training(CLI::App* cmd, TrainOptions& o) {
   auto& s = o.sampler;
-  cmd->add_option("--crops", s.crops_per_case, "Crops per volume per step")->capture_default_str();
   cmd->add_option("--fg-ratio", s.foreground_ratio, "Probability of a foreground-centred crop")->capture_default_str();
   cmd->add_flag_callback("--flips", [&s] { s.flip_axes = {0, 1, 2}; }, "Random flips along the three axes");
   cmd->add_option("--flip-axes", s.flip_axes, "Random flips along these axes only (0: left-right in RAS)")->check(CLI::Range(0, 2));
@@ -175,12 +213,16 @@ void bind_inference_overrides(CLI::App* cmd, InferenceArgs& a) {
 InferenceOverrides resolve_overrides(const InferenceArgs& a) {
   InferenceOverrides o = a.overrides;
   if (!a.window.empty()) o.window = one_or_three(a.window, "--window");
-  return a.fast ? overridden(fast_inference(), o) : o;
+  return a.fast ? merge(fast_inference(), o) : o;
+}
+
+void bind_gantry_tilt(CLI::App* cmd, GantryTilt& tilt) {
+  add_enum_option(cmd, "--gantry-tilt", tilt, "DICOM input: a gantry-tilted series is refused, or resampled onto an orthogonal grid");
 }
 
 void bind_dicom_reading(CLI::App* cmd, VolumeReadOptions& options) {
   cmd->add_option("--series", options.dicom_series, "DICOM input: the SeriesInstanceUID to read (default: the folder's only CT or MR series)");
-  add_enum_option(cmd, "--gantry-tilt", options.gantry_tilt, "DICOM input: a gantry-tilted series is refused, or resampled onto an orthogonal grid");
+  bind_gantry_tilt(cmd, options.gantry_tilt);
 }
 
 namespace {

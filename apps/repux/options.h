@@ -41,15 +41,26 @@ std::array<T, 3> one_or_three(const std::vector<T>& values, const char* option) 
   return {values[0], values[values.size() == 3 ? 1 : 0], values.back()};
 }
 
-// --arch, --classes, --in-channels, --dims, --depths, --kernel-sizes, --hidden, --reparam, --bfr-alpha, --conv-impl
-void bind_network(CLI::App* cmd, NetworkConfig& network);
+// The network's options as given (unset: not on the command line): --arch, --classes, --in-channels,
+// --dims, --depths, --kernel-sizes, --hidden, --reparam, --bfr-alpha, --conv-impl.
+struct NetworkArgs {
+  std::optional<std::string> arch;
+  std::optional<int64_t> classes, in_channels, hidden;
+  std::vector<int64_t> dims, depths, kernel_sizes;
+  std::optional<Reparam> reparam;
+  std::optional<double> bfr_alpha;
+  std::optional<LkImpl> conv_impl;
+};
+void bind_network(CLI::App* cmd, NetworkArgs& network);
+// `base` with the options given; an option the chosen architecture does not use is refused, naming it.
+NetworkConfig apply_network_args(NetworkConfig base, const NetworkArgs& args);
 
-// What the command line says of a Plan, before it is resolved.
+// What the command line says of a Plan, as given; `plan` holds the command's defaults.
 struct PlanArgs {
   Plan plan;
+  NetworkArgs network;
   std::string plan_file;  // --plan: a plan made by `repux plan`
   std::string preset;     // empty: flare, unless --plan
-  const CLI::App* command = nullptr;  // to tell the options given from their defaults
   std::vector<double> spacing;
   std::optional<Intensity> intensity;
   std::vector<double> ct_window;
@@ -60,12 +71,17 @@ struct PlanArgs {
 // --no-crop), --patch, --class-names and the inference settings saved with the model and used by
 // validation (--overlap, --blending, --tta).
 void bind_plan(CLI::App* cmd, PlanArgs& args);
-Plan plan_from_args(const PlanArgs& args);  // unchecked
-// Whether the command line chose the preprocessing (--plan, --preset, --spacing, --intensity, ...).
-bool chooses_preprocessing(const PlanArgs& args);
-// The plan file's crops per case (`repux plan` chooses the batch with the patch); 0 when none.
-int64_t planned_crops_per_case(const PlanArgs& args);
-Plan resolve_plan(const PlanArgs& args);     // checked; an error names the option
+
+// The Plan a command line describes, resolved once (the plan file read once) and checked, with what
+// the user gave explicitly. An error names the option (or the plan file) it comes from.
+struct ResolvedPlan {
+  Plan plan;
+  bool classes_given = false;        // --classes or a plan file
+  bool class_names_given = false;    // --class-names (else the dataset may name the classes)
+  bool preprocessing_given = false;  // --plan, --preset, --spacing, --intensity, --ct-window, --no-crop
+  int64_t planned_crops_per_case = 0;  // the plan file's (`repux plan` chooses the batch with the patch); 0: none
+};
+ResolvedPlan resolve_plan(const PlanArgs& args);
 
 // Optimisation, augmentation, device and precision of a training run.
 void bind_training(CLI::App* cmd, TrainOptions& options);
@@ -84,8 +100,9 @@ struct InferenceArgs {
 void bind_inference_overrides(CLI::App* cmd, InferenceArgs& args);
 InferenceOverrides resolve_overrides(const InferenceArgs& args);
 
-// How DICOM input is read: --series UID and --gantry-tilt refuse|resample.
+// How DICOM input is read: --series UID and --gantry-tilt refuse|resample (alone: bind_gantry_tilt).
 void bind_dicom_reading(CLI::App* cmd, VolumeReadOptions& options);
+void bind_gantry_tilt(CLI::App* cmd, GantryTilt& tilt);
 
 // The volumes a command maps: a file to a file, or a folder to a folder (its volume files in name
 // order, so every share of a job array sees the same list; share k of n takes every n-th from the

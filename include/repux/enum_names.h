@@ -2,9 +2,9 @@
 // One name table per enum. Every enum that is read from a command line or a JSON file, or printed in
 // a message, declares a single table of (value, name) pairs next to its definition:
 //
-//   template <> struct EnumNames<Arch> {
-//     static constexpr const char* what = "architecture";
-//     static constexpr std::pair<Arch, const char*> table[] = {{Arch::RepUxNet, "repuxnet"}, ...};
+//   template <> struct EnumNames<Blending> {
+//     static constexpr const char* what = "blending";
+//     static constexpr std::pair<Blending, const char*> table[] = {{Blending::Constant, "constant"}, ...};
 //   };
 //
 // and everything else goes through these functions: parsing (an unknown name is an error that lists

@@ -1,6 +1,6 @@
 #include "repux/data/synth.h"
 
-#include "synth_dataset_writer.h"
+#include "synth_parts.h"
 
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
@@ -19,6 +19,9 @@ namespace repux {
 
 std::vector<std::string> synth_class_names() { return {"background", "liver", "spleen", "kidney"}; }
 
+namespace {
+
+// Stores the case flipped along random axes, the affine adjusted so every voxel keeps its world position.
 void store_flipped_at_random(SynthCase& c, std::mt19937_64& rng) {
   // Store the data flipped along random axes (e.g. LPS like most CT), with the affine adjusted so
   // that every voxel keeps its world position.
@@ -37,10 +40,68 @@ void store_flipped_at_random(SynthCase& c, std::mt19937_64& rng) {
   c.image.affine = torch::matmul(c.image.affine, flip_affine);
 }
 
-void finish_synthetic_case(SynthCase& c) {
+double draw(const Range& r, std::mt19937_64& rng) { return std::uniform_real_distribution<double>(r.lo, r.hi)(rng); }
+
+// The organs task at the size of the tests and the demo: a field of view ~110 mm wide.
+const AbdomenRanges kSmallAbdomen{{45, 52}, {36, 44},
+                                  {{{{-18, -10}, {-6, 6}, {-6, 6}, {22, 28}, {18, 24}, {22, 30}, 60},     // liver
+                                    {{16, 24}, {-14, -4}, {-8, 8}, {12, 16}, {10, 14}, {14, 18}, 45},     // spleen
+                                    {{10, 20}, {12, 20}, {-10, 4}, {8, 11}, {8, 11}, {12, 16}, 150}}}};  // kidney
+
+}  // namespace
+
+Abdomen random_abdomen(const AbdomenRanges& r, std::mt19937_64& rng) {
+  Abdomen a{};
+  a.body_a = draw(r.body_a, rng);
+  a.body_b = draw(r.body_b, rng);
+  for (size_t k = 0; k < 3; ++k) {
+    const OrganRanges& o = r.organs[k];
+    Organ& organ = a.organs[k];
+    organ.cx = draw(o.cx, rng);
+    organ.cy = draw(o.cy, rng);
+    organ.cz = draw(o.cz, rng);
+    organ.rx = draw(o.rx, rng);
+    organ.ry = draw(o.ry, rng);
+    organ.rz = draw(o.rz, rng);
+    organ.hu = o.hu;
+  }
+  return a;
+}
+
+std::pair<torch::Tensor, torch::Tensor> paint_abdomen(const Abdomen& a, const torch::Tensor& x, const torch::Tensor& y,
+                                                      const torch::Tensor& z, const AbdomenLook& look) {
+  const auto grid = torch::broadcast_tensors({x, y, z})[0].sizes();
+  const auto body = torch::sigmoid((1.0 - (x / a.body_a).pow(2) - (y / a.body_b).pow(2)) / 0.04).expand(grid);
+  auto image = -1000.0 * (1 - body) + (-80.0 + 40.0 * torch::sin(x / look.texture_x) * torch::cos(y / look.texture_y)) * body;
+  auto label = torch::zeros(grid, torch::kUInt8);
+  for (int k = 0; k < 3; ++k) {
+    const Organ& o = a.organs[static_cast<size_t>(k)];
+    const auto field = 1.0 - ((x - o.cx) / o.rx).pow(2) - ((y - o.cy) / o.ry).pow(2) - ((z - o.cz) / o.rz).pow(2);
+    const auto m = torch::sigmoid(field / look.organ_edge) * body;
+    image = image * (1 - m) + o.hu * m;
+    label.masked_fill_(m > 0.5, k + 1);
+  }
+  return {image, label};
+}
+
+SynthCase assemble_case(const torch::Tensor& image, const torch::Tensor& label, const std::array<double, 3>& spacing,
+                        const std::array<double, 3>& shift, const std::pair<std::string, std::string>& descriptions, bool flip,
+                        std::mt19937_64& rng) {
+  SynthCase c;
+  c.image.data = image;
+  c.label.data = label;
+  c.image.affine = torch::eye(4, torch::kFloat64);
+  for (int i = 0; i < 3; ++i) {
+    c.image.affine[i][i] = spacing[i];
+    c.image.affine[i][3] = -(image.size(i) - 1) / 2.0 * spacing[i] + shift[i];
+  }
+  c.image.description = descriptions.first;
+  c.label.description = descriptions.second;
+  if (flip) store_flipped_at_random(c, rng);
   c.label.affine = c.image.affine;
   c.image.sample_type = SampleType::Int16;
   c.label.sample_type = SampleType::UInt8;
+  return c;
 }
 
 SynthCase make_synthetic_case(uint64_t seed, const SynthOptions& o) {
@@ -57,47 +118,13 @@ SynthCase make_synthetic_case(uint64_t seed, const SynthOptions& o) {
   // World coordinates (mm) of every voxel centre in an LPS- or RAS-like frame around the origin.
   auto idx = [&](int a) { return (torch::arange(shape[a], torch::kFloat64) - (shape[a] - 1) / 2.0) * spacing[a]; };
   auto g = torch::meshgrid({idx(0), idx(1), idx(2)}, "ij");
-  auto x = g[0], y = g[1], z = g[2];
-
-  // Body: an elliptic cylinder; organs: ellipsoids with random centres and radii inside it.
-  const double body_a = uniform(45, 52), body_b = uniform(36, 44);
-  auto body = 1.0 - (x / body_a).pow(2) - (y / body_b).pow(2);
-  struct Organ { double cx, cy, cz, rx, ry, rz, hu; };
-  const Organ organs[3] = {
-      {uniform(-18, -10), uniform(-6, 6), uniform(-6, 6), uniform(22, 28), uniform(18, 24), uniform(22, 30), 60},  // liver
-      {uniform(16, 24), uniform(-14, -4), uniform(-8, 8), uniform(12, 16), uniform(10, 14), uniform(14, 18), 45},   // spleen
-      {uniform(10, 20), uniform(12, 20), uniform(-10, 4), uniform(8, 11), uniform(8, 11), uniform(12, 16), 150},   // kidney
-  };
-  auto image = torch::full(x.sizes(), -1000.0, torch::kFloat64);
-  // Partial-volume edges: a soft membership (sigmoid of a distance-like field over ~1 voxel).
-  auto soft = [&](const torch::Tensor& field, double width) { return torch::sigmoid(field / width); };
-  auto body_m = soft(body, 0.04);
-  image = image * (1 - body_m) + (-80.0 + 40.0 * torch::sin(x / 9.0) * torch::cos(y / 11.0)) * body_m;
-  auto label = torch::zeros(x.sizes(), torch::kUInt8);
-  for (int k = 0; k < 3; ++k) {
-    const auto& og = organs[k];
-    auto field = 1.0 - ((x - og.cx) / og.rx).pow(2) - ((y - og.cy) / og.ry).pow(2) - ((z - og.cz) / og.rz).pow(2);
-    auto m = soft(field, 0.08) * body_m;
-    image = image * (1 - m) + og.hu * m;
-    label.masked_fill_(m > 0.5, static_cast<int64_t>(k + 1));
-  }
-  image = image + torch::randn(x.sizes(), gen, torch::kFloat64) * o.noise_hu;
-
+  const Abdomen abdomen = random_abdomen(kSmallAbdomen, rng);
+  auto [image, label] = paint_abdomen(abdomen, g[0], g[1], g[2], {9.0, 11.0, 0.08});
+  image = image + torch::randn(g[0].sizes(), gen, torch::kFloat64) * o.noise_hu;
   // Geometry: RAS with the spacing, then optionally flipped/permuted into another orientation.
-  auto affine = torch::eye(4, torch::kFloat64);
-  for (int i = 0; i < 3; ++i) {
-    affine[i][i] = spacing[i];
-    affine[i][3] = -(shape[i] - 1) / 2.0 * spacing[i] + uniform(-20, 20);
-  }
-  SynthCase c;
-  c.image.data = image.to(torch::kFloat32).round();
-  c.label.data = label.to(torch::kFloat32);
-  c.image.affine = affine;
-  c.image.description = "repux synthetic CT";
-  c.label.description = "repux synthetic labels";
-  if (o.random_orientation) store_flipped_at_random(c, rng);
-  finish_synthetic_case(c);
-  return c;
+  const std::array<double, 3> shift{uniform(-20, 20), uniform(-20, 20), uniform(-20, 20)};
+  return assemble_case(image.to(torch::kFloat32).round(), label.to(torch::kFloat32), spacing, shift,
+                       {"repux synthetic CT", "repux synthetic labels"}, o.random_orientation, rng);
 }
 
 std::string write_generated_dataset(const std::string& directory, int64_t count, uint64_t seed, const std::string& name,

@@ -1,6 +1,6 @@
 #include "repux/data/synth_context.h"
 
-#include "synth_dataset_writer.h"
+#include "synth_parts.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -45,19 +45,9 @@ SynthCase make_context_case(uint64_t seed) {
   label.masked_fill_(rod > 0.5, 3);
   image = image + torch::randn(x.sizes(), gen, torch::kFloat64) * 20.0;
 
-  SynthCase c;
-  c.image.data = image.to(torch::kFloat32).round();
-  c.label.data = label.to(torch::kFloat32);
-  c.image.affine = torch::eye(4, torch::kFloat64);
-  for (int i = 0; i < 3; ++i) {
-    c.image.affine[i][i] = spacing[i];
-    c.image.affine[i][3] = -(shape[i] - 1) / 2.0 * spacing[i] + uniform(-20, 20);
-  }
-  c.image.description = "repux synthetic CT, context task";
-  c.label.description = "repux synthetic labels, context task";
-  store_flipped_at_random(c, rng);
-  finish_synthetic_case(c);
-  return c;
+  const std::array<double, 3> shift{uniform(-20, 20), uniform(-20, 20), uniform(-20, 20)};
+  return assemble_case(image.to(torch::kFloat32).round(), label.to(torch::kFloat32), spacing, shift,
+                       {"repux synthetic CT, context task", "repux synthetic labels, context task"}, true, rng);
 }
 
 std::string write_context_dataset(const std::string& directory, int64_t count, uint64_t seed) {

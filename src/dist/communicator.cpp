@@ -28,6 +28,8 @@ using GroupBase = c10d::Backend;
 using GroupBase = c10d::ProcessGroup;
 #endif
 
+}  // namespace
+
 int int_from_env(const char* name, int fallback, int min_value) {
   const char* text = std::getenv(name);
   if (!text || !*text) return fallback;
@@ -36,8 +38,6 @@ int int_from_env(const char* name, int fallback, int min_value) {
   if (*end != '\0' || value < min_value || value > 1 << 24) fail("environment variable {}='{}' is not an integer >= {}", name, text, min_value);
   return static_cast<int>(value);
 }
-
-}  // namespace
 
 int free_tcp_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

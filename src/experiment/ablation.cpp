@@ -84,7 +84,7 @@ ErfSummary measure_erf(LoadedModel& model, const AblationErf& e, uint64_t seed) 
   std::vector<torch::Tensor> inputs;
   for (int64_t i = 0; i < e.samples; ++i) inputs.push_back(torch::randn({1, channels, e.size, e.size, e.size}));
   // repuxnet's stage s (1-based) is at 1/2^s; resenc's first stage is at full resolution.
-  const size_t index = model.info.plan.network.arch == Arch::ResEnc ? e.stage : e.stage - 1;
+  const size_t index = model.info.plan.network.arch == "resenc" ? e.stage : e.stage - 1;
   const StageErf erf = encoder_stage_erf(model.net, index, inputs);
   return summarize_erf(erf.map, erf.centre);
 }
@@ -296,7 +296,7 @@ AblationSpec read_ablation_config(const std::string& path, const std::function<T
 
 std::vector<AblationCell> ablation_cells(const AblationSpec& spec) {
   NetworkConfig base = spec.training.plan.network;
-  base.arch = Arch::RepUxNet;
+  base.arch = "repuxnet";
   std::vector<AblationCell> cells;
   for (const int64_t k : spec.kernel_sizes) {
     for (const Reparam r : spec.reparams) {
@@ -316,7 +316,7 @@ std::vector<AblationCell> ablation_cells(const AblationSpec& spec) {
   }
   if (spec.resenc) {
     NetworkConfig n;
-    n.arch = Arch::ResEnc;
+    n.arch = "resenc";
     n.in_channels = base.in_channels;
     n.out_channels = base.out_channels;
     n.dims = spec.resenc_dims;

@@ -1,7 +1,6 @@
 #include "repux/infer/postprocess.h"
 
 #include "repux/error.h"
-#include "repux/io/json_file.h"
 #include "repux/eval/metrics.h"
 #include "repux/shape_string.h"
 
@@ -100,56 +99,6 @@ torch::Tensor label_components(const torch::Tensor& mask, Connectivity connectiv
   label_block(block.data_ptr<bool>(), block_labels.data_ptr<int32_t>(), {hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]}, connectivity, count);
   labels.slice(0, lo[0], hi[0]).slice(1, lo[1], hi[1]).slice(2, lo[2], hi[2]).copy_(block_labels);
   return labels;
-}
-
-nlohmann::json to_json(const Postprocessing& p) {
-  nlohmann::json classes = nlohmann::json::object();
-  for (const auto& [cls, rule] : p.rules) {
-    classes[std::to_string(cls)] = {{"largest_only", rule.largest_only}, {"min_voxels", rule.min_voxels}};
-  }
-  return {{"connectivity", enum_name(p.connectivity)}, {"classes", classes}};
-}
-
-void check_postprocessing(const Postprocessing& p, int64_t classes) {
-  for (const auto& [cls, rule] : p.rules) {
-    if (cls < 1 || cls >= classes) fail("post-processing rule for class {}: expected a class from 1 to {}", cls, classes - 1);
-    if (rule.min_voxels < 0) fail("post-processing rule for class {}: min_voxels {} is negative", cls, rule.min_voxels);
-  }
-}
-
-Postprocessing postprocessing_from_json(const nlohmann::json& j, int64_t classes) {
-  Postprocessing p;
-  if (j.is_null()) return p;
-  if (!j.is_object()) fail("post-processing: expected a JSON object, got {}", j.type_name());
-  check_known_keys(j, {"connectivity", "classes"}, "the post-processing");
-  try {
-    if (j.contains("connectivity")) p.connectivity = enum_from_name<Connectivity>(field_or<std::string>(j, "connectivity", ""));
-    const nlohmann::json classes_json = field_or(j, "classes", nlohmann::json::object());
-    for (const auto& [key, rule] : classes_json.items()) {
-      std::size_t used = 0;
-      const int64_t cls = std::stoll(key, &used);
-      if (used != key.size()) fail("post-processing: class '{}' is not a class index", key);
-      check_known_keys(rule, {"largest_only", "min_voxels"}, fmt::format("the post-processing rule of class {}", key));
-      p.rules[cls] = {field_or(rule, "largest_only", false), field_or(rule, "min_voxels", int64_t{0})};
-    }
-  } catch (const std::logic_error& e) {  // std::stoll; repux::Error is a runtime_error
-    fail("post-processing: a class key is not a class index");
-  }
-  check_postprocessing(p, classes);
-  return p;
-}
-
-std::string describe(const Postprocessing& p, const std::vector<std::string>& class_names) {
-  std::string out;
-  for (const auto& [cls, rule] : p.rules) {
-    const std::string name = cls < static_cast<int64_t>(class_names.size()) ? class_names[static_cast<size_t>(cls)] : "?";
-    std::string what;
-    if (rule.largest_only) what = "largest component";
-    if (rule.min_voxels > 0) what += (what.empty() ? "" : ", ") + fmt::format("components below {} voxels removed", rule.min_voxels);
-    if (what.empty()) continue;
-    out += fmt::format("{}{} ({}): {}", out.empty() ? "" : "; ", cls, name, what);
-  }
-  return out.empty() ? "none" : out + fmt::format(" ({}-connected)", enum_name(p.connectivity));
 }
 
 torch::Tensor apply_postprocessing(const torch::Tensor& labels, const Postprocessing& p) {

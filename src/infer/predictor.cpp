@@ -6,38 +6,12 @@
 
 namespace repux {
 
-SlidingWindowOptions predict_window_options(const Plan& plan, const PredictOptions& options) {
-  SlidingWindowOptions o = sliding_window_options(plan);
-  const InferenceOverrides& user = options.overrides;
-  if (user.window) o.window = *user.window;
-  if (user.overlap) o.overlap = *user.overlap;
-  if (user.blending) o.blending = *user.blending;
-  if (user.mirror_axes) o.mirror_axes = *user.mirror_axes;
-  // The plan's limit stands unless the user set a window (then exactly it) or a growth.
-  if (user.window || user.window_growth) o.max_window_voxels = grown_window_voxels(o.window, user.window_growth.value_or(1.0));
-  o.batch_size = options.batch_size;
-  o.compute_device = options.compute_device;
-  o.stitch_device = options.stitch_device.value_or(options.compute_device);
-  o.on_progress = options.on_progress;
-  o.slab_bytes = options.slab_bytes;
-  check_window_options(o);
-  return o;
-}
-
-InferenceOverrides fast_inference() {
-  InferenceOverrides o;
-  o.overlap = 0;  // windows still spread evenly, so they meet with whatever overlap covering takes
-  o.mirror_axes = std::vector<int64_t>{};
-  return o;
-}
-
-InferenceOverrides overridden(InferenceOverrides base, const InferenceOverrides& over) {
-  if (over.window) base.window = over.window;
-  if (over.overlap) base.overlap = over.overlap;
-  if (over.blending) base.blending = over.blending;
-  if (over.mirror_axes) base.mirror_axes = over.mirror_axes;
-  if (over.window_growth) base.window_growth = over.window_growth;
-  return base;
+InferenceSettings predict_settings(const Plan& plan, const PredictOptions& options) {
+  const InferenceSettings settings = inference_settings(plan, options.overrides);
+  SlidingWindowOptions run;
+  run.batch_size = options.batch_size;
+  check_window_options(settings, run);
+  return settings;
 }
 
 namespace {
@@ -57,6 +31,16 @@ Volume label_volume(const torch::Tensor& labels, const Volume& image, const Plan
   return out;
 }
 
+SlidingWindowOptions run_options(const PredictOptions& options) {
+  SlidingWindowOptions o;
+  o.batch_size = options.batch_size;
+  o.compute_device = options.compute_device;
+  o.stitch_device = options.stitch_device.value_or(options.compute_device);
+  o.on_progress = options.on_progress;
+  o.slab_bytes = options.slab_bytes;
+  return o;
+}
+
 // Logits [M x K, n, h, w] of M models -> their mean probability [K, n, h, w].
 torch::Tensor mean_probabilities(const torch::Tensor& logits, int64_t models) {
   auto p = torch::softmax(logits.view({models, logits.size(0) / models, logits.size(1), logits.size(2), logits.size(3)}), 1);
@@ -70,7 +54,7 @@ struct RasResult {
 
 // Rows are finished, restored and reduced to labels as the windows pass.
 RasResult predict_in_slabs(const torch::Tensor& image, const PreprocessTrace& trace, int64_t classes, int64_t models,
-                           const WindowPredictor& net, const SlidingWindowOptions& window, const PredictOptions& options) {
+                           const WindowPredictor& net, const InferenceSettings& settings, const PredictOptions& options) {
   const auto& shape = trace.ras.shape;
   RasResult out;
   out.labels = torch::empty({shape[0], shape[1], shape[2]}, classes <= 256 ? torch::kUInt8 : torch::kInt16);
@@ -79,7 +63,7 @@ RasResult predict_in_slabs(const torch::Tensor& image, const PreprocessTrace& tr
     out.labels.slice(0, row, row + p.size(1)).copy_(p.argmax(0));
     if (out.probabilities.defined()) out.probabilities.slice(1, row, row + p.size(1)).copy_(p);
   }, options.slab_bytes);
-  sliding_window_slabs(image, classes * models, net, window,
+  sliding_window_slabs(image, classes * models, net, settings, run_options(options),
                        [&](int64_t, const torch::Tensor& logits) { restorer.add(mean_probabilities(logits, models)); });
   restorer.finish();
   return out;
@@ -87,8 +71,8 @@ RasResult predict_in_slabs(const torch::Tensor& image, const PreprocessTrace& tr
 
 // Every step over the whole volume (Stitching::Whole); the result is already in the original voxel order.
 RasResult predict_whole(const torch::Tensor& image, const PreprocessTrace& trace, int64_t classes, int64_t models,
-                        const WindowPredictor& net, const SlidingWindowOptions& window, const PredictOptions& options) {
-  auto logits = sliding_window_inference(image, classes * models, net, window)[0];
+                        const WindowPredictor& net, const InferenceSettings& settings, const PredictOptions& options) {
+  auto logits = sliding_window_inference(image, classes * models, net, settings, run_options(options))[0];
   auto restored = restore_probabilities(mean_probabilities(logits, models), trace);
   RasResult out;
   out.labels = restored.argmax(0);
@@ -128,13 +112,13 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
   if (image.channels() != plan.network.in_channels) {
     fail("the image has {} channel(s) but the model expects {}", image.channels(), plan.network.in_channels);
   }
-  const SlidingWindowOptions window = predict_window_options(plan, options);
+  const InferenceSettings settings = predict_settings(plan, options);
   const PreparedCase prepared = preprocess(image, plan.preprocessing);
   torch::NoGradGuard no_grad;
   for (auto& m : models) m.net->eval();
   // Every model on the same windows, their logits side by side along the channels.
   const WindowPredictor net = [&](const torch::Tensor& x) {
-    AutocastScope amp(window.compute_device.type(), options.precision);
+    AutocastScope amp(options.compute_device.type(), options.precision);
     std::vector<torch::Tensor> logits;
     for (auto& m : models) logits.push_back(m.net->forward(x).to(torch::kFloat32));
     return logits.size() == 1 ? logits[0] : torch::cat(logits, 1);
@@ -144,19 +128,19 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
   const auto input = prepared.image.unsqueeze(0);
   Prediction out;
   const std::array<int64_t, 3> size{input.size(2), input.size(3), input.size(4)};
-  out.window = fitted_window(size, window);
-  out.windows = window_count(size, out.window, window.overlap);
+  out.window = fitted_window(size, settings);
+  out.windows = window_count(size, out.window, settings.overlap);
   // Connected components do not change under reorientation (axes permuted or flipped), so the labels
   // are post-processed wherever they are at hand.
   const auto postprocessed = [&](const torch::Tensor& labels) {
     return options.postprocess && !plan.postprocessing.rules.empty() ? apply_postprocessing(labels, plan.postprocessing) : labels;
   };
   if (options.stitching == Stitching::Whole) {
-    RasResult r = predict_whole(input, trace, classes, count, net, window, options);
+    RasResult r = predict_whole(input, trace, classes, count, net, settings, options);
     out.labels = label_volume(postprocessed(r.labels), image, plan);
     if (r.probabilities.defined()) out.probabilities.data = r.probabilities;
   } else {
-    RasResult r = predict_in_slabs(input, trace, classes, count, net, window, options);
+    RasResult r = predict_in_slabs(input, trace, classes, count, net, settings, options);
     out.labels = label_volume(undo_reorientation(postprocessed(r.labels), trace.orientation), image, plan);
     if (r.probabilities.defined()) out.probabilities.data = undo_reorientation(r.probabilities, trace.orientation);
   }

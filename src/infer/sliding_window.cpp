@@ -30,6 +30,11 @@ std::vector<int64_t> window_lengths(int64_t size, int64_t window, int64_t multip
 
 }  // namespace
 
+std::array<int64_t, 3> window_of(const InferenceSettings& settings) {
+  if (!settings.window) fail("sliding window: no window size given (a Plan's window is its patch)");
+  return *settings.window;
+}
+
 int64_t window_count(const std::array<int64_t, 3>& size, const std::array<int64_t, 3>& window, double overlap) {
   int64_t count = 1;
   for (int a = 0; a < 3; ++a) count *= static_cast<int64_t>(window_starts(std::max(size[a], window[a]), window[a], overlap).size());
@@ -41,18 +46,20 @@ int64_t grown_window_voxels(const std::array<int64_t, 3>& window, double growth)
   return static_cast<int64_t>(std::llround(growth * static_cast<double>(window[0] * window[1] * window[2])));
 }
 
-std::array<int64_t, 3> fitted_window(const std::array<int64_t, 3>& size, const SlidingWindowOptions& o) {
-  const int64_t base_voxels = o.window[0] * o.window[1] * o.window[2];
-  if (o.max_window_voxels <= base_voxels || o.window_multiple < 1) return o.window;
+std::array<int64_t, 3> fitted_window(const std::array<int64_t, 3>& size, const InferenceSettings& o) {
+  const std::array<int64_t, 3> window = window_of(o);
+  const int64_t base_voxels = window[0] * window[1] * window[2];
+  const int64_t max_window_voxels = grown_window_voxels(window, o.window_growth);
+  if (max_window_voxels <= base_voxels) return window;
   std::array<std::vector<int64_t>, 3> lengths;
-  for (int a = 0; a < 3; ++a) lengths[a] = window_lengths(size[a], o.window[a], o.window_multiple);
-  auto best = o.window;
+  for (int a = 0; a < 3; ++a) lengths[a] = window_lengths(size[a], window[a], kWindowMultiple);
+  auto best = window;
   int64_t best_voxels = std::numeric_limits<int64_t>::max(), best_windows = best_voxels;
   for (int64_t w0 : lengths[0]) {
     for (int64_t w1 : lengths[1]) {
       for (int64_t w2 : lengths[2]) {
         const int64_t voxels = w0 * w1 * w2;
-        if (voxels > o.max_window_voxels && voxels != base_voxels) continue;
+        if (voxels > max_window_voxels && voxels != base_voxels) continue;
         const int64_t windows = window_count(size, {w0, w1, w2}, o.overlap);
         const int64_t total = windows * voxels;
         if (total < best_voxels || (total == best_voxels && windows < best_windows)) {
@@ -81,13 +88,13 @@ torch::Tensor gaussian_importance_map(const std::array<int64_t, 3>& window, doub
   return g.to(torch::kFloat32);
 }
 
-void check_window_options(const SlidingWindowOptions& o) {
-  for (int64_t w : o.window) {
+void check_window_options(const InferenceSettings& o, const SlidingWindowOptions& run) {
+  for (int64_t w : window_of(o)) {
     if (w < 1 || w > 1024) fail("window size {} is out of range, expected 1 to 1024 voxels", w);
   }
   if (!(o.overlap >= 0 && o.overlap < 1)) fail("window overlap {} is out of range, expected [0, 1)", o.overlap);
-  if (o.max_window_voxels < 0) fail("largest window {} voxels is out of range, expected at least 0", o.max_window_voxels);
-  if (o.batch_size < 1 || o.batch_size > 64) fail("window batch size {} is out of range, expected 1 to 64", o.batch_size);
+  grown_window_voxels(*o.window, o.window_growth);  // checks the growth's range
+  if (run.batch_size < 1 || run.batch_size > 64) fail("window batch size {} is out of range, expected 1 to 64", run.batch_size);
   for (auto a : o.mirror_axes) {
     if (a < 0 || a > 2) fail("mirror axis {} is not 0, 1 or 2", a);
   }
@@ -167,32 +174,31 @@ torch::Tensor predict_batch(const torch::Tensor& batch, const WindowPredictor& p
 }  // namespace
 
 void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
-                          const SlidingWindowOptions& options, const SlabSink& sink) {
+                          const InferenceSettings& settings, const SlidingWindowOptions& o, const SlabSink& sink) {
   if (image.dim() != 5 || image.size(0) != 1) fail("sliding window expects a [1, C, D, H, W] image");
-  check_window_options(options);
+  check_window_options(settings, o);
   const std::array<int64_t, 3> size{image.size(2), image.size(3), image.size(4)};
-  SlidingWindowOptions o = options;
-  o.window = fitted_window(size, options);
+  const std::array<int64_t, 3> window = fitted_window(size, settings);
   std::array<int64_t, 3> padded{}, before{};
   std::vector<int64_t> pads(6, 0);
   for (int a = 0; a < 3; ++a) {
-    padded[a] = std::max(size[a], o.window[a]);
+    padded[a] = std::max(size[a], window[a]);
     before[a] = (padded[a] - size[a]) / 2;
     pads[2 * (2 - a)] = before[a];
     pads[2 * (2 - a) + 1] = padded[a] - size[a] - before[a];
   }
   auto input = torch::constant_pad_nd(image, pads, 0.0);
-  auto weight = o.blending == Blending::Gaussian ? gaussian_importance_map(o.window) : torch::ones({o.window[0], o.window[1], o.window[2]});
+  auto weight = settings.blending == Blending::Gaussian ? gaussian_importance_map(window) : torch::ones({window[0], window[1], window[2]});
   weight = weight.to(o.stitch_device).unsqueeze(0);
 
   std::vector<std::array<int64_t, 3>> positions;  // ordered along axis 0, as the ring needs
-  for (auto s0 : window_starts(padded[0], o.window[0], o.overlap))
-    for (auto s1 : window_starts(padded[1], o.window[1], o.overlap))
-      for (auto s2 : window_starts(padded[2], o.window[2], o.overlap)) positions.push_back({s0, s1, s2});
-  const auto flips = flip_sets(o.mirror_axes);
+  for (auto s0 : window_starts(padded[0], window[0], settings.overlap))
+    for (auto s1 : window_starts(padded[1], window[1], settings.overlap))
+      for (auto s2 : window_starts(padded[2], window[2], settings.overlap)) positions.push_back({s0, s1, s2});
+  const auto flips = flip_sets(settings.mirror_axes);
 
-  RowRing logits(out_channels, o.window[0], padded[1], padded[2], o.stitch_device);
-  RowRing norm(1, o.window[0], padded[1], padded[2], o.stitch_device);
+  RowRing logits(out_channels, window[0], padded[1], padded[2], o.stitch_device);
+  RowRing norm(1, window[0], padded[1], padded[2], o.stitch_device);
   const int64_t row_bytes = out_channels * padded[1] * padded[2] * 4;
   const int64_t rows_per_slab = std::max<int64_t>(1, o.slab_bytes / row_bytes);
   // Hands on the padded rows before `row`, which no window still to come touches.
@@ -211,7 +217,7 @@ void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, cons
     std::vector<torch::Tensor> windows;
     for (size_t p = first; p < last; ++p) {
       const auto& s = positions[p];
-      windows.push_back(input.slice(2, s[0], s[0] + o.window[0]).slice(3, s[1], s[1] + o.window[1]).slice(4, s[2], s[2] + o.window[2]));
+      windows.push_back(input.slice(2, s[0], s[0] + window[0]).slice(3, s[1], s[1] + window[1]).slice(4, s[2], s[2] + window[2]));
     }
     const auto out = predict_batch(torch::cat(windows, 0).to(o.compute_device), predictor, flips, out_channels, o.stitch_device);
     for (size_t p = first; p < last; ++p) {
@@ -226,9 +232,9 @@ void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, cons
 }
 
 torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
-                                       const SlidingWindowOptions& o) {
+                                       const InferenceSettings& settings, const SlidingWindowOptions& o) {
   auto logits = torch::empty({1, out_channels, image.size(2), image.size(3), image.size(4)}, torch::TensorOptions().device(o.stitch_device));
-  sliding_window_slabs(image, out_channels, predictor, o, [&](int64_t row, const torch::Tensor& slab) {
+  sliding_window_slabs(image, out_channels, predictor, settings, o, [&](int64_t row, const torch::Tensor& slab) {
     logits[0].slice(1, row, row + slab.size(1)).copy_(slab);
   });
   return logits;

@@ -1,6 +1,7 @@
 #pragma once
 // What the DICOM series reader and the SEG reader and writer share (private to src/io/).
 #include "repux/error.h"
+#include "repux/io/dicom_toolkit.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -17,13 +18,6 @@
 
 namespace repux::dicom {
 
-// DCMTK's decoders (JPEG, JPEG-LS, RLE) registered once per process, and its log silenced (its
-// messages would interleave with ours; every failure reaches the user as a repux::Error) unless the
-// environment sets REPUX_DICOM_LOG.
-void initialise();
-
-// A string attribute, trimmed; empty when absent.
-std::string text(DcmItem& item, const DcmTagKey& tag);
 // The `count` numbers of a decimal-string attribute; an error naming `file` and the attribute when
 // absent, short, or any value is not a finite decimal number.
 std::vector<double> numbers(DcmItem& item, const DcmTagKey& tag, size_t count, const std::string& file);

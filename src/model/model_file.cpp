@@ -2,6 +2,7 @@
 
 #include "repux/error.h"
 #include "repux/io/safetensors.h"
+#include "repux/nn/network_family.h"
 #include "repux/shape_string.h"
 
 #include <map>
@@ -10,58 +11,13 @@ namespace repux {
 
 namespace {
 
-// The stored tensors' shapes by name, and the check that one of them shows a described value.
-struct TensorShapes {
-  std::map<std::string, torch::IntArrayRef> shapes;
-  std::string path;
-
-  void expect(const std::string& key, size_t dim, int64_t value, const char* field) const {
-    auto it = shapes.find(key);
-    if (it == shapes.end() || it->second.size() <= dim || it->second[dim] != value) {
-      fail("{}: the description says {} {}, but tensor {} is {}", path, field, value, key,
-           it == shapes.end() ? std::string("missing") : shape_string(it->second));
-    }
-  }
-  // The stage's last block `{stage_key}.{depth - 1}.{leaf}` shows `width` and there is no block after it.
-  void expect_stage(const std::string& stage_key, int64_t depth, const std::string& leaf, int64_t width) const {
-    expect(fmt::format("{}.{}.{}", stage_key, depth - 1, leaf), 0, width, "a stage width of");
-    if (shapes.count(fmt::format("{}.{}.{}", stage_key, depth, leaf))) {
-      fail("{}: the description says {} blocks in {}, but the file holds more", path, depth, stage_key);
-    }
-  }
-};
-
-void check_large_kernel_net(const NetworkConfig& c, const TensorShapes& t) {
-  const std::string p = c.encoder_prefix();
-  t.expect(p + ".downsample_layers.0.0.weight", 0, c.dims[0], "dims[0] =");
-  t.expect(p + ".downsample_layers.0.0.weight", 1, c.in_channels, "in_channels =");
-  for (size_t i = 1; i < 4; ++i) t.expect(fmt::format("{}.downsample_layers.{}.1.weight", p, i), 0, c.dims[i], "a stage width of");
-  for (size_t i = 0; i < 4; ++i) {
-    const std::string stage = fmt::format("{}.stages.{}", p, i);
-    t.expect_stage(stage, c.depths[i], "dwconv.weight", c.dims[i]);
-    t.expect(fmt::format("{}.{}.dwconv.weight", stage, c.depths[i] - 1), 2, c.kernel_sizes[i], "a kernel size of");
-  }
-  t.expect("encoder5.layer.conv1.conv.weight", 0, c.hidden_size, "hidden_size =");
-  t.expect("out.conv.conv.weight", 0, c.out_channels, "out_channels =");
-}
-
-void check_resenc(const NetworkConfig& c, const TensorShapes& t) {
-  t.expect("resenc.stem.conv.conv.weight", 1, c.in_channels, "in_channels =");
-  for (size_t i = 0; i < c.dims.size(); ++i) t.expect_stage(fmt::format("resenc.stages.{}", i), c.depths[i], "conv2.conv.conv.weight", c.dims[i]);
-  if (t.shapes.count(fmt::format("resenc.stages.{}.0.conv1.conv.conv.weight", c.dims.size()))) {
-    fail("{}: the description says {} stages, but the file holds more", t.path, c.dims.size());
-  }
-  t.expect("resenc.head.conv.weight", 0, c.out_channels, "out_channels =");
-}
-
 // The description decides how large a network gets built, so it is checked against the stored
 // tensors first: widths, depths, kernels, hidden size and classes each show in one tensor's shape.
 // A file that claims a large network must then also hold its weights.
 void check_description_against_tensors(const NetworkConfig& c, const NamedTensors& tensors, const std::string& path) {
-  TensorShapes shapes{{}, path};
+  StoredShapes shapes{{}, path};
   for (const auto& [name, t] : tensors) shapes.shapes.emplace(name, t.sizes());
-  if (c.arch == Arch::ResEnc) check_resenc(c, shapes);
-  else check_large_kernel_net(c, shapes);
+  network_family(c.arch).check_stored(c, shapes);
   for (const auto& [name, t] : tensors) {
     if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) fail("{}: tensor {} holds NaN or infinite weights", path, name);
   }
@@ -132,9 +88,12 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
 LoadedModel import_official_checkpoint(const std::string& path, const NetworkConfig& config, bool bfr_finetune) {
   const NamedTensors state = read_torch_state_dict(path);
   const NetworkConfig cfg = config.resolved();
-  if (cfg.arch == Arch::ResEnc) fail("{}: resenc has no official checkpoints to import (train it with repux train --arch resenc)", path);
+  const NetworkFamily& family = network_family(cfg.arch);
+  if (family.official_prefix.empty()) {
+    fail("{}: {} has no official checkpoints to import (train it with repux train --arch {})", path, cfg.arch, cfg.arch);
+  }
   // Name the two most common mistakes plainly before the generic key comparison.
-  const std::string prefix = cfg.encoder_prefix() + ".";
+  const std::string prefix = family.official_prefix + ".";
   bool has_prefix = false;
   std::string other;
   for (const auto& [k, v] : state) {
@@ -142,7 +101,7 @@ LoadedModel import_official_checkpoint(const std::string& path, const NetworkCon
     if (k.rfind("repuxnet_3d.", 0) == 0) other = "repuxnet";
     if (k.rfind("uxnet_3d.", 0) == 0) other = "uxnet";
   }
-  if (!has_prefix && !other.empty()) fail("{}: is a {} checkpoint, but --arch says {}", path, other, enum_name(cfg.arch));
+  if (!has_prefix && !other.empty()) fail("{}: is a {} checkpoint, but --arch says {}", path, other, cfg.arch);
   for (const auto& [k, v] : state) {
     if (k == "out.conv.conv.weight" && v.size(0) != cfg.out_channels) {
       fail("{}: has {} output classes (out.conv.conv.weight is {}), but {} were asked for", path, v.size(0),

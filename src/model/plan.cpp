@@ -8,7 +8,7 @@ namespace repux {
 namespace {
 
 [[noreturn]] void fail_field(const std::string& field, const std::string& problem) {
-  fail("plan field '{}': {}", field, problem);
+  throw PlanFieldError(field, fmt::format("plan field '{}': {}", field, problem));
 }
 
 // Runs `read`, turning any JSON or repux error into one naming `field`.
@@ -18,6 +18,8 @@ auto in_field(const std::string& field, F&& read) -> decltype(read()) {
     return read();
   } catch (const nlohmann::json::exception& e) {
     fail_field(field, first_line(e.what()));
+  } catch (const PlanFieldError&) {
+    throw;  // already names its (inner) field
   } catch (const Error& e) {
     fail_field(field, e.what());
   }
@@ -106,15 +108,8 @@ Plan plan_from_json(const nlohmann::json& j) {
   return resolved(p);
 }
 
-SlidingWindowOptions sliding_window_options(const Plan& plan) {
-  const Plan p = resolved(plan);
-  SlidingWindowOptions o;
-  o.window = *p.inference.window;
-  o.overlap = p.inference.overlap;
-  o.blending = p.inference.blending;
-  o.mirror_axes = p.inference.mirror_axes;
-  o.max_window_voxels = grown_window_voxels(o.window, p.inference.window_growth);
-  return o;
+InferenceSettings inference_settings(const Plan& plan, const InferenceOverrides& user) {
+  return merge(resolved(plan).inference, user);
 }
 
 }  // namespace repux

@@ -1,10 +1,11 @@
 #include "repux/net/dicom_peer.h"
 
-#include "../io/dicom_common.h"
 #include "repux/error.h"
+#include "repux/io/dicom_toolkit.h"
 #include "repux/io/dicom_series.h"
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/scu.h>

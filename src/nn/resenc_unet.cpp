@@ -2,10 +2,32 @@
 
 #include "repux/error.h"
 
+#include <fmt/format.h>
+
 namespace repux {
 namespace {
 
 torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
+
+void resolve_resenc(NetworkConfig& c) {
+  if (c.dims.empty()) c.dims = {32, 64, 128, 256, 320};
+  if (c.depths.empty()) c.depths = {1, 3, 4, 6, 6};
+  if (!c.kernel_sizes.empty()) fail("kernel_sizes do not apply to resenc (its convolutions are 3x3x3)");
+  if (!c.reparam) c.reparam = Reparam::None;
+  if (*c.reparam != Reparam::None) fail("reparam {} does not apply to resenc (no large kernels)", enum_name(*c.reparam));
+  // Five stages: the input is halved four times, as the other architectures' (patches: multiples of 16).
+  if (c.dims.size() != 5) fail("dims needs 5 values for resenc, got {}", c.dims.size());
+  if (c.depths.size() != 5) fail("depths needs 5 values for resenc, got {}", c.depths.size());
+}
+
+void check_resenc(const NetworkConfig& c, const StoredShapes& t) {
+  t.expect("resenc.stem.conv.conv.weight", 1, c.in_channels, "in_channels =");
+  for (size_t i = 0; i < c.dims.size(); ++i) t.expect_stage(fmt::format("resenc.stages.{}", i), c.depths[i], "conv2.conv.conv.weight", c.dims[i]);
+  if (t.has(fmt::format("resenc.stages.{}.0.conv1.conv.conv.weight", c.dims.size()))) {
+    fail("{}: the description says {} stages, but the file holds more", t.path, c.dims.size());
+  }
+  t.expect("resenc.head.conv.weight", 0, c.out_channels, "out_channels =");
+}
 
 }  // namespace
 
@@ -79,6 +101,21 @@ void ResEncUNetImpl::replace_head(int64_t classes) {
   const auto device = weight.device();
   head = replace_module("head", ConvHolder(weight.size(1), classes, 1, /*bias=*/true));
   head->to(device);
+}
+
+ResEncSegmenterImpl::ResEncSegmenterImpl(const NetworkConfig& cfg) : SegmenterImpl(cfg) {
+  resenc = register_module("resenc", ResEncUNet(config.in_channels, config.out_channels, config.dims, config.depths));
+}
+
+NetworkFamily resenc_family() {
+  NetworkFamily f;
+  f.name = "resenc";
+  f.summary = "nnU-Net's residual-encoder U-Net (ResEnc M), 3x3x3 convolutions";
+  f.fields = {"dims", "depths"};
+  f.resolve = resolve_resenc;
+  f.build = [](const NetworkConfig& c) { return make_segmenter<ResEncSegmenterImpl>(c); };
+  f.check_stored = check_resenc;
+  return f;
 }
 
 }  // namespace repux

@@ -73,7 +73,7 @@ void load_state_dict(Segmenter& net, const NamedTensors& state, KernelForm form,
     if (!wanted.count(k)) unexpected.push_back(k);
   }
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
-    std::string msg = fmt::format("{}: does not fit the {} network:", source, enum_name(net->config.arch));
+    std::string msg = fmt::format("{}: does not fit the {} network:", source, net->config.arch);
     if (!mismatched.empty()) msg += " wrong shapes: " + join_first(mismatched) + ";";
     if (!missing.empty()) msg += fmt::format(" {} missing keys: {};", missing.size(), join_first(missing));
     if (!unexpected.empty()) msg += fmt::format(" {} unexpected keys: {};", unexpected.size(), join_first(unexpected));

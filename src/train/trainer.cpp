@@ -322,6 +322,9 @@ void check_train_options(const TrainOptions& o) {
   require(s.crops_per_case >= 1 && s.crops_per_case <= 64, "--crops", s.crops_per_case, "1 to 64");
   require(s.foreground_ratio >= 0 && s.foreground_ratio <= 1, "--fg-ratio", s.foreground_ratio, "in [0, 1]");
   for (int64_t a : s.flip_axes) require(a >= 0 && a <= 2, "--flip-axes", a, "0, 1 or 2");
+  if (!o.dist_backend.empty() && o.dist_backend != "gloo" && o.dist_backend != "nccl") {
+    fail("--dist-backend '{}' is not one of: gloo, nccl", o.dist_backend);
+  }
   resolved(o.plan);
   if (o.resume && o.overwrite) fail("--resume and --overwrite contradict each other");
   if (o.augment_device.is_cuda() && !torch::cuda::is_available()) fail("--augment-device {}: no CUDA device is available", o.augment_device.str());

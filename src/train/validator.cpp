@@ -8,9 +8,9 @@ namespace repux {
 
 Validator::Validator(ValidationCases cases, const Plan& plan, const torch::Device& device, Precision precision,
                      Communicator* comm)
-    : cases_(std::move(cases)), classes_(plan.network.out_channels), window_(sliding_window_options(plan)), precision_(precision), comm_(comm) {
-  window_.compute_device = device;
-  window_.stitch_device = device;
+    : cases_(std::move(cases)), classes_(plan.network.out_channels), settings_(inference_settings(plan)), precision_(precision), comm_(comm) {
+  run_.compute_device = device;
+  run_.stitch_device = device;
 }
 
 ValidationResult Validator::run(Segmenter& net) const {
@@ -21,9 +21,9 @@ ValidationResult Validator::run(Segmenter& net) const {
   for (size_t i = static_cast<size_t>(rank); i < cases_.count; i += static_cast<size_t>(ranks)) {
     const PreparedCase c = cases_.load(i);
     const auto logits = sliding_window_inference(c.image.unsqueeze(0), classes_, [&](const torch::Tensor& x) {
-      AutocastScope amp(window_.compute_device.type(), precision_);
+      AutocastScope amp(run_.compute_device.type(), precision_);
       return net->forward(x).to(torch::kFloat32);
-    }, window_);
+    }, settings_, run_);
     const auto prediction = logits[0].argmax(0).cpu();
     for (int64_t cls = 1; cls < classes_; ++cls) {
       const double dice = dice_score(prediction == cls, c.label == cls);

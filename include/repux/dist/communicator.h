@@ -27,6 +27,10 @@ struct LaunchEnvironment {
 // A TCP port on the loopback interface that is free now (for a rendezvous on this machine).
 int free_tcp_port();
 
+// An integer environment variable: `fallback` when unset or empty; an error naming it when it is not
+// an integer of at least `min_value` (read the same way everywhere, e.g. LOCAL_WORLD_SIZE).
+int int_from_env(const char* name, int fallback, int min_value);
+
 // A single process when WORLD_SIZE is unset; a malformed or inconsistent variable is an error naming it.
 LaunchEnvironment launch_environment_from_env();
 

@@ -1,49 +1,21 @@
 #pragma once
 // Post-processing of predicted labels, as nnU-Net does it: per class, keep only the largest connected
-// component, or remove the components smaller than a size; removed voxels become background.
+// component, or remove the components smaller than a size; removed voxels become background. The
+// rules themselves are part of a model's Plan (model/postprocessing.h); this applies and finds them.
 // `repux postprocess --determine` decides per class, on validation predictions, whether keeping the
 // largest component raises the mean Dice; the decision is stored in the model's Plan and `predict`
 // applies it.
-#include "repux/enum_names.h"
+#include "repux/model/postprocessing.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include <map>
 #include <vector>
 
 namespace repux {
 
-// Which neighbours of a voxel touch it: 6 share a face, 18 a face or an edge, 26 any corner.
-enum class Connectivity { Faces, Edges, Corners };
-template <>
-struct EnumNames<Connectivity> {
-  static constexpr const char* what = "connectivity";
-  static constexpr std::pair<Connectivity, const char*> table[] = {
-      {Connectivity::Faces, "6"}, {Connectivity::Edges, "18"}, {Connectivity::Corners, "26"}};
-};
-
 // [D, H, W] mask -> int32 labels: 0 outside the mask, components numbered 1..count in the raster order
 // of their first voxel (as scipy.ndimage.label numbers them).
 torch::Tensor label_components(const torch::Tensor& mask, Connectivity connectivity, int64_t* count = nullptr);
-
-struct ClassRule {
-  bool largest_only = false;  // keep only the largest component (the first of equals)
-  int64_t min_voxels = 0;     // remove components with fewer voxels
-  bool operator==(const ClassRule& o) const { return largest_only == o.largest_only && min_voxels == o.min_voxels; }
-};
-
-struct Postprocessing {
-  Connectivity connectivity = Connectivity::Corners;
-  std::map<int64_t, ClassRule> rules;  // by class index; a class without a rule is left alone
-};
-
-nlohmann::json to_json(const Postprocessing& p);
-// Checks every field against the model's number of classes; an error names the bad one.
-Postprocessing postprocessing_from_json(const nlohmann::json& j, int64_t classes);
-void check_postprocessing(const Postprocessing& p, int64_t classes);
-// "1 (liver): largest component; 3 (kidney): components below 200 voxels removed", or "none".
-std::string describe(const Postprocessing& p, const std::vector<std::string>& class_names);
 
 // labels: [D, H, W] of class indices (any numeric type); returns the same type and shape.
 torch::Tensor apply_postprocessing(const torch::Tensor& labels, const Postprocessing& p);

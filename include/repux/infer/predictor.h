@@ -12,22 +12,6 @@
 
 namespace repux {
 
-// Unset fields keep the plan's inference defaults.
-struct InferenceOverrides {
-  std::optional<std::array<int64_t, 3>> window;
-  std::optional<double> overlap;
-  std::optional<Blending> blending;
-  std::optional<std::vector<int64_t>> mirror_axes;
-  std::optional<double> window_growth;  // unset with a window given: 1, that window exactly
-};
-
-// `repux predict --fast`: the fewest windows of the patch that cover the volume (overlap 0; evenly
-// spread, so they still meet with the overlap that covering takes) and no mirroring: 4.2x fewer
-// windows than overlap 0.5 on a 256x256x160 CT, for -0.0076 mean Dice on the demo's held-out cases.
-InferenceOverrides fast_inference();
-// `base` with each field that `over` sets replaced by it.
-InferenceOverrides overridden(InferenceOverrides base, const InferenceOverrides& over);
-
 // How the blended window predictions become labels. Slabs: rows are finished, restored to the
 // original grid and reduced to labels as the windows pass (memory ~ K x window depth x H x W);
 // whole: all K channels over the whole volume at each step (repux 0.1's path, kept as the reference
@@ -40,7 +24,7 @@ struct EnumNames<Stitching> {
 };
 
 struct PredictOptions {
-  InferenceOverrides overrides;
+  InferenceOverrides overrides;  // over the plan's inference settings (model/inference_settings.h)
   int64_t batch_size = 1;  // windows per network call
   torch::Device compute_device = torch::kCPU;
   std::optional<torch::Device> stitch_device;  // none: the compute device
@@ -59,9 +43,9 @@ struct Prediction {
   int64_t windows = 0;
 };
 
-// The sliding window predict uses for `plan`: the plan's inference settings with the overrides.
-// Throws repux::Error naming a value out of range.
-SlidingWindowOptions predict_window_options(const Plan& plan, const PredictOptions& options);
+// The inference settings predict uses for `plan`: the plan's, overlaid with options.overrides.
+// Throws repux::Error naming a value out of range (options' batch size included).
+InferenceSettings predict_settings(const Plan& plan, const PredictOptions& options);
 
 Prediction predict_volume(LoadedModel& model, const Volume& image, const PredictOptions& options);
 

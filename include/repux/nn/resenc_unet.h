@@ -10,6 +10,7 @@
 // per level a 2x transposed conv, concatenation with the encoder stage of that resolution, one
 // conv-norm-act; a 1x1 conv gives the logits at full resolution. Deep supervision is not built: the
 // trainer optimises the full-resolution output only, as for the other architectures.
+#include "repux/nn/network_family.h"
 #include "repux/nn/unetr_blocks.h"
 
 #include <torch/torch.h>
@@ -52,5 +53,19 @@ struct ResEncUNetImpl : torch::nn::Module {
   ConvHolder head{nullptr};
 };
 TORCH_MODULE(ResEncUNet);
+
+// The family's network: the ResEnc U-Net under the name "resenc" (its state-dict prefix).
+struct ResEncSegmenterImpl : SegmenterImpl {
+  explicit ResEncSegmenterImpl(const NetworkConfig& config);
+  std::vector<torch::Tensor> encoder_stages(const torch::Tensor& x) override { return resenc->encode(x); }
+  ResEncUNet resenc{nullptr};
+
+ protected:
+  torch::Tensor run(const torch::Tensor& x) override { return resenc(x); }
+  void replace_output_head(int64_t out_channels) override { resenc->replace_head(out_channels); }
+};
+
+// resenc: ResEnc M for a 96^3 patch; its convolutions are all 3x3x3, and it has no official checkpoints.
+NetworkFamily resenc_family();
 
 }  // namespace repux

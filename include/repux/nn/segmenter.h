@@ -1,13 +1,12 @@
 #pragma once
-// The whole segmentation network, created by name from a config that also travels inside model files:
-// a ConvNet encoder (RepUX-Net or 3D UX-Net) with the UNETR-style decoder (MONAI UNETR blocks), or
-// nnU-Net's residual-encoder U-Net (ResEnc M) as the baseline they are compared with.
-#include "repux/enum_names.h"
-#include "repux/nn/encoder.h"
-#include "repux/nn/resenc_unet.h"
-#include "repux/nn/unetr_blocks.h"
+// The whole segmentation network: one interface (SegmenterImpl) over the network families, each
+// built by name from a NetworkConfig that also travels inside model files (nn/network_family.h holds
+// the registry). The families today: RepUX-Net and 3D UX-Net (a ConvNet encoder with the UNETR-style
+// decoder, nn/unetr_segmenter.h) and nnU-Net's residual-encoder U-Net (nn/resenc_unet.h).
+#include "repux/nn/large_kernel_conv.h"
 
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include <optional>
 #include <string>
@@ -17,17 +16,9 @@ namespace repux {
 
 class BatchStatReducer;
 
-// The registry of architectures: a new one is a value here, a row in its name table and a case in
-// the network's constructor (its encoder blocks) and in NetworkConfig::resolved (its defaults).
-enum class Arch { RepUxNet, UxNet, ResEnc };
-template <>
-struct EnumNames<Arch> {
-  static constexpr const char* what = "architecture";
-  static constexpr std::pair<Arch, const char*> table[] = {{Arch::RepUxNet, "repuxnet"}, {Arch::UxNet, "uxnet"}, {Arch::ResEnc, "resenc"}};
-};
-
+// One config type for every family; each family fills its defaults and refuses what does not apply.
 struct NetworkConfig {
-  Arch arch = Arch::RepUxNet;
+  std::string arch = "repuxnet";  // the family's registered name: repuxnet, uxnet, resenc
   int64_t in_channels = 1;
   int64_t out_channels = 14;
   // Stage widths and blocks per stage; empty: 48 96 192 384 and 2 2 2 2 (repuxnet, uxnet: four stages),
@@ -41,41 +32,46 @@ struct NetworkConfig {
   int64_t small_kernel_size = 5;
   LkImpl conv_impl = LkImpl::Auto;
 
-  // Fills the per-architecture defaults and checks every value; throws naming the bad one.
+  // Fills the family's defaults and checks every value; throws naming the bad one (an unknown
+  // architecture names the registered ones).
   NetworkConfig resolved() const;
-  // The encoder's attribute name in official checkpoints: "repuxnet_3d" or "uxnet_3d" ("resenc" for
-  // resenc, which has no official checkpoints).
-  std::string encoder_prefix() const;
 };
 
 nlohmann::json to_json(const NetworkConfig& config);
 NetworkConfig network_config_from_json(const nlohmann::json& j);
 
+// What every family's network offers the trainer, predict, import/export and `repux erf`.
 struct SegmenterImpl : torch::nn::Module {
-  explicit SegmenterImpl(const NetworkConfig& config);
+  explicit SegmenterImpl(const NetworkConfig& config) : config(config.resolved()) {}
   // x: [N, in_channels, D, H, W] with D, H, W multiples of 16; returns [N, out_channels, D, H, W] logits.
   torch::Tensor forward(const torch::Tensor& x);
   // The encoder's stage outputs, finest first (repuxnet, uxnet: 4 at 1/2 to 1/16 resolution; resenc: 5
   // at 1/1 to 1/16): the feature maps whose effective receptive field `repux erf` measures.
-  std::vector<torch::Tensor> encoder_stages(const torch::Tensor& x);
-  // Folds every large-kernel re-parameterization into plain kernels (for inference and export).
-  void deploy();
+  virtual std::vector<torch::Tensor> encoder_stages(const torch::Tensor& x) = 0;
   // Replaces the output head for another number of classes (fine-tuning, e.g. FLARE -> AMOS).
   void replace_head(int64_t out_channels);
+  // Folds every large-kernel re-parameterization into plain kernels (for inference and export).
+  void deploy();
   // Data-parallel training: BatchNorm statistics reduced over every process by `reducer` (nullptr:
   // local again). Returns how many BatchNorm layers were switched (0 for 3D UX-Net, which has none).
   int synchronize_batch_norm(BatchStatReducer* reducer);
 
-  NetworkConfig config;
-  ResEncUNet resenc{nullptr};  // resenc: the whole network; the UNETR-style members below stay empty
-  Encoder encoder{nullptr};
-  UnetrBasicBlock encoder1{nullptr}, encoder2{nullptr}, encoder3{nullptr}, encoder4{nullptr}, encoder5{nullptr};
-  UnetrUpBlock decoder5{nullptr}, decoder4{nullptr}, decoder3{nullptr}, decoder2{nullptr};
-  UnetrBasicBlock decoder1{nullptr};
-  UnetOutBlock out{nullptr};
+  NetworkConfig config;  // resolved
+
+ protected:
+  // The family's network on an input already checked.
+  virtual torch::Tensor run(const torch::Tensor& x) = 0;
+  virtual void replace_output_head(int64_t out_channels) = 0;
 };
 TORCH_MODULE(Segmenter);
 
+// A family's network behind the interface (a family's NetworkFamily::build returns this).
+template <typename Impl>
+Segmenter make_segmenter(const NetworkConfig& config) {
+  return Segmenter(std::shared_ptr<SegmenterImpl>(std::make_shared<Impl>(config)));
+}
+
+// The network of `config`'s family (resolved first).
 Segmenter create_network(const NetworkConfig& config);
 
 // Every large-kernel conv of the network, with its state-dict prefix (e.g. "repuxnet_3d.stages.0.0.dwconv").

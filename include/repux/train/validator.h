@@ -32,14 +32,16 @@ class Validator {
   Validator(ValidationCases cases, const Plan& plan, const torch::Device& device, Precision precision,
             Communicator* comm = nullptr);
 
-  const SlidingWindowOptions& window() const { return window_; }
+  // The settings it validates with: the Plan's, which predict starts from too.
+  const InferenceSettings& settings() const { return settings_; }
   // Leaves the network in training mode again.
   ValidationResult run(Segmenter& net) const;
 
  private:
   ValidationCases cases_;
   int64_t classes_;
-  SlidingWindowOptions window_;
+  InferenceSettings settings_;
+  SlidingWindowOptions run_;
   Precision precision_;
   Communicator* comm_;
 };

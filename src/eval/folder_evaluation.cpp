@@ -1,4 +1,4 @@
-#include "repux/eval/report.h"
+#include "repux/eval/folder_evaluation.h"
 
 #include "repux/data/labels.h"
 #include "repux/error.h"
@@ -15,11 +15,6 @@
 namespace fs = std::filesystem;
 
 namespace repux {
-namespace {
-
-nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
-
-}  // namespace
 
 void for_each_labelled_case(const std::string& prediction_dir, const std::string& truth_dir, int64_t classes,
                             const std::function<void(LabelledCase&)>& visit) {
@@ -53,7 +48,7 @@ void for_each_labelled_case(const std::string& prediction_dir, const std::string
   }
 }
 
-nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options) {
+EvaluationSummary evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options) {
   struct Loaded { std::string name; torch::Tensor pred, truth; std::array<double, 3> spacing; };
   std::vector<Loaded> cases;
   int64_t classes = options.classes;
@@ -65,54 +60,19 @@ nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::st
   const std::vector<std::string> names = options.class_names.empty() ? default_class_names(classes) : options.class_names;
   if (static_cast<int64_t>(names.size()) != classes) fail("{} class names given for {} classes", names.size(), classes);
 
-  nlohmann::json per_case = nlohmann::json::array();
-  std::vector<std::vector<double>> dice(classes), hd(classes), nsd(classes);
-  for (const auto& c : cases) {
-    const auto metrics = evaluate_labels(c.pred, c.truth, classes, c.spacing, options.tolerance_mm);
-    nlohmann::json entry = {{"case", c.name}, {"classes", nlohmann::json::object()}};
-    for (int64_t k = 1; k < classes; ++k) {
-      const auto& m = metrics[k - 1];
-      entry["classes"][names[k]] = {{"dice", number(m.dice)}, {"hd95_mm", number(m.hd95)}, {"surface_dice", number(m.surface_dice)}};
-      dice[k].push_back(m.dice);
-      hd[k].push_back(m.hd95);
-      nsd[k].push_back(m.surface_dice);
-    }
-    per_case.push_back(entry);
-  }
-  const auto mean = mean_of_finite;
-  nlohmann::json per_class = nlohmann::json::object();
-  std::vector<double> class_dice, class_hd, class_nsd;
-  for (int64_t k = 1; k < classes; ++k) {
-    per_class[names[k]] = {{"dice", number(mean(dice[k]))}, {"hd95_mm", number(mean(hd[k]))}, {"surface_dice", number(mean(nsd[k]))}};
-    class_dice.push_back(mean(dice[k]));
-    class_hd.push_back(mean(hd[k]));
-    class_nsd.push_back(mean(nsd[k]));
-  }
-  return {{"cases", per_case},
-          {"mean_per_class", per_class},
-          {"mean", {{"dice", number(mean(class_dice))}, {"hd95_mm", number(mean(class_hd))}, {"surface_dice", number(mean(class_nsd))}}},
-          {"surface_dice_tolerance_mm", options.tolerance_mm},
-          {"conventions", "Dice/HD95 NaN (null) when the ground truth is empty; HD95 null (inf) when only the prediction is empty; "
-                          "surface Dice 0 when one side is empty; means skip null"}};
+  EvaluationSummary summary;
+  summary.class_names.assign(names.begin() + (names.empty() ? 0 : 1), names.end());
+  summary.tolerance_mm = options.tolerance_mm;
+  for (const auto& c : cases) summary.cases.push_back({c.name, evaluate_labels(c.pred, c.truth, classes, c.spacing, options.tolerance_mm)});
+  compute_means(summary);
+  return summary;
 }
 
-void write_evaluation(const nlohmann::json& summary, const std::string& json_path) {
-  write_file_atomically(json_path, summary.dump(2) + "\n");
+void write_evaluation(const EvaluationSummary& summary, const std::string& json_path) {
+  write_file_atomically(json_path, to_json(summary).dump(2) + "\n");
   std::string csv_path = json_path;
   if (csv_path.size() > 5 && ends_with(csv_path, ".json")) csv_path.resize(csv_path.size() - 5);
-  csv_path += ".csv";
-  std::ostringstream f;
-  f << "case,class,dice,hd95_mm,surface_dice\n";
-  auto cell = [](const nlohmann::json& v) { return v.is_null() ? std::string("nan") : fmt::format("{:.6f}", v.get<double>()); };
-  for (const auto& c : summary["cases"]) {
-    for (const auto& [cls, m] : c["classes"].items()) {
-      f << c["case"].get<std::string>() << "," << cls << "," << cell(m["dice"]) << "," << cell(m["hd95_mm"]) << "," << cell(m["surface_dice"]) << "\n";
-    }
-  }
-  for (const auto& [cls, m] : summary["mean_per_class"].items()) {
-    f << "mean," << cls << "," << cell(m["dice"]) << "," << cell(m["hd95_mm"]) << "," << cell(m["surface_dice"]) << "\n";
-  }
-  write_file_atomically(csv_path, f.str());
+  write_file_atomically(csv_path + ".csv", evaluation_csv(summary));
 }
 
 }  // namespace repux

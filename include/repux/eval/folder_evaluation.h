@@ -1,9 +1,8 @@
 #pragma once
-// Evaluation of a folder of predictions against a folder of ground truths: per case and per class
-// metrics, means per class and overall, written as JSON and CSV.
+// Evaluation of a folder of predictions against a folder of ground truths (`repux evaluate`): per case
+// and per class metrics, means per class and overall (an EvaluationSummary), written as JSON and CSV.
+#include "repux/eval/evaluation_summary.h"
 #include "repux/io/volume.h"
-
-#include <nlohmann/json.hpp>
 
 #include <functional>
 
@@ -32,8 +31,8 @@ void for_each_labelled_case(const std::string& prediction_dir, const std::string
                             const std::function<void(LabelledCase&)>& visit);
 
 // Pairs files by name; a prediction without ground truth (or the reverse) is an error listing them.
-nlohmann::json evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options);
+EvaluationSummary evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options);
 // Writes summary.json and, next to it, summary.csv (one row per case and class), atomically.
-void write_evaluation(const nlohmann::json& summary, const std::string& json_path);
+void write_evaluation(const EvaluationSummary& summary, const std::string& json_path);
 
 }  // namespace repux
