@@ -3,6 +3,7 @@
 #include "repux/error.h"
 #include "repux/io/npy.h"
 #include "repux/model/model_file.h"
+#include "repux/nn/layernorm.h"
 #include "repux/nn/segmenter.h"
 #include "repux/nn/state_dict.h"
 #include "fixture_networks.h"

@@ -2,6 +2,7 @@
 
 #include "repux/data/preprocess.h"
 #include "repux/data/restore.h"
+#include "repux/infer/postprocess.h"
 #include "repux/error.h"
 
 namespace repux {

@@ -20,7 +20,9 @@ done
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 expect_file repux usr/bin/repux
 expect_file repux usr/share/man/man1/repux.1.gz
-expect_file librepux-dev "usr/lib/$multiarch/librepux.a"
+for layer in core io ops nn dist data eval model infer train experiment net; do
+  expect_file librepux-dev "usr/lib/$multiarch/librepux_$layer.a"
+done
 expect_file librepux-dev usr/include/repux/infer/predictor.h
 expect_file librepux-dev "usr/lib/$multiarch/cmake/repux/repuxConfig.cmake"
 expect_file librepux-dev "usr/lib/$multiarch/cmake/repux/repuxTargets.cmake"
