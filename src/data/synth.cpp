@@ -70,7 +70,7 @@ Abdomen random_abdomen(const AbdomenRanges& r, std::mt19937_64& rng) {
 
 std::pair<torch::Tensor, torch::Tensor> paint_abdomen(const Abdomen& a, const torch::Tensor& x, const torch::Tensor& y,
                                                       const torch::Tensor& z, const AbdomenLook& look) {
-  const auto grid = torch::broadcast_tensors({x, y, z})[0].sizes();
+  const std::vector<int64_t> grid = torch::broadcast_tensors({x, y, z})[0].sizes().vec();
   const auto body = torch::sigmoid((1.0 - (x / a.body_a).pow(2) - (y / a.body_b).pow(2)) / 0.04).expand(grid);
   auto image = -1000.0 * (1 - body) + (-80.0 + 40.0 * torch::sin(x / look.texture_x) * torch::cos(y / look.texture_y)) * body;
   auto label = torch::zeros(grid, torch::kUInt8);
