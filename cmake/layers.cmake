@@ -63,7 +63,7 @@ target_include_directories(repux_io PRIVATE ${NIFTI_INCLUDE_DIR})
 target_link_libraries(repux_io PRIVATE ${NIFTI2_LIBRARY} ${ZNZ_LIBRARY} ZLIB::ZLIB PNG::PNG)
 if(REPUX_DICOM)
   target_link_libraries(repux_io PRIVATE DCMTK::dcmseg DCMTK::dcmfg DCMTK::dcmiod DCMTK::dcmjpls DCMTK::dcmjpeg DCMTK::dcmdata)
-  target_link_libraries(repux_net PRIVATE DCMTK::dcmnet DCMTK::dcmdata)
+  target_link_libraries(repux_net PRIVATE DCMTK::dcmtls DCMTK::dcmnet DCMTK::dcmdata)
   # On the files that ask, not the whole target: a definition the precompiled header was built with
   # must be present wherever it is reused.
   set_property(SOURCE src/io/volume_file.cpp src/build_info.cpp APPEND PROPERTY COMPILE_DEFINITIONS REPUX_HAVE_DICOM=1)

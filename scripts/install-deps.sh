@@ -9,7 +9,7 @@ packages=(
   libopenblas0-pthread mricron-data libgoogle-perftools-dev clang
   help2man python3-torch dpkg-dev
   libdcmtk-dev dcmtk plastimatch dcm2niix dicom3tools
-  orthanc curl
+  orthanc curl strace openssl libssl-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -308,6 +308,37 @@ TEST(DicomSeg, KeepsTheSourcesUidsEvenWhenTheyBreakTheRules) {
   EXPECT_TRUE(torch::equal(read_label_volume(seg, image.grid()).data, labels.data));
 }
 
+// A SEG written with a UID key has UIDs derived from it: the same key the same SeriesInstanceUID and
+// SOPInstanceUID (a node's SEG of a resent series replaces the first), another key or none new ones.
+TEST(DicomSeg, AUidKeyGivesTheSameSegUidsEveryTime) {
+  TempDir dir;
+  const std::string series = plastimatch_series(dir, "ct", torch::eye(4, torch::kFloat64), {8, 8, 3});
+  const Volume image = read_volume(series);
+  Volume labels;
+  labels.data = torch::zeros_like(image.data);
+  labels.data.slice(2, 1, 2).fill_(1);
+  labels.affine = image.affine.clone();
+  labels.format_details = image.format_details;
+  auto uids = [&](const std::string& key, const std::string& name) {
+    VolumeWriteOptions o;
+    o.seg_uid_key = key;
+    write_volume(labels, dir.file(name), o);
+    return std::make_pair(dumped(dir.file(name), "0008,0018").at(0), dumped(dir.file(name), "0020,000e").at(0));
+  };
+  const auto first = uids("NODE:1.2.3", "a.dcm"), again = uids("NODE:1.2.3", "b.dcm"), other = uids("NODE:1.2.4", "c.dcm");
+  const auto fresh1 = uids("", "d.dcm"), fresh2 = uids("", "e.dcm");
+  EXPECT_EQ(first, again);
+  EXPECT_NE(first.first, other.first);
+  EXPECT_NE(first.second, other.second);
+  EXPECT_NE(first.first, first.second);
+  EXPECT_NE(fresh1.first, fresh2.first);
+  EXPECT_NE(fresh1.second, fresh2.second);
+  EXPECT_EQ(first.first.rfind("2.25.", 0), 0u) << first.first;
+  EXPECT_LE(first.first.size(), 64u);
+  const std::string report = shell("dciodvfy " + arg(dir.file("a.dcm")));
+  EXPECT_EQ(report.find("Error"), std::string::npos) << report;
+}
+
 TEST(DicomSeg, LabelsWithoutASourceSeriesAreRefused) {
   TempDir dir;
   Volume labels;

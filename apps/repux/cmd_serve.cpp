@@ -1,19 +1,23 @@
-// `repux serve`: a DICOM node. It receives CT/MR series by C-STORE into a spool, decides a series is
-// complete when nothing arrived for --quiet seconds, segments it with the model routed by modality, and
-// sends the DICOM SEG to --forward-to by C-STORE. `repux pacs-segment`: the pull mode, C-GET a study
-// from a PACS, segment each CT/MR series, store the SEGs back. One JSON line per event on stdout.
+// `repux serve`: a DICOM node. It receives CT/MR series by C-STORE into a spool (several senders at
+// once, optionally over DICOM TLS), decides a series is complete when nothing arrived for --quiet
+// seconds and no association delivering to it is open, segments it with the model routed by modality,
+// and queues the DICOM SEG for --forward-to, which gets it by C-STORE, retried with back-off until
+// delivered. `repux pacs-segment`: the pull mode, C-GET a study from a PACS, segment each CT/MR series,
+// store the SEGs back. One JSON line per event on stdout (net/event_log.h).
 #include "commands.h"
 #include "options.h"
 
 #include "repux/error.h"
+#include "repux/infer/model_routes.h"
 #include "repux/infer/predictor.h"
 #include "repux/io/dicom_series.h"
 #include "repux/io/volume_file.h"
+#include "repux/net/delivery_queue.h"
 #include "repux/net/dicom_peer.h"
+#include "repux/net/event_log.h"
 #include "repux/net/storage_scp.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -21,7 +25,6 @@
 #include <exception>
 #include <unistd.h>
 #include <filesystem>
-#include <map>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -32,36 +35,9 @@ namespace {
 std::atomic<bool> stop_requested{false};
 extern "C" void request_stop(int) { stop_requested = true; }
 
-void log_event(nlohmann::json event) {
-  event["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  fmt::print("{}\n", event.dump());
-  std::fflush(stdout);
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-
-// Models by modality ("CT=ct.repux"); an unkeyed one serves every modality without its own.
-class ModelRoutes {
- public:
-  explicit ModelRoutes(const std::vector<std::string>& specs) {
-    for (const auto& spec : specs) {
-      const auto eq = spec.find('=');
-      const std::string key = eq == std::string::npos ? "" : spec.substr(0, eq);
-      models_.emplace(key, load_model(eq == std::string::npos ? spec : spec.substr(eq + 1)));
-    }
-  }
-  LoadedModel& for_modality(const std::string& modality) {
-    auto it = models_.find(modality);
-    if (it == models_.end()) it = models_.find("");
-    if (it == models_.end()) fail("no model serves modality {} (give -m {}=MODEL or an unkeyed -m)", modality, modality);
-    return it->second;
-  }
-
- private:
-  std::map<std::string, LoadedModel> models_;
-};
 
 // What both commands need to segment a series: models, how to read, predict and write.
 struct SegmentingArgs {
@@ -85,18 +61,22 @@ void bind_segmenting(CLI::App* cmd, SegmentingArgs& a) {
 // Segments series (a folder, one series of it) into SEG files with the model their modality routes to.
 class SeriesSegmenter {
  public:
-  explicit SeriesSegmenter(const SegmentingArgs& a) : args_(a), models_(a.models) {
+  explicit SeriesSegmenter(const SegmentingArgs& a) : args_(a), models_(a.models, torch::Device(a.device)) {
     options_.overrides = resolve_overrides(a.inference);
     options_.compute_device = torch::Device(a.device);
     options_.precision = a.precision;
   }
-  DicomSeriesDetails segment(const std::string& folder, const std::string& series_uid, const std::string& seg_path) {
+  // `seg_uid_key`: see VolumeWriteOptions (empty: new UIDs).
+  DicomSeriesDetails segment(const std::string& folder, const std::string& series_uid, const std::string& seg_path,
+                             const std::string& seg_uid_key = "") {
     VolumeReadOptions reading = args_.reading;
     reading.dicom_series = series_uid;
     const Volume image = read_volume(folder, reading);
     const DicomSeriesDetails details = *dicom_series_details(image);
     const Prediction p = predict_volume(models_.for_modality(details.modality), image, options_);
-    write_volume(p.labels, seg_path, args_.writing);
+    VolumeWriteOptions writing = args_.writing;
+    writing.seg_uid_key = seg_uid_key;
+    write_volume(p.labels, seg_path, writing);
     return details;
   }
 
@@ -109,71 +89,107 @@ class SeriesSegmenter {
 struct ServeArgs {
   SegmentingArgs segmenting;
   StorageScpOptions scp;
+  std::vector<std::string> allow;
   std::string spool, forward_to;
-  int quiet_seconds = 10;
-  double spool_limit_gb = 20;
+  bool forward_tls = false;
+  int quiet_seconds = 10, resend_wait_seconds = 600, retry_seconds = 10, max_retry_seconds = 600;
+  double spool_limit_gb = 20, give_up_hours = 24;
 };
 
-// Segments the series of the spool that have gone quiet, one at a time, until a stop is requested.
-// It runs beside the SCP, so that senders are answered while a series is segmented (a PACS gives up
-// on an unanswered association within seconds: Orthanc after 10 by default).
-void segment_quiet_series(const ServeArgs& a, Spool& spool, SeriesSegmenter& segmenter, const DicomPeer& destination) {
+// Segments the series of the spool that are complete, one at a time, until a stop is requested, and
+// queues their SEGs. It runs beside the SCP, so that senders are answered while a series is segmented
+// (a PACS gives up on an unanswered association within seconds: Orthanc after 10 by default).
+void segment_complete_series(const ServeArgs& a, Spool& spool, SeriesSegmenter& segmenter, DeliveryQueue& queue) {
   while (!stop_requested) {
-    for (const auto& work : spool.take_quiet_series(std::chrono::seconds(a.quiet_seconds))) {
-      const std::string uid = fs::path(work).filename().string();
-      size_t files = 0;
-      for (const auto& e : fs::directory_iterator(work)) files += e.is_regular_file() ? 1 : 0;
-      log_event({{"event", "series_received"}, {"series", uid}, {"files", files}});
+    for (const auto& s : spool.take_quiet_series(std::chrono::seconds(a.quiet_seconds))) {
+      log_event({{"event", "series_received"}, {"series", s.uid}, {"files", s.files}, {"received_in_parts", s.received_in_parts}});
       if (stop_requested) break;  // left in work/: the next start takes it up again
       const auto t0 = std::chrono::steady_clock::now();
       try {
-        const std::string seg = (fs::path(work) / "repux_seg.dcm").string();
-        const DicomSeriesDetails d = segmenter.segment(work, uid, seg);
-        const double segmented = seconds_since(t0);
-        log_event({{"event", "segmented"}, {"series", uid}, {"study", d.study_uid}, {"slices", d.sop_instance_uids.size()}, {"seconds", segmented}});
-        store_files(destination, a.scp.ae_title, {seg});
-        log_event({{"event", "seg_sent"}, {"series", uid}, {"study", d.study_uid}, {"destination", a.forward_to},
-                   {"seconds", seconds_since(t0) - segmented}, {"total_seconds", seconds_since(t0)}});
-        spool.finish(work);
+        const std::string seg = (fs::path(s.folder) / "repux_seg.dcm").string();
+        // The same source series always gives the same SEG UIDs: a resent series replaces its SEG.
+        const DicomSeriesDetails d = segmenter.segment(s.folder, s.uid, seg, a.scp.ae_title + ":" + s.uid);
+        queue.add(seg, s.uid);
+        spool.finish(s.folder);
+        log_event({{"event", "segmented"}, {"series", s.uid}, {"study", d.study_uid}, {"slices", d.sop_instance_uids.size()},
+                   {"seconds", seconds_since(t0)}});
       } catch (const std::exception& e) {
-        log_event({{"event", "failed"}, {"series", uid}, {"error", first_line(e.what())}});
-        spool.set_aside(work);
+        log_event({{"event", "failed"}, {"series", s.uid}, {"error", first_line(e.what())}});
+        spool.set_aside(s.folder, first_line(e.what()));
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
 
-void run_serve(const ServeArgs& a) {
-  const DicomPeer destination = parse_dicom_peer(a.forward_to);
-  if (a.scp.allowed_peers.empty()) fail("--allow names no peer: a node accepts only configured AE titles");
-  SeriesSegmenter segmenter(a.segmenting);
-  Spool spool(a.spool, static_cast<uint64_t>(a.spool_limit_gb * (1ull << 30)));
-  std::signal(SIGTERM, request_stop);
-  std::signal(SIGINT, request_stop);
-  log_event({{"event", "listening"}, {"ae_title", a.scp.ae_title}, {"port", a.scp.port}, {"spool", a.spool}});
-  // An error that escapes the worker (the spool's folders unwritable, say) stops the node and is
-  // reported here, on the main thread, as any other error: never an exception leaving a thread.
-  std::exception_ptr worker_error;
-  std::thread worker([&] {
+// Delivers the queued SEGs to the destination, each attempt logged, until a stop is requested.
+void deliver_queued_segs(const ServeArgs& a, DeliveryQueue& queue, const DicomPeer& destination) {
+  const DicomTls tls = a.forward_tls ? a.scp.tls : DicomTls{};
+  while (!stop_requested) {
+    for (const auto& r : queue.deliver_due([&](const std::string& file) { store_files(destination, a.scp.ae_title, {file}, tls); })) {
+      if (r.error.empty()) {
+        log_event({{"event", "seg_sent"}, {"series", r.key}, {"destination", a.forward_to}, {"attempt", r.attempt}, {"seconds", r.seconds}});
+      } else if (r.given_up) {
+        log_event({{"event", "delivery_given_up"}, {"series", r.key}, {"attempt", r.attempt}, {"error", r.error}});
+      } else {
+        log_event({{"event", "delivery_failed"}, {"series", r.key}, {"attempt", r.attempt}, {"error", r.error}, {"retry_in_seconds", r.next_in_seconds}});
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+// Runs `work` on a thread; an error that escapes it stops the node and is kept for the main thread
+// to report as any other error: never an exception leaving a thread.
+std::thread worker_thread(std::exception_ptr& error, std::function<void()> work) {
+  return std::thread([&error, work] {
     try {
-      segment_quiet_series(a, spool, segmenter, destination);
+      work();
     } catch (...) {
-      worker_error = std::current_exception();
+      error = std::current_exception();
       stop_requested = true;
     }
   });
+}
+
+SpoolOptions spool_options(const ServeArgs& a) {
+  return {static_cast<uint64_t>(a.spool_limit_gb * (1ull << 30)), std::chrono::seconds(a.resend_wait_seconds)};
+}
+
+RetryPolicy retry_policy(const ServeArgs& a) {
+  return {std::chrono::seconds(a.retry_seconds), std::chrono::seconds(std::max(a.retry_seconds, a.max_retry_seconds)),
+          std::chrono::seconds(static_cast<int64_t>(a.give_up_hours * 3600))};
+}
+
+void run_serve(ServeArgs a) {
+  const DicomPeer destination = parse_dicom_peer(a.forward_to);
+  a.scp.allowed_peers = parse_allowed_peers(a.allow);
+  if (a.scp.allowed_peers.empty()) fail("--allow names no peer: a node accepts only configured AE titles");
+  check_dicom_tls(a.scp.tls);
+  if (a.forward_tls && !a.scp.tls.enabled()) fail("--forward-tls needs --tls-cert, --tls-key and --tls-ca");
+  Spool spool(a.spool, spool_options(a));  // first: a second node on this spool stops here
+  DeliveryQueue queue((fs::path(a.spool) / "outgoing").string(), (fs::path(a.spool) / "failed").string(), retry_policy(a));
+  SeriesSegmenter segmenter(a.segmenting);
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGINT, request_stop);
+  log_event({{"event", "listening"}, {"ae_title", a.scp.ae_title}, {"port", a.scp.port}, {"spool", a.spool}, {"tls", a.scp.tls.enabled()},
+             {"waiting_segs", queue.waiting()}});
+  std::exception_ptr segment_error, deliver_error;
+  std::thread segmenting = worker_thread(segment_error, [&] { segment_complete_series(a, spool, segmenter, queue); });
+  std::thread delivering = worker_thread(deliver_error, [&] { deliver_queued_segs(a, queue, destination); });
+  std::exception_ptr scp_error;
   try {
     run_storage_scp(a.scp, spool, [] { return stop_requested.load(); });
   } catch (...) {
-    stop_requested = true;
-    worker.join();
-    throw;
+    scp_error = std::current_exception();
   }
-  stop_requested = true;  // the SCP stops only when asked, but be sure the worker does too
-  worker.join();          // after SIGTERM: the series being segmented is finished and sent
-  if (worker_error) std::rethrow_exception(worker_error);
-  log_event({{"event", "stopped"}});
+  stop_requested = true;  // the SCP stops only when asked, but be sure the workers do too
+  segmenting.join();      // after SIGTERM: the series being segmented is finished and queued
+  delivering.join();
+  for (const auto& e : {scp_error, segment_error, deliver_error}) {
+    if (e) std::rethrow_exception(e);
+  }
+  log_event({{"event", "stopped"}, {"waiting_segs", queue.waiting()}});
 }
 
 struct PullArgs {
@@ -215,7 +231,8 @@ void add_serve_commands(CLI::App& app) {
   bind_segmenting(s, sa->segmenting);
   s->add_option("--aet", sa->scp.ae_title, "This node's AE title")->capture_default_str();
   s->add_option("--port", sa->scp.port, "TCP port to listen on")->capture_default_str();
-  s->add_option("--allow", sa->scp.allowed_peers, "Peers that may store: AET or AET@host (several allowed)")->required();
+  s->add_option("--allow", sa->allow, "Peers that may store: AET@host (that title from that address) or AET (from any address); several allowed")
+      ->required();
   s->add_option("--forward-to", sa->forward_to, "Where SEGs go: AET@host:port")->required();
   s->add_option("--spool", sa->spool, "Spool folder (received series wait here; survives restarts)")->required();
   s->add_option("--quiet", sa->quiet_seconds, "A series is complete after this many seconds without a new instance")
@@ -224,6 +241,35 @@ void add_serve_commands(CLI::App& app) {
   s->add_option("--spool-limit-gb", sa->spool_limit_gb, "Refuse new associations while the spool holds more")
       ->check(CLI::Range(0.001, 1e6))
       ->capture_default_str();
+  s->add_option("--resend-wait", sa->resend_wait_seconds,
+                 "A series whose delivery was interrupted (the sender or the node stopped mid-way) waits this many seconds for "
+                 "its resend before it is segmented as received")
+      ->check(CLI::Range(1, 7 * 86400))
+      ->capture_default_str();
+  s->add_option("--retry-interval", sa->retry_seconds, "First wait before a SEG that could not be sent is tried again (doubled each time)")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  s->add_option("--retry-max-interval", sa->max_retry_seconds, "Longest wait between two attempts to send a SEG")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  s->add_option("--give-up-hours", sa->give_up_hours, "A SEG not delivered after this long goes to SPOOL/failed/ with the reason")
+      ->check(CLI::Range(0.001, 24.0 * 365))
+      ->capture_default_str();
+  s->add_option("--max-associations", sa->scp.max_associations, "Associations served at once")->check(CLI::Range(1, 512))->capture_default_str();
+  s->add_option("--max-associations-per-peer", sa->scp.max_associations_per_peer, "Connections one peer address may hold at once")
+      ->check(CLI::Range(1, 512))
+      ->capture_default_str();
+  s->add_option("--acse-timeout", sa->scp.acse_timeout, "Seconds a peer may take to negotiate an association")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  s->add_option("--dimse-timeout", sa->scp.dimse_timeout, "Seconds a peer may stay silent within an association")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  s->add_option("--tls-cert", sa->scp.tls.certificate, "DICOM TLS: this node's certificate (PEM)");
+  s->add_option("--tls-key", sa->scp.tls.private_key, "DICOM TLS: this node's private key (PEM, unencrypted)");
+  s->add_option("--tls-ca", sa->scp.tls.ca, "DICOM TLS: the CA certificate (PEM) peers' certificates must be signed by");
+  s->add_flag("--tls-require-peer-cert", sa->scp.tls.require_peer_certificate, "DICOM TLS: refuse peers that present no certificate");
+  s->add_flag("--forward-tls", sa->forward_tls, "Send SEGs to --forward-to over DICOM TLS (the same certificate, key and CA)");
   s->callback([sa] { run_serve(*sa); });
 
   auto pa = std::make_shared<PullArgs>();

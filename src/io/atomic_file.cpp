@@ -101,6 +101,15 @@ void close_checked(FILE* file, const std::string& destination) {
   if (std::fclose(file) != 0 || failed) fail("cannot write {}: {}", destination, std::strerror(failed ? saved : errno));
 }
 
+void make_durable(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("{}: cannot open to make it durable ({})", path, std::strerror(errno));
+  const int synced = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  if (synced != 0) fail("{}: fsync failed ({})", path, std::strerror(error));
+}
+
 void AtomicFile::commit() {
   std::error_code ec;
   if (!fs::exists(temporary_, ec)) fail("cannot write {}: nothing was written", destination_);

@@ -6,6 +6,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cmath>
 #include <cstdlib>
 #include <mutex>
@@ -21,6 +22,42 @@ void initialise() {
     DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();
   });
+}
+
+namespace {
+
+// FNV-1a over the key, 64 bits, from `basis`: two bases give the 128 bits of a derived UID.
+uint64_t fnv1a(const std::string& key, uint64_t basis) {
+  uint64_t h = basis;
+  for (const unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string derived_uid(const std::string& key) {
+  unsigned __int128 n = (static_cast<unsigned __int128>(fnv1a(key, 0xcbf29ce484222325ull)) << 64) | fnv1a(key, 0x84222325cbf29ce4ull);
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(n % 10)));
+    n /= 10;
+  } while (n != 0);
+  return "2.25." + digits;
+}
+
+bool is_uid(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = s.find('.', start);
+    const std::string part = s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos) return false;
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
 }
 
 std::string text(DcmItem& item, const DcmTagKey& tag) {

@@ -408,6 +408,10 @@ void write_dicom_seg(const Volume& labels, const std::string& path, const Volume
   if (!source->first_file.empty()) check(seg->importFromSourceImage(source->first_file.c_str()), path, "patient and study of the source");
   check(seg->getSeries().setSeriesDescription("repux segmentation"), path, "series");
   check(seg->getSeries().setSeriesNumber("900"), path, "series");
+  if (!options.seg_uid_key.empty()) {
+    check(seg->getSeries().setSeriesInstanceUID(dicom::derived_uid("seg-series:" + options.seg_uid_key).c_str()), path, "series UID");
+    check(seg->getSOPCommon().setSOPInstanceUID(dicom::derived_uid("seg-instance:" + options.seg_uid_key).c_str()), path, "instance UID");
+  }
   const PlaneGeometry g = plane_geometry(labels.affine);
   add_shared_groups(*seg, g, path);
   add_segments(*seg, names, options, path);

@@ -9,8 +9,10 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/scu.h>
+#include <dcmtk/dcmtls/tlsscu.h>
 
 #include <filesystem>
+#include <memory>
 
 namespace fs = std::filesystem;
 
@@ -39,8 +41,20 @@ void configure(DcmSCU& scu, const DicomPeer& peer, const std::string& calling_ae
   scu.setDIMSEBlockingMode(DIMSE_NONBLOCKING);
 }
 
+// A plain SCU, or a TLS one that presents our certificate and requires the peer's, signed by tls.ca.
+std::unique_ptr<DcmSCU> make_scu(const DicomTls& tls) {
+  if (!tls.enabled()) return std::make_unique<DcmSCU>();
+  check_dicom_tls(tls);
+  auto scu = std::make_unique<DcmTLSSCU>();
+  scu->enableAuthentication(tls.private_key.c_str(), tls.certificate.c_str());
+  scu->addTrustedCertFile(tls.ca.c_str());
+  scu->setPeerCertVerification(DCV_requireCertificate);
+  return scu;
+}
+
 void connect(DcmSCU& scu, const DicomPeer& peer) {
   OFCondition status = scu.initNetwork();
+  if (auto* tls = dynamic_cast<DcmTLSSCU*>(&scu); tls && status.good()) status = tls->setTLSProfile(TSP_Profile_BCP195);
   if (status.good()) status = scu.negotiateAssociation();
   if (status.bad()) fail("{}: association refused or failed ({})", peer_name(peer), status.text());
 }
@@ -73,8 +87,9 @@ DicomPeer parse_dicom_peer(const std::string& text) {
   return peer;
 }
 
-void store_files(const DicomPeer& peer, const std::string& calling_ae, const std::vector<std::string>& files) {
-  DcmSCU scu;
+void store_files(const DicomPeer& peer, const std::string& calling_ae, const std::vector<std::string>& files, const DicomTls& tls) {
+  const std::unique_ptr<DcmSCU> made = make_scu(tls);
+  DcmSCU& scu = *made;
   configure(scu, peer, calling_ae);
   std::vector<std::string> classes;
   for (const auto& f : files) {

@@ -16,16 +16,24 @@ rest() { curl -sf "http://127.0.0.1:$http$1" "${@:2}"; }
 json() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
 seg_count() { rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "SEG"}}' | json 'len(d)'; }
 at_least_segs() { [ "$(seg_count)" -ge "$1" ]; }
-# start_orthanc NODE_PORT: Orthanc (AE title ORTHANC) on free ports ($http, $dicom), knowing the node
-# as modality "repux" (AE title REPUX on 127.0.0.1:NODE_PORT).
+# start_orthanc NODE_PORT [TLS_DIR]: Orthanc (AE title ORTHANC) on free ports ($http, $dicom), knowing
+# the node as modality "repux" (AE title REPUX on 127.0.0.1:NODE_PORT). With TLS_DIR (holding
+# orthanc.crt, orthanc.key and ca.crt), its DICOM port and its associations to the node are DICOM TLS,
+# and peers must present a certificate signed by the CA.
 start_orthanc() {
   http=$(free_port)
   dicom=$(free_port)
+  local modality="[\"REPUX\", \"127.0.0.1\", $1]" tls=""
+  if [ -n "${2:-}" ]; then
+    modality="{\"AET\": \"REPUX\", \"Host\": \"127.0.0.1\", \"Port\": $1, \"UseDicomTls\": true}"
+    tls="\"DicomTlsEnabled\": true, \"DicomTlsCertificate\": \"$2/orthanc.crt\", \"DicomTlsPrivateKey\": \"$2/orthanc.key\",
+  \"DicomTlsTrustedCertificates\": \"$2/ca.crt\", \"DicomTlsRemoteCertificateRequired\": true,"
+  fi
   cat >"$tmp/orthanc.json" <<JSON
 { "Name": "repux-test", "StorageDirectory": "$tmp/orthanc-db", "IndexDirectory": "$tmp/orthanc-db",
-  "HttpPort": $http, "DicomPort": $dicom, "DicomAet": "ORTHANC", "RemoteAccessAllowed": false,
+  "HttpPort": $http, "DicomPort": $dicom, "DicomAet": "ORTHANC", "RemoteAccessAllowed": false, $tls
   "AuthenticationEnabled": false, "DicomAlwaysAllowGet": true, "DicomAlwaysAllowStore": true,
-  "DicomModalities": { "repux": ["REPUX", "127.0.0.1", $1] }, "Plugins": [] }
+  "DicomModalities": { "repux": $modality }, "Plugins": [] }
 JSON
   Orthanc "$tmp/orthanc.json" >"$tmp/orthanc.log" 2>&1 &
   pids+=($!)

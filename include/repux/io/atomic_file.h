@@ -21,6 +21,11 @@ void close_checked(FILE* file, const std::string& destination);
 // carry that process's id; files of a process still running are kept).
 void remove_abandoned_temporaries(const std::string& directory);
 
+// fsync of a file, or of a folder (its entries: a file renamed into it), so that what is there
+// survives a power cut; an error naming the path otherwise. What a peer is told is "stored" is
+// made durable first.
+void make_durable(const std::string& path);
+
 class AtomicFile {
  public:
   // Checks that the destination's directory exists and is writable; throws repux::Error otherwise.

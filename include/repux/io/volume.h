@@ -85,6 +85,10 @@ struct VolumeReadOptions {
 struct VolumeWriteOptions {
   // DICOM SEG: a JSON file mapping class names to segment codes (see dicom_seg.h); empty: built-in names.
   std::string segment_codes_file;
+  // DICOM SEG: when set, the SEG's SeriesInstanceUID and SOPInstanceUID are derived from this key
+  // (dicom::derived_uid), so that the same key writes the same object: a DICOM node that segments a
+  // resent series sends a SEG that replaces its first one instead of adding a second. Empty: new UIDs.
+  std::string seg_uid_key;
 };
 
 inline VolumeReadOptions allowing_channels(bool nonfinite_too = false) {

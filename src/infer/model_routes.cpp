@@ -1,0 +1,23 @@
+#include "repux/infer/model_routes.h"
+
+#include "repux/error.h"
+
+namespace repux {
+
+ModelRoutes::ModelRoutes(const std::vector<std::string>& specs, const torch::Device& device) {
+  for (const auto& spec : specs) {
+    const auto eq = spec.find('=');
+    const std::string key = eq == std::string::npos ? "" : spec.substr(0, eq);
+    if (models_.count(key)) fail("-m {}: {} is routed twice", spec, key.empty() ? "the unkeyed model" : "modality " + key);
+    models_.emplace(key, load_model(eq == std::string::npos ? spec : spec.substr(eq + 1), device));
+  }
+}
+
+LoadedModel& ModelRoutes::for_modality(const std::string& modality) {
+  auto it = models_.find(modality);
+  if (it == models_.end()) it = models_.find("");
+  if (it == models_.end()) fail("no model serves modality {} (give -m {}=MODEL or an unkeyed -m)", modality, modality);
+  return it->second;
+}
+
+}  // namespace repux
