@@ -4,6 +4,8 @@
 # real Orthanc, which C-STOREs it to `repux serve`; measured: the time from the last slice acknowledged
 # (Orthanc's store request returns) to the SEG stored back in Orthanc, and the node's own timings
 # (segmentation, sending). One run; the quiet period (--quiet) is part of the latency and is printed.
+# Then throughput: the same series stored by one storescu, and 8 copies of it (each its own series) by
+# 8 storescu at once; slices per second received and acknowledged (durable in the spool) in each case.
 # Usage: bench/pacs_latency.sh [BUILD] [MODEL]   (MODEL: default, the demo's network trained for 2
 # iterations: the time does not depend on the weights; demo-out/training/best.repux gives a real SEG)
 set -euo pipefail
@@ -61,3 +63,22 @@ printf 'last slice -> SEG stored in Orthanc:      %6.1f s (of which the quiet pe
 printf '  node: read + segment + write the SEG:   %6.1f s\n' "$(field segmented seconds | head -1)"
 printf '  node: C-STORE of the SEG to Orthanc:    %6.1f s\n' "$(field seg_sent seconds | head -1)"
 printf 'a %s-slice series stored meanwhile in:    %6.1f s\n' "$(ls "$tmp/small" | wc -l)" "$(awk "BEGIN {print $t4 - $t3}")"
+
+# Throughput: one sender, then 8 at once (8 copies of the series, each with its own SeriesInstanceUID).
+for k in $(seq 8); do
+  cp -r "$tmp/ct" "$tmp/copy$k"
+  dcmodify -nb -m "(0020,000e)=1.2.826.0.1.3680043.8.498.9$k.$$" -gin "$tmp/copy$k"/* >/dev/null 2>&1
+done
+slices=$(ls "$tmp/ct" | wc -l)
+t5=$(date +%s.%N)
+storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp"/copy1/* || die "the single sender failed"
+t6=$(date +%s.%N)
+senders=()
+for k in $(seq 8); do
+  storescu -aet ORTHANC -aec REPUX 127.0.0.1 "$node" "$tmp/copy$k"/* &
+  senders+=($!)
+done
+for p in "${senders[@]}"; do wait "$p" || die "a sender of the 8 failed"; done
+t7=$(date +%s.%N)
+printf 'one storescu, %s slices:                  %6.1f slices/s\n' "$slices" "$(awk "BEGIN {print $slices / ($t6 - $t5)}")"
+printf '8 storescu at once, %s slices:           %6.1f slices/s\n' "$((8 * slices))" "$(awk "BEGIN {print 8 * $slices / ($t7 - $t6)}")"

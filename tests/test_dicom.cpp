@@ -323,7 +323,7 @@ TEST(DicomSeg, AUidKeyGivesTheSameSegUidsEveryTime) {
     VolumeWriteOptions o;
     o.seg_uid_key = key;
     write_volume(labels, dir.file(name), o);
-    return std::make_pair(dumped(dir.file(name), "0008,0018").at(0), dumped(dir.file(name), "0020,000e").at(0));
+    return std::make_pair(dumped(dir.file(name), "0008,0018").at(0), dumped(dir.file(name), "0020,000e").back());  // the last: after the referenced series'
   };
   const auto first = uids("NODE:1.2.3", "a.dcm"), again = uids("NODE:1.2.3", "b.dcm"), other = uids("NODE:1.2.4", "c.dcm");
   const auto fresh1 = uids("", "d.dcm"), fresh2 = uids("", "e.dcm");

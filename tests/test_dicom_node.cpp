@@ -214,7 +214,7 @@ TEST(DicomSpool, RefusesInstancesItWillNotKeepWithAStatus) {
     return {0, "stored"};
   };
   int n = 0;
-  for (const std::string bad : {"../../x", "1.2/3", "..", "1..2", std::string(65, '1'), std::string(300, '2')}) {
+  for (const std::string bad : std::vector<std::string>{"../../x", "1.2/3", "..", "1..2", std::string(65, '1'), std::string(300, '2')}) {
     const std::string copy = modified_copy(dir, slice, "0020,000e", bad, ++n);
     const auto [status, message] = refusal(copy, request_for(copy));
     EXPECT_EQ(status, 0xC000) << bad;
@@ -385,7 +385,7 @@ TEST(DicomStorageScp, AnswersAFailureStatusForInstancesWithInvalidUids) {
   std::vector<std::string> errors;
   with_node(spool, {"SENDER"}, [&](uint16_t port) {
     int n = 0;
-    for (const std::string bad : {"../../x", "1.2/3", "..", std::string(65, '1'), std::string(300, '2')}) {
+    for (const std::string bad : std::vector<std::string>{"../../x", "1.2/3", "..", std::string(65, '1'), std::string(300, '2')}) {
       const std::string copy = modified_copy(dir, slice, "0020,000e", bad, ++n);
       errors.push_back(test::error_of([&] { store_files(parse_dicom_peer("NODE@127.0.0.1:" + std::to_string(port)), "SENDER", {copy}); }));
     }

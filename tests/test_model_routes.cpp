@@ -1,8 +1,10 @@
 // The models a DICOM node serves are loaded onto the device they run on (defect: `serve` and
-// `pacs-segment` loaded them on the CPU whatever --device said). Without a GPU the device checked is
-// "meta" (tensors without storage, which LibTorch moves to as to any device); with one, CUDA too.
+// `pacs-segment` loaded them on the CPU whatever --device said). With a GPU the tensors are checked to be
+// on CUDA; without one, `repux serve --device cuda` must fail while loading its model, before it
+// listens (the old code listened, its model on the CPU).
 #include "repux/infer/model_routes.h"
 #include "tiny_model.h"
+#include "repux/dist/communicator.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +14,7 @@ using repux::test::TempDir;
 TEST(ModelRoutes, LoadsEachModelOntoTheDeviceItWillRunOn) {
   TempDir dir;
   const std::string ct = test::write_tiny_model(dir, Plan{}, "ct.repux"), other = test::write_tiny_model(dir, Plan{}, "other.repux", 1);
-  std::vector<torch::Device> devices{torch::Device("meta")};
+  std::vector<torch::Device> devices{torch::kCPU};
   if (torch::cuda::is_available()) devices.emplace_back(torch::kCUDA);
   for (const auto& device : devices) {
     ModelRoutes routes({"CT=" + ct, other}, device);
@@ -30,4 +32,17 @@ TEST(ModelRoutes, LoadsEachModelOntoTheDeviceItWillRunOn) {
   ModelRoutes ct_only({"CT=" + ct}, torch::kCPU);
   EXPECT_NE(test::error_of([&] { ct_only.for_modality("MR"); }).find("no model serves modality MR"), std::string::npos);
   EXPECT_NE(test::error_of([&] { ModelRoutes({"CT=" + ct, "CT=" + other}, torch::kCPU); }).find("routed twice"), std::string::npos);
+}
+
+TEST(ModelRoutes, ServeWithACudaDeviceLoadsItsModelThereBeforeListening) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is here: the tensors are checked on it above";
+  TempDir dir;
+  const std::string model = test::write_tiny_model(dir, Plan{}, "ct.repux");
+  // Bounded: the old code would listen until killed.
+  const auto r = test::run_command("timeout 120 " + std::string(REPUX_BINARY) + " serve -m " + model + " --device cuda --port " + std::to_string(free_tcp_port()) +
+                                 " --allow SENDER --forward-to DEST@127.0.0.1:1 --spool " + dir.file("spool") + " 2>&1 </dev/null");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("listening"), std::string::npos) << "the node listened with a model it could not put on CUDA: " << r.output;
+  EXPECT_NE(r.output.find("cannot load the model onto cuda"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(model), std::string::npos) << r.output;
 }

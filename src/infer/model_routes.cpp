@@ -9,7 +9,12 @@ ModelRoutes::ModelRoutes(const std::vector<std::string>& specs, const torch::Dev
     const auto eq = spec.find('=');
     const std::string key = eq == std::string::npos ? "" : spec.substr(0, eq);
     if (models_.count(key)) fail("-m {}: {} is routed twice", spec, key.empty() ? "the unkeyed model" : "modality " + key);
-    models_.emplace(key, load_model(eq == std::string::npos ? spec : spec.substr(eq + 1), device));
+    const std::string path = eq == std::string::npos ? spec : spec.substr(eq + 1);
+    try {
+      models_.emplace(key, load_model(path, device));
+    } catch (const c10::Error& e) {  // the device: not built in, not present, out of memory
+      fail("-m {}: cannot load the model onto {}: {}", path, device.str(), first_line(e.what_without_backtrace()));
+    }
   }
 }
 
