@@ -24,7 +24,7 @@ die() { echo "FAIL: $*" >&2; for f in "$tmp"/*.log; do echo "--- $f"; tail -15 "
 source "$here/orthanc.sh"
 
 # Data: a tiny model, a 300-slice CT series (32 x 32 slices) and a small one, written by plastimatch.
-"$repux" synth -n 2 --seed 3 -o "$tmp/synth" >/dev/null
+"$repux" synth -n 6 --seed 3 -o "$tmp/synth" >/dev/null
 "$repux" train -d "$tmp/synth" -o "$tmp/run" --classes 4 --dims 4 8 16 32 --depths 1 1 1 1 --kernel-sizes 5 --hidden 16 \
   --patch 32 --iterations 2 --val-every 2 >/dev/null
 model=$tmp/run/last.repux
@@ -53,11 +53,11 @@ start_node() {
   pids+=($node_pid)
   wait_for 180 "DICOM node" echoscu -aet SENDER -aec REPUX 127.0.0.1 "$node"
 }
-stop_node() {
-  kill -TERM "$node_pid"
+stop_node() {  # the node, or under a wrapper (strace) the node it started
+  kill -TERM "$(pgrep -P "$node_pid" || echo "$node_pid")"
   wait_for 120 "the node's exit after SIGTERM" bash -c "! kill -0 $node_pid"
 }
-spool_idle() { [ "$(count "$tmp/spool/outgoing")" -eq 0 ] && [ -z "$(ls -A "$tmp/spool/series" "$tmp/spool/work")" ]; }
+spool_idle() { [ -z "$(find "$tmp/spool/outgoing" "$tmp/spool/series" "$tmp/spool/work" -mindepth 1)" ]; }
 
 # 1. kill -9 mid-series, restart, resend: one SEG of all 300 slices.
 start_destination
@@ -89,17 +89,17 @@ echo "kill -9 after $arrived of 300 slices, restart, resend: one SEG, referencin
 # 2. The destination down for 30 s, the node restarted meanwhile: the SEG is retried and arrives.
 kill -9 "$dest_pid"
 rm -rf "$tmp/received"
-down=$SECONDS
+down=$(date +%s)
 storescu -aet SENDER -aec REPUX 127.0.0.1 "$node" "$tmp"/small/* >/dev/null 2>&1 || die "storing the small series failed"
 wait_for 180 "a failed delivery" grep -q '"event":"delivery_failed"' "$tmp/serve.log"
 stop_node
 start_node
 grep -q '"event":"listening".*"waiting_segs":1' "$tmp/serve.log" || die "the restarted node does not know its waiting SEG"
-wait_for 60 "30 s of the destination down" bash -c "[ \$((SECONDS - $down)) -ge 30 ]"
+wait_for 60 "30 s of the destination down" bash -c "[ \$((\$(date +%s) - $down)) -ge 30 ]"
 start_destination
 wait_for 120 "the delayed SEG at the destination" bash -c "[ \$(find '$tmp/received' -type f | wc -l) -ge 1 ]"
 attempts=$(grep -c '"event":"delivery_failed"' "$tmp/serve.log")
-echo "destination down $((SECONDS - down)) s, node restarted: SEG delivered after $attempts failed attempts"
+echo "destination down $(($(date +%s) - down)) s, node restarted: SEG delivered after $attempts failed attempts"
 
 # 3. A second node on the same spool refuses to start, naming the first one's PID.
 if "$repux" serve -m "$model" --port "$(free_port)" --allow SENDER --forward-to "DEST@127.0.0.1:$dest" --spool "$tmp/spool" \
@@ -164,7 +164,7 @@ kill -TERM "$node_pid"
 wait_for 120 "the TLS node's exit" bash -c "! kill -0 $node_pid"
 
 start_orthanc "$node" "$tmp/tls"
-"$repux" serve -m "$model" --aet REPUX --port "$node" --allow ORTHANC@127.0.0.1 --forward-to "ORTHANC@127.0.0.1:$dicom" --forward-tls \
+"$repux" serve -m "$model" --aet REPUX --port "$node" --allow ORTHANC@127.0.0.1 --allow SENDER@127.0.0.1 --forward-to "ORTHANC@127.0.0.1:$dicom" --forward-tls \
   --spool "$tmp/spool-orthanc" --quiet 2 "${tls_args[@]}" >>"$tmp/serve-orthanc.log" 2>&1 &
 pids+=($!)
 wait_for 180 "the DICOM node over TLS" tls_echo sender
