@@ -76,6 +76,12 @@ arrived=$(count "$long" "*.dcm")
 [ "$arrived" -lt 300 ] || die "all 300 slices arrived before kill -9: the test did not interrupt the series"
 kill -9 "$sender" 2>/dev/null || true
 start_node
+# The sender resends later (Orthanc's job retries after a while): for three quiet periods the
+# interrupted part must stay unsegmented. (A window in which nothing may happen, not a wait for an event.)
+received_before=$(grep -c '"event":"series_received"' "$tmp/serve.log" || true)
+sleep 6
+received_after=$(grep -c '"event":"series_received"' "$tmp/serve.log" || true)
+[ "$received_after" -eq "$received_before" ] || die "the interrupted part ($arrived slices) was segmented before its resend"
 storescu -aet SENDER -aec REPUX 127.0.0.1 "$node" "$tmp"/long/* >/dev/null 2>&1 || die "the resend failed"
 wait_for 300 "the SEG at the destination" bash -c "[ \$(find '$tmp/received' -type f | wc -l) -ge 1 ]"
 wait_for 120 "an idle spool" spool_idle

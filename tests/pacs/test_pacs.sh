@@ -51,7 +51,7 @@ seg=$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "SE
 instance=$(rest "/series/$seg" | json 'd["Instances"][0]')
 referenced=$(rest "/instances/$instance/tags?simplify" | json 'd["ReferencedSeriesSequence"][0]["SeriesInstanceUID"]')
 [ "$referenced" = "$(series_uid "$tmp/series0")" ] || die "the SEG references $referenced"
-echo "push: SEG back in Orthanc, referencing the series ($(grep -o '"total_seconds":[0-9.]*' "$tmp/serve.log" | tail -1))"
+echo "push: SEG back in Orthanc, referencing the series (segmented in $(grep '"event":"segmented"' "$tmp/serve.log" | grep -o '"seconds":[0-9.]*' | tail -1 | cut -d: -f2) s)"
 
 # An AE title the node does not know is refused at association time.
 if echoscu -aet STRANGER -aec REPUX 127.0.0.1 "$node" >/dev/null 2>&1; then die "an unknown AE title was accepted"; fi
