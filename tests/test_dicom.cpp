@@ -289,6 +289,16 @@ TEST(DicomSeg, PassesDciodvfyReferencesItsSeriesAndReadsBack) {
   EXPECT_NE(std::find(meanings.begin(), meanings.end(), "Neoplasm"), meanings.end());
 }
 
+// Labels on `image`'s grid (and its source series): label 1 on slice 1, background elsewhere.
+static Volume slice_one_labelled(const Volume& image) {
+  Volume labels;
+  labels.data = torch::zeros_like(image.data);
+  labels.data.slice(2, 1, 2).fill_(1);
+  labels.affine = image.affine.clone();
+  labels.format_details = image.format_details;
+  return labels;
+}
+
 // A source whose UIDs break PS3.5's rule (a component with a leading zero, as plastimatch writes about
 // one series in ten) still gets its SEG, in its own study: the UIDs are copied as they are.
 TEST(DicomSeg, KeepsTheSourcesUidsEvenWhenTheyBreakTheRules) {
@@ -297,11 +307,7 @@ TEST(DicomSeg, KeepsTheSourcesUidsEvenWhenTheyBreakTheRules) {
   const std::string study = "1.2.826.0.1.3680043.8.274.1.1.8323328.18724.1795690636.022562";
   shell("dcmodify -nb -m '(0020,000d)=" + study + "' " + arg(series) + "/*");
   const Volume image = read_volume(series);
-  Volume labels;
-  labels.data = torch::zeros_like(image.data);
-  labels.data.slice(2, 1, 2).fill_(1);
-  labels.affine = image.affine.clone();
-  labels.format_details = image.format_details;
+  const Volume labels = slice_one_labelled(image);
   const std::string seg = dir.file("seg.dcm");
   write_volume(labels, seg);
   EXPECT_EQ(dumped(seg, "0020,000d").at(0), study);
@@ -314,11 +320,7 @@ TEST(DicomSeg, AUidKeyGivesTheSameSegUidsEveryTime) {
   TempDir dir;
   const std::string series = plastimatch_series(dir, "ct", torch::eye(4, torch::kFloat64), {8, 8, 3});
   const Volume image = read_volume(series);
-  Volume labels;
-  labels.data = torch::zeros_like(image.data);
-  labels.data.slice(2, 1, 2).fill_(1);
-  labels.affine = image.affine.clone();
-  labels.format_details = image.format_details;
+  const Volume labels = slice_one_labelled(image);
   auto uids = [&](const std::string& key, const std::string& name) {
     VolumeWriteOptions o;
     o.seg_uid_key = key;
