@@ -47,17 +47,18 @@ void DeliveryQueue::add(const std::string& file, const std::string& key) {
 }
 
 std::vector<DeliveryAttempt> DeliveryQueue::deliver_due(const std::function<void(const std::string& file)>& send) {
-  std::vector<fs::path> due;
+  std::vector<std::pair<fs::path, nlohmann::json>> due;  // each SEG's state, read once
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& e : fs::directory_iterator(folder_)) {
-      if (e.path().extension() == ".dcm" && read_state(e.path()).value("next_attempt", 0.0) <= now_seconds()) due.push_back(e.path());
+      if (e.path().extension() != ".dcm") continue;
+      nlohmann::json state = read_state(e.path());
+      if (state.value("next_attempt", 0.0) <= now_seconds()) due.emplace_back(e.path(), std::move(state));
     }
   }
-  std::sort(due.begin(), due.end());
+  std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<DeliveryAttempt> attempts;
-  for (const auto& seg : due) {
-    nlohmann::json state = read_state(seg);
+  for (auto& [seg, state] : due) {
     DeliveryAttempt a{seg.stem().string(), seg.string(), "", state.value("attempts", 0) + 1};
     const double t0 = now_seconds();
     try {

@@ -24,6 +24,7 @@ namespace {
 const char* const kInterrupted = ".interrupted";
 
 std::string open_marker(uint64_t association) { return ".open-" + std::to_string(association); }
+bool is_open_marker(const std::string& name) { return name.rfind(".open-", 0) == 0; }
 bool is_marker(const fs::path& p) { return p.filename().string().front() == '.'; }
 
 uint64_t bytes_below(const fs::path& folder) {
@@ -59,7 +60,7 @@ int take_lock(const fs::path& root) {
 void mark_interrupted(const fs::path& series) {
   bool open = false;
   for (const auto& f : fs::directory_iterator(series)) {
-    if (f.path().filename().string().rfind(".open-", 0) == 0) {
+    if (is_open_marker(f.path().filename().string())) {
       fs::remove(f.path());
       open = true;
     }
@@ -182,7 +183,7 @@ std::vector<QuietSeries> Spool::take_quiet_series(std::chrono::seconds quiet) {
     bool open = false;
     for (const auto& f : fs::directory_iterator(e.path())) {
       const std::string name = f.path().filename().string();
-      open = open || name.rfind(".open-", 0) == 0;
+      open = open || is_open_marker(name);
       s.received_in_parts = s.received_in_parts || name == kInterrupted;
       s.files += is_marker(f.path()) ? 0 : 1;
     }

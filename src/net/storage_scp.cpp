@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -196,10 +197,12 @@ class NodeAssociation : public DcmSCP {
       return received;  // the association is gone or broken: nothing to answer
     }
     try {
-      if (!is_stored_class(expected.sop_class_uid)) throw StoreRefused(0x0122, "this node stores CT and MR images only");
-      spool_.add_received(file, expected, association_);
+      if (!is_stored_class(expected.sop_class_uid)) {
+        std::remove(file.c_str());
+        throw StoreRefused(0x0122, "this node stores CT and MR images only");
+      }
+      spool_.add_received(file, expected, association_);  // removes the file when it refuses it
     } catch (const StoreRefused& e) {
-      std::remove(file.c_str());
       status = e.status();
       comment = first_line(e.what());
       log_event({{"event", "refused_instance"}, {"instance", expected.sop_instance_uid}, {"status", status}, {"error", comment},
