@@ -23,7 +23,7 @@ cmake --build "$build" --target repux_cli bench_data_pipeline >/dev/null
 python3 - "$work" "$cases" <<'PY'
 import json, sys
 work, n = sys.argv[1], int(sys.argv[2])
-items = [{"image": f"raw/imagesTr/synth_{i:04d}.nii.gz", "label": f"raw/labelsTr/synth_{i:04d}.nii.gz"} for i in range(n)]
+items = [{"image": f"raw/imagesTr/synth_{i:03d}_0000.nii.gz", "label": f"raw/labelsTr/synth_{i:03d}.nii.gz"} for i in range(n)]
 labels = {"0": "background", "1": "liver", "2": "spleen", "3": "kidney"}
 for name, k in (("five", 5), ("eight", 8), ("all", n)):
     json.dump({"training": items[:k - 1], "validation": [items[n - 1]], "labels": labels}, open(f"{work}/{name}.json", "w"))

@@ -1,5 +1,6 @@
 // Dataset descriptions and `check-dataset`: every problem it detects, each with a deliberately broken case.
 #include "repux/data/dataset.h"
+#include "repux/data/splits.h"
 #include "repux/data/synth.h"
 #include "repux/io/geometry.h"
 #include "repux/io/nifti.h"
@@ -34,8 +35,8 @@ TEST(Dataset, ReadsOfficialJsonMsdAndNnunetLayouts) {
   EXPECT_TRUE(fs::exists(msd.training[0].image));
 
   // An official-style list elsewhere, paths relative to a given root.
-  std::ofstream(dir.file("list.json")) << R"({"training": [{"image": "imagesTr/synth_0000.nii.gz", "label": "labelsTr/synth_0000.nii.gz"}],
-                                             "validation": [{"image": "imagesTr/synth_0001.nii.gz", "label": "labelsTr/synth_0001.nii.gz"}]})";
+  std::ofstream(dir.file("list.json")) << R"({"training": [{"image": "imagesTr/synth_000_0000.nii.gz", "label": "labelsTr/synth_000.nii.gz"}],
+                                             "validation": [{"image": "imagesTr/synth_001_0000.nii.gz", "label": "labelsTr/synth_001.nii.gz"}]})";
   const Dataset official = load_dataset(dir.file("list.json"), dir.file("msd"));
   ASSERT_EQ(official.training.size(), 1u);
   EXPECT_TRUE(fs::exists(official.validation[0].label));
@@ -51,7 +52,7 @@ TEST(Dataset, ReadsOfficialJsonMsdAndNnunetLayouts) {
   Dataset nn = load_dataset(dir.file("nnunet"));
   ASSERT_EQ(nn.training.size(), 5u);
   EXPECT_EQ(fs::path(nn.training[2].label).filename(), "case2.nii.gz");
-  split_folds(nn, 5, 0, 7);
+  nn = dataset_for_fold(nn, make_splits({"case0", "case1", "case2", "case3", "case4"}), 0, "splits");
   EXPECT_EQ(nn.training.size(), 4u);
   EXPECT_EQ(nn.validation.size(), 1u);
   EXPECT_TRUE(check_dataset(nn.training, 4).empty());

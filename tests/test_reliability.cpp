@@ -227,13 +227,13 @@ TEST(Reliability, FullDiskIsAnErrorForEveryWriter) {
   const std::string data = tiny_dataset(dir);
   auto r = repux::test::run_repux("train -d " + data + " -o " + dir.file("m") + kTinyTrain + " --iterations 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string image = (fs::path(data).parent_path() / "imagesTr" / "synth_0000.nii.gz").string();
+  const std::string image = (fs::path(data).parent_path() / "imagesTr" / "synth_000_0000.nii.gz").string();
   const std::string full = "ulimit -f 8; trap '' XFSZ";  // 8 KiB
   struct Case {
     std::string arguments, output;
   };
   const std::vector<Case> cases{
-      {"synth -n 2 -o " + dir.file("s"), dir.file("s/imagesTr/synth_0000.nii.gz")},
+      {"synth -n 2 -o " + dir.file("s"), dir.file("s/imagesTr/synth_000_0000.nii.gz")},
       {"resample " + image + " --spacing 1 -o " + dir.file("r.nii.gz"), dir.file("r.nii.gz")},
       {"predict -m " + dir.file("m/last.repux") + " -i " + image + " -o " + dir.file("p.nii.gz") + " --save-probabilities",
        dir.file("p_probabilities.nii.gz")},
@@ -259,12 +259,12 @@ TEST(Reliability, EvaluateRefusesLabelsItCannotScore) {
   const fs::path labels = dir.path() / "data" / "labelsTr";
   fs::create_directories(dir.path() / "pred");
   fs::create_directories(dir.path() / "gt");
-  const std::string name = "synth_0000.nii.gz";
+  const std::string name = "synth_000.nii.gz";
   fs::copy(labels / name, dir.path() / "gt" / name);
   fs::copy(labels / name, dir.path() / "pred" / name);
   auto r = repux::test::run_repux("evaluate --pred " + dir.file("pred") + " --gt " + dir.file("gt") + " --classes 2 -o " + dir.file("s.json"));
   expect_one_line_error(r, "expected 0..1");
-  fs::copy(labels / "synth_0001.nii.gz", dir.path() / "pred" / "synth_0001.nii.gz");
+  fs::copy(labels / "synth_001.nii.gz", dir.path() / "pred" / "synth_001.nii.gz");
   r = repux::test::run_repux("evaluate --pred " + dir.file("pred") + " --gt " + dir.file("gt") + " -o " + dir.file("s.json"));
   expect_one_line_error(r, "no ground truth");
 }

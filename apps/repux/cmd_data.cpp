@@ -33,6 +33,8 @@ void run_plan(const PlanCommandArgs& a) {
   refuse_writing_over_inputs({a.dataset, a.root}, a.output);
   if (!a.fingerprint.empty()) refuse_writing_over_inputs({a.dataset, a.root, a.output}, a.fingerprint);
   const Dataset dataset = load_dataset(a.dataset, a.root);
+  settings.channel_names = dataset.channel_names;
+  settings.ignore_label = dataset.ignore_label;
   const DatasetFingerprint f = fingerprint_dataset(dataset, threads_or_cores(a.threads), progress_printer("fingerprinted cases"));
   if (!a.fingerprint.empty()) write_json_file(to_json(f), a.fingerprint);
   const PlannedTraining planned = plan_from_fingerprint(f, settings, dataset.class_names);
@@ -51,9 +53,10 @@ struct PreprocessArgs {
 
 // The number of classes: --classes, else the plan file's, else the dataset's labels.
 int64_t store_classes(const PreprocessArgs& a, const ResolvedPlan& resolved, const Dataset& dataset) {
-  if (resolved.classes_given) return resolved.plan.network.out_channels;
-  if (dataset.class_names.size() >= 2) return static_cast<int64_t>(dataset.class_names.size());
-  fail("{}: the dataset names no labels; give --classes (background included) or --plan", a.dataset);
+  const int64_t classes = dataset_classes(dataset, resolved.classes_given ? std::optional<int64_t>(resolved.plan.network.out_channels) : std::nullopt,
+                                          a.dataset);
+  if (classes == 0) fail("{}: the dataset names no labels; give --classes (background included) or --plan", a.dataset);
+  return classes;
 }
 
 void run_preprocess(const PreprocessArgs& a) {

@@ -1,13 +1,22 @@
 // `repux evaluate`: a folder of predictions against a folder of ground truths, Dice, HD95 and surface
-// Dice per case and class, written as summary.json and summary.csv.
+// Dice per case and class, written as summary.json and summary.csv. `repux cross-validate`: the folds'
+// validation predictions (RUN/fold_K/validation/) gathered into one folder and scored together, as
+// nnU-Net's cross-validation results are.
 #include "commands.h"
 #include "options.h"
 
+#include "repux/error.h"
 #include "repux/eval/folder_evaluation.h"
+#include "repux/io/json_file.h"
+#include "repux/io/volume_file.h"
+#include "repux/train/final_validation.h"
+#include "repux/train/trainer.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
+#include <set>
 
 namespace repux::cli {
 namespace {
@@ -20,15 +29,83 @@ struct EvaluateArgs {
   EvaluationOptions options;
 };
 
-void run_evaluate(const EvaluateArgs& a) {
-  const auto summary = evaluate_folders(a.prediction_dir, a.truth_dir, a.options);
-  write_evaluation(summary, a.output);
+void print_summary(const EvaluationSummary& summary, const std::string& output) {
   for (size_t k = 0; k < summary.class_names.size(); ++k) {
     const ClassMetrics& m = summary.mean_per_class[k];
     fmt::print("{:<16} dice {}  hd95 {} mm  surface dice {}\n", summary.class_names[k], metric_text(m.dice), metric_text(m.hd95),
                metric_text(m.surface_dice));
   }
-  fmt::print("mean dice {}; summary written to {}\n", metric_text(summary.mean.dice), a.output);
+  fmt::print("mean dice {}; summary written to {}\n", metric_text(summary.mean.dice), output);
+}
+
+void run_evaluate(const EvaluateArgs& a) {
+  const auto summary = evaluate_folders(a.prediction_dir, a.truth_dir, a.options);
+  write_evaluation(summary, a.output);
+  print_summary(summary, a.output);
+}
+
+namespace fs = std::filesystem;
+
+struct CrossValidateArgs {
+  std::vector<std::string> runs;
+  std::string truth_dir, output;
+};
+
+// The fold run folders: each argument a run folder (with validation/), or a folder of them (fold_0, ...).
+std::vector<fs::path> fold_runs(const std::vector<std::string>& arguments) {
+  std::vector<fs::path> runs;
+  for (const fs::path argument : arguments) {
+    if (fs::is_directory(argument / validation_folder_name())) {
+      runs.push_back(argument);
+      continue;
+    }
+    std::vector<fs::path> folds;
+    if (fs::is_directory(argument)) {
+      for (const auto& entry : fs::directory_iterator(argument)) {
+        if (fs::is_directory(entry.path() / validation_folder_name())) folds.push_back(entry.path());
+      }
+    }
+    if (folds.empty()) fail("{}: neither a training run with {}/ nor a folder of such runs", argument.string(), validation_folder_name());
+    std::sort(folds.begin(), folds.end());
+    runs.insert(runs.end(), folds.begin(), folds.end());
+  }
+  return runs;
+}
+
+// The classes, names and ignore label of the first run (its plan.json and dataset.json); the others must agree.
+EvaluationOptions run_evaluation_options(const std::vector<fs::path>& runs) {
+  EvaluationOptions o;
+  for (const auto& run : runs) {
+    const auto plan = read_json_file((run / TrainOutputs::plan()).string());
+    const auto names = field_or<std::vector<std::string>>(plan, "class_names", {});
+    if (!o.class_names.empty() && names != o.class_names) fail("{}: other classes than {}", run.string(), runs.front().string());
+    o.class_names = names;
+    const auto dataset = read_json_file((run / TrainOutputs::dataset()).string());
+    const auto labels = dataset.value("labels", nlohmann::json::object());
+    if (labels.contains("ignore") && labels["ignore"].is_number_integer()) o.ignore_label = labels["ignore"].get<int64_t>();
+  }
+  o.classes = static_cast<int64_t>(o.class_names.size());
+  return o;
+}
+
+void run_cross_validate(const CrossValidateArgs& a) {
+  const auto runs = fold_runs(a.runs);
+  const fs::path out(a.output), gathered = out / "predictions";
+  refuse_writing_over_inputs({a.truth_dir}, a.output);
+  fs::create_directories(gathered);
+  std::set<std::string> seen;
+  std::vector<LabelledPair> pairs;
+  for (const auto& run : runs) {
+    for (const auto& name : list_volume_files((run / validation_folder_name()).string())) {
+      if (!seen.insert(name).second) fail("{}: case {} is validated in two folds; the folds must not overlap", run.string(), name);
+      fs::copy_file(run / validation_folder_name() / name, gathered / name, fs::copy_options::overwrite_existing);
+    }
+  }
+  for (const auto& pair : pairs_in_folders(gathered.string(), a.truth_dir)) pairs.push_back(pair);
+  const EvaluationSummary summary = evaluate_pairs(pairs, run_evaluation_options(runs));
+  write_evaluation(summary, (out / "summary.json").string());
+  fmt::print("{} fold(s), {} case(s)\n", runs.size(), pairs.size());
+  print_summary(summary, (out / "summary.json").string());
 }
 
 }  // namespace
@@ -43,6 +120,15 @@ void add_evaluate_command(CLI::App& app) {
   e->add_option("--class-names", ea->options.class_names, "Class names, background first");
   e->add_option("--tolerance", ea->options.tolerance_mm, "Surface Dice tolerance in mm")->capture_default_str();
   e->callback([ea] { run_evaluate(*ea); });
+
+  auto ca = std::make_shared<CrossValidateArgs>();
+  auto* c = app.add_subcommand("cross-validate",
+                               "Gather the folds' validation predictions (RUN/validation/) into OUTPUT/predictions/ and score them together "
+                               "against the ground truths (OUTPUT/summary.json and .csv)");
+  c->add_option("runs", ca->runs, "Fold run folders, or a folder holding them (fold_0 ... fold_4)")->required();
+  c->add_option("--gt", ca->truth_dir, "Folder of the ground truths (the dataset's labelsTr/)")->required();
+  c->add_option("-o,--output", ca->output, "Output folder")->required();
+  c->callback([ca] { run_cross_validate(*ca); });
 }
 
 }  // namespace repux::cli

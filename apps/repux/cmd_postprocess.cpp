@@ -46,11 +46,11 @@ void apply(const PostprocessArgs& a) {
   if (a.input.empty() || a.output.empty()) fail("postprocess needs -i and -o (or --determine with --pred and --gt)");
   const LoadedModel model = load_model(a.model);
   const Postprocessing& rules = model.info.plan.postprocessing;
-  for (const auto& [in, out] : volume_jobs(a.input, a.output)) {
-    Volume v = read_volume(in);
+  for (const VolumeJob& job : volume_jobs(a.input, a.output)) {
+    Volume v = read_volume(job.input);
     v.data = apply_postprocessing(v.data.round(), rules);
-    write_volume(v, out);
-    fmt::print("{} -> {} ({})\n", in, out, describe(rules, model.info.plan.class_names));
+    write_volume(v, job.output);
+    fmt::print("{} -> {} ({})\n", job.input, job.output, describe(rules, model.info.plan.class_names));
   }
 }
 

@@ -1,4 +1,5 @@
-// `repux predict`: one volume (a file or a DICOM series), or a folder of volume files as a batch job.
+// `repux predict`: one volume (a file or a DICOM series), or a folder of volume files as a batch job
+// (in nnU-Net's naming, CASE_0000.ext, CASE_0001.ext, ... are one case's channels, written as CASE.ext).
 // Several -m make an ensemble. Labels go to NIfTI, or to a DICOM SEG when the output ends in .dcm.
 // A folder is resumable and can be shared out: cases whose output exists are skipped (unless
 // --overwrite), --shard K/N takes every N-th case from the K-th, and a case that fails is reported
@@ -6,9 +7,11 @@
 #include "commands.h"
 #include "options.h"
 
+#include "repux/data/dataset.h"
 #include "repux/error.h"
 #include "repux/infer/predictor.h"
 #include "repux/io/volume_file.h"
+#include "repux/train/trainer.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -69,10 +72,35 @@ bool already_done(const VolumeJob& job, const PredictArgs& a) {
   return fs::exists(job.output) && (!a.save_probabilities || fs::exists(probabilities_path(job.output)));
 }
 
+// -m as nnU-Net users give it: a model file; a training run folder (its final model, last.repux); or a
+// folder of runs (fold_0 ... fold_4: the folds' ensemble).
+std::vector<std::string> model_files(const std::vector<std::string>& arguments) {
+  const std::string final_model = TrainOutputs::last_model();
+  std::vector<std::string> files;
+  for (const fs::path argument : arguments) {
+    if (!fs::is_directory(argument)) {
+      files.push_back(argument.string());
+    } else if (fs::exists(argument / final_model)) {
+      files.push_back((argument / final_model).string());
+    } else {
+      std::vector<std::string> folds;
+      for (const auto& entry : fs::directory_iterator(argument)) {
+        if (fs::exists(entry.path() / final_model)) folds.push_back((entry.path() / final_model).string());
+      }
+      if (folds.empty()) fail("-m {}: neither a model file, nor a training run (with {}), nor a folder of runs", argument.string(), final_model);
+      std::sort(folds.begin(), folds.end());
+      files.insert(files.end(), folds.begin(), folds.end());
+    }
+  }
+  return files;
+}
+
 std::vector<LoadedModel> load_models(const PredictArgs& a, const torch::Device& device) {
+  const auto files = model_files(a.models);
   std::vector<LoadedModel> models;
-  for (const auto& path : a.models) models.push_back(load_model(path, device));
-  check_ensemble(models, a.models);
+  for (const auto& path : files) models.push_back(load_model(path, device));
+  check_ensemble(models, files);
+  if (files.size() > 1) fmt::print("ensemble of {} models: {}\n", files.size(), fmt::join(files, ", "));
   return models;
 }
 
@@ -80,7 +108,7 @@ std::vector<LoadedModel> load_models(const PredictArgs& a, const torch::Device& 
 void run_predict(const PredictArgs& a) {
   const PredictOptions o = predict_options(a);
   predict_settings(Plan{}, o);  // checks the user's values before the models are read
-  const auto jobs = volume_jobs(a.input, a.output, a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard));
+  const auto jobs = volume_jobs(a.input, a.output, a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard), true);
   const bool folder = jobs.size() != 1 || jobs[0].input != a.input;  // a batch over a folder's volume files
   std::vector<LoadedModel> models = load_models(a, o.compute_device);
   std::vector<std::string> failed;
@@ -95,7 +123,8 @@ void run_predict(const PredictArgs& a) {
     }
     try {
       const auto t0 = std::chrono::steady_clock::now();
-      Prediction p = predict_volume(models, read_volume(job.input, a.reading), o);
+      const Volume image = job.more_channels.empty() ? read_volume(job.input, a.reading) : read_case_image({job.input, "", job.more_channels});
+      Prediction p = predict_volume(models, image, o);
       write_volume(p.labels, job.output, a.writing);
       if (a.save_probabilities) write_volume(p.probabilities, probabilities_path(job.output));
       seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -129,7 +158,10 @@ void run_predict(const PredictArgs& a) {
 void add_predict_command(CLI::App& app) {
   auto pa = std::make_shared<PredictArgs>();
   auto* p = app.add_subcommand("predict", "Segment volumes: preprocessing replayed, sliding window, labels in the input's geometry");
-  p->add_option("-m,--model", pa->models, "repux model file; several -m: an ensemble (probabilities averaged)")->required();
+  p->add_option("-m,--model", pa->models,
+                "repux model file, a training run folder (its last.repux), or a folder of fold runs; several -m or folds: an ensemble "
+                "(probabilities averaged)")
+      ->required();
   p->add_option("-i,--input", pa->input, "A volume file, a folder of them, or a DICOM series (a folder or DICOMDIR)")->required();
   p->add_option("-o,--output", pa->output,
                 "Output file (or folder when the input is a folder of volumes); .dcm: a DICOM SEG referencing the input series")

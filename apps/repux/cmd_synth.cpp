@@ -18,6 +18,7 @@ struct SynthArgs {
   uint64_t seed = 1;
   SynthTask task = SynthTask::Organs;
   bool full_size = false;
+  bool nnunet_v2 = false;
 };
 
 }  // namespace
@@ -32,12 +33,14 @@ void add_synth_command(CLI::App& app) {
                   "organs: liver, spleen, kidney told apart by intensity and shape; context: two alike organs told apart only by "
                   "the side of a distant landmark they lie on (train without --flips)");
   s->add_flag("--full-size", synth->full_size, "Organs at clinical size: 512 x 512 x 150-300 voxels, 0.6-0.9 mm in-plane, 1.5-3 mm slices");
+  s->add_flag("--nnunet-v2", synth->nnunet_v2,
+              "nnU-Net v2's layout: held-out cases in imagesTs/ (labels in labelsTs/), a v2 dataset.json without case lists");
   s->callback([synth] {
     if (synth->full_size && synth->task != SynthTask::Organs) fail("--full-size makes the organs task only");
     const auto path = synth->full_size                    ? write_full_size_dataset(synth->output, synth->cases, synth->seed)
                       : synth->task == SynthTask::Context ? write_context_dataset(synth->output, synth->cases, synth->seed)
                                                           : write_synthetic_dataset(synth->output, synth->cases, synth->seed);
-    fmt::print("wrote {} synthetic cases and {}\n", synth->cases, path);
+    fmt::print("wrote {} synthetic cases and {}\n", synth->cases, synth->nnunet_v2 ? make_nnunet_v2(synth->output) : path);
   });
 }
 

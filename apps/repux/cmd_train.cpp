@@ -5,6 +5,7 @@
 
 #include "repux/data/case_store.h"
 #include "repux/data/dataset.h"
+#include "repux/data/splits.h"
 #include "repux/data/synth.h"
 #include "repux/dist/communicator.h"
 #include "repux/error.h"
@@ -12,10 +13,12 @@
 #include "repux/eval/folder_evaluation.h"
 #include "repux/infer/predictor.h"
 #include "repux/io/volume_file.h"
+#include "repux/train/final_validation.h"
 #include "repux/train/run_log.h"
 #include "repux/train/trainer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <filesystem>
@@ -29,6 +32,7 @@ namespace {
 struct TrainArgs {
   TrainOptions options;
   PlanArgs plan;
+  std::string fold = "0";  // --fold: 0 .. folds-1, or "all"
   std::optional<int64_t> crops;  // --crops; else the plan file's, else the default
   int64_t log_every = 10;
 };
@@ -41,18 +45,45 @@ void bind_train_args(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--log-every", a.log_every, "Progress line every N iterations")->capture_default_str();
 }
 
+// --fold K or --fold all (nnU-Net's spelling).
+int parse_fold(const std::string& text) {
+  if (text == "all") return kAllFolds;
+  char* end = nullptr;
+  const long k = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || k < 0 || k > 1000) fail("--fold '{}' is neither a fold number (0, 1, ...) nor all", text);
+  return static_cast<int>(k);
+}
+
+// The classes and input channels a dataset.json names, unless given (then checked against them).
+void adopt_dataset_description(Plan& plan, const PlanArgs& args, bool classes_given, const Dataset& dataset, const std::string& source) {
+  const int64_t named = dataset_classes(dataset, classes_given ? std::optional<int64_t>(plan.network.out_channels) : std::nullopt, source);
+  if (named > 0) plan.network.out_channels = named;
+  const auto channels = static_cast<int64_t>(dataset.channel_names.size());
+  if (channels == 0) return;
+  if (args.plan_file.empty() && !args.network.in_channels) plan.network.in_channels = channels;
+  if (plan.network.in_channels != channels) {
+    fail("{}: channel_names lists {} channel(s), but the network takes {} (--in-channels or --plan)", source, channels, plan.network.in_channels);
+  }
+}
+
 TrainOptions resolve(const TrainArgs& a) {
   if (a.log_every < 1) fail("--log-every {} is out of range, expected at least 1", a.log_every);
   refuse_writing_over_inputs({a.options.dataset, a.options.data_root, a.plan.plan_file}, a.options.output_dir);
   TrainOptions o = a.options;
+  o.fold = parse_fold(a.fold);
   const ResolvedPlan plan = resolve_plan(a.plan);
   o.plan = plan.plan;
   // Without --class-names the trainer names the classes from the dataset (its "labels"), else class1, ...;
   // resolve_plan has filled in the latter, which would hide the former.
   if (!plan.class_names_given) o.plan.class_names.clear();
   o.preprocessing_given = plan.preprocessing_given;
-  // From a store, the classes are the store's unless the command line or a plan file says.
-  if (!plan.classes_given && is_case_store(o.dataset)) o.plan.network.out_channels = case_store_classes(o.dataset);
+  // From a store, the classes are the store's unless the command line or a plan file says; from a raw
+  // dataset, its labels' and its channels' (checked against what the command line or plan says).
+  if (is_case_store(o.dataset)) {
+    if (!plan.classes_given) o.plan.network.out_channels = case_store_classes(o.dataset);
+  } else {
+    adopt_dataset_description(o.plan, a.plan, plan.classes_given, load_dataset(o.dataset, o.data_root), o.dataset);
+  }
   if (a.crops) o.sampler.crops_per_case = *a.crops;
   else if (plan.planned_crops_per_case > 0) o.sampler.crops_per_case = plan.planned_crops_per_case;
   o.where = launch_environment_from_env();
@@ -60,18 +91,28 @@ TrainOptions resolve(const TrainArgs& a) {
   return o;
 }
 
-// The progress lines of a run on the terminal (the trainer itself prints nothing).
+// The progress lines of a run on the terminal (the trainer itself prints nothing), each also appended
+// to the run folder's log.txt (opened when the run starts: the trainer has checked the folder then).
 class ConsoleProgress : public TrainingObserver {
  public:
-  explicit ConsoleProgress(int64_t log_every) : log_every_(log_every) {}
+  ConsoleProgress(int64_t log_every, std::string output_dir) : log_every_(log_every), output_dir_(std::move(output_dir)) {}
+
+  template <typename... Args>
+  void say(fmt::format_string<Args...> format, Args&&... args) {
+    const std::string text = fmt::format(format, std::forward<Args>(args)...);
+    fmt::print("{}", text);
+    std::fflush(stdout);
+    if (log_) log_ << text << std::flush;
+  }
 
   void on_start(const RunStart& s) override {
+    log_.open(fs::path(output_dir_) / TrainOutputs::log(), std::ios::app);
     names_ = s.class_names;
-    fmt::print("{} training and {} validation cases from {} ({} preprocessed now) in {:.1f} s\n", s.training_cases, s.validation_cases, s.store,
+    say("{} training and {} validation cases from {} ({} preprocessed now) in {:.1f} s\n", s.training_cases, s.validation_cases, s.store,
              s.preprocessed_cases, s.prepare_seconds);
-    if (s.resumed_at > 0) fmt::print("resumed from the checkpoint at iteration {}\n", s.resumed_at);
+    if (s.resumed_at > 0) say("resumed from the checkpoint at iteration {}\n", s.resumed_at);
     if (s.ranks > 1) {
-      fmt::print("data-parallel: {} ranks ({}), BatchNorm {}, global batch {} crops\n", s.ranks, s.backend,
+      say("data-parallel: {} ranks ({}), BatchNorm {}, global batch {} crops\n", s.ranks, s.backend,
                  s.sync_batch_norm ? "synchronised" : "per rank", s.global_batch);
     }
   }
@@ -82,68 +123,52 @@ class ConsoleProgress : public TrainingObserver {
     if (r.validation) {
       std::string detail;
       for (size_t c = 0; c < r.validation->per_class.size(); ++c) detail += fmt::format(" {} {:.3f}", names_[c + 1], r.validation->per_class[c]);
-      fmt::print("validation at {}: mean Dice {:.4f} (best {:.4f} at {}):{}\n", r.done, r.validation->mean, r.best_dice, r.best_iteration, detail);
+      say("validation at {}: mean Dice {:.4f} (best {:.4f} at {}):{}\n", r.done, r.validation->mean, r.best_dice, r.best_iteration, detail);
     }
     if (r.done % log_every_ != 0 && r.done != r.iterations) return;
-    fmt::print("it {:>6}/{}  loss {:.4f}  {:.2f} it/s  data wait {:.0f}%  ETA {:.0f} s\n", r.done, r.iterations, loss_sum_ / losses_,
+    say("it {:>6}/{}  loss {:.4f}  {:.2f} it/s  data wait {:.0f}%  ETA {:.0f} s\n", r.done, r.iterations, loss_sum_ / losses_,
                r.iterations_per_second, 100.0 * r.data_wait_fraction, (r.iterations - r.done) / std::max(1e-9, r.iterations_per_second));
-    std::fflush(stdout);
     loss_sum_ = 0;
     losses_ = 0;
   }
 
   void on_end(const RunEnd& e) override {
-    if (e.ranks > 1) fmt::print("weights identical on all {} ranks\n", e.ranks);
+    if (e.ranks > 1) say("weights identical on all {} ranks\n", e.ranks);
   }
 
  private:
   int64_t log_every_;
+  std::string output_dir_;
+  std::ofstream log_;
   std::vector<std::string> names_;
   double loss_sum_ = 0;
   int64_t losses_ = 0;
 };
 
-TrainResult train_with_progress(const TrainArgs& args, const TrainOptions& o) {
-  ConsoleProgress progress(args.log_every);
-  return train(o, {&progress});
-}
-
-void print_result(const TrainResult& r, const TrainOptions& o) {
-  fmt::print("best mean validation Dice {:.4f} at iteration {}; {:.3f} it/s, data wait {:.1f}% of step time\n", r.best_dice, r.best_iteration,
+void print_result(const TrainResult& r, const TrainOptions& o, ConsoleProgress& console) {
+  console.say("best mean validation Dice {:.4f} at iteration {}; {:.3f} it/s, data wait {:.1f}% of step time\n", r.best_dice, r.best_iteration,
              r.iterations_per_second, 100 * r.data_wait_fraction);
-  if (r.peak_gpu_bytes > 0) fmt::print("peak GPU memory {:.2f} GiB\n", r.peak_gpu_bytes / 1073741824.0);
+  if (r.peak_gpu_bytes > 0) console.say("peak GPU memory {:.2f} GiB\n", r.peak_gpu_bytes / 1073741824.0);
   const fs::path out(o.output_dir);
-  fmt::print("model: {}  curves: {}  log: {}\n", (out / TrainOutputs::best_model()).string(), (out / RunLog::curves_name()).string(),
-             (out / RunLog::metrics_name()).string());
+  if (r.final_validation) {
+    console.say("final validation of the last model on {} case(s): mean Dice {:.4f}; {}\n", r.final_validation->cases.size(), r.final_validation->mean.dice,
+                (out / validation_folder_name() / "summary.json").string());
+  }
+  console.say("model: {}  curves: {}  metrics: {}  log: {}\n", (out / TrainOutputs::best_model()).string(), (out / RunLog::curves_name()).string(),
+              (out / RunLog::metrics_name()).string(), (out / TrainOutputs::log()).string());
 }
 
-// Predicts every case of `cases` into pred_dir, copies their labels to gt_dir, renders overlays.
-std::vector<std::string> predict_and_render(const std::string& model_path, const std::vector<CaseFiles>& cases, const fs::path& out) {
-  LoadedModel model = load_model(model_path);
-  const PredictOptions po;  // the model's own inference settings, as validation used them
-  fs::create_directories(out / "pred");
-  fs::create_directories(out / "gt");
-  fs::create_directories(out / "overlays");
-  std::vector<std::string> pngs;
-  for (const auto& c : cases) {
-    const std::string name = fs::path(c.image).filename().string();
-    const Volume image = read_volume(c.image);
-    const Volume truth = read_volume(c.label);
-    const auto t0 = std::chrono::steady_clock::now();
-    const Prediction p = predict_volume(model, image, po);
-    write_volume(p.labels, (out / "pred" / name).string());
-    write_volume(truth, (out / "gt" / name).string());
-    const std::string png = (out / "overlays" / (volume_stem(name) + ".png")).string();
-    write_overlay_png(image, &truth, p.labels, png);
-    pngs.push_back(png);
-    fmt::print("predicted {} ({:.1f} s)\n", name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return pngs;
+// Trains with the progress on the terminal and in OUTPUT/log.txt, the result last.
+TrainResult train_with_progress(const TrainArgs& args, const TrainOptions& o) {
+  ConsoleProgress progress(args.log_every, o.output_dir);
+  TrainResult result = train(o, {&progress});
+  if (o.where.rank == 0) print_result(result, o, progress);
+  return result;
 }
 
 struct CheckDatasetArgs {
   std::string dataset, root;
-  int64_t classes = 14;
+  std::optional<int64_t> classes;  // else the dataset's labels
 };
 
 struct ReportArgs {
@@ -152,11 +177,17 @@ struct ReportArgs {
 
 void run_check_dataset(const CheckDatasetArgs& a) {
   const Dataset d = load_dataset(a.dataset, a.root);
-  const auto problems = check_dataset(d, a.classes);
+  const int64_t classes = dataset_classes(d, a.classes, a.dataset);
+  if (classes == 0) fail("{}: the dataset names no labels; give --classes (background included)", a.dataset);
+  const auto problems = check_dataset(d, classes);
   for (const auto& p : problems) fmt::print("{}: {}\n", p.file, p.problem);
   const size_t cases = d.training.size() + d.validation.size();
   if (!problems.empty()) fail("{} problem(s) in {} case(s) of {}", problems.size(), cases, a.dataset);
-  fmt::print("{} case(s) checked, no problems\n", cases);
+  fmt::print("{} case(s) checked, no problems: {} classes{}{}, {} channel(s){}, {} test case(s)\n", cases, classes,
+             d.ignore_label ? fmt::format(" and ignore label {}", *d.ignore_label) : "",
+             d.regions.empty() ? "" : fmt::format(" ({} regions)", d.regions.size()),
+             d.channel_names.empty() ? std::string("?") : std::to_string(d.channel_names.size()),
+             d.channel_names.empty() ? "" : " (" + fmt::format("{}", fmt::join(d.channel_names, ", ")) + ")", d.test.size());
 }
 
 void run_report(const ReportArgs& a) {
@@ -200,17 +231,17 @@ void run_demo(TrainArgs args, int64_t cases) {
   const TrainOptions o = resolve(args);
   fmt::print("[1/4] wrote {} synthetic CT-like cases to {}\n[2/4] training {} ({} iterations, patch {}^3) on the CPU\n", cases,
              (out / "data").string(), o.plan.network.arch, o.iterations, o.plan.patch[0]);
-  print_result(train_with_progress(args, o), o);
-  fmt::print("[3/4] predicting the held-out cases\n");
+  const TrainResult result = train_with_progress(args, o);
+  fmt::print("[3/4] predicted the held-out cases with the last model (the held-out cases play no part in choosing it): {}\n",
+             (fs::path(o.output_dir) / validation_folder_name()).string());
   const Dataset dataset = load_dataset(o.dataset);
-  // The last model, not the best: the held-out cases then play no part in choosing it either.
-  const auto pngs = predict_and_render((fs::path(o.output_dir) / TrainOutputs::last_model()).string(), dataset.validation, out / "heldout");
-  fmt::print("[4/4] evaluating\n");
-  EvaluationOptions eo;
-  eo.classes = static_cast<int64_t>(synth_class_names().size());
-  eo.class_names = synth_class_names();
-  const auto summary = evaluate_folders((out / "heldout" / "pred").string(), (out / "heldout" / "gt").string(), eo);
+  fmt::print("[4/4] evaluated\n");
+  const EvaluationSummary& summary = *result.final_validation;
   write_evaluation(summary, (out / "summary.json").string());
+  std::vector<std::string> pngs;
+  for (const auto& c : dataset.validation) {
+    pngs.push_back((fs::path(o.output_dir) / validation_folder_name() / "overlays" / (case_identifier(c) + ".png")).string());
+  }
   write_html_report((out / "report.html").string(), pngs, (fs::path(o.output_dir) / RunLog::curves_name()).string(), &summary);
   for (size_t k = 0; k < summary.class_names.size(); ++k) fmt::print("  {:<8} Dice {}\n", summary.class_names[k], summary.mean_per_class[k].dice);
   fmt::print("held-out mean Dice {:.4f} over {} cases; total {:.0f} s\nreport: {}\n", summary.mean.dice,
@@ -225,7 +256,7 @@ TrainOptions train_options_from_arguments(const std::vector<std::string>& argume
   CLI::App app("repux train's arguments");
   app.add_option("-d,--dataset", a.options.dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
   app.add_option("--root", a.options.data_root, "Base folder for relative paths");
-  app.add_option("--fold", a.options.fold, "Validation fold when the dataset has no validation list");
+  app.add_option("--fold", a.fold, "Validation fold when the dataset has no validation list, or all");
   app.add_option("--folds", a.options.folds, "Number of folds");
   bind_train_args(&app, a);
   std::vector<std::string> reversed(arguments.rbegin(), arguments.rend());  // CLI11 takes them last first
@@ -243,7 +274,7 @@ void add_train_commands(CLI::App& app) {
   auto* c = app.add_subcommand("check-dataset", "Check every case of a dataset before training; lists every problem");
   c->add_option("dataset", check->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
   c->add_option("--root", check->root, "Base folder for relative paths (default: the JSON's folder)");
-  c->add_option("--classes", check->classes, "Classes including background")->capture_default_str();
+  c->add_option("--classes", check->classes, "Classes including background (default: the dataset's labels; checked against them)");
   c->callback([check] { run_check_dataset(*check); });
 
   auto ta = std::make_shared<TrainArgs>();
@@ -255,10 +286,15 @@ void add_train_commands(CLI::App& app) {
       ->required();
   t->add_option("-o,--output", o.output_dir, "Output folder")->required();
   t->add_option("--root", o.data_root, "Base folder for relative paths");
-  t->add_option("--fold", o.fold, "Validation fold when the dataset has no validation list")->capture_default_str();
-  t->add_option("--folds", o.folds, "Number of folds")->capture_default_str();
+  t->add_option("--fold", ta->fold,
+                "Validation fold (0-4) of nnU-Net's folds, or of the dataset's splits_final.json, when the dataset has no validation "
+                "list; all: train on every case")
+      ->capture_default_str();
+  t->add_option("--folds", o.folds, "Number of folds made when there is no splits_final.json")->capture_default_str();
   t->add_option("--init", o.init_model, "Start from this model file (fine-tuning; the head is replaced if classes differ)");
   t->add_flag("--resume", o.resume, "Resume exactly from OUTPUT/checkpoint.pt");
+  t->add_flag_callback("--no-final-validation", [&o] { o.final_validation = false; },
+                       "After training, do not predict the validation cases into OUTPUT/validation/ (summary.json, report.html)");
   t->add_flag("--overwrite", o.overwrite, "Replace a previous run in OUTPUT (without it, such a folder is refused)");
   t->add_option("--dist-backend", o.dist_backend, "Data-parallel backend when launched as a rank: gloo or nccl (default: by device)");
   t->add_flag("--sync-bn", o.sync_batch_norm, "Data-parallel: BatchNorm statistics over all ranks (default: each rank's own)");
@@ -267,8 +303,7 @@ void add_train_commands(CLI::App& app) {
   bind_train_args(t, *ta);
   t->callback([ta] {
     const TrainOptions options = resolve(*ta);
-    const TrainResult result = train_with_progress(*ta, options);
-    if (options.where.rank == 0) print_result(result, options);
+    train_with_progress(*ta, options);
   });
 
   auto ra = std::make_shared<ReportArgs>();

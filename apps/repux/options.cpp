@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include "repux/data/dataset.h"
 #include "repux/error.h"
 #include "repux/io/json_file.h"
 #include "repux/io/volume_file.h"
@@ -245,20 +246,23 @@ void refuse_writing_over_inputs(const std::vector<std::string>& inputs, const st
   }
 }
 
-std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share) {
+std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share, bool channel_cases) {
   namespace fs = std::filesystem;
   refuse_writing_over_inputs({input}, output);
   const bool folder = fs::is_directory(input);
-  const auto names = folder ? list_volume_files(input) : std::vector<std::string>{};
-  if (names.empty()) {
+  std::vector<VolumeJob> all;
+  if (folder && channel_cases && !list_volume_files(input).empty()) {
+    for (const CaseFiles& c : cases_in_folder(input)) all.push_back({c.image, (fs::path(output) / (case_identifier(c) + volume_suffix(c.image))).string(), c.more_channels});
+  } else if (folder) {
+    for (const auto& name : list_volume_files(input)) all.push_back({(fs::path(input) / name).string(), (fs::path(output) / name).string(), {}});
+  }
+  if (all.empty()) {
     if (share.second != 1) fail("--shard needs a folder of volume files as input, and {} is {}", input, folder ? "a DICOM folder" : "a file");
     ensure_writable_volume(output);
-    return {{input, output}};
+    return {{input, output, {}}};
   }
   std::vector<VolumeJob> jobs;
-  for (size_t i = static_cast<size_t>(share.first - 1); i < names.size(); i += static_cast<size_t>(share.second)) {
-    jobs.push_back({(fs::path(input) / names[i]).string(), (fs::path(output) / names[i]).string()});
-  }
+  for (size_t i = static_cast<size_t>(share.first - 1); i < all.size(); i += static_cast<size_t>(share.second)) jobs.push_back(all[i]);
   fs::create_directories(output);
   return jobs;
 }

@@ -113,9 +113,13 @@ void bind_gantry_tilt(CLI::App* cmd, GantryTilt& tilt);
 // the same file through a link or a hard link, or an output folder that is an input folder.
 void refuse_writing_over_inputs(const std::vector<std::string>& inputs, const std::string& output);
 
+// With `channel_cases` (predict), a folder in nnU-Net's naming is read as cases of channel files
+// (CASE_0000.ext, CASE_0001.ext, ...; repux/data/dataset.h: cases_in_folder), each written as CASE.ext.
 struct VolumeJob {
   std::string input, output;
+  std::vector<std::string> more_channels;  // the case's further channel files, after `input`
 };
-std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share = {1, 1});
+std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share = {1, 1},
+                                   bool channel_cases = false);
 
 }  // namespace repux::cli

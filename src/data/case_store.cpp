@@ -101,9 +101,14 @@ StoredCase record_from_json(const nlohmann::json& j) {
 
 // ---- writing ----
 
-nlohmann::json store_header(const PreprocessRecipe& recipe, int64_t classes) {
-  return {{"format", kFormat}, {"version", kVersion}, {"recipe", to_json(recipe)}, {"classes", classes}};
+// "ignore_label": the dataset's ignore label (stored as the value `classes`), or null.
+nlohmann::json store_header(const PreprocessRecipe& recipe, int64_t classes, std::optional<int64_t> ignore) {
+  return {{"format", kFormat}, {"version", kVersion}, {"recipe", to_json(recipe)}, {"classes", classes},
+          {"ignore_label", ignore ? nlohmann::json(*ignore) : nlohmann::json()}};
 }
+
+// Label values kept: 0..classes-1, and `classes` for the ignore label.
+torch::ScalarType label_type(int64_t classes, bool ignore) { return classes + (ignore ? 1 : 0) <= 256 ? torch::kUInt8 : torch::kInt16; }
 
 // The store's header, checked against the recipe and classes of this run; a store made otherwise is
 // refused or, with overwrite, emptied.
@@ -113,8 +118,8 @@ void open_for_writing(const std::string& dir, const nlohmann::json& header, bool
   if (fs::exists(header_path)) {
     const nlohmann::json old = read_json_file(header_path);
     std::string differs;
-    for (const char* field : {"format", "version", "recipe", "classes"}) {
-      if (!old.contains(field) || old[field] != header[field]) differs = field;
+    for (const char* field : {"format", "version", "recipe", "classes", "ignore_label"}) {
+      if (old.value(field, nlohmann::json()) != header[field]) differs = field;
     }
     if (!differs.empty() && !overwrite) {
       fail("{}: was preprocessed with another {} ({} there, {} now); pass --overwrite to redo it, or choose another folder", dir, differs,
@@ -154,23 +159,25 @@ bool case_is_finished(const std::string& dir, const std::string& id, const CaseF
 }
 
 void preprocess_case(const std::string& dir, const std::string& id, const CaseFiles& files, const PreprocessRecipe& recipe, int64_t classes,
-                     int64_t per_class) {
+                     std::optional<int64_t> ignore, int64_t per_class) {
   if (files.label.empty()) fail("{}: training case has no label", files.image);
   const Volume image = read_case_image(files);
   const Volume label = read_label_volume(files.label, image.grid());
   PreparedCase c = preprocess(image, recipe, &label);
-  const int64_t top = c.label.max().item<int64_t>();
+  const auto ignored = ignore ? c.label == *ignore : torch::zeros_like(c.label, torch::kBool);
+  const int64_t top = c.label.masked_fill(ignored, 0).max().item<int64_t>();
   if (top >= classes) fail("{}: label {} >= number of classes {}", files.label, top, classes);
+  c.label.masked_fill_(ignored, classes);
   StoredCase record;
   record.id = id;
   record.channels = c.image.size(0);
   record.shape = {c.label.size(0), c.label.size(1), c.label.size(2)};
   record.trace = c.trace;
-  const ForegroundSample sample = sample_foreground(c.label, classes, per_class);
+  const ForegroundSample sample = sample_foreground(c.label.masked_fill(ignored, 0), classes, per_class);
   record.class_voxels = sample.class_voxels;
   record.sample_counts = sample.sample_counts;
   write_npy(c.image, case_file(dir, id, "_image.npy"));
-  write_npy(c.label.to(classes <= 256 ? torch::kUInt8 : torch::kInt16), case_file(dir, id, "_label.npy"));
+  write_npy(c.label.to(label_type(classes, ignore.has_value())), case_file(dir, id, "_label.npy"));
   write_npy(sample.positions, case_file(dir, id, "_foreground.npy"));
   write_json_file(record_json(record, files), case_file(dir, id, ".json"));  // last: the case is finished
 }
@@ -183,7 +190,7 @@ PreprocessSummary preprocess_to_store(const Dataset& dataset, const PreprocessRe
   std::vector<CaseFiles> cases = dataset.training;
   cases.insert(cases.end(), dataset.validation.begin(), dataset.validation.end());
   if (cases.empty()) fail("{}: the dataset has no training cases", dir);
-  open_for_writing(dir, store_header(recipe, classes), options.overwrite);
+  open_for_writing(dir, store_header(recipe, classes, dataset.ignore_label), options.overwrite);
   const auto ids = case_ids(cases);
 
   PreprocessSummary summary;
@@ -197,13 +204,13 @@ PreprocessSummary preprocess_to_store(const Dataset& dataset, const PreprocessRe
   if (options.on_progress) options.on_progress(done, cases.size());
   for_each_on_threads(
       todo.size(), options.threads,
-      [&](size_t k) { preprocess_case(dir, ids[todo[k]], cases[todo[k]], recipe, classes, options.foreground_per_class); },
+      [&](size_t k) { preprocess_case(dir, ids[todo[k]], cases[todo[k]], recipe, classes, dataset.ignore_label, options.foreground_per_class); },
       [&] {
         ++summary.preprocessed;
         if (options.on_progress) options.on_progress(++done, cases.size());
       });
 
-  nlohmann::json index = store_header(recipe, classes);
+  nlohmann::json index = store_header(recipe, classes, dataset.ignore_label);
   index["cases"] = nlohmann::json::array();
   for (size_t i = 0; i < cases.size(); ++i) index["cases"].push_back(read_json_file(case_file(dir, ids[i], ".json")));
   auto names = [](const std::vector<CaseFiles>& list) {
@@ -251,12 +258,14 @@ CaseStore::CaseStore(const std::string& dir) : folder_(dir) {
   }
   const nlohmann::json index = read_json_file(index_path);
   try {
-    check_known_keys(index, {"format", "version", "recipe", "classes", "cases", "training", "validation", "class_names"}, "the store index");
+    check_known_keys(index, {"format", "version", "recipe", "classes", "ignore_label", "cases", "training", "validation", "class_names"},
+                     "the store index");
     if (index.at("format") != kFormat || index.at("version") != kVersion) {
       fail("not a case store of version {} (format {} version {})", kVersion, index.at("format").dump(), index.at("version").dump());
     }
     recipe_ = preprocess_recipe_from_json(index.at("recipe"));
     classes_ = index.at("classes").get<int64_t>();
+    if (index.contains("ignore_label") && !index["ignore_label"].is_null()) dataset_.ignore_label = index["ignore_label"].get<int64_t>();
     for (const auto& r : index.at("cases")) cases_.push_back(record_from_json(r));
     for (const auto& image : index.at("training")) dataset_.training.push_back(cases_.at(find(image.get<std::string>())).source);
     for (const auto& image : index.at("validation")) dataset_.validation.push_back(cases_.at(find(image.get<std::string>())).source);
@@ -267,7 +276,7 @@ CaseStore::CaseStore(const std::string& dir) : folder_(dir) {
     fail("{}: {}", index_path, e.what());
   }
   if (classes_ < 2 || classes_ > 32767) fail("{}: number of classes {} is out of range", index_path, classes_);
-  const auto label_type = classes_ <= 256 ? torch::kUInt8 : torch::kInt16;
+  const auto stored_type = label_type(classes_, dataset_.ignore_label.has_value());
   for (const auto& c : cases_) {
     if (c.class_voxels.size() != static_cast<size_t>(classes_) || c.sample_counts.size() != static_cast<size_t>(classes_)) {
       fail("{}: case {} has {} class counts, expected {}", index_path, c.id, c.class_voxels.size(), classes_);
@@ -276,7 +285,7 @@ CaseStore::CaseStore(const std::string& dir) : folder_(dir) {
     labels_.push_back(std::make_unique<MappedNpy>(case_file(dir, c.id, "_label.npy")));
     foreground_files_.push_back(std::make_unique<MappedNpy>(case_file(dir, c.id, "_foreground.npy")));
     check_shape(*images_.back(), {c.channels, c.shape[0], c.shape[1], c.shape[2]}, torch::kFloat32);
-    check_shape(*labels_.back(), {c.shape[0], c.shape[1], c.shape[2]}, label_type);
+    check_shape(*labels_.back(), {c.shape[0], c.shape[1], c.shape[2]}, stored_type);
     int64_t rows = 0;
     for (size_t k = 0; k < c.sample_counts.size(); ++k) {
       if (c.sample_counts[k] < 0 || c.sample_counts[k] > c.class_voxels[k] || (c.class_voxels[k] > 0 && c.sample_counts[k] == 0)) {
@@ -309,7 +318,7 @@ PreparedCase CaseStore::read(size_t index) const {
   c.label = labels_.at(index)->tensor().to(torch::kInt64);
   c.trace = cases_.at(index).trace;
   const int64_t top = c.label.numel() ? c.label.max().item<int64_t>() : 0;
-  if (top >= classes_) fail("{}: label {} >= number of classes {} (the store is damaged)", labels_[index]->path(), top, classes_);
+  if (top > top_label()) fail("{}: label {} >= number of classes {} (the store is damaged)", labels_[index]->path(), top, classes_);
   return c;
 }
 
@@ -333,7 +342,7 @@ const ForegroundSample& CaseStore::foreground(size_t index) const {
 
 Crop CaseStore::crop(size_t index, const std::array<int64_t, 3>& start, const std::array<int64_t, 3>& size) const {
   Crop c{crop_or_pad(images_.at(index)->tensor(), start, size, 0.0), crop_or_pad(labels_.at(index)->tensor(), start, size, 0.0).to(torch::kInt64)};
-  if (c.label.max().item<int64_t>() >= classes_) {
+  if (c.label.max().item<int64_t>() > top_label()) {
     fail("{}: label {} >= number of classes {} (the store is damaged)", labels_[index]->path(), c.label.max().item<int64_t>(), classes_);
   }
   if (!torch::isfinite(c.image).all().item<bool>()) fail("{}: holds non-finite values (the store is damaged)", images_[index]->path());

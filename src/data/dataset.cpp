@@ -8,8 +8,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <cctype>
 #include <map>
-#include <random>
+#include <set>
 
 namespace fs = std::filesystem;
 
@@ -39,48 +40,65 @@ std::vector<CaseFiles> parse_list(const nlohmann::json& list, const fs::path& ro
   return out;
 }
 
-// MSD: {"0": "background"}; nnU-Net v2: {"background": 0}. The labels must be 0..K-1, each once,
-// since class names are matched to network outputs by position.
-std::vector<std::string> class_names_from_json(const nlohmann::json& labels, const std::string& source) {
-  std::map<int, std::string> by_index;
+// MSD (v1): {"0": "background", "1": "liver"}; nnU-Net v2: {"background": 0, "liver": 1, "tumour": [1, 2],
+// "ignore": 3}. Plain labels must be 0..K-1, each once, since class names are matched to network outputs
+// by position; a list of two or more values makes a region (region-based training); "ignore" is the
+// value no loss or metric scores, and must be above every class (nnU-Net's rule).
+void read_labels(const nlohmann::json& labels, const std::string& source, Dataset& d) {
+  std::map<int64_t, std::string> by_index;
   for (const auto& [k, v] : labels.items()) {
-    const int index = v.is_string() ? std::stoi(k) : v.get<int>();
+    if (k == "ignore" && v.is_number_integer()) {
+      d.ignore_label = v.get<int64_t>();
+      continue;
+    }
+    if (v.is_array() && v.size() > 1) {
+      d.regions.push_back({k, v.get<std::vector<int64_t>>()});
+      continue;
+    }
+    const int64_t index = v.is_string() ? std::stoll(k) : v.is_array() ? v.at(0).get<int64_t>() : v.get<int64_t>();
     if (!by_index.emplace(index, v.is_string() ? v.get<std::string>() : k).second) fail("{}: label {} is listed twice", source, index);
   }
-  std::vector<std::string> names;
   for (const auto& [i, name] : by_index) {
-    if (i != static_cast<int>(names.size())) fail("{}: labels must be numbered 0, 1, 2, ... without gaps; found {}", source, i);
-    names.push_back(name);
+    if (i != static_cast<int64_t>(d.class_names.size())) fail("{}: labels must be numbered 0, 1, 2, ... without gaps; found {}", source, i);
+    d.class_names.push_back(name);
   }
-  return names;
+  if (d.ignore_label && *d.ignore_label < static_cast<int64_t>(d.class_names.size())) {
+    fail("{}: the ignore label {} must be above every class (0..{}), as nnU-Net requires", source, *d.ignore_label, d.class_names.size() - 1);
+  }
 }
 
-// Dataset JSONs carry free metadata (name, description, licence, ...), so unknown keys are kept quiet;
-// a known key of the wrong type is an error naming the file and the field.
-Dataset dataset_from_json(const nlohmann::json& j, const fs::path& base, const std::string& src) {
-  Dataset d;
+// "channel_names" (v2) or "modality" (v1): {"0": "CT", "1": "T2"}, the keys the channel order.
+std::vector<std::string> channel_names_from_json(const nlohmann::json& names, const std::string& source) {
+  if (!names.is_object()) fail("{}: expected an object {{\"0\": \"CT\", ...}}, got {}", source, names.type_name());
+  std::map<int64_t, std::string> by_index;
+  for (const auto& [k, v] : names.items()) by_index[std::stoll(k)] = v.get<std::string>();
+  std::vector<std::string> out;
+  for (const auto& [i, name] : by_index) {
+    if (i != static_cast<int64_t>(out.size())) fail("{}: channels must be numbered 0, 1, 2, ... without gaps; found {}", source, i);
+    out.push_back(name);
+  }
+  return out;
+}
+
+// What a dataset.json says of the data, v1 or v2; unknown keys (name, description, licence, ...) are
+// free metadata and kept quiet; a known key of the wrong type is an error naming the file and field.
+void read_description(const nlohmann::json& j, const std::string& src, Dataset& d) {
   const auto field = [&](const char* name) { return fmt::format("{}: field '{}'", src, name); };
-  d.training = parse_list(j["training"], base, field("training"));
-  if (j.contains("validation")) d.validation = parse_list(j["validation"], base, field("validation"));
-  if (j.contains("test")) d.test = parse_list(j["test"], base, field("test"));
   if (j.contains("labels")) {
     if (!j["labels"].is_object()) fail("{}: expected an object of label names, got {}", field("labels"), j["labels"].type_name());
-    d.class_names = class_names_from_json(j["labels"], field("labels"));
+    read_labels(j["labels"], field("labels"), d);
   }
-  return d;
-}
-
-Dataset from_json(const fs::path& json_path, const std::string& root) {
-  const nlohmann::json j = read_json_file(json_path.string());
-  const fs::path base = root.empty() ? json_path.parent_path() : fs::path(root);
-  const std::string src = json_path.string();
-  if (!j.is_object() || !j.contains("training")) fail("{}: no \"training\" list", src);
-  try {
-    return dataset_from_json(j, base, src);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: unexpected content ({})", src, json_problem(e));
-  } catch (const std::logic_error& e) {  // std::stoi on a label key that is not a number
-    fail("{}: a label key is not a whole number ({})", src, e.what());
+  for (const char* key : {"channel_names", "modality"}) {
+    if (j.contains(key) && d.channel_names.empty()) d.channel_names = channel_names_from_json(j[key], field(key));
+  }
+  if (j.contains("regions_class_order")) d.regions_class_order = j["regions_class_order"].get<std::vector<int64_t>>();
+  if (!d.regions.empty() && d.regions_class_order.size() != d.regions.size()) {
+    fail("{}: {} region(s) in 'labels' need a 'regions_class_order' of as many label values, got {}", src, d.regions.size(),
+         d.regions_class_order.size());
+  }
+  d.file_ending = field_or<std::string>(j, "file_ending", "");
+  if (!d.file_ending.empty() && !is_volume_path("x" + d.file_ending)) {
+    fail("{}: file_ending '{}' is not a format repux reads, expected {}", field("file_ending"), d.file_ending, volume_path_kinds());
   }
 }
 
@@ -94,32 +112,75 @@ std::string label_file(const fs::path& labels, const std::string& stem, const st
   return same.string();
 }
 
-// nnU-Net's channel files of a case: CASE_0001.ext, CASE_0002.ext, ... as long as they exist.
-std::vector<std::string> channel_files(const fs::path& images, const std::string& stem, const std::string& ext) {
-  std::vector<std::string> out;
-  for (int k = 1; k < 10000; ++k) {
-    const fs::path file = images / fmt::format("{}_{:04d}{}", stem, k, ext);
-    if (!fs::exists(file)) break;
-    out.push_back(file.string());
-  }
-  return out;
-}
-
-Dataset from_nnunet_folder(const fs::path& dir) {
-  Dataset d;
-  for (const std::string& name : list_volume_files((dir / "imagesTr").string())) {
-    const std::string ext = volume_suffix(name);
-    std::string stem = volume_stem(name);
-    if (ends_with(stem, "_0000")) stem.resize(stem.size() - 5);
-    else if (stem.size() > 5 && stem[stem.size() - 5] == '_') continue;  // other channels of a multi-channel case
-    CaseFiles c{(dir / "imagesTr" / name).string(), label_file(dir / "labelsTr", stem, ext), {}};
-    if (ends_with(volume_stem(name), "_0000")) c.more_channels = channel_files(dir / "imagesTr", stem, ext);
+// nnU-Net's raw layout: imagesTr/CASE_XXXX.ext with labelsTr/CASE.ext, and imagesTs/ when present.
+void read_nnunet_folder(const fs::path& dir, Dataset& d) {
+  for (CaseFiles c : cases_in_folder((dir / "imagesTr").string(), d.file_ending)) {
+    c.label = label_file(dir / "labelsTr", case_identifier(c), volume_suffix(c.image));
     d.training.push_back(c);
   }
-  if (fs::is_directory(dir / "imagesTs")) {
-    for (const std::string& name : list_volume_files((dir / "imagesTs").string())) d.test.push_back({(dir / "imagesTs" / name).string(), "", {}});
+  if (fs::is_directory(dir / "imagesTs")) d.test = cases_in_folder((dir / "imagesTs").string(), d.file_ending);
+}
+
+// numTraining against the cases found, naming the images without a label and the labels without an image.
+void check_case_count(const nlohmann::json& j, const fs::path& dir, const Dataset& d, const std::string& src) {
+  std::set<std::string> ids, labelled;
+  std::string unlabelled, orphans;
+  for (const auto& c : d.training) {
+    const std::string id = case_identifier(c);
+    ids.insert(id);
+    if (fs::exists(c.label)) labelled.insert(id);
+    else unlabelled += (unlabelled.empty() ? "" : ", ") + id;
   }
-  return d;
+  if (fs::is_directory(dir / "labelsTr")) {
+    for (const auto& name : list_volume_files((dir / "labelsTr").string())) {
+      if (!ids.count(volume_stem(name))) orphans += (orphans.empty() ? "" : ", ") + name;
+    }
+  }
+  const int64_t expected = field_or<int64_t>(j, "numTraining", static_cast<int64_t>(d.training.size()));
+  if (expected == static_cast<int64_t>(labelled.size()) && unlabelled.empty()) return;
+  std::string detail;
+  if (!unlabelled.empty()) detail += "; no label in labelsTr/ for " + unlabelled;
+  if (!orphans.empty()) detail += "; no image in imagesTr/ for labelsTr/" + orphans;
+  fail("{}: numTraining is {} but imagesTr/ and labelsTr/ hold {} labelled case(s){}", src, expected, labelled.size(), detail);
+}
+
+Dataset from_json(const fs::path& json_path, const std::string& root) {
+  const nlohmann::json j = read_json_file(json_path.string());
+  const fs::path base = root.empty() ? json_path.parent_path() : fs::path(root);
+  const std::string src = json_path.string();
+  if (!j.is_object()) fail("{}: expected a JSON object describing the dataset, got {}", src, j.type_name());
+  if (!j.contains("training") && !fs::is_directory(base / "imagesTr")) {
+    fail("{}: no \"training\" list, and no imagesTr/ folder beside it (nnU-Net v2's layout)", src);
+  }
+  try {
+    Dataset d;
+    d.description = src;
+    read_description(j, src, d);
+    if (j.contains("training")) {  // v1 / MSD / the official lists: the JSON names the files
+      d.training = parse_list(j["training"], base, src + ": field 'training'");
+      if (j.contains("validation")) d.validation = parse_list(j["validation"], base, src + ": field 'validation'");
+      if (j.contains("test")) d.test = parse_list(j["test"], base, src + ": field 'test'");
+      return d;
+    }
+    read_nnunet_folder(base, d);  // v2: the folder holds the files, the JSON says what they mean
+    check_case_count(j, base, d, src);
+    return d;
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: unexpected content ({})", src, json_problem(e));
+  } catch (const std::logic_error& e) {  // std::stoll on a label or channel key that is not a number
+    fail("{}: a label or channel key is not a whole number ({})", src, e.what());
+  }
+}
+
+// "_0001" -> 1; -1 when the stem does not end in an underscore and four digits.
+int channel_of(const std::string& stem) {
+  if (stem.size() < 6 || stem[stem.size() - 5] != '_') return -1;
+  int k = 0;
+  for (size_t i = stem.size() - 4; i < stem.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(stem[i]))) return -1;
+    k = 10 * k + (stem[i] - '0');
+  }
+  return k;
 }
 
 }  // namespace
@@ -129,12 +190,59 @@ Dataset load_dataset(const std::string& path, const std::string& root) {
   std::error_code ec;
   if (fs::is_regular_file(p, ec)) return from_json(p, root);
   if (!fs::is_directory(p, ec)) fail("{}: no such dataset file or folder", path);
-  if (fs::exists(p / "dataset.json")) {
-    Dataset d = from_json(p / "dataset.json", root);
-    if (!d.training.empty()) return d;
+  if (fs::exists(p / "dataset.json")) return from_json(p / "dataset.json", root);
+  if (fs::is_directory(p / "imagesTr")) {
+    Dataset d;
+    read_nnunet_folder(p, d);
+    return d;
   }
-  if (fs::is_directory(p / "imagesTr")) return from_nnunet_folder(p);
   fail("{}: expected a dataset.json or an imagesTr/labelsTr folder", path);
+}
+
+std::string case_identifier(const CaseFiles& f) {
+  std::string stem = volume_stem(fs::path(f.image).filename().string());
+  if (channel_of(stem) == 0) stem.resize(stem.size() - 5);
+  return stem;
+}
+
+std::vector<CaseFiles> cases_in_folder(const std::string& folder, const std::string& file_ending, int64_t channels) {
+  std::vector<std::string> names;
+  for (const auto& name : list_volume_files(folder)) {
+    if (file_ending.empty() || ends_with(name, file_ending)) names.push_back(name);
+  }
+  const std::set<std::string> present(names.begin(), names.end());
+  const bool nnunet = std::any_of(names.begin(), names.end(), [](const std::string& n) { return channel_of(volume_stem(n)) == 0; });
+  std::vector<CaseFiles> cases;
+  for (const auto& name : names) {
+    const std::string stem = volume_stem(name), ext = volume_suffix(name);
+    if (nnunet && channel_of(stem) != 0) continue;
+    CaseFiles c{(fs::path(folder) / name).string(), "", {}};
+    const std::string id = case_identifier(c);
+    for (int k = 1; nnunet && present.count(fmt::format("{}_{:04d}{}", id, k, ext)); ++k) {
+      c.more_channels.push_back((fs::path(folder) / fmt::format("{}_{:04d}{}", id, k, ext)).string());
+    }
+    cases.push_back(c);
+  }
+  int64_t most = channels;
+  for (const auto& c : cases) most = std::max<int64_t>(most, 1 + static_cast<int64_t>(c.more_channels.size()));
+  for (const auto& c : cases) {
+    const int64_t has = 1 + static_cast<int64_t>(c.more_channels.size());
+    if (has < most) {
+      const std::string id = case_identifier(c);
+      fail("{}: case {} has {} channel(s), {} expected: no {}_{:04d}{}", folder, id, has, most, id, has, volume_suffix(c.image));
+    }
+  }
+  return cases;
+}
+
+Intensity intensity_for_channel(const std::string& channel_name) {
+  std::string name = channel_name;
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (name == "ct") return Intensity::Ct;
+  if (name == "nonorm") return Intensity::None;
+  if (name == "rescale_to_0_1") return Intensity::Rescale;
+  if (name == "rgb_to_0_1") return Intensity::Rgb;
+  return Intensity::ZScore;
 }
 
 Volume read_case_image(const CaseFiles& f) {
@@ -152,17 +260,7 @@ Volume read_case_image(const CaseFiles& f) {
   return image;
 }
 
-void split_folds(Dataset& d, int folds, int fold, uint64_t seed) {
-  if (!d.validation.empty()) return;
-  if (folds < 2 || fold < 0 || fold >= folds) fail("fold {} of {} is not valid", fold, folds);
-  if (static_cast<int>(d.training.size()) < folds) fail("{} training cases cannot make {} folds", d.training.size(), folds);
-  std::vector<CaseFiles> cases = d.training;
-  std::shuffle(cases.begin(), cases.end(), std::mt19937_64(seed));
-  d.training.clear();
-  for (size_t i = 0; i < cases.size(); ++i) (static_cast<int>(i % folds) == fold ? d.validation : d.training).push_back(cases[i]);
-}
-
-std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, int64_t classes) {
+std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, int64_t classes, std::optional<int64_t> ignore_label) {
   std::vector<DatasetProblem> problems;
   for (const auto& c : cases) {
     Volume image, label;
@@ -188,7 +286,9 @@ std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, i
       continue;
     }
     if (!torch::allclose(image.affine, label.affine, 1e-4, 1e-3)) problems.push_back({c.label, "affine differs from its image's"});
-    const std::string problem = label_value_problem(label.data, classes);
+    auto values = label.data;
+    if (ignore_label) values = torch::where(values == static_cast<double>(*ignore_label), torch::zeros_like(values), values);
+    const std::string problem = label_value_problem(values, classes);
     if (!problem.empty()) problems.push_back({c.label, problem});
   }
   return problems;
@@ -197,7 +297,19 @@ std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, i
 std::vector<DatasetProblem> check_dataset(const Dataset& dataset, int64_t classes) {
   std::vector<CaseFiles> all = dataset.training;
   all.insert(all.end(), dataset.validation.begin(), dataset.validation.end());
-  return check_dataset(all, classes);
+  return check_dataset(all, classes, dataset.ignore_label);
+}
+
+int64_t dataset_classes(const Dataset& dataset, std::optional<int64_t> given, const std::string& source) {
+  // With regions, the label values the files hold: up to the highest of regions_class_order.
+  const int64_t named = !dataset.regions.empty()
+                            ? *std::max_element(dataset.regions_class_order.begin(), dataset.regions_class_order.end()) + 1
+                            : static_cast<int64_t>(dataset.class_names.size());
+  if (given && named >= 2 && *given != named) {
+    fail("--classes {} contradicts {}, whose labels name {} classes (background included)", *given, source, named);
+  }
+  if (given) return *given;
+  return named >= 2 ? named : 0;
 }
 
 }  // namespace repux

@@ -66,6 +66,29 @@ PreprocessRecipe preprocess_preset(const std::string& name) {
   fail("unknown preprocessing preset '{}', expected one of: {}", name, known);
 }
 
+namespace {
+
+// Each channel on its own statistics (modalities differ in scale): z-score over the non-zero voxels
+// (zero stays zero, the background of skull-stripped MRI), or min-max to [0, 1].
+torch::Tensor per_channel_normalised(const torch::Tensor& x, Intensity intensity) {
+  std::vector<torch::Tensor> channels;
+  for (int64_t c = 0; c < x.size(0); ++c) {
+    const auto xc = x[c];
+    if (intensity == Intensity::Rescale) {
+      const double lo = xc.min().item<double>(), hi = xc.max().item<double>();
+      channels.push_back((xc - lo) / std::max(hi - lo, 1e-8));
+      continue;
+    }
+    const auto nonzero = xc != 0;
+    const auto values = nonzero.any().item<bool>() ? xc.masked_select(nonzero) : xc.flatten();
+    const double mean = values.mean().item<double>(), sd = values.std().item<double>();
+    channels.push_back(torch::where(nonzero, (xc - mean) / std::max(sd, 1e-8), torch::zeros_like(xc)));
+  }
+  return torch::stack(channels);
+}
+
+}  // namespace
+
 PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Volume* label) {
   PreparedCase out;
   auto& t = out.trace;
@@ -91,17 +114,10 @@ PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Vo
   if (x.dim() == 3) x = x.unsqueeze(0);
   if (r.intensity == Intensity::Ct) {
     x = ((x - r.window_min) / (r.window_max - r.window_min)).clamp(0.0, 1.0);
-  } else if (r.intensity == Intensity::ZScore) {
-    // Each channel on its own statistics (modalities differ in scale).
-    std::vector<torch::Tensor> channels;
-    for (int64_t c = 0; c < x.size(0); ++c) {
-      const auto xc = x[c];
-      const auto nonzero = xc != 0;
-      const auto values = nonzero.any().item<bool>() ? xc.masked_select(nonzero) : xc.flatten();
-      const double mean = values.mean().item<double>(), sd = values.std().item<double>();
-      channels.push_back(torch::where(nonzero, (xc - mean) / std::max(sd, 1e-8), torch::zeros_like(xc)));
-    }
-    x = torch::stack(channels);
+  } else if (r.intensity == Intensity::ZScore || r.intensity == Intensity::Rescale) {
+    x = per_channel_normalised(x, r.intensity);
+  } else if (r.intensity == Intensity::Rgb) {
+    x = x / 255.0;
   }
   t.crop_start = {0, 0, 0};
   t.crop_size = t.resampled.shape;

@@ -1,5 +1,8 @@
 #include "repux/data/synth.h"
 
+#include "repux/data/dataset.h"
+#include "repux/io/json_file.h"
+
 #include "synth_parts.h"
 
 #include "repux/error.h"
@@ -137,15 +140,16 @@ std::string write_generated_dataset(const std::string& directory, int64_t count,
   const int64_t n_val = count >= 5 ? std::max<int64_t>(1, count / 5) : 0;
   for (int64_t i = 0; i < count; ++i) {
     const auto c = make_case(seed * 1000003ULL + static_cast<uint64_t>(i));
-    const std::string file = fmt::format("synth_{:04d}.nii.gz", i);
-    write_volume(c.image, (fs::path(directory) / "imagesTr" / file).string());
-    write_volume(c.label, (fs::path(directory) / "labelsTr" / file).string());
-    nlohmann::json entry = {{"image", "./imagesTr/" + file}, {"label", "./labelsTr/" + file}};
+    // nnU-Net's naming: imagesTr/CASE_0000.nii.gz (channel 0), labelsTr/CASE.nii.gz.
+    const std::string id = fmt::format("synth_{:03d}", i), image = id + "_0000.nii.gz", label = id + ".nii.gz";
+    write_volume(c.image, (fs::path(directory) / "imagesTr" / image).string());
+    write_volume(c.label, (fs::path(directory) / "labelsTr" / label).string());
+    nlohmann::json entry = {{"image", "./imagesTr/" + image}, {"label", "./labelsTr/" + label}};
     (i < count - n_val ? training : validation).push_back(entry);
   }
   nlohmann::json labels = nlohmann::json::object();
   for (size_t i = 0; i < class_names.size(); ++i) labels[std::to_string(i)] = class_names[i];
-  nlohmann::json ds = {{"name", name},       {"modality", {{"0", "CT"}}},
+  nlohmann::json ds = {{"name", name},       {"modality", {{"0", "CT"}}}, {"channel_names", {{"0", "CT"}}}, {"file_ending", ".nii.gz"},
                        {"labels", labels},   {"numTraining", count},
                        {"training", training}, {"validation", validation},
                        {"test", nlohmann::json::array()}};
@@ -157,6 +161,25 @@ std::string write_generated_dataset(const std::string& directory, int64_t count,
 std::string write_synthetic_dataset(const std::string& directory, int64_t count, uint64_t seed, const SynthOptions& options) {
   return write_generated_dataset(directory, count, seed, "repux-synthetic-ct", synth_class_names(),
                                  [&](uint64_t case_seed) { return make_synthetic_case(case_seed, options); });
+}
+
+std::string make_nnunet_v2(const std::string& directory) {
+  namespace fs = std::filesystem;
+  const fs::path dir(directory), json = dir / "dataset.json";
+  const Dataset d = load_dataset(json.string());
+  fs::create_directories(dir / "imagesTs");
+  fs::create_directories(dir / "labelsTs");
+  for (const auto& c : d.validation) {
+    fs::rename(c.image, dir / "imagesTs" / fs::path(c.image).filename());
+    fs::rename(c.label, dir / "labelsTs" / fs::path(c.label).filename());
+  }
+  nlohmann::json labels = nlohmann::json::object(), channels = nlohmann::json::object();
+  for (size_t k = 0; k < d.class_names.size(); ++k) labels[d.class_names[k]] = k;
+  for (size_t k = 0; k < d.channel_names.size(); ++k) channels[std::to_string(k)] = d.channel_names[k];
+  const nlohmann::json v2 = {{"name", read_json_file(json.string()).value("name", "")}, {"channel_names", channels}, {"labels", labels},
+                             {"numTraining", d.training.size()}, {"file_ending", ".nii.gz"}};
+  write_file_atomically(json.string(), v2.dump(1) + "\n");
+  return json.string();
 }
 
 }  // namespace repux

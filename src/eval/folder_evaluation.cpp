@@ -16,8 +16,7 @@ namespace fs = std::filesystem;
 
 namespace repux {
 
-void for_each_labelled_case(const std::string& prediction_dir, const std::string& truth_dir, int64_t classes,
-                            const std::function<void(LabelledCase&)>& visit) {
+std::vector<LabelledPair> pairs_in_folders(const std::string& prediction_dir, const std::string& truth_dir) {
   std::map<std::string, std::string> preds, truths;
   for (const auto& f : list_volume_files(prediction_dir)) preds[volume_stem(f)] = f;
   for (const auto& f : list_volume_files(truth_dir)) truths[volume_stem(f)] = f;
@@ -31,14 +30,28 @@ void for_each_labelled_case(const std::string& prediction_dir, const std::string
   }
   if (!unmatched.empty()) fail("{}: {} prediction(s) have no ground truth in {}, e.g. {}", prediction_dir, unmatched.size(), truth_dir, unmatched.front());
   if (truths.empty()) fail("{}: no volume files ({})", truth_dir, volume_path_kinds());
+  std::vector<LabelledPair> pairs;
   for (const auto& [stem, truth_name] : truths) {
-    const std::string pred_file = (fs::path(prediction_dir) / preds[stem]).string(), truth_file = (fs::path(truth_dir) / truth_name).string();
-    LabelledCase c{preds[stem], read_volume(pred_file), {}};
+    pairs.push_back({preds[stem], (fs::path(prediction_dir) / preds[stem]).string(), (fs::path(truth_dir) / truth_name).string()});
+  }
+  return pairs;
+}
+
+void for_each_labelled_case(const std::vector<LabelledPair>& pairs, int64_t classes, const std::function<void(LabelledCase&)>& visit,
+                            std::optional<int64_t> ignore_label) {
+  for (const auto& pair : pairs) {
+    const std::string &pred_file = pair.prediction, &truth_file = pair.truth;
+    LabelledCase c{pair.name, read_volume(pred_file), {}};
     c.truth = read_label_volume(truth_file, c.prediction.grid());
     if (c.truth.spatial_shape() != c.prediction.spatial_shape()) fail("{}: prediction and ground truth {} shapes differ", pred_file, truth_file);
     if (!torch::allclose(c.truth.affine, c.prediction.affine, 1e-4, 1e-3)) {
       fail("{}: prediction and ground truth {} affines differ (a flipped or shifted grid; repux resample --like puts it on the same grid)",
            pred_file, truth_file);
+    }
+    if (ignore_label) {
+      const auto ignored = c.truth.data == static_cast<double>(*ignore_label);
+      c.truth.data = c.truth.data.masked_fill(ignored, 0);
+      c.prediction.data = c.prediction.data.masked_fill(ignored, 0);
     }
     for (const auto& [volume, file] : {std::pair<const Volume&, const std::string&>{c.truth, truth_file}, {c.prediction, pred_file}}) {
       const std::string problem = label_value_problem(volume.data, classes);
@@ -48,15 +61,23 @@ void for_each_labelled_case(const std::string& prediction_dir, const std::string
   }
 }
 
-EvaluationSummary evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options) {
+void for_each_labelled_case(const std::string& prediction_dir, const std::string& truth_dir, int64_t classes,
+                            const std::function<void(LabelledCase&)>& visit) {
+  for_each_labelled_case(pairs_in_folders(prediction_dir, truth_dir), classes, visit);
+}
+
+EvaluationSummary evaluate_pairs(const std::vector<LabelledPair>& pairs, const EvaluationOptions& options) {
   struct Loaded { std::string name; torch::Tensor pred, truth; std::array<double, 3> spacing; };
   std::vector<Loaded> cases;
   int64_t classes = options.classes;
-  for_each_labelled_case(prediction_dir, truth_dir, options.classes, [&](LabelledCase& c) {
-    const Volume &p = c.prediction, &g = c.truth;
-    if (options.classes == 0) classes = std::max<int64_t>({classes, g.data.max().item<int64_t>() + 1, p.data.max().item<int64_t>() + 1});
-    cases.push_back({c.name, p.data, g.data, g.spacing()});
-  });
+  for_each_labelled_case(
+      pairs, options.classes,
+      [&](LabelledCase& c) {
+        const Volume &p = c.prediction, &g = c.truth;
+        if (options.classes == 0) classes = std::max<int64_t>({classes, g.data.max().item<int64_t>() + 1, p.data.max().item<int64_t>() + 1});
+        cases.push_back({c.name, p.data, g.data, g.spacing()});
+      },
+      options.ignore_label);
   const std::vector<std::string> names = options.class_names.empty() ? default_class_names(classes) : options.class_names;
   if (static_cast<int64_t>(names.size()) != classes) fail("{} class names given for {} classes", names.size(), classes);
 
@@ -66,6 +87,10 @@ EvaluationSummary evaluate_folders(const std::string& prediction_dir, const std:
   for (const auto& c : cases) summary.cases.push_back({c.name, evaluate_labels(c.pred, c.truth, classes, c.spacing, options.tolerance_mm)});
   compute_means(summary);
   return summary;
+}
+
+EvaluationSummary evaluate_folders(const std::string& prediction_dir, const std::string& truth_dir, const EvaluationOptions& options) {
+  return evaluate_pairs(pairs_in_folders(prediction_dir, truth_dir), options);
 }
 
 void write_evaluation(const EvaluationSummary& summary, const std::string& json_path) {

@@ -85,6 +85,23 @@ bool is_ct(const DatasetFingerprint& f) {
   return false;
 }
 
+// Rule 5's choice: the modality the user gave, else the dataset's channel names (nnU-Net's schemes; one
+// for all channels, since a recipe normalises every channel alike), else CT when the images hold air.
+Intensity planned_intensity(const DatasetFingerprint& f, const PlannerSettings& s) {
+  if (s.modality == Modality::Ct) return Intensity::Ct;
+  if (s.modality == Modality::Mri) return Intensity::ZScore;
+  if (s.channel_names.empty()) return is_ct(f) ? Intensity::Ct : Intensity::ZScore;
+  const Intensity first = intensity_for_channel(s.channel_names.front());
+  for (const auto& name : s.channel_names) {
+    if (intensity_for_channel(name) != first) {
+      fail("channel_names {} ask for different normalisations ({} and {}); repux normalises all channels alike: give --modality, or "
+           "name the channels for one scheme",
+           fmt::join(s.channel_names, ", "), enum_name(first), enum_name(intensity_for_channel(name)));
+    }
+  }
+  return first;
+}
+
 }  // namespace
 
 PlannedTraining plan_from_fingerprint(const DatasetFingerprint& f, const PlannerSettings& s, const std::vector<std::string>& class_names) {
@@ -126,24 +143,28 @@ PlannedTraining plan_from_fingerprint(const DatasetFingerprint& f, const Planner
   out.reasons.push_back(fmt::format("batch: {} crops within a step budget of {} voxels", out.crops_per_case, s.step_voxels));
 
   // Rule 5.
-  const bool ct = s.modality == Modality::Ct || (s.modality == Modality::Auto && is_ct(f));
   PreprocessRecipe& r = plan.preprocessing;
   r.name = "planned";
   r.spacing = spacing;
-  if (ct) {
-    r.intensity = Intensity::Ct;
+  r.intensity = planned_intensity(f, s);
+  if (r.intensity == Intensity::Ct) {
     r.window_min = f.foreground.percentile_00_5;
     r.window_max = f.foreground.percentile_99_5;
     if (!(r.window_max > r.window_min)) r.window_max = r.window_min + 1;
-    out.reasons.push_back(fmt::format("intensity: CT, window {:.1f} to {:.1f} (foreground 0.5 / 99.5 percentiles)", r.window_min, r.window_max));
+    out.reasons.push_back(fmt::format("intensity: CT, window {:.1f} to {:.1f} (foreground 0.5 / 99.5 percentiles){}", r.window_min, r.window_max,
+                                      s.channel_names.empty() ? "" : " (channel_names)"));
+  } else if (r.intensity == Intensity::ZScore) {
+    out.reasons.push_back(fmt::format("intensity: per-image z-score of the non-zero voxels ({})", s.channel_names.empty() ? "not CT" : "channel_names"));
   } else {
-    r.intensity = Intensity::ZScore;
-    out.reasons.push_back("intensity: per-image z-score of the non-zero voxels (not CT)");
+    out.reasons.push_back(fmt::format("intensity: {} (channel_names)", enum_name(r.intensity)));
   }
   plan.patch = patch;
   plan.network = s.network;
   int64_t classes = 2;
-  for (const auto& c : f.cases) classes = std::max<int64_t>(classes, static_cast<int64_t>(c.class_voxels.size()));
+  for (const auto& c : f.cases) {
+    const auto found = static_cast<int64_t>(c.class_voxels.size());  // the ignore label, the highest value, is no class
+    classes = std::max<int64_t>(classes, s.ignore_label && found > *s.ignore_label ? *s.ignore_label : found);
+  }
   if (static_cast<int64_t>(class_names.size()) > classes) classes = static_cast<int64_t>(class_names.size());
   plan.network.out_channels = classes;
   plan.network.in_channels = f.cases.front().channels;

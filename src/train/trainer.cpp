@@ -2,13 +2,16 @@
 
 #include "repux/data/case_store.h"
 #include "repux/data/dataset.h"
+#include "repux/data/splits.h"
 #include "repux/device_memory.h"
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
+#include "repux/io/json_file.h"
 #include "repux/model/model_file.h"
 #include "repux/nn/state_dict.h"
 #include "repux/train/checkpoint.h"
 #include "repux/train/data_source.h"
+#include "repux/train/final_validation.h"
 #include "repux/train/run_log.h"
 #include "repux/train/training_step.h"
 
@@ -38,6 +41,11 @@ torch::Device rank_device(const TrainOptions& o) {
 // The dataset, every case checked (all problems counted, the first named).
 Dataset load_checked_dataset(const TrainOptions& o) {
   Dataset dataset = load_dataset(o.dataset, o.data_root);
+  if (!dataset.regions.empty()) {
+    fail("{}: region-based labels ({} regions) are not supported for training yet (it needs sigmoid outputs per region); give the "
+         "labels as plain classes",
+         o.dataset, dataset.regions.size());
+  }
   const auto problems = check_dataset(dataset, o.plan.network.out_channels);
   if (!problems.empty()) {
     fail("{} problem(s) in the dataset, first: {}: {} (run `repux check-dataset` for all)", problems.size(), problems.front().file,
@@ -77,12 +85,62 @@ std::vector<size_t> store_indices(const CaseStore& store, const std::vector<Case
   return out;
 }
 
+// splits_final.json beside the dataset (its folder, or the JSON's), else in the store; "" when neither has one.
+std::string existing_splits(const TrainOptions& o, const CaseStore& store) {
+  const fs::path dataset(o.dataset);
+  for (const fs::path& dir : {fs::is_directory(dataset) ? dataset : dataset.parent_path(), fs::path(store.folder())}) {
+    if (fs::exists(dir / splits_file_name())) return (dir / splits_file_name()).string();
+  }
+  return "";
+}
+
+// The training and validation cases: the dataset's own validation list (unless --fold all); else the
+// fold of an existing splits_final.json; else of nnU-Net's folds, made now and written to the store.
+Dataset fold_of(const TrainOptions& o, const CaseStore& store, bool main_rank) {
+  const Dataset& d = store.dataset();
+  if (!d.validation.empty() && o.fold != kAllFolds) return d;
+  std::string source = existing_splits(o, store);
+  Splits splits;
+  if (!source.empty()) {
+    splits = read_splits(source);
+  } else if (o.fold != kAllFolds) {
+    std::vector<std::string> ids;
+    for (const auto& c : d.training) ids.push_back(case_identifier(c));
+    splits = make_splits(ids, o.folds);
+    source = (fs::path(store.folder()) / splits_file_name()).string();
+    if (main_rank) write_splits(splits, source);
+  }
+  return dataset_for_fold(d, splits, o.fold, source);
+}
+
 // Class names: the user's, else the dataset's when they fit the number of classes, else defaults.
 Plan plan_with_class_names(Plan plan, const Dataset& dataset) {
   if (plan.class_names.empty() && static_cast<int64_t>(dataset.class_names.size()) == plan.network.out_channels) {
     plan.class_names = dataset.class_names;
   }
   return resolved(plan);
+}
+
+nlohmann::json identifiers(const std::vector<CaseFiles>& cases) {
+  nlohmann::json ids = nlohmann::json::array();
+  for (const auto& c : cases) ids.push_back(case_identifier(c));
+  return ids;
+}
+
+// What a reader of the run folder needs to know of it: the plan used, the dataset (classes, channels,
+// cases) and the split (which cases trained, which validated).
+void describe_run(const TrainOptions& o, const Dataset& d) {
+  write_json_file(to_json(o.plan), in_output(o, TrainOutputs::plan()));
+  nlohmann::json labels = nlohmann::json::object();
+  for (size_t k = 0; k < o.plan.class_names.size(); ++k) labels[o.plan.class_names[k]] = k;
+  if (d.ignore_label) labels["ignore"] = *d.ignore_label;  // nnU-Net's spelling
+  nlohmann::json channels = nlohmann::json::object();
+  for (int64_t k = 0; k < o.plan.network.in_channels; ++k) channels[std::to_string(k)] = k < static_cast<int64_t>(d.channel_names.size()) ? d.channel_names[k] : "";
+  write_json_file({{"source", o.dataset}, {"labels", labels}, {"channel_names", channels},
+                   {"numTraining", d.training.size() + (o.fold == kAllFolds ? 0 : d.validation.size())}},
+                  in_output(o, TrainOutputs::dataset()));
+  write_json_file({{"fold", o.fold == kAllFolds ? nlohmann::json("all") : nlohmann::json(o.fold)}, {"train", identifiers(d.training)}, {"val", identifiers(d.validation)}},
+                  in_output(o, TrainOutputs::split()));
 }
 
 // A folder holding another run is not silently overwritten; files a killed run left half-written
@@ -151,6 +209,7 @@ class Run {
 
  private:
   void validate_and_save(IterationReport& report);
+  FinalValidationOptions final_validation_options() const;
   void notify(const IterationReport& report);
   [[noreturn]] void fail_diverged(int64_t iteration, const std::string& what) const;
 
@@ -160,6 +219,7 @@ class Run {
   std::unique_ptr<Communicator> comm_;
   std::shared_ptr<const CaseStore> store_;
   std::vector<size_t> validation_indices_;
+  std::vector<CaseFiles> validation_cases_;  // their source files, for the final validation
   std::unique_ptr<TrainingDataSource> source_;
   Segmenter net_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
@@ -180,10 +240,11 @@ Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& obse
   comm_ = connect(o_, device_);
   store_ = std::make_shared<const CaseStore>(start.store);
   adopt_store_recipe(o_, *store_);
-  Dataset dataset = store_->dataset();
-  split_folds(dataset, o_.folds, o_.fold, o_.seed);
+  Dataset dataset = fold_of(o_, *store_, main_rank_);
   if (dataset.validation.empty()) fail("no validation cases");
   o_.plan = plan_with_class_names(o_.plan, dataset);
+  if (main_rank_) describe_run(o_, dataset);
+  validation_cases_ = dataset.validation;
   const auto training_indices = store_indices(*store_, dataset.training);
   validation_indices_ = store_indices(*store_, dataset.validation);
   start.training_cases = training_indices.size();
@@ -227,6 +288,7 @@ TrainResult Run::run() {
   TrainingStepOptions step_options;
   step_options.precision = o_.precision;
   step_options.grad_clip = o_.grad_clip;
+  step_options.ignore_top_label = store_->ignore_label().has_value();
   TrainingStep step(net_, *optimizer_, step_options, comm_.get());
   const LrSchedule schedule{o_.schedule, o_.learning_rate, o_.warmup, o_.iterations};
   const int gpu = device_.has_index() ? device_.index() : 0;
@@ -250,6 +312,8 @@ TrainResult Run::run() {
     notify(report);
   }
   if (comm_) check_replicas_identical(net_, *comm_);
+  std::optional<EvaluationSummary> final_summary;
+  if (main_rank_ && o_.final_validation) final_summary = validate_final_model(validation_cases_, final_validation_options());
   if (main_rank_) {
     for (auto* observer : observers_) observer->on_end({o_.iterations, comm_ ? comm_->size() : 1});
   }
@@ -261,6 +325,7 @@ TrainResult Run::run() {
   result.iterations_per_second = (o_.iterations - first) / std::max(1e-9, seconds(Clock::now() - t_start));
   result.data_wait_fraction = wait_total / std::max(1e-9, run_total);
   if (device_.is_cuda()) result.peak_gpu_bytes = std::max<int64_t>(0, cuda_peak_allocated_bytes(gpu));
+  result.final_validation = std::move(final_summary);
   return result;
 }
 
@@ -286,6 +351,17 @@ void Run::validate_and_save(IterationReport& report) {
     save_model(net_, info, in_output(o_, TrainOutputs::last_model()));
   }
   last_saved_ = report.done;
+}
+
+FinalValidationOptions Run::final_validation_options() const {
+  FinalValidationOptions f;
+  f.model = in_output(o_, TrainOutputs::last_model());
+  f.run_folder = o_.output_dir;
+  f.class_names = o_.plan.class_names;
+  f.ignore_label = store_->ignore_label();
+  f.curves_png = in_output(o_, RunLog::curves_name());
+  f.device = device_;
+  return f;
 }
 
 void Run::notify(const IterationReport& report) {
@@ -316,7 +392,7 @@ void check_train_options(const TrainOptions& o) {
   require(o.workers >= 0 && o.workers <= 64, "--workers", o.workers, "0 to 64");
   require(o.preprocess_threads >= 0 && o.preprocess_threads <= 256, "--preprocess-threads", o.preprocess_threads, "0 (one per core) to 256");
   require(o.queue_size >= 1 && o.queue_size <= 64, "queue size", o.queue_size, "1 to 64");
-  require(o.folds >= 2 && o.fold >= 0 && o.fold < o.folds, "--fold", o.fold, "0 to --folds - 1 with --folds at least 2");
+  require(o.folds >= 2 && o.fold >= kAllFolds, "--fold", o.fold, "0 to --folds - 1, or all, with --folds at least 2");
   require(o.dist_timeout_seconds > 0, "--dist-timeout", o.dist_timeout_seconds, "a positive number of seconds");
   const auto& s = o.sampler;
   require(s.crops_per_case >= 1 && s.crops_per_case <= 64, "--crops", s.crops_per_case, "1 to 64");

@@ -18,7 +18,7 @@ double TrainingStep::run(const torch::Tensor& image, const torch::Tensor& label,
     AutocastScope amp(image.device().type(), options_.precision);
     torch::Tensor logits = net_->forward(image);
     if (is_half_precision(logits.scalar_type())) logits = logits.to(torch::kFloat32);
-    loss = dice_ce_loss(logits, label);
+    loss = dice_ce_loss(logits, label, options_.ignore_top_label);
   }
   loss.backward();
   if (comm_) average_gradients(net_->parameters(), *comm_, options_.gradient_bucket_bytes);

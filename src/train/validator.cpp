@@ -24,7 +24,8 @@ ValidationResult Validator::run(Segmenter& net) const {
       AutocastScope amp(run_.compute_device.type(), precision_);
       return net->forward(x).to(torch::kFloat32);
     }, settings_, run_);
-    const auto prediction = logits[0].argmax(0).cpu();
+    const auto scored = c.label < classes_;  // all but the store's ignore label (K), when the dataset has one
+    const auto prediction = logits[0].argmax(0).cpu().masked_fill(scored.logical_not(), 0);
     for (int64_t cls = 1; cls < classes_; ++cls) {
       const double dice = dice_score(prediction == cls, c.label == cls);
       if (std::isnan(dice)) continue;  // the class is absent from this case

@@ -5,7 +5,7 @@
 // Layout of STORE/:
 //   store.json                 the recipe and number of classes the store was made with (written first)
 //   cases/<id>_image.npy       float32 [C, D, H, W], the preprocessed image
-//   cases/<id>_label.npy       uint8 (int16 beyond 256 classes) [D, H, W]
+//   cases/<id>_label.npy       uint8 (int16 beyond 256 classes) [D, H, W]; the ignore label as the value K
 //   cases/<id>_foreground.npy  int32 [N, 3], the foreground sample (repux/data/crop_source.h)
 //   cases/<id>.json            the case's record: source files, shapes, trace, class voxels (written last:
 //                              a case whose record exists is finished)
@@ -21,6 +21,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,8 +70,12 @@ class CaseStore {
   const std::string& folder() const { return folder_; }
   const PreprocessRecipe& recipe() const { return recipe_; }
   int64_t classes() const { return classes_; }
-  // The dataset's lists, each case's source image as its file name (so split_folds splits a store as it
-  // splits the raw dataset).
+  // The dataset's ignore label; its voxels are stored (and read back) as the value classes().
+  std::optional<int64_t> ignore_label() const { return dataset_.ignore_label; }
+  // The highest label value the store holds: classes() - 1, or classes() with an ignore label.
+  int64_t top_label() const { return classes_ - (dataset_.ignore_label ? 0 : 1); }
+  // The dataset's lists, each case's source image as its file name (so a store splits into
+  // folds as its raw dataset does).
   const Dataset& dataset() const { return dataset_; }
   const std::vector<StoredCase>& cases() const { return cases_; }
   size_t find(const std::string& source_image) const;  // throws when absent

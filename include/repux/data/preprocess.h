@@ -14,11 +14,18 @@
 
 namespace repux {
 
-enum class Intensity { Ct, ZScore, None };
+// Ct: clipped to [window_min, window_max] and scaled to [0, 1]; ZScore: per image and channel, over the
+// non-zero voxels; Rescale: per image and channel, min to 0 and max to 1 (nnU-Net's rescale_to_0_1);
+// Rgb: divided by 255 (rgb_to_0_1); None: as read (noNorm).
+enum class Intensity { Ct, ZScore, None, Rescale, Rgb };
 template <>
 struct EnumNames<Intensity> {
   static constexpr const char* what = "intensity normalisation";
-  static constexpr std::pair<Intensity, const char*> table[] = {{Intensity::Ct, "ct"}, {Intensity::ZScore, "zscore"}, {Intensity::None, "none"}};
+  static constexpr std::pair<Intensity, const char*> table[] = {{Intensity::Ct, "ct"},
+                                                                     {Intensity::ZScore, "zscore"},
+                                                                     {Intensity::None, "none"},
+                                                                     {Intensity::Rescale, "rescale_to_0_1"},
+                                                                     {Intensity::Rgb, "rgb_to_0_1"}};
 };
 
 struct PreprocessRecipe {

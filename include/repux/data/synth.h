@@ -35,4 +35,9 @@ std::string write_full_size_dataset(const std::string& directory, int64_t count,
 // ~20% listed under "validation"). Returns the dataset.json path.
 std::string write_synthetic_dataset(const std::string& directory, int64_t count, uint64_t seed, const SynthOptions& options = {});
 
+// Turns such a dataset into nnU-Net v2's form: the held-out cases' images moved to imagesTs/ (their
+// labels to labelsTs/, for scoring), and a v2 dataset.json without case lists (channel_names, labels
+// by name, numTraining, file_ending). Returns the dataset.json path.
+std::string make_nnunet_v2(const std::string& directory);
+
 }  // namespace repux

@@ -14,7 +14,8 @@
 //     one factor, in 5% steps, at most `max_coarsening`) and the patch chosen again: nnU-Net's
 //     low-resolution configuration, made the plan's choice when context demands it.
 //  4. Batch: as many crops as the budget holds, from min_batch to max_batch.
-//  5. Intensity: CT (any image below -500, i.e. air in HU, unless the modality is given) is clipped to
+//  5. Intensity: by the dataset's channel_names as nnU-Net (repux/data/dataset.h: intensity_for_channel)
+//     unless the modality is given; without them, CT (any image below -500, i.e. air in HU) is clipped to
 //     the 0.5 / 99.5 percentiles of the foreground intensities and scaled to [0, 1] (nnU-Net clips to
 //     the same percentiles and z-scores; the two differ by an affine map, which the network's first
 //     normalisation absorbs, and [0, 1] keeps "above the window" as the crop's foreground); MRI and
@@ -25,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,8 @@ struct PlannerSettings {
   double max_coarsening = 4.0;  // of the full-resolution spacing
   double anisotropy = 3.0;
   NetworkConfig network;        // classes and input channels are set from the dataset
+  std::vector<std::string> channel_names;  // the dataset's (nnU-Net's channel_names): rule 5 with modality auto
+  std::optional<int64_t> ignore_label;     // the dataset's: not counted as a class
 };
 
 struct PlannedTraining {

@@ -8,11 +8,13 @@
 // as the RunLog (run_log.h). train() puts them together.
 #include "repux/data/sampler.h"
 #include "repux/dist/communicator.h"
+#include "repux/eval/evaluation_summary.h"
 #include "repux/model/plan.h"
 #include "repux/nn/autocast.h"
 #include "repux/train/lr_schedule.h"
 #include "repux/train/observer.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +26,9 @@ struct TrainOptions {
   std::string dataset;
   std::string data_root;    // base for relative paths (default: the JSON's folder)
   std::string output_dir;   // checkpoint.pt, best.repux, last.repux, metrics.csv, training.png
-  int folds = 5, fold = 0;  // used when the dataset has no validation list
+  // The fold validated (kAllFolds: every case trained) when the dataset has no validation list; the folds
+  // come from splits_final.json, or are nnU-Net's (repux/data/splits.h), `folds` of them.
+  int folds = 5, fold = 0;
   Plan plan;                // network, preprocessing, patch, class names (empty: the dataset's), inference
   // From a store: false takes the store's recipe; true (the user chose one) refuses a store made otherwise.
   bool preprocessing_given = false;
@@ -49,6 +53,7 @@ struct TrainOptions {
   std::string dist_backend;
   bool sync_batch_norm = false;       // BatchNorm statistics over all ranks (else each rank's own)
   double dist_timeout_seconds = 300;  // a dead or hung rank stops the others with an error after this
+  bool final_validation = true;  // after training: validation/ predicted with the last model, summary.json, report.html
   bool resume = false;
   bool overwrite = false;  // replace a previous run in output_dir (else refused unless resuming)
 };
@@ -61,6 +66,7 @@ struct TrainResult {
   double iterations_per_second = 0;
   double data_wait_fraction = 0;
   int64_t peak_gpu_bytes = 0;  // on CUDA: max allocated during the run (this process)
+  std::optional<EvaluationSummary> final_validation;  // the validation cases scored after training (main rank)
 };
 
 // Checks every setting against its range; throws repux::Error naming the first bad one. train()
@@ -71,8 +77,14 @@ void check_train_options(const TrainOptions& options);
 TrainResult train(const TrainOptions& options, const std::vector<TrainingObserver*>& observers = {});
 
 // The names train() writes in the output folder.
+// Besides these: the run log's metrics.csv and training.png (run_log.h), and after training the final
+// validation's validation/ and report.html (final_validation.h).
 struct TrainOutputs {
   static std::string store() { return "preprocessed"; }
+  static std::string plan() { return "plan.json"; }        // the Plan trained with
+  static std::string dataset() { return "dataset.json"; }  // classes, channels, cases, and where they came from
+  static std::string split() { return "split.json"; }      // {"fold", "train": [ids], "val": [ids]}
+  static std::string log() { return "log.txt"; }           // what the command line printed (written by it)
   static std::string checkpoint() { return "checkpoint.pt"; }
   static std::string best_model() { return "best.repux"; }
   static std::string last_model() { return "last.repux"; }

@@ -16,6 +16,7 @@ struct TrainingStepOptions {
   Precision precision = Precision::Float32;
   double grad_clip = 0;  // maximum gradient norm; 0: off
   int64_t gradient_bucket_bytes = 25 * 1024 * 1024;  // flat buckets of the gradient all-reduce
+  bool ignore_top_label = false;  // label K (the number of classes) is ignored by the loss
 };
 
 class TrainingStep {

@@ -1,0 +1,29 @@
+#pragma once
+// After training, the validation cases predicted with the final model in their original geometry and
+// scored, as nnU-Net's trainer does at the end of a fold: RUN/validation/CASE.nii.gz, summary.json (and
+// .csv: per case and per class Dice, HD95, surface Dice; the means; the class names), overlays/ and
+// RUN/report.html. `repux cross-validate` gathers the folds' validation/ folders.
+#include "repux/data/dataset.h"
+#include "repux/eval/evaluation_summary.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace repux {
+
+struct FinalValidationOptions {
+  std::string model;       // the model file to predict with
+  std::string run_folder;  // validation/ and report.html go here
+  std::vector<std::string> class_names;  // background first
+  std::optional<int64_t> ignore_label;
+  std::string curves_png;  // the training curves shown in the report ("" : none)
+  torch::Device device = torch::kCPU;
+};
+
+inline const char* validation_folder_name() { return "validation"; }
+
+// Predicts and scores `cases` (their source files, which must still exist); returns the summary written.
+EvaluationSummary validate_final_model(const std::vector<CaseFiles>& cases, const FinalValidationOptions& options);
+
+}  // namespace repux

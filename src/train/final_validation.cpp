@@ -1,0 +1,44 @@
+#include "repux/train/final_validation.h"
+
+#include "repux/error.h"
+#include "repux/eval/folder_evaluation.h"
+#include "repux/eval/html_report.h"
+#include "repux/infer/predictor.h"
+#include "repux/io/volume_file.h"
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace repux {
+
+EvaluationSummary validate_final_model(const std::vector<CaseFiles>& cases, const FinalValidationOptions& o) {
+  const fs::path folder = fs::path(o.run_folder) / validation_folder_name();
+  fs::create_directories(folder / "overlays");
+  LoadedModel model = load_model(o.model, o.device);
+  PredictOptions po;  // the model's own inference settings, as validation during training used them
+  po.compute_device = o.device;
+  std::vector<LabelledPair> pairs;
+  std::vector<std::string> pngs;
+  for (const auto& c : cases) {
+    if (!fs::exists(c.image) || !fs::exists(c.label)) fail("{}: the validation case's files are gone; cannot predict it", c.image);
+    const std::string id = case_identifier(c), prediction = (folder / (id + ".nii.gz")).string();
+    const Volume image = read_case_image(c);
+    const Prediction p = predict_volume(model, image, po);
+    write_volume(p.labels, prediction);
+    const Volume truth = read_label_volume(c.label, image.grid());
+    pngs.push_back((folder / "overlays" / (id + ".png")).string());
+    write_overlay_png(image, &truth, p.labels, pngs.back());
+    pairs.push_back({id + ".nii.gz", prediction, c.label});
+  }
+  EvaluationOptions eo;
+  eo.classes = static_cast<int64_t>(o.class_names.size());
+  eo.class_names = o.class_names;
+  eo.ignore_label = o.ignore_label;
+  const EvaluationSummary summary = evaluate_pairs(pairs, eo);
+  write_evaluation(summary, (folder / "summary.json").string());
+  write_html_report((fs::path(o.run_folder) / "report.html").string(), pngs, o.curves_png, &summary);
+  return summary;
+}
+
+}  // namespace repux
