@@ -3,8 +3,10 @@
 // fixtures by tools/make_split_fixtures.py), and the whole workflow from the command line: check-dataset,
 // plan, train --fold 0 (its run folder), predict of imagesTs with the names evaluate pairs.
 #include "repux/data/dataset.h"
+#include "repux/data/label_regions.h"
 #include "repux/data/splits.h"
 #include "repux/data/synth.h"
+#include "repux/eval/metrics.h"
 #include "repux/io/volume_file.h"
 #include "repux/train/loss.h"
 #include "test_util.h"
@@ -44,6 +46,13 @@ std::string write_v2_dataset(const repux::test::TempDir& dir, int cases, int tes
     "labels": {"background": 0, "liver": 1, "spleen": 2, "kidney": 3)" << extra_json << R"(},
     "numTraining": )" << cases << R"(, "file_ending": ".nii.gz", "name": "Phantoms"})";
   return root.string();
+}
+
+// nnU-Net's region-based labels over the phantoms' liver (1), spleen (2) and kidney (3), nested as
+// BraTS's are: all organs, spleen or kidney, kidney; each painted back as the value of its innermost label.
+void write_region_labels(const std::string& root, const std::string& channels = R"("channel_names": {"0": "CT", "1": "CT"})") {
+  std::ofstream(root + "/dataset.json") << "{" << channels << R"(, "numTraining": 5, "file_ending": ".nii.gz",
+    "labels": {"background": 0, "organs": [1, 2, 3], "spleen_or_kidney": [2, 3], "kidney": 3}, "regions_class_order": [1, 2, 3]})";
 }
 
 const std::string kTinyNetwork = " --dims 4 8 16 32 --depths 1 1 1 1 --hidden 16 --kernel-sizes 3 --patch 32 --spacing 4 --crops 1 --workers 1";
@@ -94,12 +103,21 @@ TEST(NnunetDataset, ReadsIgnoreAndRegionLabels) {
   EXPECT_EQ(*d.ignore_label, 4);
   EXPECT_EQ(d.class_names.size(), 4u);  // "ignore" is no class
 
-  std::ofstream(root + "/dataset.json") << R"({"channel_names": {"0": "T2", "1": "ADC"}, "numTraining": 5, "file_ending": ".nii.gz",
-    "labels": {"background": 0, "organs": [1, 2, 3], "spleen_or_kidney": [2, 3], "kidney": 3}, "regions_class_order": [1, 2, 3]})";
+  write_region_labels(root, R"("channel_names": {"0": "T2", "1": "ADC"})");
   const Dataset r = load_dataset(root);
-  ASSERT_EQ(r.regions.size(), 2u);
-  EXPECT_EQ(r.regions[0].values, (std::vector<int64_t>{1, 2, 3}));
-  EXPECT_EQ(r.regions_class_order, (std::vector<int64_t>{1, 2, 3}));
+  // Every foreground label is a region, in the file's order (not the keys' alphabetical one).
+  ASSERT_EQ(r.regions.size(), 3);
+  EXPECT_EQ(r.regions.regions[0].name, "organs");
+  EXPECT_EQ(r.regions.regions[0].values, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(r.regions.regions[1].name, "spleen_or_kidney");
+  EXPECT_EQ(r.regions.regions[2].values, (std::vector<int64_t>{3}));
+  EXPECT_EQ(r.regions.regions[2].paints, 3);
+  EXPECT_EQ(r.class_names, (std::vector<std::string>{"background", "organs", "spleen_or_kidney", "kidney"}));
+  EXPECT_EQ(dataset_classes(r, {}, root), 4);  // the label values the files hold
+  std::ofstream(root + "/dataset.json") << R"({"channel_names": {"0": "CT"}, "numTraining": 5,
+    "labels": {"background": 0, "organs": [1, 2, 3], "kidney": 3}, "regions_class_order": [1]})";
+  const std::string error = repux::test::error_of([&] { load_dataset(root); });
+  EXPECT_NE(error.find("regions_class_order"), std::string::npos) << error;
   EXPECT_EQ(intensity_for_channel(r.channel_names[1]), Intensity::ZScore);
   EXPECT_EQ(intensity_for_channel("ct"), Intensity::Ct);
   EXPECT_EQ(intensity_for_channel("noNorm"), Intensity::None);
@@ -255,4 +273,124 @@ TEST(NnunetWorkflow, FiveFoldsFromOneStoreCrossValidatedAndEnsembled) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("ensemble of 5 models"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(dir.file("pred/phantom_005.nii.gz")));
+}
+
+// Regions of a label map painted back in regions_class_order give the label map again when the regions
+// are nested (each label value the innermost region holding it), and a later region wins an overlap.
+TEST(NnunetRegions, PaintingTheRegionsOfALabelMapGivesItBack) {
+  torch::manual_seed(5);
+  const auto label = torch::randint(0, 4, {6, 5, 7}, torch::kInt64);
+  const LabelRegions nested{{{"organs", {1, 2, 3}, 1}, {"spleen_or_kidney", {2, 3}, 2}, {"kidney", {3}, 3}}};
+  const auto masks = region_masks(label, nested);
+  ASSERT_EQ(masks.sizes(), (std::vector<int64_t>{3, 6, 5, 7}));
+  EXPECT_EQ(masks[1].sum().item<int64_t>(), ((label == 2).sum() + (label == 3).sum()).item<int64_t>());
+  EXPECT_TRUE(torch::equal(paint_regions(masks, nested), label));
+  // Overlapping, not nested: {1, 2} painted 1, then {2, 3} painted 3 over it.
+  const LabelRegions overlapping{{{"a", {1, 2}, 1}, {"b", {2, 3}, 3}}};
+  const auto painted = paint_regions(region_masks(label, overlapping), overlapping);
+  const auto a = label.accessor<int64_t, 3>();
+  const auto p = painted.accessor<int64_t, 3>();
+  for (int64_t i = 0; i < 6; ++i) {
+    for (int64_t j = 0; j < 5; ++j) {
+      for (int64_t k = 0; k < 7; ++k) EXPECT_EQ(p[i][j][k], a[i][j][k] == 0 ? 0 : a[i][j][k] == 1 ? 1 : 3);
+    }
+  }
+}
+
+// Dice + BCE per region against the formulas written out voxel by voxel in double precision (mean
+// binary cross-entropy over the scored voxels; 1 - soft Dice per sample and region, averaged).
+TEST(NnunetRegions, RegionLossIsBinaryCrossEntropyPlusSoftDice) {
+  torch::manual_seed(9);
+  const auto logits = torch::randn({2, 3, 3, 4, 5}, torch::kFloat64);
+  const auto target = torch::randint(0, 2, {2, 3, 3, 4, 5}, torch::kInt64);
+  const auto kept = torch::rand({2, 1, 3, 4, 5}, torch::kFloat64) > 0.3;
+  for (const bool masked : {false, true}) {
+    const auto l = logits.accessor<double, 5>();
+    const auto t = target.accessor<int64_t, 5>();
+    const auto m = kept.accessor<bool, 5>();
+    double bce = 0, scored = 0, dice = 0;
+    for (int64_t n = 0; n < 2; ++n) {
+      for (int64_t r = 0; r < 3; ++r) {
+        double intersection = 0, sum = 0;
+        for (int64_t i = 0; i < 3 * 4 * 5; ++i) {
+          const int64_t z = i / 20, y = i / 5 % 4, x = i % 5;
+          if (masked && !m[n][0][z][y][x]) continue;
+          const double p = 1 / (1 + std::exp(-l[n][r][z][y][x])), g = static_cast<double>(t[n][r][z][y][x]);
+          bce -= g * std::log(p) + (1 - g) * std::log(1 - p);
+          scored += 1;
+          intersection += p * g;
+          sum += p + g;
+        }
+        dice += 1 - (2 * intersection + 1e-5) / (sum + 1e-5);
+      }
+    }
+    const double expected = bce / scored + dice / 6;
+    EXPECT_NEAR(dice_bce_loss(logits, target, masked ? kept : torch::Tensor()).item<double>(), expected, 1e-9) << masked;
+  }
+}
+
+// Metrics per region: the Dice of region {2, 3} is the Dice of the masks "label is 2 or 3", counted here.
+TEST(NnunetRegions, EvaluationScoresEachRegionsVoxels) {
+  torch::manual_seed(2);
+  const auto truth = torch::randint(0, 4, {8, 8, 8}, torch::kInt64), prediction = torch::randint(0, 4, {8, 8, 8}, torch::kInt64);
+  const auto metrics = evaluate_regions(prediction, truth, {{1, 2, 3}, {2, 3}}, {1, 1, 1}, 1.0);
+  ASSERT_EQ(metrics.size(), 2u);
+  const auto g = truth.accessor<int64_t, 3>(), p = prediction.accessor<int64_t, 3>();
+  double both = 0, in_truth = 0, in_prediction = 0;
+  for (int64_t i = 0; i < 512; ++i) {
+    const bool in_g = g[i / 64][i / 8 % 8][i % 8] >= 2, in_p = p[i / 64][i / 8 % 8][i % 8] >= 2;
+    both += in_g && in_p;
+    in_truth += in_g;
+    in_prediction += in_p;
+  }
+  EXPECT_NEAR(metrics[1].dice, 2 * both / (in_truth + in_prediction), 1e-12);
+}
+
+// A region-based v2 dataset from check-dataset to evaluate: the plan has one sigmoid output per region,
+// the run validates per region, its summary.json is what `evaluate -d DATASET` finds, and predict
+// writes label values (painted in regions_class_order) that evaluate pairs with the labels.
+TEST(NnunetRegions, CheckPlanTrainPredictAndEvaluateARegionDataset) {
+  repux::test::TempDir dir;
+  const std::string root = write_v2_dataset(dir, 5, 2);
+  write_region_labels(root);
+  auto r = run_repux("check-dataset " + root);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("3 regions"), std::string::npos) << r.output;
+  r = run_repux("plan " + root + " -o " + dir.file("plan.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto plan = read_json(dir.file("plan.json"));
+  EXPECT_EQ(plan["network"]["out_channels"], 3);
+  ASSERT_EQ(plan["regions"].size(), 3u);
+  EXPECT_EQ(plan["regions"][1]["values"], (nlohmann::json{2, 3}));
+
+  const std::string run = dir.file("run/fold_0");
+  r = run_repux("train -d " + root + " --plan " + dir.file("plan.json") + " --fold 0 -o " + run + kTinyNetwork + " --iterations 4 --val-every 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("validation at 2: mean Dice"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("spleen_or_kidney"), std::string::npos) << r.output;
+  const auto summary = read_json(run + "/validation/summary.json");
+  EXPECT_EQ(summary["class_names"], (nlohmann::json{"organs", "spleen_or_kidney", "kidney"}));
+  const auto described = read_json(run + "/dataset.json");
+  EXPECT_EQ(described["labels"]["organs"], (nlohmann::json{1, 2, 3}));
+  EXPECT_EQ(described["regions_class_order"], (nlohmann::json{1, 2, 3}));
+
+  const Splits nnunet = make_splits({"phantom_000", "phantom_001", "phantom_002", "phantom_003", "phantom_004"});
+  fs::create_directories(dir.path() / "gt");
+  for (const auto& id : nnunet[0].val) fs::copy(root + "/labelsTr/" + id + ".nii.gz", dir.path() / "gt" / (id + ".nii.gz"));
+  r = run_repux("evaluate --pred " + run + "/validation --gt " + dir.file("gt") + " -d " + root + " -o " + dir.file("eval.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto evaluated = read_json(dir.file("eval.json"));
+  EXPECT_EQ(evaluated["class_names"], summary["class_names"]);
+  EXPECT_EQ(summary["mean"]["dice"], evaluated["mean"]["dice"]);
+
+  r = run_repux("predict -m " + run + "/last.repux -i " + root + "/imagesTs -o " + dir.file("pred"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const auto& name : list_volume_files(dir.file("pred"))) {
+    const auto values = std::get<0>(torch::_unique(read_volume(dir.file("pred/" + name)).data.to(torch::kInt64)));
+    EXPECT_LE(values.max().item<int64_t>(), 3) << name;
+  }
+  r = run_repux("evaluate --pred " + dir.file("pred") + " --gt " + root + "/labelsTs -d " + root + " -o " + dir.file("test.json"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_repux("info " + run + "/last.repux");
+  EXPECT_NE(r.output.find("regions"), std::string::npos) << r.output;
 }

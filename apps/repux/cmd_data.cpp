@@ -35,6 +35,7 @@ void run_plan(const PlanCommandArgs& a) {
   const Dataset dataset = load_dataset(a.dataset, a.root);
   settings.channel_names = dataset.channel_names;
   settings.ignore_label = dataset.ignore_label;
+  settings.regions = dataset.regions;
   const DatasetFingerprint f = fingerprint_dataset(dataset, threads_or_cores(a.threads), progress_printer("fingerprinted cases"));
   if (!a.fingerprint.empty()) write_json_file(to_json(f), a.fingerprint);
   const PlannedTraining planned = plan_from_fingerprint(f, settings, dataset.class_names);
@@ -53,7 +54,7 @@ struct PreprocessArgs {
 
 // The number of classes: --classes, else the plan file's, else the dataset's labels.
 int64_t store_classes(const PreprocessArgs& a, const ResolvedPlan& resolved, const Dataset& dataset) {
-  const int64_t classes = dataset_classes(dataset, resolved.classes_given ? std::optional<int64_t>(resolved.plan.network.out_channels) : std::nullopt,
+  const int64_t classes = dataset_classes(dataset, resolved.classes_given ? std::optional<int64_t>(label_classes(resolved.plan)) : std::nullopt,
                                           a.dataset);
   if (classes == 0) fail("{}: the dataset names no labels; give --classes (background included) or --plan", a.dataset);
   return classes;

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "options.h"
 
+#include "repux/data/dataset.h"
 #include "repux/error.h"
 #include "repux/eval/folder_evaluation.h"
 #include "repux/io/json_file.h"
@@ -26,8 +27,21 @@ std::string metric_text(double v) { return std::isfinite(v) ? fmt::format("{}", 
 
 struct EvaluateArgs {
   std::string prediction_dir, truth_dir, output;
+  std::string dataset;  // --dataset: its dataset.json's labels (names, ignore, regions)
   EvaluationOptions options;
 };
+
+// The labels of a dataset (as nnU-Net's evaluate_folder takes -djfile): class names, ignore label,
+// regions; --classes / --class-names, when given too, must agree.
+void adopt_dataset_labels(EvaluateArgs& a) {
+  const Dataset d = load_dataset(a.dataset);
+  EvaluationOptions& o = a.options;
+  o.classes = dataset_classes(d, o.classes > 0 ? std::optional<int64_t>(o.classes) : std::nullopt, a.dataset);
+  if (!o.class_names.empty() && o.class_names != d.class_names) fail("--class-names contradicts the labels of {}", a.dataset);
+  o.class_names = d.regions.empty() ? d.class_names : std::vector<std::string>{};
+  o.ignore_label = d.ignore_label;
+  o.regions = d.regions;
+}
 
 void print_summary(const EvaluationSummary& summary, const std::string& output) {
   for (size_t k = 0; k < summary.class_names.size(); ++k) {
@@ -38,7 +52,8 @@ void print_summary(const EvaluationSummary& summary, const std::string& output) 
   fmt::print("mean dice {}; summary written to {}\n", metric_text(summary.mean.dice), output);
 }
 
-void run_evaluate(const EvaluateArgs& a) {
+void run_evaluate(EvaluateArgs a) {
+  if (!a.dataset.empty()) adopt_dataset_labels(a);
   const auto summary = evaluate_folders(a.prediction_dir, a.truth_dir, a.options);
   write_evaluation(summary, a.output);
   print_summary(summary, a.output);
@@ -80,11 +95,12 @@ EvaluationOptions run_evaluation_options(const std::vector<fs::path>& runs) {
     const auto names = field_or<std::vector<std::string>>(plan, "class_names", {});
     if (!o.class_names.empty() && names != o.class_names) fail("{}: other classes than {}", run.string(), runs.front().string());
     o.class_names = names;
+    if (plan.contains("regions")) o.regions = label_regions_from_json(plan["regions"], (run / TrainOutputs::plan()).string() + ": field 'regions'");
     const auto dataset = read_json_file((run / TrainOutputs::dataset()).string());
     const auto labels = dataset.value("labels", nlohmann::json::object());
     if (labels.contains("ignore") && labels["ignore"].is_number_integer()) o.ignore_label = labels["ignore"].get<int64_t>();
   }
-  o.classes = static_cast<int64_t>(o.class_names.size());
+  o.classes = o.regions.empty() ? static_cast<int64_t>(o.class_names.size()) : 0;
   return o;
 }
 
@@ -118,6 +134,8 @@ void add_evaluate_command(CLI::App& app) {
   e->add_option("-o,--output", ea->output, "summary.json to write (summary.csv is written next to it)")->required();
   e->add_option("--classes", ea->options.classes, "Number of classes including background (default: from the data)");
   e->add_option("--class-names", ea->options.class_names, "Class names, background first");
+  e->add_option("-d,--dataset", ea->dataset,
+                 "A dataset (folder or dataset.json) whose labels to score by: class names, the ignore label, regions (per region)");
   e->add_option("--tolerance", ea->options.tolerance_mm, "Surface Dice tolerance in mm")->capture_default_str();
   e->callback([ea] { run_evaluate(*ea); });
 

@@ -63,7 +63,11 @@ void print_model_info(const std::string& path) {
   }
   fmt::print("parameters:    {}\n", parameter_count(*m.net));
   fmt::print("input:         {} channel(s)\n", c.in_channels);
-  fmt::print("classes:       {} ({})\n", c.out_channels, fmt::join(plan.class_names, ", "));
+  if (plan.regions.empty()) {
+    fmt::print("classes:       {} ({})\n", c.out_channels, fmt::join(plan.class_names, ", "));
+  } else {
+    fmt::print("regions:       {} sigmoid outputs {}\n", c.out_channels, to_json(plan.regions).dump());
+  }
   fmt::print("preprocessing: {}\n", to_json(plan.preprocessing).dump());
   fmt::print("patch:         {}\n", fmt::join(plan.patch, "x"));
   const std::string growth = window.window_growth == 1 ? "" : fmt::format(" (growing to {}x its voxels)", window.window_growth);

@@ -27,19 +27,19 @@ void determine(const PostprocessArgs& a) {
   if (a.prediction_dir.empty() || a.truth_dir.empty()) fail("--determine needs --pred and --gt folders");
   LoadedModel model = load_model(a.model);
   Plan& plan = model.info.plan;
-  PostprocessingSearch search(plan.network.out_channels, a.connectivity);
+  PostprocessingSearch search(label_classes(plan), a.connectivity);
   // Paired and checked as evaluate pairs them: a ground truth on another grid is refused.
-  for_each_labelled_case(a.prediction_dir, a.truth_dir, plan.network.out_channels, [&](LabelledCase& c) {
+  for_each_labelled_case(a.prediction_dir, a.truth_dir, label_classes(plan), [&](LabelledCase& c) {
     search.add_case(c.prediction.data.round().to(torch::kInt64), c.truth.data.round().to(torch::kInt64));
   });
   fmt::print("{:<20} {:>6} {:>12} {:>12}  {}\n", "class", "cases", "dice before", "dice after", "largest component only");
   for (const auto& r : search.results()) {
-    fmt::print("{:<20} {:>6} {:>12.4f} {:>12.4f}  {}\n", fmt::format("{} {}", r.cls, plan.class_names[static_cast<size_t>(r.cls)]), r.cases,
+    fmt::print("{:<20} {:>6} {:>12.4f} {:>12.4f}  {}\n", fmt::format("{} {}", r.cls, label_value_names(plan)[static_cast<size_t>(r.cls)]), r.cases,
                r.dice_before, r.dice_after, r.helps() ? "yes" : "no");
   }
   plan.postprocessing = search.decision();
   save_model(model.net, model.info, a.model);
-  fmt::print("{}: post-processing stored: {}\n", a.model, describe(plan.postprocessing, plan.class_names));
+  fmt::print("{}: post-processing stored: {}\n", a.model, describe(plan.postprocessing, label_value_names(plan)));
 }
 
 void apply(const PostprocessArgs& a) {
@@ -50,7 +50,7 @@ void apply(const PostprocessArgs& a) {
     Volume v = read_volume(job.input);
     v.data = apply_postprocessing(v.data.round(), rules);
     write_volume(v, job.output);
-    fmt::print("{} -> {} ({})\n", job.input, job.output, describe(rules, model.info.plan.class_names));
+    fmt::print("{} -> {} ({})\n", job.input, job.output, describe(rules, label_value_names(model.info.plan)));
   }
 }
 

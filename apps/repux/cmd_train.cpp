@@ -54,10 +54,21 @@ int parse_fold(const std::string& text) {
   return static_cast<int>(k);
 }
 
-// The classes and input channels a dataset.json names, unless given (then checked against them).
+// Region-based labels make the network's outputs one per region; a plan file's regions must be the dataset's.
+void adopt_regions(Plan& plan, const LabelRegions& regions, const std::string& source) {
+  if (!plan.regions.empty() && !(regions == plan.regions)) {
+    fail("{}: its labels are not the regions the plan was made for ({})", source, to_json(plan.regions).dump());
+  }
+  if (regions.empty()) return;
+  plan.regions = regions;
+  plan.network.out_channels = regions.size();
+}
+
+// The classes (or regions) and input channels a dataset.json names, unless given (then checked against them).
 void adopt_dataset_description(Plan& plan, const PlanArgs& args, bool classes_given, const Dataset& dataset, const std::string& source) {
-  const int64_t named = dataset_classes(dataset, classes_given ? std::optional<int64_t>(plan.network.out_channels) : std::nullopt, source);
+  const int64_t named = dataset_classes(dataset, classes_given ? std::optional<int64_t>(label_classes(plan)) : std::nullopt, source);
   if (named > 0) plan.network.out_channels = named;
+  adopt_regions(plan, dataset.regions, source);
   const auto channels = static_cast<int64_t>(dataset.channel_names.size());
   if (channels == 0) return;
   if (args.plan_file.empty() && !args.network.in_channels) plan.network.in_channels = channels;
@@ -77,17 +88,18 @@ TrainOptions resolve(const TrainArgs& a) {
   // resolve_plan has filled in the latter, which would hide the former.
   if (!plan.class_names_given) o.plan.class_names.clear();
   o.preprocessing_given = plan.preprocessing_given;
+  if (a.crops) o.sampler.crops_per_case = *a.crops;
+  else if (plan.planned_crops_per_case > 0) o.sampler.crops_per_case = plan.planned_crops_per_case;
+  o.where = launch_environment_from_env();
+  check_train_options(o);  // the settings first: a wrong number is named before any file is read
   // From a store, the classes are the store's unless the command line or a plan file says; from a raw
   // dataset, its labels' and its channels' (checked against what the command line or plan says).
   if (is_case_store(o.dataset)) {
     if (!plan.classes_given) o.plan.network.out_channels = case_store_classes(o.dataset);
+    adopt_regions(o.plan, CaseStore(o.dataset).dataset().regions, o.dataset);
   } else {
     adopt_dataset_description(o.plan, a.plan, plan.classes_given, load_dataset(o.dataset, o.data_root), o.dataset);
   }
-  if (a.crops) o.sampler.crops_per_case = *a.crops;
-  else if (plan.planned_crops_per_case > 0) o.sampler.crops_per_case = plan.planned_crops_per_case;
-  o.where = launch_environment_from_env();
-  check_train_options(o);
   return o;
 }
 

@@ -146,6 +146,7 @@ ResolvedPlan plan_from_args(const PlanArgs& a) {
     plan.preprocessing = file.plan.preprocessing;
     plan.patch = file.plan.patch;
     if (plan.class_names.empty()) plan.class_names = file.plan.class_names;
+    plan.regions = file.plan.regions;
     plan.network.out_channels = file.plan.network.out_channels;
     plan.network.in_channels = file.plan.network.in_channels;
     r.planned_crops_per_case = file.crops_per_case;

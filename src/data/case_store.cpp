@@ -221,6 +221,7 @@ PreprocessSummary preprocess_to_store(const Dataset& dataset, const PreprocessRe
   index["training"] = names(dataset.training);
   index["validation"] = names(dataset.validation);
   index["class_names"] = dataset.class_names;
+  if (!dataset.regions.empty()) index["regions"] = to_json(dataset.regions);
   write_json_file(index, (fs::path(dir) / "index.json").string());
   return summary;
 }
@@ -258,7 +259,8 @@ CaseStore::CaseStore(const std::string& dir) : folder_(dir) {
   }
   const nlohmann::json index = read_json_file(index_path);
   try {
-    check_known_keys(index, {"format", "version", "recipe", "classes", "ignore_label", "cases", "training", "validation", "class_names"},
+    check_known_keys(index, {"format", "version", "recipe", "classes", "ignore_label", "cases", "training", "validation", "class_names",
+                      "regions"},
                      "the store index");
     if (index.at("format") != kFormat || index.at("version") != kVersion) {
       fail("not a case store of version {} (format {} version {})", kVersion, index.at("format").dump(), index.at("version").dump());
@@ -270,6 +272,7 @@ CaseStore::CaseStore(const std::string& dir) : folder_(dir) {
     for (const auto& image : index.at("training")) dataset_.training.push_back(cases_.at(find(image.get<std::string>())).source);
     for (const auto& image : index.at("validation")) dataset_.validation.push_back(cases_.at(find(image.get<std::string>())).source);
     dataset_.class_names = index.at("class_names").get<std::vector<std::string>>();
+    if (index.contains("regions")) dataset_.regions = label_regions_from_json(index["regions"], "regions");
   } catch (const nlohmann::json::exception& e) {
     fail("{}: unexpected content ({})", index_path, json_problem(e));
   } catch (const Error& e) {

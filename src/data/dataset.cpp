@@ -7,8 +7,9 @@
 #include "repux/io/paths.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -40,21 +41,13 @@ std::vector<CaseFiles> parse_list(const nlohmann::json& list, const fs::path& ro
   return out;
 }
 
-// MSD (v1): {"0": "background", "1": "liver"}; nnU-Net v2: {"background": 0, "liver": 1, "tumour": [1, 2],
-// "ignore": 3}. Plain labels must be 0..K-1, each once, since class names are matched to network outputs
-// by position; a list of two or more values makes a region (region-based training); "ignore" is the
-// value no loss or metric scores, and must be above every class (nnU-Net's rule).
-void read_labels(const nlohmann::json& labels, const std::string& source, Dataset& d) {
+// MSD (v1): {"0": "background", "1": "liver"}; nnU-Net v2: {"background": 0, "liver": 1, "ignore": 3}.
+// Plain labels must be 0..K-1, each once, since class names are matched to network outputs by position;
+// "ignore" is the value no loss or metric scores, and must be above every class (nnU-Net's rule).
+void read_plain_labels(const nlohmann::ordered_json& labels, const std::string& source, Dataset& d) {
   std::map<int64_t, std::string> by_index;
   for (const auto& [k, v] : labels.items()) {
-    if (k == "ignore" && v.is_number_integer()) {
-      d.ignore_label = v.get<int64_t>();
-      continue;
-    }
-    if (v.is_array() && v.size() > 1) {
-      d.regions.push_back({k, v.get<std::vector<int64_t>>()});
-      continue;
-    }
+    if (k == "ignore" && v.is_number_integer()) continue;
     const int64_t index = v.is_string() ? std::stoll(k) : v.is_array() ? v.at(0).get<int64_t>() : v.get<int64_t>();
     if (!by_index.emplace(index, v.is_string() ? v.get<std::string>() : k).second) fail("{}: label {} is listed twice", source, index);
   }
@@ -62,8 +55,35 @@ void read_labels(const nlohmann::json& labels, const std::string& source, Datase
     if (i != static_cast<int64_t>(d.class_names.size())) fail("{}: labels must be numbered 0, 1, 2, ... without gaps; found {}", source, i);
     d.class_names.push_back(name);
   }
-  if (d.ignore_label && *d.ignore_label < static_cast<int64_t>(d.class_names.size())) {
-    fail("{}: the ignore label {} must be above every class (0..{}), as nnU-Net requires", source, *d.ignore_label, d.class_names.size() - 1);
+}
+
+// Region-based labels (some label a list of two or more values): every foreground label is a region,
+// in the file's order, painted back as the matching entry of "regions_class_order" (nnU-Net's rule).
+void read_region_labels(const nlohmann::ordered_json& labels, const nlohmann::json& class_order, const std::string& source, Dataset& d) {
+  for (const auto& [k, v] : labels.items()) {
+    if (k == "ignore" && v.is_number_integer()) continue;
+    const auto values = v.is_array() ? v.get<std::vector<int64_t>>() : std::vector<int64_t>{v.get<int64_t>()};
+    if (values == std::vector<int64_t>{0}) continue;  // background
+    d.regions.regions.push_back({k, values, 0});
+  }
+  const auto order = class_order.is_null() ? std::vector<int64_t>{} : class_order.get<std::vector<int64_t>>();
+  if (order.size() != d.regions.regions.size()) {
+    fail("{}: {} region(s) need a 'regions_class_order' of as many label values, got {}", source, d.regions.regions.size(), order.size());
+  }
+  for (size_t r = 0; r < order.size(); ++r) d.regions.regions[r].paints = order[r];
+  check_label_regions(d.regions, source);
+  d.class_names = d.regions.names_with_background();
+}
+
+void read_labels(const nlohmann::ordered_json& labels, const nlohmann::json& class_order, const std::string& source, Dataset& d) {
+  bool regions = false;
+  for (const auto& [k, v] : labels.items()) regions = regions || (v.is_array() && v.size() > 1);
+  if (labels.contains("ignore") && labels["ignore"].is_number_integer()) d.ignore_label = labels["ignore"].get<int64_t>();
+  if (regions) read_region_labels(labels, class_order, source, d);
+  else read_plain_labels(labels, source, d);
+  const int64_t top = regions ? d.regions.label_classes() : static_cast<int64_t>(d.class_names.size());
+  if (d.ignore_label && *d.ignore_label < top) {
+    fail("{}: the ignore label {} must be above every class (0..{}), as nnU-Net requires", source, *d.ignore_label, top - 1);
   }
 }
 
@@ -82,19 +102,15 @@ std::vector<std::string> channel_names_from_json(const nlohmann::json& names, co
 
 // What a dataset.json says of the data, v1 or v2; unknown keys (name, description, licence, ...) are
 // free metadata and kept quiet; a known key of the wrong type is an error naming the file and field.
-void read_description(const nlohmann::json& j, const std::string& src, Dataset& d) {
+// `ordered_labels`: "labels" in the file's order (the order of the regions).
+void read_description(const nlohmann::json& j, const nlohmann::ordered_json& ordered_labels, const std::string& src, Dataset& d) {
   const auto field = [&](const char* name) { return fmt::format("{}: field '{}'", src, name); };
   if (j.contains("labels")) {
     if (!j["labels"].is_object()) fail("{}: expected an object of label names, got {}", field("labels"), j["labels"].type_name());
-    read_labels(j["labels"], field("labels"), d);
+    read_labels(ordered_labels, j.value("regions_class_order", nlohmann::json()), field("labels"), d);
   }
   for (const char* key : {"channel_names", "modality"}) {
     if (j.contains(key) && d.channel_names.empty()) d.channel_names = channel_names_from_json(j[key], field(key));
-  }
-  if (j.contains("regions_class_order")) d.regions_class_order = j["regions_class_order"].get<std::vector<int64_t>>();
-  if (!d.regions.empty() && d.regions_class_order.size() != d.regions.size()) {
-    fail("{}: {} region(s) in 'labels' need a 'regions_class_order' of as many label values, got {}", src, d.regions.size(),
-         d.regions_class_order.size());
   }
   d.file_ending = field_or<std::string>(j, "file_ending", "");
   if (!d.file_ending.empty() && !is_volume_path("x" + d.file_ending)) {
@@ -144,6 +160,13 @@ void check_case_count(const nlohmann::json& j, const fs::path& dir, const Datase
   fail("{}: numTraining is {} but imagesTr/ and labelsTr/ hold {} labelled case(s){}", src, expected, labelled.size(), detail);
 }
 
+// The "labels" of a dataset.json (already read as JSON) in the file's order; null when it has none.
+nlohmann::ordered_json ordered_labels(const fs::path& json_path) {
+  std::ifstream in(json_path);
+  const auto j = nlohmann::ordered_json::parse(in, nullptr, false);
+  return j.is_object() && j.contains("labels") ? j["labels"] : nlohmann::ordered_json();
+}
+
 Dataset from_json(const fs::path& json_path, const std::string& root) {
   const nlohmann::json j = read_json_file(json_path.string());
   const fs::path base = root.empty() ? json_path.parent_path() : fs::path(root);
@@ -155,7 +178,7 @@ Dataset from_json(const fs::path& json_path, const std::string& root) {
   try {
     Dataset d;
     d.description = src;
-    read_description(j, src, d);
+    read_description(j, ordered_labels(json_path), src, d);
     if (j.contains("training")) {  // v1 / MSD / the official lists: the JSON names the files
       d.training = parse_list(j["training"], base, src + ": field 'training'");
       if (j.contains("validation")) d.validation = parse_list(j["validation"], base, src + ": field 'validation'");
@@ -301,10 +324,8 @@ std::vector<DatasetProblem> check_dataset(const Dataset& dataset, int64_t classe
 }
 
 int64_t dataset_classes(const Dataset& dataset, std::optional<int64_t> given, const std::string& source) {
-  // With regions, the label values the files hold: up to the highest of regions_class_order.
-  const int64_t named = !dataset.regions.empty()
-                            ? *std::max_element(dataset.regions_class_order.begin(), dataset.regions_class_order.end()) + 1
-                            : static_cast<int64_t>(dataset.class_names.size());
+  // With regions, the label values the files hold.
+  const int64_t named = !dataset.regions.empty() ? dataset.regions.label_classes() : static_cast<int64_t>(dataset.class_names.size());
   if (given && named >= 2 && *given != named) {
     fail("--classes {} contradicts {}, whose labels name {} classes (background included)", *given, source, named);
   }

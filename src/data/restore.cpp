@@ -19,17 +19,17 @@ torch::Tensor shift_rows(const torch::Tensor& affine, int64_t rows) {
   return out;
 }
 
-// Background everywhere: probability 1 for class 0.
-torch::Tensor background(int64_t classes, int64_t rows, int64_t height, int64_t width, const torch::TensorOptions& options) {
+// Background everywhere: probability 1 for class 0 (or nothing: every channel 0).
+torch::Tensor background(int64_t classes, int64_t rows, int64_t height, int64_t width, const torch::TensorOptions& options, OutsideCrop outside) {
   auto out = torch::zeros({classes, rows, height, width}, options);
-  out[0].fill_(1.0);
+  if (outside == OutsideCrop::Background) out[0].fill_(1.0);
   return out;
 }
 
 }  // namespace
 
-ProbabilityRestorer::ProbabilityRestorer(const PreprocessTrace& trace, int64_t classes, RasRowSink sink, int64_t slab_bytes)
-    : trace_(trace), classes_(classes), sink_(std::move(sink)) {
+ProbabilityRestorer::ProbabilityRestorer(const PreprocessTrace& trace, int64_t classes, RasRowSink sink, int64_t slab_bytes, OutsideCrop outside)
+    : trace_(trace), classes_(classes), outside_(outside), sink_(std::move(sink)) {
   const auto& ras = trace_.ras.shape;
   rows_per_slab_ = std::max<int64_t>(1, slab_bytes / std::max<int64_t>(1, classes * ras[1] * ras[2] * 4));
   same_grid_ = trace_.resampled.shape == ras && torch::equal(trace_.resampled.affine, trace_.ras.affine);
@@ -65,7 +65,7 @@ void ProbabilityRestorer::push_source(const torch::Tensor& rows) {
 void ProbabilityRestorer::push_background(int64_t until_row) {
   const auto& shape = trace_.resampled.shape;
   while (received_ < until_row) {
-    push_source(background(classes_, std::min(rows_per_slab_, until_row - received_), shape[1], shape[2], options_));
+    push_source(background(classes_, std::min(rows_per_slab_, until_row - received_), shape[1], shape[2], options_, outside_));
   }
 }
 
@@ -82,7 +82,7 @@ void ProbabilityRestorer::add(const torch::Tensor& rows) {
   if (size[1] == shape[1] && size[2] == shape[2]) {
     push_source(rows);
   } else {  // outside the crop the image was background
-    auto full = background(classes_, rows.size(1), shape[1], shape[2], rows.options());
+    auto full = background(classes_, rows.size(1), shape[1], shape[2], rows.options(), outside_);
     full.slice(2, start[1], start[1] + size[1]).slice(3, start[2], start[2] + size[2]).copy_(rows);
     push_source(full);
   }
@@ -122,13 +122,13 @@ void ProbabilityRestorer::hand_on_ready_rows() {
   }
 }
 
-torch::Tensor restore_probabilities(const torch::Tensor& probabilities, const PreprocessTrace& trace) {
+torch::Tensor restore_probabilities(const torch::Tensor& probabilities, const PreprocessTrace& trace, OutsideCrop outside) {
   if (probabilities.dim() != 4) fail("restore_probabilities expects [K, D, H, W], got {} dimensions", probabilities.dim());
   const auto& shape = trace.ras.shape;
   auto ras = torch::empty({probabilities.size(0), shape[0], shape[1], shape[2]}, probabilities.options());
   ProbabilityRestorer restorer(trace, probabilities.size(0), [&](int64_t row, const torch::Tensor& rows) {
     ras.slice(1, row, row + rows.size(1)).copy_(rows);
-  }, std::numeric_limits<int64_t>::max());
+  }, std::numeric_limits<int64_t>::max(), outside);
   restorer.add(probabilities);
   restorer.finish();
   return undo_reorientation(ras, trace.orientation);

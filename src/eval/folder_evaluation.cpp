@@ -66,25 +66,53 @@ void for_each_labelled_case(const std::string& prediction_dir, const std::string
   for_each_labelled_case(pairs_in_folders(prediction_dir, truth_dir), classes, visit);
 }
 
+namespace {
+
+// What is scored: classes 1..K-1 each as one value, or the regions; and their names (without background).
+struct Scored {
+  std::vector<std::vector<int64_t>> value_sets;
+  std::vector<std::string> names;
+};
+
+Scored scored_sets(const EvaluationOptions& options, int64_t classes) {
+  Scored out;
+  if (!options.regions.empty()) {
+    for (const auto& r : options.regions.regions) {
+      out.value_sets.push_back(r.values);
+      out.names.push_back(r.name);
+    }
+    return out;
+  }
+  const std::vector<std::string> names = options.class_names.empty() ? default_class_names(classes) : options.class_names;
+  if (static_cast<int64_t>(names.size()) != classes) fail("{} class names given for {} classes", names.size(), classes);
+  for (int64_t c = 1; c < classes; ++c) out.value_sets.push_back({c});
+  out.names.assign(names.begin() + (names.empty() ? 0 : 1), names.end());
+  return out;
+}
+
+}  // namespace
+
 EvaluationSummary evaluate_pairs(const std::vector<LabelledPair>& pairs, const EvaluationOptions& options) {
   struct Loaded { std::string name; torch::Tensor pred, truth; std::array<double, 3> spacing; };
   std::vector<Loaded> cases;
-  int64_t classes = options.classes;
+  const int64_t bound = options.classes == 0 && !options.regions.empty() ? options.regions.label_classes() : options.classes;
+  int64_t classes = bound;
   for_each_labelled_case(
-      pairs, options.classes,
+      pairs, bound,
       [&](LabelledCase& c) {
         const Volume &p = c.prediction, &g = c.truth;
-        if (options.classes == 0) classes = std::max<int64_t>({classes, g.data.max().item<int64_t>() + 1, p.data.max().item<int64_t>() + 1});
+        if (bound == 0) classes = std::max<int64_t>({classes, g.data.max().item<int64_t>() + 1, p.data.max().item<int64_t>() + 1});
         cases.push_back({c.name, p.data, g.data, g.spacing()});
       },
       options.ignore_label);
-  const std::vector<std::string> names = options.class_names.empty() ? default_class_names(classes) : options.class_names;
-  if (static_cast<int64_t>(names.size()) != classes) fail("{} class names given for {} classes", names.size(), classes);
+  const Scored scored = scored_sets(options, classes);
 
   EvaluationSummary summary;
-  summary.class_names.assign(names.begin() + (names.empty() ? 0 : 1), names.end());
+  summary.class_names = scored.names;
   summary.tolerance_mm = options.tolerance_mm;
-  for (const auto& c : cases) summary.cases.push_back({c.name, evaluate_labels(c.pred, c.truth, classes, c.spacing, options.tolerance_mm)});
+  for (const auto& c : cases) {
+    summary.cases.push_back({c.name, evaluate_regions(c.pred, c.truth, scored.value_sets, c.spacing, options.tolerance_mm)});
+  }
   compute_means(summary);
   return summary;
 }

@@ -162,11 +162,20 @@ double surface_dice(const torch::Tensor& prediction, const torch::Tensor& truth,
 
 std::vector<ClassMetrics> evaluate_labels(const torch::Tensor& prediction, const torch::Tensor& truth, int64_t classes,
                                           const std::array<double, 3>& spacing, double tolerance_mm) {
+  std::vector<std::vector<int64_t>> each;
+  for (int64_t c = 1; c < classes; ++c) each.push_back({c});
+  return evaluate_regions(prediction, truth, each, spacing, tolerance_mm);
+}
+
+std::vector<ClassMetrics> evaluate_regions(const torch::Tensor& prediction, const torch::Tensor& truth,
+                                           const std::vector<std::vector<int64_t>>& value_sets, const std::array<double, 3>& spacing,
+                                           double tolerance_mm) {
   if (prediction.sizes() != truth.sizes()) fail("prediction and ground truth shapes differ");
   auto p = prediction.to(torch::kCPU).round().to(torch::kInt64), g = truth.to(torch::kCPU).round().to(torch::kInt64);
   std::vector<ClassMetrics> out;
-  for (int64_t c = 1; c < classes; ++c) {
-    auto pm = p == c, gm = g == c;
+  for (const auto& values : value_sets) {
+    const auto v = torch::tensor(values, torch::kInt64);
+    auto pm = values.size() == 1 ? p == values[0] : torch::isin(p, v), gm = values.size() == 1 ? g == values[0] : torch::isin(g, v);
     const SurfaceDistances d = surface_distances(pm, gm, spacing);
     out.push_back({dice_score(pm, gm), hausdorff95(d), surface_dice(d, tolerance_mm)});
   }

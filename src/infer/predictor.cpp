@@ -24,11 +24,12 @@ Volume label_volume(const torch::Tensor& labels, const Volume& image, const Plan
   out.data = labels.to(torch::kFloat32).cpu();
   out.affine = image.affine.clone();
   out.format_details = image.format_details;
-  out.sample_type = plan.network.out_channels <= 256 ? SampleType::UInt8 : SampleType::Int16;
+  out.sample_type = label_classes(plan) <= 256 ? SampleType::UInt8 : SampleType::Int16;
+  const auto label_names = label_value_names(plan);
   std::string names;
-  for (size_t i = 0; i < plan.class_names.size(); ++i) names += (i ? "," : "") + std::to_string(i) + "=" + plan.class_names[i];
+  for (size_t i = 0; i < label_names.size(); ++i) names += (i ? "," : "") + std::to_string(i) + "=" + label_names[i];
   out.description = ("repux " + names).substr(0, 79);
-  out.label_names = plan.class_names;
+  out.label_names = label_names;
   return out;
 }
 
@@ -42,10 +43,20 @@ SlidingWindowOptions run_options(const PredictOptions& options) {
   return o;
 }
 
-// Logits [M x K, n, h, w] of M models -> their mean probability [K, n, h, w].
-torch::Tensor mean_probabilities(const torch::Tensor& logits, int64_t models) {
-  auto p = torch::softmax(logits.view({models, logits.size(0) / models, logits.size(1), logits.size(2), logits.size(3)}), 1);
+// Logits [M x K, n, h, w] of M models -> their mean probability [K, n, h, w]: softmax over the
+// classes, or with regions a sigmoid per region.
+torch::Tensor mean_probabilities(const torch::Tensor& logits, int64_t models, const Plan& plan) {
+  const auto per_model = logits.view({models, logits.size(0) / models, logits.size(1), logits.size(2), logits.size(3)});
+  auto p = plan.regions.empty() ? torch::softmax(per_model, 1) : torch::sigmoid(per_model);
   return models == 1 ? p[0] : p.mean(0);
+}
+
+OutsideCrop outside_crop(const Plan& plan) { return plan.regions.empty() ? OutsideCrop::Background : OutsideCrop::Nothing; }
+
+// Probabilities [K, ...] -> labels [...]: the most probable class, or each region above 0.5 painted
+// with its value, in order (nnU-Net's regions_class_order).
+torch::Tensor labels_of(const torch::Tensor& probabilities, const Plan& plan) {
+  return plan.regions.empty() ? probabilities.argmax(0) : paint_regions(probabilities > 0.5, plan.regions);
 }
 
 // Labels (and, when asked for, probabilities) on the RAS grid of the trace.
@@ -54,29 +65,30 @@ struct RasResult {
 };
 
 // Rows are finished, restored and reduced to labels as the windows pass.
-RasResult predict_in_slabs(const torch::Tensor& image, const PreprocessTrace& trace, int64_t classes, int64_t models,
+RasResult predict_in_slabs(const torch::Tensor& image, const PreprocessTrace& trace, const Plan& plan, int64_t models,
                            const WindowPredictor& net, const InferenceSettings& settings, const PredictOptions& options) {
   const auto& shape = trace.ras.shape;
+  const int64_t classes = plan.network.out_channels;
   RasResult out;
-  out.labels = torch::empty({shape[0], shape[1], shape[2]}, classes <= 256 ? torch::kUInt8 : torch::kInt16);
+  out.labels = torch::empty({shape[0], shape[1], shape[2]}, label_classes(plan) <= 256 ? torch::kUInt8 : torch::kInt16);
   if (options.keep_probabilities) out.probabilities = torch::empty({classes, shape[0], shape[1], shape[2]});
   ProbabilityRestorer restorer(trace, classes, [&](int64_t row, const torch::Tensor& p) {
-    out.labels.slice(0, row, row + p.size(1)).copy_(p.argmax(0));
+    out.labels.slice(0, row, row + p.size(1)).copy_(labels_of(p, plan));
     if (out.probabilities.defined()) out.probabilities.slice(1, row, row + p.size(1)).copy_(p);
-  }, options.slab_bytes);
+  }, options.slab_bytes, outside_crop(plan));
   sliding_window_slabs(image, classes * models, net, settings, run_options(options),
-                       [&](int64_t, const torch::Tensor& logits) { restorer.add(mean_probabilities(logits, models)); });
+                       [&](int64_t, const torch::Tensor& logits) { restorer.add(mean_probabilities(logits, models, plan)); });
   restorer.finish();
   return out;
 }
 
 // Every step over the whole volume (Stitching::Whole); the result is already in the original voxel order.
-RasResult predict_whole(const torch::Tensor& image, const PreprocessTrace& trace, int64_t classes, int64_t models,
+RasResult predict_whole(const torch::Tensor& image, const PreprocessTrace& trace, const Plan& plan, int64_t models,
                         const WindowPredictor& net, const InferenceSettings& settings, const PredictOptions& options) {
-  auto logits = sliding_window_inference(image, classes * models, net, settings, run_options(options))[0];
-  auto restored = restore_probabilities(mean_probabilities(logits, models), trace);
+  auto logits = sliding_window_inference(image, plan.network.out_channels * models, net, settings, run_options(options))[0];
+  auto restored = restore_probabilities(mean_probabilities(logits, models, plan), trace, outside_crop(plan));
   RasResult out;
-  out.labels = restored.argmax(0);
+  out.labels = labels_of(restored, plan);
   if (options.keep_probabilities) out.probabilities = restored.cpu();
   return out;
 }
@@ -95,6 +107,7 @@ void check_ensemble(const std::vector<LoadedModel>& models, const std::vector<st
            plan.network.out_channels, reference, first.network.in_channels, first.network.out_channels);
     }
     if (plan.class_names != first.class_names) fail("{}: its class names differ from those of {}", name, reference);
+    if (!(plan.regions == first.regions)) fail("{}: its regions differ from those of {}", name, reference);
     if (to_json(plan.preprocessing) != to_json(first.preprocessing)) {
       fail("{}: preprocessing {} differs from {} of {}; an ensemble's models must preprocess alike", name, to_json(plan.preprocessing).dump(),
            to_json(first.preprocessing).dump(), reference);
@@ -125,7 +138,7 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
     return logits.size() == 1 ? logits[0] : torch::cat(logits, 1);
   };
   const auto& trace = prepared.trace;
-  const int64_t classes = plan.network.out_channels, count = static_cast<int64_t>(models.size());
+  const int64_t count = static_cast<int64_t>(models.size());
   const auto input = prepared.image.unsqueeze(0);
   Prediction out;
   const std::array<int64_t, 3> size{input.size(2), input.size(3), input.size(4)};
@@ -137,11 +150,11 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
     return options.postprocess && !plan.postprocessing.rules.empty() ? apply_postprocessing(labels, plan.postprocessing) : labels;
   };
   if (options.stitching == Stitching::Whole) {
-    RasResult r = predict_whole(input, trace, classes, count, net, settings, options);
+    RasResult r = predict_whole(input, trace, plan, count, net, settings, options);
     out.labels = label_volume(postprocessed(r.labels), image, plan);
     if (r.probabilities.defined()) out.probabilities.data = r.probabilities;
   } else {
-    RasResult r = predict_in_slabs(input, trace, classes, count, net, settings, options);
+    RasResult r = predict_in_slabs(input, trace, plan, count, net, settings, options);
     out.labels = label_volume(undo_reorientation(postprocessed(r.labels), trace.orientation), image, plan);
     if (r.probabilities.defined()) out.probabilities.data = undo_reorientation(r.probabilities, trace.orientation);
   }

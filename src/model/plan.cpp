@@ -61,36 +61,58 @@ InferenceSettings inference_from_json(const nlohmann::json& j) {
   return s;
 }
 
+// Class names (defaults filled in): one per output, or with regions background and one per region.
+void check_classes(Plan& p) {
+  if (!p.regions.empty()) {
+    in_field("regions", [&] { check_label_regions(p.regions, "regions"); return 0; });
+    if (p.network.out_channels != p.regions.size()) {
+      fail_field("regions", fmt::format("{} regions for {} network outputs (network.out_channels)", p.regions.size(), p.network.out_channels));
+    }
+    if (p.class_names.empty()) p.class_names = p.regions.names_with_background();
+  }
+  const int64_t names = p.network.out_channels + (p.regions.empty() ? 0 : 1);
+  if (p.class_names.empty()) p.class_names = default_class_names(names);
+  if (static_cast<int64_t>(p.class_names.size()) != names) {
+    fail_field("class_names", fmt::format("{} names for {} classes (network.out_channels{})", p.class_names.size(), names,
+                                          p.regions.empty() ? "" : " regions and background"));
+  }
+}
+
 }  // namespace
+
+int64_t label_classes(const Plan& plan) { return plan.regions.empty() ? plan.network.out_channels : plan.regions.label_classes(); }
+
+std::vector<std::string> label_value_names(const Plan& plan) {
+  return plan.regions.empty() ? plan.class_names : plan.regions.label_value_names();
+}
 
 Plan resolved(const Plan& plan) {
   Plan p = plan;
   p.network = in_field("network", [&] { return plan.network.resolved(); });
   in_field("preprocessing", [&] { check_preprocess_recipe(p.preprocessing); return 0; });
   check_size("patch", p.patch);
-  if (p.class_names.empty()) p.class_names = default_class_names(p.network.out_channels);
-  if (static_cast<int64_t>(p.class_names.size()) != p.network.out_channels) {
-    fail_field("class_names", fmt::format("{} names for {} classes (network.out_channels)", p.class_names.size(), p.network.out_channels));
-  }
+  check_classes(p);
   if (!p.inference.window) p.inference.window = p.patch;
   check_inference(p.inference);
-  in_field("postprocessing", [&] { check_postprocessing(p.postprocessing, p.network.out_channels); return 0; });
+  in_field("postprocessing", [&] { check_postprocessing(p.postprocessing, label_classes(p)); return 0; });
   return p;
 }
 
 nlohmann::json to_json(const Plan& plan) {
   const Plan p = resolved(plan);
-  return {{"network", to_json(p.network)},
+  nlohmann::json j = {{"network", to_json(p.network)},
           {"preprocessing", to_json(p.preprocessing)},
           {"patch", p.patch},
           {"class_names", p.class_names},
           {"inference", to_json(p.inference)},
           {"postprocessing", to_json(p.postprocessing)}};
+  if (!p.regions.empty()) j["regions"] = to_json(p.regions);
+  return j;
 }
 
 Plan plan_from_json(const nlohmann::json& j) {
   if (!j.is_object()) fail("plan: expected a JSON object, got {}", j.type_name());
-  check_known_keys(j, {"network", "preprocessing", "patch", "class_names", "inference", "postprocessing"}, "the plan");
+  check_known_keys(j, {"network", "preprocessing", "patch", "class_names", "regions", "inference", "postprocessing"}, "the plan");
   Plan p;
   p.network = in_field("network", [&] { return network_config_from_json(j.at("network")); });
   if (j.contains("preprocessing")) {
@@ -102,8 +124,9 @@ Plan plan_from_json(const nlohmann::json& j) {
     if (!j["inference"].is_object()) fail_field("inference", "expected a JSON object");
     p.inference = inference_from_json(j["inference"]);
   }
+  if (j.contains("regions")) p.regions = in_field("regions", [&] { return label_regions_from_json(j["regions"], "regions"); });
   if (j.contains("postprocessing")) {
-    p.postprocessing = in_field("postprocessing", [&] { return postprocessing_from_json(j["postprocessing"], p.network.out_channels); });
+    p.postprocessing = in_field("postprocessing", [&] { return postprocessing_from_json(j["postprocessing"], label_classes(p)); });
   }
   return resolved(p);
 }

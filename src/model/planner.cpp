@@ -169,6 +169,13 @@ PlannedTraining plan_from_fingerprint(const DatasetFingerprint& f, const Planner
   plan.network.out_channels = classes;
   plan.network.in_channels = f.cases.front().channels;
   if (static_cast<int64_t>(class_names.size()) == classes) plan.class_names = class_names;
+  if (!s.regions.empty()) {  // one sigmoid output per region, named by the regions
+    plan.regions = s.regions;
+    plan.network.out_channels = s.regions.size();
+    plan.class_names = s.regions.names_with_background();
+    out.reasons.push_back(fmt::format("outputs: {} regions (sigmoid), predicted back into the label values {}", s.regions.size(),
+                                      fmt::join(plan.regions.label_value_names(), ", ")));
+  }
   plan = resolved(plan);
   return out;
 }

@@ -32,8 +32,9 @@ EvaluationSummary validate_final_model(const std::vector<CaseFiles>& cases, cons
     pairs.push_back({id + ".nii.gz", prediction, c.label});
   }
   EvaluationOptions eo;
-  eo.classes = static_cast<int64_t>(o.class_names.size());
+  eo.classes = o.regions.empty() ? static_cast<int64_t>(o.class_names.size()) : 0;
   eo.class_names = o.class_names;
+  eo.regions = o.regions;
   eo.ignore_label = o.ignore_label;
   const EvaluationSummary summary = evaluate_pairs(pairs, eo);
   write_evaluation(summary, (folder / "summary.json").string());

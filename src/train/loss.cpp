@@ -5,13 +5,17 @@
 namespace repux {
 namespace {
 
-// 1 - soft Dice per sample and class, averaged; probs [N, K, D, H, W], onehot [N, D, H, W, K].
-torch::Tensor soft_dice_loss(const torch::Tensor& probs, const torch::Tensor& onehot_last) {
-  const auto onehot = onehot_last.permute({0, 4, 1, 2, 3}).to(probs.scalar_type());
+// 1 - soft Dice per sample and channel, averaged; probs and onehot [N, K, D, H, W].
+torch::Tensor soft_dice(const torch::Tensor& probs, const torch::Tensor& onehot) {
   const std::vector<int64_t> spatial{2, 3, 4};
   const auto intersection = (probs * onehot).sum(spatial);
   const auto denominator = probs.sum(spatial) + onehot.sum(spatial);
   return (1.0 - (2.0 * intersection + 1e-5) / (denominator + 1e-5)).mean();
+}
+
+// The same with the one-hot target channels last, [N, D, H, W, K].
+torch::Tensor soft_dice_loss(const torch::Tensor& probs, const torch::Tensor& onehot_last) {
+  return soft_dice(probs, onehot_last.permute({0, 4, 1, 2, 3}).to(probs.scalar_type()));
 }
 
 }  // namespace
@@ -28,6 +32,17 @@ torch::Tensor dice_ce_loss(const torch::Tensor& logits, const torch::Tensor& tar
   const auto ce = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().ignore_index(k));
   const auto onehot = torch::one_hot(target.masked_fill(target == k, 0), k) * kept.squeeze(1).unsqueeze(-1);
   return ce + soft_dice_loss(torch::softmax(logits, 1) * kept, onehot);
+}
+
+torch::Tensor dice_bce_loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& kept) {
+  if (target.sizes() != logits.sizes()) fail("region loss: the target ({} dimensions) and the logits ({}) differ in shape", target.dim(), logits.dim());
+  namespace F = torch::nn::functional;
+  const auto t = target.to(logits.scalar_type());
+  if (!kept.defined()) return F::binary_cross_entropy_with_logits(logits, t) + soft_dice(torch::sigmoid(logits), t);
+  const auto weight = kept.to(logits.scalar_type()).expand_as(logits);
+  const auto bce = F::binary_cross_entropy_with_logits(logits, t, F::BinaryCrossEntropyWithLogitsFuncOptions().weight(weight).reduction(torch::kSum)) /
+                   weight.sum().clamp_min(1);
+  return bce + soft_dice(torch::sigmoid(logits) * weight, t * weight);
 }
 
 }  // namespace repux

@@ -41,12 +41,7 @@ torch::Device rank_device(const TrainOptions& o) {
 // The dataset, every case checked (all problems counted, the first named).
 Dataset load_checked_dataset(const TrainOptions& o) {
   Dataset dataset = load_dataset(o.dataset, o.data_root);
-  if (!dataset.regions.empty()) {
-    fail("{}: region-based labels ({} regions) are not supported for training yet (it needs sigmoid outputs per region); give the "
-         "labels as plain classes",
-         o.dataset, dataset.regions.size());
-  }
-  const auto problems = check_dataset(dataset, o.plan.network.out_channels);
+  const auto problems = check_dataset(dataset, label_classes(o.plan));
   if (!problems.empty()) {
     fail("{} problem(s) in the dataset, first: {}: {} (run `repux check-dataset` for all)", problems.size(), problems.front().file,
          problems.front().problem);
@@ -63,14 +58,14 @@ std::pair<std::string, size_t> prepare_store(const TrainOptions& o, bool main_ra
   PreprocessToStoreOptions po;
   po.threads = o.preprocess_threads > 0 ? o.preprocess_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   po.overwrite = o.overwrite;
-  const PreprocessSummary s = preprocess_to_store(load_checked_dataset(o), o.plan.preprocessing, o.plan.network.out_channels, dir, po);
+  const PreprocessSummary s = preprocess_to_store(load_checked_dataset(o), o.plan.preprocessing, label_classes(o.plan), dir, po);
   return {dir, s.preprocessed};
 }
 
 // The store's recipe and classes must be the plan's; without a recipe from the user the store's is taken.
 void adopt_store_recipe(TrainOptions& o, const CaseStore& store) {
-  if (store.classes() != o.plan.network.out_channels) {
-    fail("{}: made for {} classes, the network has {} (--classes)", store.folder(), store.classes(), o.plan.network.out_channels);
+  if (store.classes() != label_classes(o.plan)) {
+    fail("{}: made for {} classes, the network has {} (--classes)", store.folder(), store.classes(), label_classes(o.plan));
   }
   if (o.preprocessing_given && to_json(o.plan.preprocessing) != to_json(store.recipe())) {
     fail("{}: preprocessed with recipe {}, but this run asks for {}; train without preprocessing options to use the store's", store.folder(),
@@ -131,14 +126,25 @@ nlohmann::json identifiers(const std::vector<CaseFiles>& cases) {
 // cases) and the split (which cases trained, which validated).
 void describe_run(const TrainOptions& o, const Dataset& d) {
   write_json_file(to_json(o.plan), in_output(o, TrainOutputs::plan()));
-  nlohmann::json labels = nlohmann::json::object();
-  for (size_t k = 0; k < o.plan.class_names.size(); ++k) labels[o.plan.class_names[k]] = k;
+  // An ordered object: with regions, "regions_class_order" follows the order of "labels".
+  nlohmann::ordered_json labels = nlohmann::ordered_json::object(), description;
+  if (o.plan.regions.empty()) {
+    for (size_t k = 0; k < o.plan.class_names.size(); ++k) labels[o.plan.class_names[k]] = k;
+  } else {
+    labels["background"] = 0;
+    for (const auto& r : o.plan.regions.regions) labels[r.name] = r.values.size() == 1 ? nlohmann::ordered_json(r.values[0]) : nlohmann::ordered_json(r.values);
+  }
   if (d.ignore_label) labels["ignore"] = *d.ignore_label;  // nnU-Net's spelling
-  nlohmann::json channels = nlohmann::json::object();
+  nlohmann::ordered_json channels = nlohmann::ordered_json::object();
   for (int64_t k = 0; k < o.plan.network.in_channels; ++k) channels[std::to_string(k)] = k < static_cast<int64_t>(d.channel_names.size()) ? d.channel_names[k] : "";
-  write_json_file({{"source", o.dataset}, {"labels", labels}, {"channel_names", channels},
-                   {"numTraining", d.training.size() + (o.fold == kAllFolds ? 0 : d.validation.size())}},
-                  in_output(o, TrainOutputs::dataset()));
+  description["source"] = o.dataset;
+  description["channel_names"] = channels;
+  description["labels"] = labels;
+  if (!o.plan.regions.empty()) {
+    for (const auto& r : o.plan.regions.regions) description["regions_class_order"].push_back(r.paints);
+  }
+  description["numTraining"] = d.training.size() + (o.fold == kAllFolds ? 0 : d.validation.size());
+  write_file_atomically(in_output(o, TrainOutputs::dataset()), description.dump(2) + "\n");
   write_json_file({{"fold", o.fold == kAllFolds ? nlohmann::json("all") : nlohmann::json(o.fold)}, {"train", identifiers(d.training)}, {"val", identifiers(d.validation)}},
                   in_output(o, TrainOutputs::split()));
 }
@@ -289,6 +295,7 @@ TrainResult Run::run() {
   step_options.precision = o_.precision;
   step_options.grad_clip = o_.grad_clip;
   step_options.ignore_top_label = store_->ignore_label().has_value();
+  step_options.regions = o_.plan.regions;
   TrainingStep step(net_, *optimizer_, step_options, comm_.get());
   const LrSchedule schedule{o_.schedule, o_.learning_rate, o_.warmup, o_.iterations};
   const int gpu = device_.has_index() ? device_.index() : 0;
@@ -358,6 +365,7 @@ FinalValidationOptions Run::final_validation_options() const {
   f.model = in_output(o_, TrainOutputs::last_model());
   f.run_folder = o_.output_dir;
   f.class_names = o_.plan.class_names;
+  f.regions = o_.plan.regions;
   f.ignore_label = store_->ignore_label();
   f.curves_png = in_output(o_, RunLog::curves_name());
   f.device = device_;

@@ -8,6 +8,13 @@ namespace repux {
 TrainingStep::TrainingStep(Segmenter net, torch::optim::Optimizer& optimizer, const TrainingStepOptions& options, Communicator* comm)
     : net_(std::move(net)), optimizer_(optimizer), options_(options), comm_(comm) {}
 
+torch::Tensor TrainingStep::loss_of(const torch::Tensor& logits, const torch::Tensor& label) const {
+  const auto& regions = options_.regions;
+  if (regions.empty()) return dice_ce_loss(logits, label, options_.ignore_top_label);
+  const auto kept = options_.ignore_top_label ? (label < regions.label_classes()).unsqueeze(1) : torch::Tensor();
+  return dice_bce_loss(logits, region_masks(label, regions, 1), kept);
+}
+
 double TrainingStep::run(const torch::Tensor& image, const torch::Tensor& label, std::optional<double> learning_rate) {
   if (learning_rate) {
     for (auto& group : optimizer_.param_groups()) group.options().set_lr(*learning_rate);
@@ -18,7 +25,7 @@ double TrainingStep::run(const torch::Tensor& image, const torch::Tensor& label,
     AutocastScope amp(image.device().type(), options_.precision);
     torch::Tensor logits = net_->forward(image);
     if (is_half_precision(logits.scalar_type())) logits = logits.to(torch::kFloat32);
-    loss = dice_ce_loss(logits, label, options_.ignore_top_label);
+    loss = loss_of(logits, label);
   }
   loss.backward();
   if (comm_) average_gradients(net_->parameters(), *comm_, options_.gradient_bucket_bytes);

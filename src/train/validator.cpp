@@ -8,29 +8,43 @@ namespace repux {
 
 Validator::Validator(ValidationCases cases, const Plan& plan, const torch::Device& device, Precision precision,
                      Communicator* comm)
-    : cases_(std::move(cases)), classes_(plan.network.out_channels), settings_(inference_settings(plan)), precision_(precision), comm_(comm) {
+    : cases_(std::move(cases)), plan_(resolved(plan)), settings_(inference_settings(plan)), precision_(precision), comm_(comm) {
   run_.compute_device = device;
   run_.stitch_device = device;
+}
+
+// The predicted and true mask (bool) of score k: class k + 1 (`decided`: the argmax), or region k
+// (`decided`: the logits, a sigmoid above 0.5); predictions cleared where the label is the store's
+// ignore label. One at a time: a 104-class case never holds 104 masks.
+std::pair<torch::Tensor, torch::Tensor> Validator::masks(const torch::Tensor& decided, const torch::Tensor& label, int64_t k) const {
+  const auto scored = label < label_classes(plan_);  // all but the store's ignore label (K), when the dataset has one
+  const auto& regions = plan_.regions;
+  if (!regions.empty()) {
+    const LabelRegions one{{regions.regions[static_cast<size_t>(k)]}};
+    return {(decided[k] > 0).cpu().logical_and(scored), region_masks(label, one)[0].logical_and(scored)};
+  }
+  return {(decided == k + 1).logical_and(scored), label == k + 1};
 }
 
 ValidationResult Validator::run(Segmenter& net) const {
   torch::NoGradGuard no_grad;
   net->eval();
   const int rank = comm_ ? comm_->rank() : 0, ranks = comm_ ? comm_->size() : 1;
-  auto sums = torch::zeros({classes_ - 1}, torch::kFloat64), counts = torch::zeros({classes_ - 1}, torch::kFloat64);
+  const int64_t outputs = plan_.network.out_channels, scores = plan_.regions.empty() ? outputs - 1 : outputs;
+  auto sums = torch::zeros({scores}, torch::kFloat64), counts = torch::zeros({scores}, torch::kFloat64);
   for (size_t i = static_cast<size_t>(rank); i < cases_.count; i += static_cast<size_t>(ranks)) {
     const PreparedCase c = cases_.load(i);
-    const auto logits = sliding_window_inference(c.image.unsqueeze(0), classes_, [&](const torch::Tensor& x) {
+    const auto logits = sliding_window_inference(c.image.unsqueeze(0), outputs, [&](const torch::Tensor& x) {
       AutocastScope amp(run_.compute_device.type(), precision_);
       return net->forward(x).to(torch::kFloat32);
     }, settings_, run_);
-    const auto scored = c.label < classes_;  // all but the store's ignore label (K), when the dataset has one
-    const auto prediction = logits[0].argmax(0).cpu().masked_fill(scored.logical_not(), 0);
-    for (int64_t cls = 1; cls < classes_; ++cls) {
-      const double dice = dice_score(prediction == cls, c.label == cls);
+    const auto decided = plan_.regions.empty() ? logits[0].argmax(0).cpu() : logits[0];
+    for (int64_t k = 0; k < scores; ++k) {
+      const auto [predicted, truth] = masks(decided, c.label, k);
+      const double dice = dice_score(predicted, truth);
       if (std::isnan(dice)) continue;  // the class is absent from this case
-      sums[cls - 1] += dice;
-      counts[cls - 1] += 1;
+      sums[k] += dice;
+      counts[k] += 1;
     }
   }
   net->train();
@@ -39,7 +53,7 @@ ValidationResult Validator::run(Segmenter& net) const {
     comm_->all_reduce_sum(t);
   }
   ValidationResult result;
-  for (int64_t c = 0; c + 1 < classes_; ++c) {
+  for (int64_t c = 0; c < sums.size(0); ++c) {
     const double n = counts[c].item<double>();
     result.per_class.push_back(n > 0 ? sums[c].item<double>() / n : std::nan(""));
   }

@@ -6,6 +6,7 @@
 // mean: "channel_names" (channel order and normalisation), "labels" (class names; "ignore"; regions
 // as lists of values with "regions_class_order"), "file_ending" and "numTraining", all checked
 // against the files found. The cross-validation folds: repux/data/splits.h.
+#include "repux/data/label_regions.h"
 #include "repux/data/preprocess.h"
 #include "repux/io/volume.h"
 
@@ -25,20 +26,13 @@ struct CaseFiles {
   std::vector<std::string> more_channels;
 };
 
-// A region of region-based training (nnU-Net's): the label values it is made of; e.g. BraTS's whole
-// tumour {1, 2, 3}, tumour core {2, 3}, enhancing tumour {3}.
-struct LabelRegion {
-  std::string name;
-  std::vector<int64_t> values;
-};
-
 struct Dataset {
   std::vector<CaseFiles> training, validation, test;
   std::vector<std::string> class_names;    // from "labels" when present, background first, "ignore" left out
+                                           // (with regions: the region names)
   std::vector<std::string> channel_names;  // "channel_names" (v2) or "modality" (v1), in channel order
   std::optional<int64_t> ignore_label;     // v2 "ignore": a label value scored by neither loss nor metrics
-  std::vector<LabelRegion> regions;        // v2 labels given as lists; empty: plain classes
-  std::vector<int64_t> regions_class_order;  // the label value each region is painted with, in this order
+  LabelRegions regions;                    // v2 region-based labels; empty: plain classes
   std::string file_ending;                 // v2 "file_ending" (empty: every format repux reads)
   std::string description;                 // the dataset.json it was read from, if any
 };

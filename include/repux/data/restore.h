@@ -13,10 +13,15 @@ namespace repux {
 // (the image's grid reoriented to RAS), in order.
 using RasRowSink = std::function<void(int64_t first_row, const torch::Tensor& probabilities)>;
 
+// What lies outside the crop: the background class (channel 0) with probability 1, or, for the
+// sigmoid outputs of region-based models, no channel at all (every region 0).
+enum class OutsideCrop { Background, Nothing };
+
 class ProbabilityRestorer {
  public:
   // slab_bytes bounds the size of one slab handed to the sink (at least one row).
-  ProbabilityRestorer(const PreprocessTrace& trace, int64_t classes, RasRowSink sink, int64_t slab_bytes);
+  ProbabilityRestorer(const PreprocessTrace& trace, int64_t classes, RasRowSink sink, int64_t slab_bytes,
+                      OutsideCrop outside = OutsideCrop::Background);
 
   // The next rows of the preprocessed (cropped) grid, [K, n, h, w], in order from its row 0.
   void add(const torch::Tensor& rows);
@@ -31,6 +36,7 @@ class ProbabilityRestorer {
 
   PreprocessTrace trace_;
   int64_t classes_;
+  OutsideCrop outside_;
   RasRowSink sink_;
   int64_t rows_per_slab_;
   bool same_grid_;
@@ -41,7 +47,8 @@ class ProbabilityRestorer {
 };
 
 // The whole volume at once: [K, d, h, w] on the preprocessed grid -> [K, D, H, W] on the original grid;
-// outside the crop the background has probability 1.
-torch::Tensor restore_probabilities(const torch::Tensor& probabilities, const PreprocessTrace& trace);
+// outside the crop the background has probability 1 (or, with OutsideCrop::Nothing, every channel 0).
+torch::Tensor restore_probabilities(const torch::Tensor& probabilities, const PreprocessTrace& trace,
+                                    OutsideCrop outside = OutsideCrop::Background);
 
 }  // namespace repux

@@ -1,6 +1,7 @@
 #pragma once
 // Evaluation of a folder of predictions against a folder of ground truths (`repux evaluate`): per case
 // and per class metrics, means per class and overall (an EvaluationSummary), written as JSON and CSV.
+#include "repux/data/label_regions.h"
 #include "repux/eval/evaluation_summary.h"
 #include "repux/io/volume.h"
 
@@ -18,6 +19,9 @@ struct EvaluationOptions {
   // nnU-Net's ignore label: where the ground truth holds it, neither side is scored (both are taken as
   // background there, so such voxels count as neither hit nor miss).
   std::optional<int64_t> ignore_label;
+  // Region-based labels: metrics per region (names: the regions') instead of per class; `classes`
+  // then bounds the label values (0: the regions').
+  LabelRegions regions;
 };
 
 // A prediction file and its ground-truth file; `name` is the prediction's file name.

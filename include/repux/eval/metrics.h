@@ -31,5 +31,10 @@ double surface_dice(const torch::Tensor& prediction, const torch::Tensor& truth,
 // Metrics for classes 1..classes-1 of two integer label maps [D, H, W].
 std::vector<ClassMetrics> evaluate_labels(const torch::Tensor& prediction, const torch::Tensor& truth, int64_t classes,
                                           const std::array<double, 3>& spacing, double tolerance_mm);
+// Metrics per set of label values (nnU-Net's regions: a voxel belongs to a region when its label is one
+// of the region's values), in the order given.
+std::vector<ClassMetrics> evaluate_regions(const torch::Tensor& prediction, const torch::Tensor& truth,
+                                           const std::vector<std::vector<int64_t>>& value_sets, const std::array<double, 3>& spacing,
+                                           double tolerance_mm);
 
 }  // namespace repux

@@ -6,6 +6,7 @@
 // model is selected under the inference mode it is deployed with unless the user overrides it.
 // One to_json / plan_from_json pair writes and reads it; every field is checked once, and an error
 // names the field.
+#include "repux/data/label_regions.h"
 #include "repux/data/preprocess.h"
 #include "repux/model/inference_settings.h"
 #include "repux/model/postprocessing.h"
@@ -25,6 +26,8 @@ struct Plan {
   PreprocessRecipe preprocessing;
   std::array<int64_t, 3> patch{96, 96, 96};  // training patch (multiples of 16: the network halves it 4 times)
   std::vector<std::string> class_names;      // one per output class, background first; empty: class1, class2, ...
+                                             // (with regions: background, then one per region)
+  LabelRegions regions;  // region-based (nnU-Net's): one sigmoid output per region; empty: softmax classes
   InferenceSettings inference;
   Postprocessing postprocessing;  // applied to predict's labels; decided by `repux postprocess --determine`
 };
@@ -39,6 +42,11 @@ struct PlanFieldError : Error {
 // Fills the defaults (network per architecture, class names, the window from the patch) and checks
 // every field; throws PlanFieldError naming the first bad one ("plan field 'inference.overlap': ...").
 Plan resolved(const Plan& plan);
+
+// The label values a model's predictions hold: its classes, or with regions the values they paint.
+int64_t label_classes(const Plan& plan);
+// A name per label value of its predictions (the class names, or the names of the regions painting them).
+std::vector<std::string> label_value_names(const Plan& plan);
 
 nlohmann::json to_json(const Plan& plan);
 Plan plan_from_json(const nlohmann::json& j);

@@ -49,6 +49,7 @@ struct PlannerSettings {
   NetworkConfig network;        // classes and input channels are set from the dataset
   std::vector<std::string> channel_names;  // the dataset's (nnU-Net's channel_names): rule 5 with modality auto
   std::optional<int64_t> ignore_label;     // the dataset's: not counted as a class
+  LabelRegions regions;                    // the dataset's region-based labels: one output per region
 };
 
 struct PlannedTraining {

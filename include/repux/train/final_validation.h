@@ -16,6 +16,7 @@ struct FinalValidationOptions {
   std::string model;       // the model file to predict with
   std::string run_folder;  // validation/ and report.html go here
   std::vector<std::string> class_names;  // background first
+  LabelRegions regions;                  // region-based labels: scored per region
   std::optional<int64_t> ignore_label;
   std::string curves_png;  // the training curves shown in the report ("" : none)
   torch::Device device = torch::kCPU;

@@ -1,7 +1,8 @@
 #pragma once
 // One optimisation step, as the trainer runs it and as the tests call it: forward under autocast,
-// Dice + CE loss (in float32 when the forward ran in bf16), backward, gradients averaged over the
+// Dice + CE loss (Dice + BCE per region for region-based labels; in float32 when the forward ran in bf16), backward, gradients averaged over the
 // ranks of a data-parallel run, optional clipping of the gradient norm, the optimiser's step.
+#include "repux/data/label_regions.h"
 #include "repux/dist/communicator.h"
 #include "repux/nn/autocast.h"
 #include "repux/nn/segmenter.h"
@@ -17,6 +18,7 @@ struct TrainingStepOptions {
   double grad_clip = 0;  // maximum gradient norm; 0: off
   int64_t gradient_bucket_bytes = 25 * 1024 * 1024;  // flat buckets of the gradient all-reduce
   bool ignore_top_label = false;  // label K (the number of classes) is ignored by the loss
+  LabelRegions regions;           // non-empty: sigmoid outputs, one per region (K: regions.label_classes())
 };
 
 class TrainingStep {
@@ -29,6 +31,8 @@ class TrainingStep {
   double run(const torch::Tensor& image, const torch::Tensor& label, std::optional<double> learning_rate = std::nullopt);
 
  private:
+  torch::Tensor loss_of(const torch::Tensor& logits, const torch::Tensor& label) const;
+
   Segmenter net_;
   torch::optim::Optimizer& optimizer_;
   TrainingStepOptions options_;

@@ -1,6 +1,6 @@
 #pragma once
 // Validation as the trainer runs it: each preprocessed validation case through the sliding window
-// with the Plan's inference settings (the ones predict starts from), Dice per class by eval's
+// with the Plan's inference settings (the ones predict starts from), Dice per class (or region) by eval's
 // dice_score, averaged over the cases where the class is present, and the mean over the classes.
 // In a data-parallel run each rank takes every ranks-th case and the sums are reduced. Cases are
 // loaded one at a time, so validation holds one case in memory whatever the size of the split.
@@ -23,7 +23,7 @@ struct ValidationCases {
 };
 
 struct ValidationResult {
-  std::vector<double> per_class;  // classes 1..K-1; NaN where no case holds the class
+  std::vector<double> per_class;  // classes 1..K-1 (or the regions); NaN where no case holds the class
   double mean = 0;                // over the classes with a value; NaN if none
 };
 
@@ -38,8 +38,10 @@ class Validator {
   ValidationResult run(Segmenter& net) const;
 
  private:
+  std::pair<torch::Tensor, torch::Tensor> masks(const torch::Tensor& logits, const torch::Tensor& label, int64_t k) const;
+
   ValidationCases cases_;
-  int64_t classes_;
+  Plan plan_;
   InferenceSettings settings_;
   SlidingWindowOptions run_;
   Precision precision_;
