@@ -55,6 +55,18 @@ void write_region_labels(const std::string& root, const std::string& channels = 
     "labels": {"background": 0, "organs": [1, 2, 3], "spleen_or_kidney": [2, 3], "kidney": 3}, "regions_class_order": [1, 2, 3]})";
 }
 
+// `repux check-dataset` (its report saying `reported`) and `repux plan` of the dataset; the plan's JSON,
+// null when either command failed.
+nlohmann::json check_and_plan(const repux::test::TempDir& dir, const std::string& root, const std::string& reported) {
+  auto r = run_repux("check-dataset " + root);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(reported), std::string::npos) << r.output;
+  if (r.exit_code != 0) return nullptr;
+  r = run_repux("plan " + root + " -o " + dir.file("plan.json"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.exit_code == 0 ? read_json(dir.file("plan.json")) : nlohmann::json();
+}
+
 const std::string kTinyNetwork = " --dims 4 8 16 32 --depths 1 1 1 1 --hidden 16 --kernel-sizes 3 --patch 32 --spacing 4 --crops 1 --workers 1";
 
 }  // namespace
@@ -154,12 +166,9 @@ TEST(NnunetSplits, AFoldOfAFileTakesItsCases) {
 TEST(NnunetWorkflow, CheckPlanTrainFoldPredictAndEvaluate) {
   repux::test::TempDir dir;
   const std::string root = write_v2_dataset(dir, 5, 2);
-  auto r = run_repux("check-dataset " + root);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("4 classes"), std::string::npos) << r.output;
-  r = run_repux("plan " + root + " -o " + dir.file("plan.json"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto plan = read_json(dir.file("plan.json"));
+  const auto plan = check_and_plan(dir, root, "4 classes");
+  ASSERT_FALSE(plan.is_null());
+  repux::test::CommandResult r;
   EXPECT_EQ(plan["network"]["in_channels"], 2);
   EXPECT_EQ(plan["network"]["out_channels"], 4);
   EXPECT_EQ(plan["preprocessing"]["intensity"], "ct");
@@ -353,12 +362,9 @@ TEST(NnunetRegions, CheckPlanTrainPredictAndEvaluateARegionDataset) {
   repux::test::TempDir dir;
   const std::string root = write_v2_dataset(dir, 5, 2);
   write_region_labels(root);
-  auto r = run_repux("check-dataset " + root);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("3 regions"), std::string::npos) << r.output;
-  r = run_repux("plan " + root + " -o " + dir.file("plan.json"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto plan = read_json(dir.file("plan.json"));
+  const auto plan = check_and_plan(dir, root, "3 regions");
+  ASSERT_FALSE(plan.is_null());
+  repux::test::CommandResult r;
   EXPECT_EQ(plan["network"]["out_channels"], 3);
   ASSERT_EQ(plan["regions"].size(), 3u);
   EXPECT_EQ(plan["regions"][1]["values"], (nlohmann::json{2, 3}));
