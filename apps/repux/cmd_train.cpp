@@ -95,8 +95,9 @@ TrainOptions resolve(const TrainArgs& a) {
   // From a store, the classes are the store's unless the command line or a plan file says; from a raw
   // dataset, its labels' and its channels' (checked against what the command line or plan says).
   if (is_case_store(o.dataset)) {
-    if (!plan.classes_given) o.plan.network.out_channels = case_store_classes(o.dataset);
-    adopt_regions(o.plan, CaseStore(o.dataset).dataset().regions, o.dataset);
+    const CaseStore store(o.dataset);
+    if (!plan.classes_given) o.plan.network.out_channels = store.classes();
+    adopt_regions(o.plan, store.dataset().regions, o.dataset);
   } else {
     adopt_dataset_description(o.plan, a.plan, plan.classes_given, load_dataset(o.dataset, o.data_root), o.dataset);
   }

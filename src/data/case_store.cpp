@@ -231,13 +231,6 @@ bool is_case_store(const std::string& path) {
   return fs::is_regular_file(fs::path(path) / "store.json", ec);
 }
 
-int64_t case_store_classes(const std::string& path) {
-  const std::string header = (fs::path(path) / "store.json").string();
-  const nlohmann::json j = read_json_file(header);
-  if (!j.is_object() || !j.contains("classes") || !j["classes"].is_number_integer()) fail("{}: no number of classes", header);
-  return j["classes"].get<int64_t>();
-}
-
 // ---- reading ----
 
 namespace {

@@ -309,8 +309,7 @@ std::vector<DatasetProblem> check_dataset(const std::vector<CaseFiles>& cases, i
       continue;
     }
     if (!torch::allclose(image.affine, label.affine, 1e-4, 1e-3)) problems.push_back({c.label, "affine differs from its image's"});
-    auto values = label.data;
-    if (ignore_label) values = torch::where(values == static_cast<double>(*ignore_label), torch::zeros_like(values), values);
+    const auto values = ignore_label ? label.data.masked_fill(label.data == static_cast<double>(*ignore_label), 0) : label.data;
     const std::string problem = label_value_problem(values, classes);
     if (!problem.empty()) problems.push_back({c.label, problem});
   }

@@ -13,17 +13,15 @@ Validator::Validator(ValidationCases cases, const Plan& plan, const torch::Devic
   run_.stitch_device = device;
 }
 
-// The predicted and true mask (bool) of score k: class k + 1 (`decided`: the argmax), or region k
-// (`decided`: the logits, a sigmoid above 0.5); predictions cleared where the label is the store's
-// ignore label. One at a time: a 104-class case never holds 104 masks.
-std::pair<torch::Tensor, torch::Tensor> Validator::masks(const torch::Tensor& decided, const torch::Tensor& label, int64_t k) const {
-  const auto scored = label < label_classes(plan_);  // all but the store's ignore label (K), when the dataset has one
+// The predicted and true mask (bool) of score k: class k + 1 (`decided`: the argmax, already cleared
+// where the label is not `scored`), or region k (`decided`: the logits, a sigmoid above 0.5; both masks
+// cleared where the label is not `scored`). One at a time: a 104-class case never holds 104 masks.
+std::pair<torch::Tensor, torch::Tensor> Validator::masks(const torch::Tensor& decided, const torch::Tensor& label, const torch::Tensor& scored,
+                                                         int64_t k) const {
   const auto& regions = plan_.regions;
-  if (!regions.empty()) {
-    const LabelRegions one{{regions.regions[static_cast<size_t>(k)]}};
-    return {(decided[k] > 0).cpu().logical_and(scored), region_masks(label, one)[0].logical_and(scored)};
-  }
-  return {(decided == k + 1).logical_and(scored), label == k + 1};
+  if (regions.empty()) return {decided == k + 1, label == k + 1};
+  const LabelRegions one{{regions.regions[static_cast<size_t>(k)]}};
+  return {(decided[k] > 0).cpu().logical_and(scored), region_masks(label, one)[0].logical_and(scored)};
 }
 
 ValidationResult Validator::run(Segmenter& net) const {
@@ -38,9 +36,10 @@ ValidationResult Validator::run(Segmenter& net) const {
       AutocastScope amp(run_.compute_device.type(), precision_);
       return net->forward(x).to(torch::kFloat32);
     }, settings_, run_);
-    const auto decided = plan_.regions.empty() ? logits[0].argmax(0).cpu() : logits[0];
+    const auto scored = c.label < label_classes(plan_);  // all but the store's ignore label (K), when the dataset has one
+    const auto decided = plan_.regions.empty() ? logits[0].argmax(0).cpu().masked_fill(scored.logical_not(), 0) : logits[0];
     for (int64_t k = 0; k < scores; ++k) {
-      const auto [predicted, truth] = masks(decided, c.label, k);
+      const auto [predicted, truth] = masks(decided, c.label, scored, k);
       const double dice = dice_score(predicted, truth);
       if (std::isnan(dice)) continue;  // the class is absent from this case
       sums[k] += dice;

@@ -57,8 +57,6 @@ PreprocessSummary preprocess_to_store(const Dataset& dataset, const PreprocessRe
 
 // True when `path` is a store's folder (finished or not: opening an unfinished one says so).
 bool is_case_store(const std::string& path);
-// The number of classes a store was made for (from its store.json).
-int64_t case_store_classes(const std::string& path);
 
 class CaseStore {
  public:

@@ -38,7 +38,7 @@ class Validator {
   ValidationResult run(Segmenter& net) const;
 
  private:
-  std::pair<torch::Tensor, torch::Tensor> masks(const torch::Tensor& logits, const torch::Tensor& label, int64_t k) const;
+  std::pair<torch::Tensor, torch::Tensor> masks(const torch::Tensor& decided, const torch::Tensor& label, const torch::Tensor& scored, int64_t k) const;
 
   ValidationCases cases_;
   Plan plan_;
