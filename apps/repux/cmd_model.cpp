@@ -6,8 +6,12 @@
 #include "repux/error.h"
 #include "repux/io/npy.h"
 #include "repux/model/model_file.h"
+#include "repux/model/nnunet_import.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <filesystem>
 
 namespace repux::cli {
 namespace {
@@ -16,9 +20,43 @@ struct ImportArgs {
   std::string checkpoint, output;
   NetworkArgs network;
   std::vector<std::string> class_names;
+  std::vector<std::string> folds;           // nnU-Net folders: none given means every fold there
+  std::string nnunet_checkpoint = "final";  // final, best, or a file name
 };
 
+// One output per fold: the -o name itself for one fold, else <stem>_fold<K><extension> beside it.
+std::string fold_output(const std::string& output, const std::string& fold, size_t folds) {
+  if (folds == 1) return output;
+  const std::filesystem::path p(output);
+  std::string stem = p.filename().string(), ext;
+  if (const auto dot = stem.find('.'); dot != std::string::npos && dot > 0) {
+    ext = stem.substr(dot);
+    stem = stem.substr(0, dot);
+  }
+  return (p.parent_path() / (stem + "_fold" + fold + ext)).string();
+}
+
+void run_import_nnunet(const ImportArgs& a) {
+  NnunetImportOptions o;
+  o.folder = a.checkpoint;
+  o.checkpoint = a.nnunet_checkpoint == "final" || a.nnunet_checkpoint == "best" ? "checkpoint_" + a.nnunet_checkpoint + ".pth" : a.nnunet_checkpoint;
+  if (o.checkpoint.find('/') != std::string::npos) fail("--checkpoint {}: expected final, best or a file name inside fold_K/", o.checkpoint);
+  std::vector<std::string> folds = a.folds.empty() ? nnunet_folds(o.folder) : a.folds;
+  if (folds.empty()) fail("{}: no fold_K folder (not an nnU-Net results folder?)", o.folder);
+  for (const auto& fold : folds) {
+    o.fold = fold;
+    const std::string output = fold_output(a.output, fold, folds.size());
+    refuse_writing_over_inputs({o.folder}, output);
+    LoadedModel m = import_nnunet_model(o);
+    save_model(m.net, m.info, output);
+    fmt::print("imported nnU-Net {} fold {} ({}, {} parameters, {} classes) into {}\n", m.info.provenance["configuration"].get<std::string>(), fold,
+               enum_name(m.info.plan.network.unet->network), parameter_count(*m.net), m.info.plan.class_names.size(), output);
+  }
+}
+
 void run_import(const ImportArgs& a) {
+  if (std::filesystem::is_directory(a.checkpoint)) return run_import_nnunet(a);
+  if (!a.folds.empty()) fail("--fold applies to an nnU-Net results folder, but {} is a file", a.checkpoint);
   refuse_writing_over_inputs({a.checkpoint}, a.output);
   LoadedModel m = import_official_checkpoint(a.checkpoint, apply_network_args(NetworkConfig{}, a.network));
   if (!a.class_names.empty()) {
@@ -65,10 +103,15 @@ void run_forward(const ForwardArgs& a) {
 
 void add_model_commands(CLI::App& app) {
   auto imp = std::make_shared<ImportArgs>();
-  auto* cmd = app.add_subcommand("import", "Import an official PyTorch checkpoint (.pth written by torch.save) as a repux model file");
-  cmd->add_option("checkpoint", imp->checkpoint, "Official checkpoint: a state dict, or a dict holding one under 'state_dict' or 'model'")
+  auto* cmd = app.add_subcommand("import",
+                                 "Import an nnU-Net v2 results folder, or an official PyTorch checkpoint (.pth written by torch.save), as a repux model file");
+  cmd->add_option("checkpoint", imp->checkpoint,
+                  "nnU-Net results folder (<Trainer>__<Plans>__<configuration>/), or an official checkpoint: a state dict, or a dict "
+                  "holding one under 'state_dict' or 'model'")
       ->required();
-  cmd->add_option("-o,--output", imp->output, "Model file to write")->required();
+  cmd->add_option("-o,--output", imp->output, "Model file to write (several folds: <name>_fold<K>.repux beside it)")->required();
+  cmd->add_option("-f,--fold", imp->folds, "nnU-Net folds to import (0 1 2 3 4, or all for fold_all); default: every fold_K in the folder");
+  cmd->add_option("--checkpoint", imp->nnunet_checkpoint, "nnU-Net checkpoint: final, best, or a file name in fold_K/")->capture_default_str();
   cmd->add_option("--class-names", imp->class_names, "Names of the classes, background first");
   bind_network(cmd, imp->network);
   cmd->callback([imp] { run_import(*imp); });

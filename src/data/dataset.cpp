@@ -208,6 +208,15 @@ int channel_of(const std::string& stem) {
 
 }  // namespace
 
+Dataset read_dataset_description(const std::string& json_path) {
+  const nlohmann::json j = read_json_file(json_path);
+  if (!j.is_object()) fail("{}: expected a JSON object describing the dataset, got {}", json_path, j.type_name());
+  Dataset d;
+  d.description = json_path;
+  read_description(j, ordered_labels(json_path), json_path, d);
+  return d;
+}
+
 Dataset load_dataset(const std::string& path, const std::string& root) {
   const fs::path p(path);
   std::error_code ec;

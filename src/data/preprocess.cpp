@@ -9,26 +9,35 @@ nlohmann::json to_json(const PreprocessRecipe& r) {
   nlohmann::json j = {{"name", r.name},           {"orient_ras", r.orient_ras},     {"intensity", enum_name(r.intensity)},
                       {"window_min", r.window_min}, {"window_max", r.window_max}, {"crop_foreground", r.crop_foreground}};
   j["spacing"] = r.spacing ? nlohmann::json(*r.spacing) : nlohmann::json();
+  if (r.intensity == Intensity::CtNormalization) {
+    j["ct_mean"] = r.ct_mean;
+    j["ct_std"] = r.ct_std;
+  }
   return j;
 }
 
 PreprocessRecipe preprocess_recipe_from_json(const nlohmann::json& j) {
   PreprocessRecipe r;
   if (j.is_null()) return r;
-  check_known_keys(j, {"name", "orient_ras", "intensity", "window_min", "window_max", "crop_foreground", "spacing"}, "the preprocessing recipe");
+  check_known_keys(j, {"name", "orient_ras", "intensity", "window_min", "window_max", "crop_foreground", "spacing", "ct_mean", "ct_std"},
+                   "the preprocessing recipe");
   r.name = field_or(j, "name", r.name);
   r.orient_ras = field_or(j, "orient_ras", r.orient_ras);
   if (j.contains("intensity")) r.intensity = enum_from_name<Intensity>(field_or<std::string>(j, "intensity", ""));
   r.window_min = field_or(j, "window_min", r.window_min);
   r.window_max = field_or(j, "window_max", r.window_max);
   r.crop_foreground = field_or(j, "crop_foreground", r.crop_foreground);
+  r.ct_mean = field_or(j, "ct_mean", r.ct_mean);
+  r.ct_std = field_or(j, "ct_std", r.ct_std);
   if (j.contains("spacing") && !j["spacing"].is_null()) r.spacing = field_or(j, "spacing", std::array<double, 3>{});
   check_preprocess_recipe(r);
   return r;
 }
 
 void check_preprocess_recipe(const PreprocessRecipe& r) {
-  if (r.intensity == Intensity::Ct && !(r.window_max > r.window_min)) fail("CT window [{}, {}] is empty", r.window_min, r.window_max);
+  const bool clips = r.intensity == Intensity::Ct || r.intensity == Intensity::CtNormalization;
+  if (clips && !(r.window_max > r.window_min)) fail("CT window [{}, {}] is empty", r.window_min, r.window_max);
+  if (!(r.ct_std > 0)) fail("ct_std {} is not positive", r.ct_std);
   if (r.spacing) {
     for (double s : *r.spacing) {
       if (!(s >= 0.01 && s <= 100)) fail("preprocessing spacing {} mm is out of range, expected 0.01 to 100 mm", s);
@@ -79,6 +88,11 @@ torch::Tensor per_channel_normalised(const torch::Tensor& x, Intensity intensity
       channels.push_back((xc - lo) / std::max(hi - lo, 1e-8));
       continue;
     }
+    if (intensity == Intensity::ZScoreAll) {  // numpy's mean and std (ddof 0), as nnU-Net computes them
+      const double mean = xc.mean().item<double>(), sd = xc.std(/*unbiased=*/false).item<double>();
+      channels.push_back((xc - mean) / std::max(sd, 1e-8));
+      continue;
+    }
     const auto nonzero = xc != 0;
     const auto values = nonzero.any().item<bool>() ? xc.masked_select(nonzero) : xc.flatten();
     const double mean = values.mean().item<double>(), sd = values.std().item<double>();
@@ -114,7 +128,9 @@ PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Vo
   if (x.dim() == 3) x = x.unsqueeze(0);
   if (r.intensity == Intensity::Ct) {
     x = ((x - r.window_min) / (r.window_max - r.window_min)).clamp(0.0, 1.0);
-  } else if (r.intensity == Intensity::ZScore || r.intensity == Intensity::Rescale) {
+  } else if (r.intensity == Intensity::CtNormalization) {
+    x = (x.clamp(r.window_min, r.window_max) - r.ct_mean) / std::max(r.ct_std, 1e-8);
+  } else if (r.intensity == Intensity::ZScore || r.intensity == Intensity::Rescale || r.intensity == Intensity::ZScoreAll) {
     x = per_channel_normalised(x, r.intensity);
   } else if (r.intensity == Intensity::Rgb) {
     x = x / 255.0;

@@ -51,6 +51,17 @@ torch::Tensor mean_probabilities(const torch::Tensor& logits, int64_t models, co
   return models == 1 ? p[0] : p.mean(0);
 }
 
+// The dimension orders of a window [N, C, ...] into the network's axes and back; empty for the identity.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> window_permutations(const std::array<int64_t, 3>& network_axes) {
+  if (network_axes == std::array<int64_t, 3>{0, 1, 2}) return {};
+  std::vector<int64_t> to_network{0, 1, 0, 0, 0}, to_volume{0, 1, 0, 0, 0};
+  for (int n = 0; n < 3; ++n) {
+    to_network[2 + n] = 2 + network_axes[n];
+    to_volume[2 + network_axes[n]] = 2 + n;
+  }
+  return {to_network, to_volume};
+}
+
 OutsideCrop outside_crop(const Plan& plan) { return plan.regions.empty() ? OutsideCrop::Background : OutsideCrop::Nothing; }
 
 // Probabilities [K, ...] -> labels [...]: the most probable class, or each region above 0.5 painted
@@ -130,12 +141,15 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
   const PreparedCase prepared = preprocess(image, plan.preprocessing);
   torch::NoGradGuard no_grad;
   for (auto& m : models) m.net->eval();
-  // Every model on the same windows, their logits side by side along the channels.
-  const WindowPredictor net = [&](const torch::Tensor& x) {
+  // Every model on the same windows (in the network's axes), their logits side by side along the channels.
+  const auto [to_network, to_volume] = window_permutations(plan.network_axes);
+  const WindowPredictor net = [&, to_network = to_network, to_volume = to_volume](const torch::Tensor& x) {
     AutocastScope amp(options.compute_device.type(), options.precision);
+    const auto input = to_network.empty() ? x : x.permute(to_network).contiguous();
     std::vector<torch::Tensor> logits;
-    for (auto& m : models) logits.push_back(m.net->forward(x).to(torch::kFloat32));
-    return logits.size() == 1 ? logits[0] : torch::cat(logits, 1);
+    for (auto& m : models) logits.push_back(m.net->forward(input).to(torch::kFloat32));
+    const auto all = logits.size() == 1 ? logits[0] : torch::cat(logits, 1);
+    return to_volume.empty() ? all : all.permute(to_volume).contiguous();
   };
   const auto& trace = prepared.trace;
   const int64_t count = static_cast<int64_t>(models.size());

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <variant>
 
 namespace repux {
@@ -20,7 +21,9 @@ struct PyObject;
 using PyRef = std::shared_ptr<PyObject>;
 
 struct PyObject {
-  enum class Kind { None, Bool, Int, Float, String, Tuple, List, Dict, Global, Tensor, Storage, Mark };
+  // Object: an instance of a class this reader does not build (torch.device, a numpy dtype, a
+  // set): kept as its class name (s) and constructor arguments (items), never called.
+  enum class Kind { None, Bool, Int, Float, String, Tuple, List, Dict, Global, Tensor, Storage, Mark, Object };
   Kind kind = Kind::None;
   bool b = false;
   int64_t i = 0;
@@ -62,7 +65,7 @@ PyRef make(PyObject::Kind kind) {
 }
 
 const char* kind_name(PyObject::Kind k) {
-  static const char* names[] = {"None", "bool", "int", "float", "str", "tuple", "list", "dict", "global", "tensor", "storage", "mark"};
+  static const char* names[] = {"None", "bool", "int", "float", "str", "tuple", "list", "dict", "global", "tensor", "storage", "mark", "object"};
   return names[static_cast<int>(k)];
 }
 
@@ -332,8 +335,61 @@ class Unpickler {
       t->tensor = a[0]->tensor.as_strided(sizes, strides, offset);
       return t;
     }
-    if (name == "torch._utils._rebuild_parameter") return args->items.at(0);
-    fail_here("unsupported object {}", name);
+    if (name == "torch._utils._rebuild_parameter") {
+      if (args->items.empty()) fail_here("malformed parameter record");
+      return args->items[0];
+    }
+    if (name == "_codecs.encode") return latin1_bytes(args);
+    if (name == "numpy.core.multiarray.scalar" || name == "numpy._core.multiarray.scalar") return numpy_scalar(args);
+    auto object = make(PyObject::Kind::Object);
+    object->s = name;
+    object->items = args->items;
+    return object;
+  }
+
+  // Protocol 2 pickles bytes as _codecs.encode(text, 'latin1'): each code point of the UTF-8 text
+  // is one byte.
+  PyRef latin1_bytes(const PyRef& args) {
+    if (args->items.size() != 2 || args->items[0]->kind != PyObject::Kind::String) fail_here("malformed bytes record");
+    const std::string& text = args->items[0]->s;
+    std::string bytes;
+    for (size_t i = 0; i < text.size(); ++i) {
+      const auto c = static_cast<uint8_t>(text[i]);
+      if (c < 0x80) {
+        bytes.push_back(static_cast<char>(c));
+      } else if ((c & 0xFE) == 0xC2 && i + 1 < text.size()) {
+        bytes.push_back(static_cast<char>(((c & 0x03) << 6) | (static_cast<uint8_t>(text[++i]) & 0x3F)));
+      } else {
+        fail_here("bytes record is not latin-1");
+      }
+    }
+    auto o = make(PyObject::Kind::String);
+    o->s = std::move(bytes);
+    return o;
+  }
+
+  // A numpy scalar: numpy.dtype(code, ...) and its bytes (little-endian, as on every machine
+  // nnU-Net runs on). Floats and integers become numbers; any other type stays an Object.
+  PyRef numpy_scalar(const PyRef& args) {
+    auto object = make(PyObject::Kind::Object);
+    object->s = "numpy.scalar";
+    object->items = args->items;
+    if (args->items.size() != 2 || args->items[0]->kind != PyObject::Kind::Object || args->items[0]->items.empty()) return object;
+    const std::string code = args->items[0]->items[0]->s;
+    const std::string& raw = args->items[1]->s;
+    auto number = [&](auto value, PyObject::Kind kind) {
+      if (raw.size() != sizeof(value)) fail_here("numpy {} scalar of {} bytes", code, raw.size());
+      std::memcpy(&value, raw.data(), sizeof(value));
+      auto o = make(kind);
+      if (kind == PyObject::Kind::Float) o->f = static_cast<double>(value);
+      else o->i = static_cast<int64_t>(value);
+      return o;
+    };
+    if (code == "f8") return number(double{}, PyObject::Kind::Float);
+    if (code == "f4") return number(float{}, PyObject::Kind::Float);
+    if (code == "i8") return number(int64_t{}, PyObject::Kind::Int);
+    if (code == "i4") return number(int32_t{}, PyObject::Kind::Int);
+    return object;
   }
 
   std::string path_;
@@ -402,9 +458,9 @@ std::string storage_name(torch::ScalarType t) {
   }
 }
 
-}  // namespace
 
-NamedTensors read_torch_state_dict(const std::string& path) {
+// The root object of a torch.save archive.
+PyRef read_pickle_root(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: file not found or not readable", path);
   char magic[4] = {0, 0, 0, 0};
@@ -426,13 +482,78 @@ NamedTensors read_torch_state_dict(const std::string& path) {
     const std::string what = e.what_without_backtrace();
     fail("{}: corrupt or truncated torch.save archive ({})", path, what.substr(0, what.find('\n')));
   }
-  PyRef root;
   try {
-    root = Unpickler(path, pickle, *reader).run();
+    return Unpickler(path, pickle, *reader).run();
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     fail("{}: corrupt or truncated torch.save archive ({})", path, what.substr(0, what.find('\n')));
   }
+}
+
+// A dict whose every value is a tensor (and that has one); nullopt for anything else.
+std::optional<NamedTensors> tensors_of(const PyRef& dict) {
+  if (dict->kind != PyObject::Kind::Dict || dict->dict.empty()) return std::nullopt;
+  NamedTensors tensors;
+  for (const auto& [k, v] : dict->dict) {
+    if (k->kind != PyObject::Kind::String || v->kind != PyObject::Kind::Tensor) return std::nullopt;
+    tensors.emplace_back(k->s, v->tensor);
+  }
+  return tensors;
+}
+
+std::string json_key(const PyRef& key) {
+  switch (key->kind) {
+    case PyObject::Kind::String: return key->s;
+    case PyObject::Kind::Int: return std::to_string(key->i);
+    default: return fmt::format("<{}>", kind_name(key->kind));
+  }
+}
+
+// A pickled value as JSON (see TorchCheckpoint::values). Iterative over an explicit stack, as the
+// destructor is, so that deep nesting cannot overflow the call stack.
+nlohmann::json to_json_value(const PyRef& root) {
+  nlohmann::json result;
+  std::vector<std::pair<const PyObject*, nlohmann::json*>> pending{{root.get(), &result}};
+  while (!pending.empty()) {
+    auto [o, out] = pending.back();
+    pending.pop_back();
+    switch (o->kind) {
+      case PyObject::Kind::None: *out = nullptr; break;
+      case PyObject::Kind::Bool: *out = o->b; break;
+      case PyObject::Kind::Int: *out = o->i; break;
+      case PyObject::Kind::Float: *out = o->f; break;
+      case PyObject::Kind::String: *out = o->s; break;
+      case PyObject::Kind::Tensor: *out = {{"__tensor__", c10::str(o->tensor.sizes())}}; break;
+      case PyObject::Kind::Global: *out = {{"__global__", o->s}}; break;
+      case PyObject::Kind::Tuple:
+      case PyObject::Kind::List: {
+        *out = nlohmann::json::array();
+        for (size_t i = 0; i < o->items.size(); ++i) out->push_back(nullptr);
+        for (size_t i = 0; i < o->items.size(); ++i) pending.emplace_back(o->items[i].get(), &(*out)[i]);
+        break;
+      }
+      case PyObject::Kind::Dict: {
+        *out = nlohmann::json::object();
+        for (const auto& [k, v] : o->dict) pending.emplace_back(v.get(), &(*out)[json_key(k)]);
+        break;
+      }
+      case PyObject::Kind::Object: {
+        *out = {{"__class__", o->s}, {"args", nlohmann::json::array()}};
+        auto& args = (*out)["args"];
+        for (size_t i = 0; i < o->items.size(); ++i) args.push_back(nullptr);
+        for (size_t i = 0; i < o->items.size(); ++i) pending.emplace_back(o->items[i].get(), &args[i]);
+        break;
+      }
+      default: *out = fmt::format("<{}>", kind_name(o->kind));
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+NamedTensors read_torch_state_dict(const std::string& path) {
+  PyRef root = read_pickle_root(path);
   if (root->kind != PyObject::Kind::Dict) fail("{}: holds a {}, expected a state dict", path, kind_name(root->kind));
   for (const char* wrapper : {"state_dict", "model"}) {
     if (const PyRef* inner = find_key(root, wrapper); inner && (*inner)->kind == PyObject::Kind::Dict) {
@@ -448,6 +569,22 @@ NamedTensors read_torch_state_dict(const std::string& path) {
   }
   if (tensors.empty()) fail("{}: the state dict is empty", path);
   return tensors;
+}
+
+TorchCheckpoint read_torch_checkpoint(const std::string& path) {
+  const PyRef root = read_pickle_root(path);
+  if (root->kind != PyObject::Kind::Dict) fail("{}: holds a {}, expected a dict", path, kind_name(root->kind));
+  TorchCheckpoint checkpoint;
+  checkpoint.values = nlohmann::json::object();
+  for (const auto& [k, v] : root->dict) {
+    if (k->kind != PyObject::Kind::String) fail("{}: top-level key is a {}, expected a string", path, kind_name(k->kind));
+    if (auto tensors = tensors_of(v)) {
+      checkpoint.state_dicts[k->s] = std::move(*tensors);
+    } else {
+      checkpoint.values[k->s] = to_json_value(v);
+    }
+  }
+  return checkpoint;
 }
 
 void write_torch_state_dict(const NamedTensors& tensors, const std::string& path) {

@@ -25,14 +25,32 @@ auto in_field(const std::string& field, F&& read) -> decltype(read()) {
   }
 }
 
-void check_size(const std::string& field, const std::array<int64_t, 3>& size) {
-  for (int64_t s : size) {
-    if (s < 16 || s > 512 || s % 16 != 0) fail_field(field, fmt::format("{} is out of range, expected a multiple of 16 from 16 to 512", s));
+// Each size a multiple of the network's multiple for its axis (`multiple`, in the volume's axes), up to 512.
+void check_size(const std::string& field, const std::array<int64_t, 3>& size, const std::array<int64_t, 3>& multiple) {
+  for (int a = 0; a < 3; ++a) {
+    const int64_t s = size[a], m = multiple[a];
+    if (s < m || s > 512 || s % m != 0) fail_field(field, fmt::format("{} is out of range, expected a multiple of {} from {} to 512", s, m, m));
   }
 }
 
-void check_inference(const InferenceSettings& s) {
-  check_size("inference.window", *s.window);
+// The network's input multiple in the volume's axes.
+std::array<int64_t, 3> volume_multiple(const Plan& p) {
+  const auto network = input_multiple(p.network);
+  std::array<int64_t, 3> m{};
+  for (int n = 0; n < 3; ++n) m[p.network_axes[n]] = network[n];
+  return m;
+}
+
+void check_network_axes(const std::array<int64_t, 3>& axes) {
+  std::array<bool, 3> seen{};
+  for (int64_t a : axes) {
+    if (a < 0 || a > 2 || seen[a]) fail_field("network_axes", fmt::format("[{}, {}, {}] is not a permutation of 0, 1, 2", axes[0], axes[1], axes[2]));
+    seen[a] = true;
+  }
+}
+
+void check_inference(const InferenceSettings& s, const std::array<int64_t, 3>& multiple) {
+  check_size("inference.window", *s.window, multiple);
   if (!(s.overlap >= 0 && s.overlap < 1)) fail_field("inference.overlap", fmt::format("{} is out of range, expected [0, 1)", s.overlap));
   if (!(s.window_growth >= 1 && s.window_growth <= 64)) {
     fail_field("inference.window_growth", fmt::format("{} is out of range, expected 1 to 64", s.window_growth));
@@ -90,10 +108,12 @@ Plan resolved(const Plan& plan) {
   Plan p = plan;
   p.network = in_field("network", [&] { return plan.network.resolved(); });
   in_field("preprocessing", [&] { check_preprocess_recipe(p.preprocessing); return 0; });
-  check_size("patch", p.patch);
+  check_network_axes(p.network_axes);
+  const auto multiple = volume_multiple(p);
+  check_size("patch", p.patch, multiple);
   check_classes(p);
   if (!p.inference.window) p.inference.window = p.patch;
-  check_inference(p.inference);
+  check_inference(p.inference, multiple);
   in_field("postprocessing", [&] { check_postprocessing(p.postprocessing, label_classes(p)); return 0; });
   return p;
 }
@@ -107,12 +127,13 @@ nlohmann::json to_json(const Plan& plan) {
           {"inference", to_json(p.inference)},
           {"postprocessing", to_json(p.postprocessing)}};
   if (!p.regions.empty()) j["regions"] = to_json(p.regions);
+  if (p.network_axes != std::array<int64_t, 3>{0, 1, 2}) j["network_axes"] = p.network_axes;
   return j;
 }
 
 Plan plan_from_json(const nlohmann::json& j) {
   if (!j.is_object()) fail("plan: expected a JSON object, got {}", j.type_name());
-  check_known_keys(j, {"network", "preprocessing", "patch", "class_names", "regions", "inference", "postprocessing"}, "the plan");
+  check_known_keys(j, {"network", "preprocessing", "patch", "class_names", "regions", "inference", "postprocessing", "network_axes"}, "the plan");
   Plan p;
   p.network = in_field("network", [&] { return network_config_from_json(j.at("network")); });
   if (j.contains("preprocessing")) {
@@ -124,6 +145,7 @@ Plan plan_from_json(const nlohmann::json& j) {
     if (!j["inference"].is_object()) fail_field("inference", "expected a JSON object");
     p.inference = inference_from_json(j["inference"]);
   }
+  if (j.contains("network_axes")) p.network_axes = in_field("network_axes", [&] { return j["network_axes"].get<std::array<int64_t, 3>>(); });
   if (j.contains("regions")) p.regions = in_field("regions", [&] { return label_regions_from_json(j["regions"], "regions"); });
   if (j.contains("postprocessing")) {
     p.postprocessing = in_field("postprocessing", [&] { return postprocessing_from_json(j["postprocessing"], label_classes(p)); });

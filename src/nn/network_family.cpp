@@ -1,6 +1,7 @@
 #include "repux/nn/network_family.h"
 
 #include "repux/error.h"
+#include "repux/nn/dynamic_unet.h"
 #include "repux/nn/resenc_unet.h"
 #include "repux/nn/unetr_segmenter.h"
 #include "repux/shape_string.h"
@@ -18,7 +19,7 @@ std::mutex registry_mutex;
 
 std::deque<NetworkFamily>& registry() {  // a deque: adding never moves the others
   // The built-in families, one line each; the order is the one help texts list them in.
-  static std::deque<NetworkFamily> families{repuxnet_family(), uxnet_family(), resenc_family()};
+  static std::deque<NetworkFamily> families{repuxnet_family(), uxnet_family(), resenc_family(), nnunet_family()};
   return families;
 }
 

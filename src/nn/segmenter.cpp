@@ -6,11 +6,17 @@
 #include "repux/nn/network_family.h"
 #include "repux/shape_string.h"
 
+#include <algorithm>
+
 namespace repux {
 
 NetworkConfig NetworkConfig::resolved() const {
   NetworkConfig c = *this;
-  network_family(c.arch).resolve(c);
+  const NetworkFamily& family = network_family(c.arch);
+  if (c.unet && std::find(family.fields.begin(), family.fields.end(), "unet") == family.fields.end()) {
+    fail("a U-Net architecture from nnU-Net plans does not apply to {}", c.arch);
+  }
+  family.resolve(c);
   for (auto d : c.dims) {
     if (d < 1) fail("dims must be positive, got {}", d);
   }
@@ -25,7 +31,7 @@ NetworkConfig NetworkConfig::resolved() const {
 
 nlohmann::json to_json(const NetworkConfig& config) {
   const NetworkConfig c = config.resolved();
-  return {{"arch", c.arch},
+  nlohmann::json j = {{"arch", c.arch},
           {"in_channels", c.in_channels},
           {"out_channels", c.out_channels},
           {"dims", c.dims},
@@ -36,12 +42,14 @@ nlohmann::json to_json(const NetworkConfig& config) {
           {"bfr_alpha", c.bfr_alpha},
           {"small_kernel_size", c.small_kernel_size},
           {"conv_impl", enum_name(c.conv_impl)}};
+  if (c.unet) j["unet"] = to_json(*c.unet);
+  return j;
 }
 
 NetworkConfig network_config_from_json(const nlohmann::json& j) {
   check_known_keys(j,
                    {"arch", "in_channels", "out_channels", "dims", "depths", "kernel_sizes", "hidden_size", "reparam", "bfr_alpha",
-                    "small_kernel_size", "conv_impl"},
+                    "small_kernel_size", "conv_impl", "unet"},
                    "the network config");
   NetworkConfig c;
   if (j.contains("arch")) c.arch = field_or<std::string>(j, "arch", "");
@@ -55,6 +63,7 @@ NetworkConfig network_config_from_json(const nlohmann::json& j) {
   c.bfr_alpha = field_or(j, "bfr_alpha", c.bfr_alpha);
   c.small_kernel_size = field_or(j, "small_kernel_size", c.small_kernel_size);
   if (j.contains("conv_impl")) c.conv_impl = enum_from_name<LkImpl>(field_or<std::string>(j, "conv_impl", ""));
+  if (j.contains("unet")) c.unet = unet_architecture_from_json(j["unet"]);
   return c.resolved();
 }
 
@@ -62,8 +71,11 @@ torch::Tensor SegmenterImpl::forward(const torch::Tensor& x) {
   if (x.dim() != 5 || x.size(1) != config.in_channels) {
     fail("network input must be [N, {}, D, H, W], got {}", config.in_channels, shape_string(x.sizes()));
   }
+  const auto multiple = input_multiple(config);
   for (int a = 2; a < 5; ++a) {
-    if (x.size(a) % 16 != 0) fail("network input size {} is not a multiple of 16 (input {})", x.size(a), shape_string(x.sizes()));
+    if (x.size(a) % multiple[a - 2] != 0) {
+      fail("network input size {} is not a multiple of {} (input {})", x.size(a), multiple[a - 2], shape_string(x.sizes()));
+    }
   }
   return run(x);
 }
@@ -89,6 +101,11 @@ int SegmenterImpl::synchronize_batch_norm(BatchStatReducer* reducer) {
     }
   });
   return switched;
+}
+
+std::array<int64_t, 3> input_multiple(const NetworkConfig& config) {
+  const NetworkFamily& family = network_family(config.arch);
+  return family.input_multiple ? family.input_multiple(config) : std::array<int64_t, 3>{16, 16, 16};
 }
 
 Segmenter create_network(const NetworkConfig& config) {

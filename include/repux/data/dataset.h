@@ -59,6 +59,9 @@ Volume read_case_image(const CaseFiles& files);
 
 // `path`: a dataset JSON file, or a folder holding dataset.json or imagesTr/labelsTr.
 Dataset load_dataset(const std::string& path, const std::string& root = "");
+// What a dataset.json says of its data (labels, regions, channels, file ending) without looking for
+// any case: the dataset.json of a trained model (an nnU-Net results folder holds one).
+Dataset read_dataset_description(const std::string& json_path);
 
 struct DatasetProblem {
   std::string file, problem;

@@ -16,8 +16,11 @@ namespace repux {
 
 // Ct: clipped to [window_min, window_max] and scaled to [0, 1]; ZScore: per image and channel, over the
 // non-zero voxels; Rescale: per image and channel, min to 0 and max to 1 (nnU-Net's rescale_to_0_1);
-// Rgb: divided by 255 (rgb_to_0_1); None: as read (noNorm).
-enum class Intensity { Ct, ZScore, None, Rescale, Rgb };
+// Rgb: divided by 255 (rgb_to_0_1); None: as read (noNorm). nnU-Net's own two, for imported models:
+// CtNormalization clips to [window_min, window_max] (the training set's foreground percentiles 0.5 and
+// 99.5) and subtracts ct_mean, divides by ct_std (its foreground mean and standard deviation);
+// ZScoreAll: per image and channel over every voxel (ZScoreNormalization without use_mask_for_norm).
+enum class Intensity { Ct, ZScore, None, Rescale, Rgb, CtNormalization, ZScoreAll };
 template <>
 struct EnumNames<Intensity> {
   static constexpr const char* what = "intensity normalisation";
@@ -25,7 +28,9 @@ struct EnumNames<Intensity> {
                                                                      {Intensity::ZScore, "zscore"},
                                                                      {Intensity::None, "none"},
                                                                      {Intensity::Rescale, "rescale_to_0_1"},
-                                                                     {Intensity::Rgb, "rgb_to_0_1"}};
+                                                                     {Intensity::Rgb, "rgb_to_0_1"},
+                                                                     {Intensity::CtNormalization, "ct_normalization"},
+                                                                     {Intensity::ZScoreAll, "zscore_all"}};
 };
 
 struct PreprocessRecipe {
@@ -34,6 +39,7 @@ struct PreprocessRecipe {
   std::optional<std::array<double, 3>> spacing;  // none: keep the image's spacing
   Intensity intensity = Intensity::Ct;
   double window_min = -125.0, window_max = 275.0;
+  double ct_mean = 0.0, ct_std = 1.0;  // CtNormalization only
   bool crop_foreground = true;
 };
 

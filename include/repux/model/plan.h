@@ -29,7 +29,12 @@ struct Plan {
                                              // (with regions: background, then one per region)
   LabelRegions regions;  // region-based (nnU-Net's): one sigmoid output per region; empty: softmax classes
   InferenceSettings inference;
-  Postprocessing postprocessing;  // applied to predict's labels; decided by `repux postprocess --determine`
+  Postprocessing postprocessing;
+  // The network's axes among the volume's (after preprocessing): network axis n is volume axis
+  // network_axes[n]; windows are permuted so before the forward and back after it. Identity for
+  // repux's own models; an imported nnU-Net model's transpose_forward after its reader's axis order.
+  // Patch, window and mirror axes are in the volume's axes.
+  std::array<int64_t, 3> network_axes{0, 1, 2};  // applied to predict's labels; decided by `repux postprocess --determine`
 };
 
 // An error in one field of a Plan; `field` is its JSON path ("inference.overlap"), so that a command

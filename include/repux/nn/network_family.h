@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <string>
@@ -40,6 +41,8 @@ struct NetworkFamily {
   std::function<Segmenter(const NetworkConfig& config)> build;
   // A model file's description against its tensors (see StoredShapes).
   std::function<void(const NetworkConfig& config, const StoredShapes& stored)> check_stored;
+  // What every input size must be a multiple of, per axis; empty: 16 (four halvings).
+  std::function<std::array<int64_t, 3>(const NetworkConfig& config)> input_multiple;
   // The key prefix of the official PyTorch checkpoints (`repux import`); empty: none exist.
   std::string official_prefix;
 };

@@ -4,6 +4,7 @@
 // the registry). The families today: RepUX-Net and 3D UX-Net (a ConvNet encoder with the UNETR-style
 // decoder, nn/unetr_segmenter.h) and nnU-Net's residual-encoder U-Net (nn/resenc_unet.h).
 #include "repux/nn/large_kernel_conv.h"
+#include "repux/nn/unet_architecture.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -31,6 +32,7 @@ struct NetworkConfig {
   double bfr_alpha = 1.0;
   int64_t small_kernel_size = 5;
   LkImpl conv_impl = LkImpl::Auto;
+  std::optional<UNetArchitecture> unet;  // nnunet: the imported plans' architecture (nn/dynamic_unet.h)
 
   // Fills the family's defaults and checks every value; throws naming the bad one (an unknown
   // architecture names the registered ones).
@@ -43,7 +45,7 @@ NetworkConfig network_config_from_json(const nlohmann::json& j);
 // What every family's network offers the trainer, predict, import/export and `repux erf`.
 struct SegmenterImpl : torch::nn::Module {
   explicit SegmenterImpl(const NetworkConfig& config) : config(config.resolved()) {}
-  // x: [N, in_channels, D, H, W] with D, H, W multiples of 16; returns [N, out_channels, D, H, W] logits.
+  // x: [N, in_channels, D, H, W] with D, H, W multiples of input_multiple(config); returns [N, out_channels, D, H, W] logits.
   torch::Tensor forward(const torch::Tensor& x);
   // The encoder's stage outputs, finest first (repuxnet, uxnet: 4 at 1/2 to 1/16 resolution; resenc: 5
   // at 1/1 to 1/16): the feature maps whose effective receptive field `repux erf` measures.
@@ -70,6 +72,10 @@ template <typename Impl>
 Segmenter make_segmenter(const NetworkConfig& config) {
   return Segmenter(std::shared_ptr<SegmenterImpl>(std::make_shared<Impl>(config)));
 }
+
+// What every input size of the network must be a multiple of, per axis (16 for the networks that
+// halve their input four times).
+std::array<int64_t, 3> input_multiple(const NetworkConfig& config);
 
 // The network of `config`'s family (resolved first).
 Segmenter create_network(const NetworkConfig& config);
