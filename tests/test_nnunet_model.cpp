@@ -220,4 +220,7 @@ TEST(NnunetModel, ImportCommandWritesOneModelFilePerFold) {
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.output.find("fold_3/checkpoint_final.pth: not found (folds here: 0, 1)"), std::string::npos) << missing.output;
   EXPECT_FALSE(fs::exists(dir.path().string() + "/x.repux"));
+  const auto flags = run_repux("import " + folder + " --arch repuxnet -o " + dir.path().string() + "/y.repux");
+  EXPECT_NE(flags.exit_code, 0);
+  EXPECT_NE(flags.output.find("drop the network options"), std::string::npos) << flags.output;
 }

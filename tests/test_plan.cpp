@@ -57,12 +57,15 @@ Plan unusual_plan() {
 }  // namespace
 
 TEST(Plan, EveryEnumParsesWhatItPrintsAndListsItsNamesWhenItCannot) {
-  for (const std::string name : {"repuxnet", "uxnet", "resenc"}) EXPECT_EQ(network_family(name).name, name);
-  EXPECT_EQ(test::error_of([] { network_family("unet"); }), "unknown architecture 'unet', expected one of: repuxnet, uxnet, resenc");
+  for (const std::string name : {"repuxnet", "uxnet", "resenc", "nnunet"}) EXPECT_EQ(network_family(name).name, name);
+  EXPECT_EQ(test::error_of([] { network_family("unet"); }), "unknown architecture 'unet', expected one of: repuxnet, uxnet, resenc, nnunet");
   expect_names_round_trip({Reparam::None, Reparam::Bfr, Reparam::Structural});
   expect_names_round_trip({LkImpl::Direct, LkImpl::Fft, LkImpl::Auto});
   expect_names_round_trip({Precision::Float32, Precision::BFloat16});
-  expect_names_round_trip({Intensity::Ct, Intensity::ZScore, Intensity::None});
+  expect_names_round_trip({Intensity::Ct, Intensity::ZScore, Intensity::None, Intensity::CtNormalization, Intensity::ZScoreAll});
+  expect_names_round_trip({UNetClass::PlainConv, UNetClass::ResidualEncoder});
+  expect_names_round_trip({UNetNorm::None, UNetNorm::Instance, UNetNorm::Batch});
+  expect_names_round_trip({UNetNonlin::None, UNetNonlin::LeakyReLU, UNetNonlin::ReLU});
   expect_names_round_trip({Blending::Constant, Blending::Gaussian});
   expect_names_round_trip({Schedule::None, Schedule::Cosine, Schedule::Poly});
   expect_names_round_trip({SampleType::UInt8, SampleType::Int8, SampleType::Int16, SampleType::UInt16, SampleType::Int32,

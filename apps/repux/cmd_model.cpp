@@ -36,7 +36,17 @@ std::string fold_output(const std::string& output, const std::string& fold, size
   return (p.parent_path() / (stem + "_fold" + fold + ext)).string();
 }
 
+// The network options and class names an official checkpoint needs; an nnU-Net folder's plans and
+// dataset.json give them.
+void refuse_network_options(const ImportArgs& a) {
+  const NetworkArgs& n = a.network;
+  const bool given = n.arch || n.classes || n.in_channels || n.hidden || !n.dims.empty() || !n.depths.empty() || !n.kernel_sizes.empty() ||
+                     n.reparam || n.bfr_alpha || n.conv_impl || !a.class_names.empty();
+  if (given) fail("{}: an nnU-Net results folder's plans.json and dataset.json give the network and classes; drop the network options", a.checkpoint);
+}
+
 void run_import_nnunet(const ImportArgs& a) {
+  refuse_network_options(a);
   NnunetImportOptions o;
   o.folder = a.checkpoint;
   o.checkpoint = a.nnunet_checkpoint == "final" || a.nnunet_checkpoint == "best" ? "checkpoint_" + a.nnunet_checkpoint + ".pth" : a.nnunet_checkpoint;
