@@ -216,6 +216,9 @@ TEST(NnunetModel, ImportCommandWritesOneModelFilePerFold) {
   EXPECT_NE(one.output.find("PlainConvUNet"), std::string::npos) << one.output;
   const auto info = run_repux("info " + dir.path().string() + "/one.repux");
   EXPECT_NE(info.output.find("nnUNetTrainer"), std::string::npos) << info.output;
+  EXPECT_NE(info.output.find("nnunet (PlainConvUNet, widths 4/8/16, convs per stage 2/2/2, strides 1x1x1/2x2x2/2x2x2, instance norm"),
+            std::string::npos)
+      << info.output;
   const auto missing = run_repux("import " + folder + " --fold 3 -o " + dir.path().string() + "/x.repux");
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.output.find("fold_3/checkpoint_final.pth: not found (folds here: 0, 1)"), std::string::npos) << missing.output;

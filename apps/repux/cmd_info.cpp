@@ -55,13 +55,23 @@ void print_model_info(const std::string& path) {
   const auto& c = plan.network;
   const auto& window = plan.inference;
   fmt::print("model:         {}\n", path);
-  if (c.arch == "resenc") {
+  if (c.unet) {
+    const UNetArchitecture& u = *c.unet;
+    std::vector<std::string> strides;
+    for (const auto& st : u.strides) strides.push_back(fmt::format("{}x{}x{}", st[0], st[1], st[2]));
+    fmt::print("architecture:  nnunet ({}, widths {}, {} {}, strides {}, {} norm, {})\n", enum_name(u.network), fmt::join(u.features, "/"),
+               u.network == UNetClass::PlainConv ? "convs per stage" : "residual blocks", fmt::join(u.encoder_convs, "/"), fmt::join(strides, "/"),
+               enum_name(u.norm), enum_name(u.nonlin));
+  } else if (c.arch == "resenc") {
     fmt::print("architecture:  resenc (widths {}, residual blocks {}, 3x3x3 convolutions)\n", fmt::join(c.dims, "/"), fmt::join(c.depths, "/"));
   } else {
     fmt::print("architecture:  {} (dims {}, depths {}, kernels {}, hidden {}, re-parameterization {})\n", c.arch,
                fmt::join(c.dims, "/"), fmt::join(c.depths, "/"), fmt::join(c.kernel_sizes, "/"), c.hidden_size, enum_name(*c.reparam));
   }
   fmt::print("parameters:    {}\n", parameter_count(*m.net));
+  if (plan.network_axes != std::array<int64_t, 3>{0, 1, 2}) {
+    fmt::print("network axes:  {} (volume axis of each network axis; windows are permuted so)\n", fmt::join(plan.network_axes, ", "));
+  }
   fmt::print("input:         {} channel(s)\n", c.in_channels);
   if (plan.regions.empty()) {
     fmt::print("classes:       {} ({})\n", c.out_channels, fmt::join(plan.class_names, ", "));
