@@ -183,9 +183,10 @@ TEST(NnunetModel, RefusesWhatItCannotRunNamingIt) {
       {[](nlohmann::json& p) { arch_kwargs(p)["norm_op"] = "torch.nn.GroupNorm"; }, "norm_op GroupNorm is not one repux has"},
       {[](nlohmann::json& p) { arch_kwargs(p)["conv_op"] = "torch.nn.modules.conv.Conv2d"; }, "conv_op Conv2d is not 3D"},
       {[](nlohmann::json& p) { arch_kwargs(p)["squeeze"] = 1; }, "unknown key 'squeeze'"},
-      {[](nlohmann::json& p) { arch_kwargs(p)["nonlin_kwargs"]["alpha"] = 1; }, "'nonlin_kwargs.alpha' is an option repux does not have"},
+      {[](nlohmann::json& p) { arch_kwargs(p)["nonlin_kwargs"]["alpha"] = 1; }, "unknown key 'alpha' in"},
       {[](nlohmann::json& p) { arch_kwargs(p)["strides"][1] = {2, 2}; }, "is not 3D"},
       {[](nlohmann::json& p) { p["image_reader_writer"] = "Tiff3DIO"; }, "image_reader_writer Tiff3DIO"},
+      {[](nlohmann::json& p) { arch_kwargs(p)["conv_bias"] = "yes"; }, "configuration '3d_fullres': type must be boolean"},
       {[](nlohmann::json& p) { p["configurations"]["3d_fullres"]["normalization_schemes"] = {"CTNormalization", "ZScoreNormalization"}; },
        "differ between channels"},
   };

@@ -49,16 +49,11 @@ std::vector<Triple> per_stage_triples(const nlohmann::json& j, int64_t stages, c
   return out;
 }
 
-// Refuses a kwargs key outside `known`, naming it; returns the object (an empty one for null).
+// A kwargs object (an empty one for null); a key outside `known` is refused, naming it.
 nlohmann::json kwargs(const nlohmann::json& a, const char* field, std::initializer_list<const char*> known, const std::string& source) {
   const nlohmann::json j = a.value(field, nlohmann::json());
   if (j.is_null()) return nlohmann::json::object();
-  if (!j.is_object()) fail("{}: arch_kwargs field '{}' is {}, expected an object", source, field, j.dump());
-  for (const auto& [k, v] : j.items()) {
-    if (std::none_of(known.begin(), known.end(), [&](const char* name) { return k == name; })) {
-      fail("{}: arch_kwargs field '{}.{}' is an option repux does not have", source, field, k);
-    }
-  }
+  check_known_keys(j, known, fmt::format("{}: arch_kwargs field '{}'", source, field));
   return j;
 }
 
@@ -338,7 +333,12 @@ LoadedModel import_nnunet_model(const NnunetImportOptions& o) {
   const nlohmann::json c = nnunet_configuration(plans, configuration, plans_path);
   const Dataset dataset = read_dataset_description(dataset_path);
   LoadedModel m;
-  m.info.plan = plan_from_nnunet(plans, c, dataset, v.value("inference_allowed_mirroring_axes", nlohmann::json()), plans_path + ": configuration '" + configuration + "'");
+  const std::string source = plans_path + ": configuration '" + configuration + "'";
+  try {  // a field of the wrong type anywhere in the plans: one error naming the file
+    m.info.plan = plan_from_nnunet(plans, c, dataset, v.value("inference_allowed_mirroring_axes", nlohmann::json()), source);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: {}", source, json_problem(e));
+  }
   m.info.provenance = {{"imported_from", "nnU-Net"},
                        {"folder", o.folder},
                        {"fold", o.fold},

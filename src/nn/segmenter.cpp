@@ -67,14 +67,15 @@ NetworkConfig network_config_from_json(const nlohmann::json& j) {
   return c.resolved();
 }
 
+SegmenterImpl::SegmenterImpl(const NetworkConfig& c) : config(c.resolved()), size_multiple_(input_multiple(config)) {}
+
 torch::Tensor SegmenterImpl::forward(const torch::Tensor& x) {
   if (x.dim() != 5 || x.size(1) != config.in_channels) {
     fail("network input must be [N, {}, D, H, W], got {}", config.in_channels, shape_string(x.sizes()));
   }
-  const auto multiple = input_multiple(config);
   for (int a = 2; a < 5; ++a) {
-    if (x.size(a) % multiple[a - 2] != 0) {
-      fail("network input size {} is not a multiple of {} (input {})", x.size(a), multiple[a - 2], shape_string(x.sizes()));
+    if (x.size(a) % size_multiple_[a - 2] != 0) {
+      fail("network input size {} is not a multiple of {} (input {})", x.size(a), size_multiple_[a - 2], shape_string(x.sizes()));
     }
   }
   return run(x);

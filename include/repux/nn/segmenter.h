@@ -44,7 +44,7 @@ NetworkConfig network_config_from_json(const nlohmann::json& j);
 
 // What every family's network offers the trainer, predict, import/export and `repux erf`.
 struct SegmenterImpl : torch::nn::Module {
-  explicit SegmenterImpl(const NetworkConfig& config) : config(config.resolved()) {}
+  explicit SegmenterImpl(const NetworkConfig& config);
   // x: [N, in_channels, D, H, W] with D, H, W multiples of input_multiple(config); returns [N, out_channels, D, H, W] logits.
   torch::Tensor forward(const torch::Tensor& x);
   // The encoder's stage outputs, finest first (repuxnet, uxnet: 4 at 1/2 to 1/16 resolution; resenc: 5
@@ -64,6 +64,9 @@ struct SegmenterImpl : torch::nn::Module {
   // The family's network on an input already checked.
   virtual torch::Tensor run(const torch::Tensor& x) = 0;
   virtual void replace_output_head(int64_t out_channels) = 0;
+
+ private:
+  std::array<int64_t, 3> size_multiple_;  // input_multiple(config), looked up once: forward checks every window
 };
 TORCH_MODULE(Segmenter);
 
