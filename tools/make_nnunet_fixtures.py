@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from dynamic_network_architectures.architectures.unet import PlainConvUNet, ResidualEncoderUNet
 
-OUT = sys.argv[1]
 torch.manual_seed(20261204)
 rng = np.random.default_rng(20261204)
 
@@ -170,7 +169,7 @@ def checkpoint(net, plans_dict, dj, c):
     }
 
 
-def main():
+def main(OUT):
     made = []
     for c in CASES:
         kw = arch_kwargs(c)
@@ -196,4 +195,5 @@ def main():
                    " and dynamic_network_architectures", "cases": made}, f, indent=1)
 
 
-main()
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -45,12 +45,24 @@ void refuse_network_options(const ImportArgs& a) {
   if (given) fail("{}: an nnU-Net results folder's plans.json and dataset.json give the network and classes; drop the network options", a.checkpoint);
 }
 
+// A folder of several tasks (TotalSegmentator's parts): one model file, of one fold.
+void run_import_nnunet_parts(const ImportArgs& a, const std::vector<std::string>& parts, NnunetImportOptions o) {
+  const auto folds = a.folds.empty() ? nnunet_folds(parts[0]) : a.folds;
+  if (folds.size() != 1) fail("{}: a multi-part model is imported for one fold; choose it with --fold (its first part has {})", o.folder, fmt::join(folds, ", "));
+  o.fold = folds[0];
+  refuse_writing_over_inputs({o.folder}, a.output);
+  LoadedModel m = import_nnunet_parts(parts, o);
+  save_model(m, a.output);
+  fmt::print("imported {} nnU-Net parts of fold {} ({} classes together) into {}\n", parts.size(), o.fold, m.info.plan.class_names.size() - 1, a.output);
+}
+
 void run_import_nnunet(const ImportArgs& a) {
   refuse_network_options(a);
   NnunetImportOptions o;
   o.folder = a.checkpoint;
   o.checkpoint = a.nnunet_checkpoint == "final" || a.nnunet_checkpoint == "best" ? "checkpoint_" + a.nnunet_checkpoint + ".pth" : a.nnunet_checkpoint;
   if (o.checkpoint.find('/') != std::string::npos) fail("--checkpoint {}: expected final, best or a file name inside fold_K/", o.checkpoint);
+  if (const auto parts = nnunet_part_folders(o.folder); !parts.empty()) return run_import_nnunet_parts(a, parts, o);
   std::vector<std::string> folds = a.folds.empty() ? nnunet_folds(o.folder) : a.folds;
   if (folds.empty()) fail("{}: no fold_K folder (not an nnU-Net results folder?)", o.folder);
   for (const auto& fold : folds) {

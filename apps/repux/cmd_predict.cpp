@@ -37,6 +37,7 @@ struct PredictArgs {
   Precision precision = Precision::Float32;
   Stitching stitching = Stitching::Slabs;
   bool save_probabilities = false, overwrite = false, no_postprocess = false;
+  std::vector<std::string> classes_subset;
 };
 
 // "K/N" -> {K, N} with 1 <= K <= N.
@@ -59,6 +60,7 @@ PredictOptions predict_options(const PredictArgs& a) {
   o.precision = a.precision;
   o.stitching = a.stitching;
   o.postprocess = !a.no_postprocess;
+  o.classes_subset = a.classes_subset;
   o.on_progress = progress_printer("  windows");
   return o;
 }
@@ -178,6 +180,10 @@ void add_predict_command(CLI::App& app) {
                   "whole volume (the reference)");
   p->add_flag("--save-probabilities", pa->save_probabilities,
               "Also write the class probabilities (4-D float NIfTI; holds classes x voxels float32 in memory)");
+  p->add_option("--classes-subset", pa->classes_subset,
+                "Write only these classes, by name (e.g. liver,spleen; TotalSegmentator's --roi_subset); the parts of a multi-part model "
+                "without any of them are not run")
+      ->delimiter(',');
   p->add_flag("--no-postprocess", pa->no_postprocess, "Leave out the model's post-processing (repux postprocess --determine)");
   p->add_option("--shard", pa->shard, "K/N: predict only the K-th of N disjoint shares of the folder (job arrays)");
   p->add_flag("--overwrite", pa->overwrite, "Predict a folder's cases again even when their output exists");

@@ -1,5 +1,6 @@
 #include "repux/data/preprocess.h"
 
+#include "repux/data/nnunet_preprocess.h"
 #include "repux/error.h"
 #include "repux/io/json_file.h"
 
@@ -13,13 +14,40 @@ nlohmann::json to_json(const PreprocessRecipe& r) {
     j["ct_mean"] = r.ct_mean;
     j["ct_std"] = r.ct_std;
   }
+  if (r.pipeline == Pipeline::NnUNet) {
+    j["pipeline"] = enum_name(r.pipeline);
+    j["resampling"] = to_json(r.resampling);
+    j["probability_resampling"] = to_json(r.probability_resampling);
+  }
   return j;
+}
+
+nlohmann::json to_json(const NnunetResampling& r) {
+  return {{"order", r.order},
+          {"order_z", r.order_z},
+          {"force_separate_z", r.force_separate_z ? nlohmann::json(*r.force_separate_z) : nlohmann::json()},
+          {"anisotropy_threshold", r.anisotropy_threshold}};
+}
+
+NnunetResampling nnunet_resampling_from_json(const nlohmann::json& j, const std::string& what) {
+  check_known_keys(j, {"order", "order_z", "force_separate_z", "anisotropy_threshold"}, what);
+  NnunetResampling r;
+  r.order = field_or(j, "order", r.order);
+  r.order_z = field_or(j, "order_z", r.order_z);
+  if (j.contains("force_separate_z") && !j["force_separate_z"].is_null()) r.force_separate_z = field_or(j, "force_separate_z", false);
+  r.anisotropy_threshold = field_or(j, "anisotropy_threshold", r.anisotropy_threshold);
+  for (int order : {r.order, r.order_z}) {
+    if (order != 0 && order != 1 && order != 3) fail("{}: interpolation order {}, expected 0, 1 or 3", what, order);
+  }
+  if (!(r.anisotropy_threshold >= 1)) fail("{}: anisotropy_threshold {} is below 1", what, r.anisotropy_threshold);
+  return r;
 }
 
 PreprocessRecipe preprocess_recipe_from_json(const nlohmann::json& j) {
   PreprocessRecipe r;
   if (j.is_null()) return r;
-  check_known_keys(j, {"name", "orient_ras", "intensity", "window_min", "window_max", "crop_foreground", "spacing", "ct_mean", "ct_std"},
+  check_known_keys(j, {"name", "orient_ras", "intensity", "window_min", "window_max", "crop_foreground", "spacing", "ct_mean", "ct_std",
+                       "pipeline", "resampling", "probability_resampling"},
                    "the preprocessing recipe");
   r.name = field_or(j, "name", r.name);
   r.orient_ras = field_or(j, "orient_ras", r.orient_ras);
@@ -30,6 +58,11 @@ PreprocessRecipe preprocess_recipe_from_json(const nlohmann::json& j) {
   r.ct_mean = field_or(j, "ct_mean", r.ct_mean);
   r.ct_std = field_or(j, "ct_std", r.ct_std);
   if (j.contains("spacing") && !j["spacing"].is_null()) r.spacing = field_or(j, "spacing", std::array<double, 3>{});
+  if (j.contains("pipeline")) r.pipeline = enum_from_name<Pipeline>(field_or<std::string>(j, "pipeline", ""));
+  if (j.contains("resampling")) r.resampling = nnunet_resampling_from_json(j["resampling"], "the recipe's resampling");
+  if (j.contains("probability_resampling")) {
+    r.probability_resampling = nnunet_resampling_from_json(j["probability_resampling"], "the recipe's probability_resampling");
+  }
   check_preprocess_recipe(r);
   return r;
 }
@@ -38,6 +71,8 @@ void check_preprocess_recipe(const PreprocessRecipe& r) {
   const bool clips = r.intensity == Intensity::Ct || r.intensity == Intensity::CtNormalization;
   if (clips && !(r.window_max > r.window_min)) fail("CT window [{}, {}] is empty", r.window_min, r.window_max);
   if (!(r.ct_std > 0)) fail("ct_std {} is not positive", r.ct_std);
+  if (r.pipeline == Pipeline::NnUNet && !r.spacing) fail("the nnunet preprocessing pipeline needs a spacing");
+  if (r.pipeline == Pipeline::NnUNet && r.intensity == Intensity::Ct) fail("the nnunet preprocessing pipeline has no 'ct' window (ct_normalization is nnU-Net's)");
   if (r.spacing) {
     for (double s : *r.spacing) {
       if (!(s >= 0.01 && s <= 100)) fail("preprocessing spacing {} mm is out of range, expected 0.01 to 100 mm", s);
@@ -104,6 +139,10 @@ torch::Tensor per_channel_normalised(const torch::Tensor& x, Intensity intensity
 }  // namespace
 
 PreparedCase preprocess(const Volume& image, const PreprocessRecipe& r, const Volume* label) {
+  if (r.pipeline == Pipeline::NnUNet) {
+    if (label) fail("the nnunet preprocessing pipeline is for predicting with imported models; training on it is not supported");
+    return preprocess_as_nnunet(image, r);
+  }
   PreparedCase out;
   auto& t = out.trace;
   t.original = {image.affine.clone(), image.spatial_shape()};

@@ -1,9 +1,14 @@
 #include "repux/infer/predictor.h"
 
+#include "repux/data/nnunet_preprocess.h"
 #include "repux/data/preprocess.h"
 #include "repux/data/restore.h"
 #include "repux/infer/postprocess.h"
 #include "repux/error.h"
+
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 namespace repux {
 
@@ -104,10 +109,26 @@ RasResult predict_whole(const torch::Tensor& image, const PreprocessTrace& trace
   return out;
 }
 
+// nnU-Net's way for imported models (Pipeline::NnUNet): the models' logits averaged, resampled onto
+// the crop, then softmax or sigmoid; the result is in the original voxel order.
+RasResult predict_as_nnunet(const torch::Tensor& image, const PreprocessTrace& trace, const Plan& plan, int64_t models,
+                            const WindowPredictor& net, const InferenceSettings& settings, const PredictOptions& options) {
+  const auto logits = sliding_window_inference(image, plan.network.out_channels * models, net, settings, run_options(options))[0];
+  const auto mean = logits.view({models, plan.network.out_channels, logits.size(1), logits.size(2), logits.size(3)}).mean(0);
+  const auto restored = restore_as_nnunet(mean, trace, plan.preprocessing, !plan.regions.empty());
+  RasResult out;
+  out.labels = labels_of(restored, plan);
+  if (options.keep_probabilities) out.probabilities = restored;
+  return out;
+}
+
 }  // namespace
 
 void check_ensemble(const std::vector<LoadedModel>& models, const std::vector<std::string>& names) {
   if (models.empty()) fail("no model to predict with");
+  for (size_t i = 0; models.size() > 1 && i < models.size(); ++i) {
+    if (!models[i].parts.empty()) fail("{}: a multi-part model cannot be one model of an ensemble", i < names.size() ? names[i] : "model " + std::to_string(i + 1));
+  }
   const Plan& first = models[0].info.plan;
   for (size_t i = 1; i < models.size(); ++i) {
     const Plan& plan = models[i].info.plan;
@@ -126,12 +147,66 @@ void check_ensemble(const std::vector<LoadedModel>& models, const std::vector<st
   }
 }
 
+namespace {
+
+// The label values of the classes named in `subset` (an error names one the plan does not have).
+std::vector<int64_t> subset_values(const Plan& plan, const std::vector<std::string>& subset) {
+  const auto names = label_value_names(plan);
+  std::vector<int64_t> values;
+  for (const auto& wanted : subset) {
+    const auto it = std::find(names.begin(), names.end(), wanted);
+    if (it == names.end() || it == names.begin()) fail("--classes-subset: the model has no class '{}' (it has {})", wanted, fmt::join(names.begin() + 1, names.end(), ", "));
+    values.push_back(it - names.begin());
+  }
+  return values;
+}
+
+// Labels outside `values` become background.
+void keep_only(Volume& labels, const std::vector<int64_t>& values) {
+  auto keep = torch::zeros_like(labels.data, torch::kBool);
+  for (int64_t v : values) keep |= labels.data == static_cast<double>(v);
+  labels.data = torch::where(keep, labels.data, torch::zeros_like(labels.data));
+}
+
+// A multi-part model: each part on its own (only those with a wanted class), its foreground labels
+// moved after the previous parts' classes and painted over the map, part after part.
+Prediction predict_parts(LoadedModel& model, const Volume& image, const PredictOptions& options) {
+  if (options.keep_probabilities) fail("probabilities of a multi-part model are not written (each part has its own classes); leave out --save-probabilities");
+  const auto wanted = subset_values(model.info.plan, options.classes_subset);
+  PredictOptions part_options = options;
+  part_options.classes_subset.clear();
+  Prediction out;
+  int64_t offset = 0;
+  for (auto& part : model.parts) {
+    const int64_t foreground = label_classes(part.info.plan) - 1;
+    const bool needed = wanted.empty() || std::any_of(wanted.begin(), wanted.end(), [&](int64_t v) { return v > offset && v <= offset + foreground; });
+    if (needed) {
+      Prediction p = predict_volume(part, image, part_options);
+      if (!out.labels.data.defined()) out.labels = p.labels;
+      const auto fg = p.labels.data > 0;
+      out.labels.data = torch::where(fg, p.labels.data + static_cast<double>(offset), out.labels.data);
+      out.windows += p.windows;
+      out.window = p.window;
+    }
+    offset += foreground;
+  }
+  if (!out.labels.data.defined()) fail("no part of the model predicts the classes asked for");
+  const Volume named = label_volume(out.labels.data, image, model.info.plan);
+  out.labels = named;
+  if (!wanted.empty()) keep_only(out.labels, wanted);
+  return out;
+}
+
+}  // namespace
+
 Prediction predict_volume(LoadedModel& model, const Volume& image, const PredictOptions& options) {
+  if (!model.parts.empty()) return predict_parts(model, image, options);
   std::vector<LoadedModel> one{model};
   return predict_volume(one, image, options);
 }
 
 Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image, const PredictOptions& options) {
+  if (models.size() == 1 && !models[0].parts.empty()) return predict_parts(models[0], image, options);
   check_ensemble(models, {});
   const Plan& plan = models[0].info.plan;
   if (image.channels() != plan.network.in_channels) {
@@ -163,8 +238,10 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
   const auto postprocessed = [&](const torch::Tensor& labels) {
     return options.postprocess && !plan.postprocessing.rules.empty() ? apply_postprocessing(labels, plan.postprocessing) : labels;
   };
-  if (options.stitching == Stitching::Whole) {
-    RasResult r = predict_whole(input, trace, plan, count, net, settings, options);
+  const bool as_nnunet = plan.preprocessing.pipeline == Pipeline::NnUNet;
+  if (options.stitching == Stitching::Whole || as_nnunet) {
+    RasResult r = as_nnunet ? predict_as_nnunet(input, trace, plan, count, net, settings, options)
+                            : predict_whole(input, trace, plan, count, net, settings, options);
     out.labels = label_volume(postprocessed(r.labels), image, plan);
     if (r.probabilities.defined()) out.probabilities.data = r.probabilities;
   } else {
@@ -172,6 +249,7 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
     out.labels = label_volume(undo_reorientation(postprocessed(r.labels), trace.orientation), image, plan);
     if (r.probabilities.defined()) out.probabilities.data = undo_reorientation(r.probabilities, trace.orientation);
   }
+  if (!options.classes_subset.empty()) keep_only(out.labels, subset_values(plan, options.classes_subset));
   if (options.keep_probabilities) {
     out.probabilities.affine = image.affine.clone();
     out.probabilities.format_details = image.format_details;

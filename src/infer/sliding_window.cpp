@@ -9,13 +9,12 @@ namespace repux {
 
 std::vector<int64_t> window_starts(int64_t size, int64_t window, double overlap) {
   if (size <= window) return {0};
-  const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(std::floor(window * (1.0 - overlap))));
-  const int64_t count = (size - window + step - 1) / step + 1;
-  // Spread the windows evenly so that the last one ends exactly at the border.
+  const double step = std::max(1.0, static_cast<double>(window) * (1.0 - overlap));
+  const auto count = static_cast<int64_t>(std::ceil(static_cast<double>(size - window) / step)) + 1;
+  // Spread evenly so that the last one ends exactly at the border.
+  const double actual_step = static_cast<double>(size - window) / static_cast<double>(count - 1);
   std::vector<int64_t> starts;
-  for (int64_t i = 0; i < count; ++i) {
-    starts.push_back(count == 1 ? 0 : static_cast<int64_t>(std::llround(static_cast<double>(i) * (size - window) / (count - 1))));
-  }
+  for (int64_t i = 0; i < count; ++i) starts.push_back(static_cast<int64_t>(std::nearbyint(actual_step * static_cast<double>(i))));
   return starts;
 }
 
@@ -86,6 +85,33 @@ torch::Tensor gaussian_importance_map(const std::array<int64_t, 3>& window, doub
   // No zero weights: every voxel must receive some weight from some window.
   g = g.clamp_min(g.masked_select(g > 0).min().item<double>());
   return g.to(torch::kFloat32);
+}
+
+torch::Tensor nnunet_gaussian_importance_map(const std::array<int64_t, 3>& window) {
+  std::vector<torch::Tensor> axes;
+  for (int a = 0; a < 3; ++a) {
+    const double sigma = window[a] / 8.0;
+    const auto radius = static_cast<int64_t>(4.0 * sigma + 0.5);  // scipy's truncate=4.0
+    auto kernel = torch::exp(-0.5 * torch::arange(-radius, radius + 1, torch::kFloat64).pow(2) / (sigma * sigma));
+    kernel = kernel / kernel.sum();
+    const auto offset = torch::arange(window[a], torch::kFloat64) - static_cast<double>(window[a] / 2);
+    const auto inside = offset.abs() <= static_cast<double>(radius);
+    const auto at = kernel.index_select(0, (offset.clamp(-radius, radius) + radius).to(torch::kInt64));
+    axes.push_back(torch::where(inside, at, torch::zeros_like(at)));
+  }
+  auto g = axes[0].view({-1, 1, 1}) * axes[1].view({1, -1, 1}) * axes[2].view({1, 1, -1});
+  g = (g / (g.max() / 10.0)).to(torch::kHalf);
+  g = torch::where(g == 0, g.masked_select(g != 0).min(), g);
+  return g.to(torch::kFloat32);
+}
+
+torch::Tensor blending_weights(const std::array<int64_t, 3>& window, Blending blending) {
+  switch (blending) {
+    case Blending::Gaussian: return gaussian_importance_map(window);
+    case Blending::NnunetGaussian: return nnunet_gaussian_importance_map(window);
+    case Blending::Constant: break;
+  }
+  return torch::ones({window[0], window[1], window[2]});
 }
 
 void check_window_options(const InferenceSettings& o, const SlidingWindowOptions& run) {
@@ -188,7 +214,7 @@ void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, cons
     pads[2 * (2 - a) + 1] = padded[a] - size[a] - before[a];
   }
   auto input = torch::constant_pad_nd(image, pads, 0.0);
-  auto weight = settings.blending == Blending::Gaussian ? gaussian_importance_map(window) : torch::ones({window[0], window[1], window[2]});
+  auto weight = blending_weights(window, settings.blending);
   weight = weight.to(o.stitch_device).unsqueeze(0);
 
   std::vector<std::array<int64_t, 3>> positions;  // ordered along axis 0, as the ring needs

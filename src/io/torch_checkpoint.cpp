@@ -7,6 +7,7 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -85,7 +86,8 @@ torch::ScalarType storage_dtype(const std::string& global) {
 // ---- The unpickler -------------------------------------------------------------------------------
 class Unpickler {
  public:
-  Unpickler(const std::string& path, const std::string& bytes, caffe2::serialize::PyTorchStreamReader& reader)
+  // `reader`: the archive holding the storages; null for a plain pickle, which may have none.
+  Unpickler(const std::string& path, const std::string& bytes, caffe2::serialize::PyTorchStreamReader* reader)
       : path_(path), bytes_(bytes), reader_(reader) {}
 
   PyRef run() {
@@ -285,8 +287,9 @@ class Unpickler {
     const torch::ScalarType dtype = storage_dtype(pid->items[1]->s);
     const int64_t numel = pid->items[4]->i;
     if (numel < 0) fail_here("storage {} has a negative size", key);
-    if (!reader_.hasRecord("data/" + key)) fail_here("storage record data/{} is missing", key);
-    auto [data, size] = reader_.getRecord("data/" + key);
+    if (!reader_) fail_here("a tensor storage in a plain pickle (not a torch.save archive)");
+    if (!reader_->hasRecord("data/" + key)) fail_here("storage record data/{} is missing", key);
+    auto [data, size] = reader_->getRecord("data/" + key);
     const size_t expected = static_cast<size_t>(numel) * c10::elementSize(dtype);
     if (size != expected) fail_here("storage {} holds {} bytes, expected {}", key, size, expected);
     auto storage = make(PyObject::Kind::Storage);
@@ -394,7 +397,7 @@ class Unpickler {
 
   std::string path_;
   const std::string& bytes_;
-  caffe2::serialize::PyTorchStreamReader& reader_;
+  caffe2::serialize::PyTorchStreamReader* reader_;
   size_t pos_ = 0;
   std::vector<PyRef> stack_;
   std::map<uint64_t, PyRef> memo_;
@@ -483,7 +486,7 @@ PyRef read_pickle_root(const std::string& path) {
     fail("{}: corrupt or truncated torch.save archive ({})", path, what.substr(0, what.find('\n')));
   }
   try {
-    return Unpickler(path, pickle, *reader).run();
+    return Unpickler(path, pickle, reader.get()).run();
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     fail("{}: corrupt or truncated torch.save archive ({})", path, what.substr(0, what.find('\n')));
@@ -551,6 +554,19 @@ nlohmann::json to_json_value(const PyRef& root) {
 }
 
 }  // namespace
+
+nlohmann::json read_pickle_file(const std::string& path) {
+  constexpr std::uintmax_t kLimit = 64 << 20;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) fail("{}: file not found or not readable", path);
+  if (size > kLimit) fail("{}: {} bytes, more than the {} MiB a pickle of settings may have", path, size, kLimit >> 20);
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(size, '\0');
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) fail("{}: could not be read", path);
+  if (bytes.size() < 2 || static_cast<uint8_t>(bytes[0]) != 0x80) fail("{}: not a pickle file (no protocol header)", path);
+  return to_json_value(Unpickler(path, bytes, nullptr).run());
+}
 
 NamedTensors read_torch_state_dict(const std::string& path) {
   PyRef root = read_pickle_root(path);

@@ -48,6 +48,49 @@ void save_model(Segmenter& net, const ModelInfo& info, const std::string& path) 
   write_safetensors(file, path);
 }
 
+void save_model(LoadedModel& model, const std::string& path) {
+  if (model.parts.empty()) return save_model(model.net, model.info, path);
+  nlohmann::json parts = nlohmann::json::array();
+  SafetensorsFile file;
+  for (size_t p = 0; p < model.parts.size(); ++p) {
+    auto& part = model.parts[p];
+    if (!part.parts.empty()) fail("{}: a part of a multi-part model has parts of its own", path);
+    Plan plan = part.info.plan;
+    plan.network = part.net->config;
+    parts.push_back({{"plan", to_json(plan)}, {"provenance", part.info.provenance}});
+    for (auto& [name, t] : state_dict(part.net, KernelForm::Effective)) file.tensors.emplace_back("parts." + std::to_string(p) + "." + name, t);
+  }
+  const nlohmann::json description = {{"format", "repux-model"}, {"version", 2}, {"plan", to_json(model.info.plan)},
+                                      {"provenance", model.info.provenance}, {"parts", parts}};
+  file.metadata["repux"] = description.dump();
+  write_safetensors(file, path);
+}
+
+namespace {
+
+// The network of a description's plan, built, checked against its tensors and loaded with them.
+Segmenter loaded_network(const NetworkConfig& network, const NamedTensors& tensors, const torch::Device& device, const std::string& path) {
+  check_description_against_tensors(network, tensors, path);
+  Segmenter net = create_network(network);
+  net->deploy();
+  load_state_dict(net, tensors, KernelForm::Effective, path);
+  net->to(device);
+  net->eval();
+  return net;
+}
+
+// The tensors under "parts.<p>." without that prefix.
+NamedTensors part_tensors(const NamedTensors& all, size_t p) {
+  const std::string prefix = "parts." + std::to_string(p) + ".";
+  NamedTensors out;
+  for (const auto& [name, t] : all) {
+    if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), t);
+  }
+  return out;
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
   SafetensorsFile file;
   try {
@@ -75,13 +118,22 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   } catch (const Error& e) {
     fail("{}: {}", path, e.what());
   }
-  const NetworkConfig& network = m.info.plan.network;
-  check_description_against_tensors(network, file.tensors, path);
-  m.net = create_network(network);
-  m.net->deploy();
-  load_state_dict(m.net, file.tensors, KernelForm::Effective, path);
-  m.net->to(device);
-  m.net->eval();
+  const nlohmann::json parts = d.value("parts", nlohmann::json::array());
+  if (!parts.is_array()) fail("{}: malformed repux description ('parts' is not a list)", path);
+  for (size_t p = 0; p < parts.size(); ++p) {
+    LoadedModel part;
+    try {
+      part.info.plan = plan_from_json(parts[p].at("plan"));
+      part.info.provenance = parts[p].value("provenance", nlohmann::json());
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}: part {}: malformed description ({})", path, p + 1, first_line(e.what()));
+    } catch (const Error& e) {
+      fail("{}: part {}: {}", path, p + 1, e.what());
+    }
+    part.net = loaded_network(part.info.plan.network, part_tensors(file.tensors, p), device, path + " part " + std::to_string(p + 1));
+    m.parts.push_back(std::move(part));
+  }
+  m.net = m.parts.empty() ? loaded_network(m.info.plan.network, file.tensors, device, path) : m.parts[0].net;
   return m;
 }
 

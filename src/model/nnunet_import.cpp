@@ -207,6 +207,22 @@ void read_normalisation(const nlohmann::json& plans, const nlohmann::json& c, in
   }
 }
 
+// resampling_fn_data or resampling_fn_probabilities and their kwargs; only nnU-Net's default function.
+NnunetResampling read_resampling(const nlohmann::json& c, const std::string& field, NnunetResampling defaults, const std::string& source) {
+  const std::string fn = c.value(field, "resample_data_or_seg_to_shape");
+  if (fn != "resample_data_or_seg_to_shape") fail("{}: {} {} is not one repux has (resample_data_or_seg_to_shape)", source, field, fn);
+  nlohmann::json k = c.value(field + "_kwargs", nlohmann::json::object());
+  if (k.value("is_seg", false)) fail("{}: {}_kwargs is_seg true is not one repux has for images and logits", source, field);
+  k.erase("is_seg");
+  if (k.contains("separate_z_anisotropy_threshold")) {
+    k["anisotropy_threshold"] = k["separate_z_anisotropy_threshold"];
+    k.erase("separate_z_anisotropy_threshold");
+  }
+  if (!k.contains("order")) k["order"] = defaults.order;
+  if (!k.contains("order_z")) k["order_z"] = defaults.order_z;
+  return nnunet_resampling_from_json(k, source + ": " + field + "_kwargs");
+}
+
 // network axis n = volume axis 2 - transpose_forward[n]: repux holds volumes as (i, j, k), nnU-Net's
 // readers give (k, j, i), then transpose_forward permutes those.
 std::array<int64_t, 3> network_axes_of(const nlohmann::json& plans, const std::string& source) {
@@ -244,12 +260,15 @@ Plan plan_from_nnunet(const nlohmann::json& plans, const nlohmann::json& c, cons
   r.name = "nnunet";
   r.orient_ras = reader == "NibabelIOWithReorient";
   r.crop_foreground = false;
+  r.pipeline = Pipeline::NnUNet;
+  r.resampling = read_resampling(c, "resampling_fn_data", NnunetResampling(), source);
+  r.probability_resampling = read_resampling(c, "resampling_fn_probabilities", linear_nnunet_resampling(), source);
   r.spacing = to_volume_axes(c.value("spacing", std::vector<double>{}), p.network_axes, "spacing", source);
   read_normalisation(plans, c, p.network.in_channels, r, source);
   p.patch = to_volume_axes(c.value("patch_size", std::vector<int64_t>{}), p.network_axes, "patch_size", source);
   p.inference.window = p.patch;
   p.inference.overlap = 0.5;  // nnU-Net's tile_step_size 0.5
-  p.inference.blending = Blending::Gaussian;
+  p.inference.blending = Blending::NnunetGaussian;
   p.inference.window_growth = 1;
   if (mirror.is_array()) {
     for (const auto& a : mirror) p.inference.mirror_axes.push_back(p.network_axes.at(a.get<int64_t>()));
@@ -353,6 +372,65 @@ LoadedModel import_nnunet_model(const NnunetImportOptions& o) {
   m.net = create_network(m.info.plan.network);
   load_state_dict(m.net, network_weights(checkpoint, checkpoint_path), KernelForm::Effective, checkpoint_path);
   m.net->eval();
+  return m;
+}
+
+namespace {
+
+bool is_results_folder(const fs::path& p) { return fs::is_regular_file(p / "plans.json") && fs::is_regular_file(p / "dataset.json"); }
+
+std::vector<fs::path> sorted_subfolders(const fs::path& folder) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    if (entry.is_directory()) out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> nnunet_part_folders(const std::string& folder) {
+  if (is_results_folder(folder)) return {};
+  std::vector<std::string> parts;
+  for (const auto& task : sorted_subfolders(folder)) {
+    if (is_results_folder(task)) {
+      parts.push_back(task.string());
+      continue;
+    }
+    for (const auto& trainer : sorted_subfolders(task)) {
+      if (is_results_folder(trainer)) parts.push_back(trainer.string());
+    }
+  }
+  return parts;
+}
+
+LoadedModel import_nnunet_parts(const std::vector<std::string>& folders, const NnunetImportOptions& options) {
+  if (folders.empty()) fail("no nnU-Net results folders to import as parts");
+  LoadedModel m;
+  Plan combined;
+  std::vector<std::string> names{"background"};
+  for (const auto& folder : folders) {
+    NnunetImportOptions o = options;
+    o.folder = folder;
+    LoadedModel part = import_nnunet_model(o);
+    const Plan& plan = part.info.plan;
+    if (!plan.regions.empty()) fail("{}: a region-based model cannot be a part of a multi-part model", folder);
+    for (size_t c = 1; c < plan.class_names.size(); ++c) {
+      if (std::find(names.begin(), names.end(), plan.class_names[c]) != names.end()) {
+        fail("{}: class '{}' is also a class of an earlier part; the parts' classes must differ", folder, plan.class_names[c]);
+      }
+      names.push_back(plan.class_names[c]);
+    }
+    if (m.parts.empty()) combined = plan;
+    m.parts.push_back(std::move(part));
+  }
+  combined.class_names = names;
+  combined.network.out_channels = static_cast<int64_t>(names.size());  // the combined map's; each part runs its own network
+  m.info.plan = resolved(combined);
+  m.info.provenance = {{"imported_from", "nnU-Net"}, {"parts", folders}, {"fold", options.fold}, {"checkpoint", options.checkpoint}};
+  m.net = m.parts[0].net;
   return m;
 }
 

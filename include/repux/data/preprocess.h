@@ -4,6 +4,7 @@
 // crop to the foreground (voxels > 0 after the intensity step, as the official pipeline's
 // CropForeground). The recipe is part of a model's Plan so that predict replays it exactly, and every
 // step is recorded so that probabilities can be mapped back onto the original grid.
+#include "repux/data/nnunet_resampling.h"
 #include "repux/enum_names.h"
 #include "repux/io/geometry.h"
 
@@ -33,6 +34,15 @@ struct EnumNames<Intensity> {
                                                                      {Intensity::ZScoreAll, "zscore_all"}};
 };
 
+// Repux: reorient, resample (world-exact, linear), normalise, crop to the foreground. NnUNet: nnU-Net's
+// own order and resampling for imported models (repux/data/nnunet_preprocess.h).
+enum class Pipeline { Repux, NnUNet };
+template <>
+struct EnumNames<Pipeline> {
+  static constexpr const char* what = "preprocessing pipeline";
+  static constexpr std::pair<Pipeline, const char*> table[] = {{Pipeline::Repux, "repux"}, {Pipeline::NnUNet, "nnunet"}};
+};
+
 struct PreprocessRecipe {
   std::string name = "custom";
   bool orient_ras = true;
@@ -40,10 +50,17 @@ struct PreprocessRecipe {
   Intensity intensity = Intensity::Ct;
   double window_min = -125.0, window_max = 275.0;
   double ct_mean = 0.0, ct_std = 1.0;  // CtNormalization only
-  bool crop_foreground = true;
+  bool crop_foreground = true;  // Pipeline::Repux only
+  Pipeline pipeline = Pipeline::Repux;
+  // Pipeline::NnUNet only: the images' resampling and the way back of the logits (resampling_fn_data and
+  // resampling_fn_probabilities of nnU-Net's plans).
+  NnunetResampling resampling, probability_resampling = linear_nnunet_resampling();
 };
 
 nlohmann::json to_json(const PreprocessRecipe& recipe);
+nlohmann::json to_json(const NnunetResampling& resampling);
+// `what` names the field in errors.
+NnunetResampling nnunet_resampling_from_json(const nlohmann::json& j, const std::string& what);
 // Validates every field; an error names the bad one.
 PreprocessRecipe preprocess_recipe_from_json(const nlohmann::json& j);
 void check_preprocess_recipe(const PreprocessRecipe& recipe);

@@ -34,6 +34,9 @@ struct PredictOptions {
   int64_t slab_bytes = int64_t{256} << 20;  // the largest slab restored at once
   Precision precision = Precision::Float32;  // bf16: autocast around the network
   std::function<void(size_t done, size_t total)> on_progress;
+  // Only these classes (by name) are kept, the others become background (TotalSegmentator's
+  // --roi_subset); the parts of a multi-part model that predict none of them are not run. Empty: all.
+  std::vector<std::string> classes_subset;
 };
 
 struct Prediction {

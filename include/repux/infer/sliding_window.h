@@ -64,9 +64,15 @@ std::array<int64_t, 3> window_of(const InferenceSettings& settings);
 // The voxel limit for windows allowed to grow to `growth` times `window`'s voxels.
 int64_t grown_window_voxels(const std::array<int64_t, 3>& window, double growth);
 
-// Start positions along one axis of size `size` for windows of `window` with `overlap`.
+// Start positions along one axis of size `size` for windows of `window` with `overlap`, as nnU-Net's
+// compute_steps_for_sliding_window places them: ceil((size - window) / (window * (1 - overlap))) + 1
+// windows spread evenly from 0 to size - window, positions rounded half to even.
 std::vector<int64_t> window_starts(int64_t size, int64_t window, double overlap);
 
 torch::Tensor gaussian_importance_map(const std::array<int64_t, 3>& window, double sigma_scale = 1.0 / 8.0);
+// Blending::NnunetGaussian's weights (float32 holding nnU-Net's float16 values).
+torch::Tensor nnunet_gaussian_importance_map(const std::array<int64_t, 3>& window);
+// The weights of a blending.
+torch::Tensor blending_weights(const std::array<int64_t, 3>& window, Blending blending);
 
 }  // namespace repux

@@ -32,6 +32,11 @@ struct TorchCheckpoint {
 };
 TorchCheckpoint read_torch_checkpoint(const std::string& path);
 
+// A plain pickle file (pickle.dump, protocols 2 to 5, the opcodes above), such as nnU-Net's
+// postprocessing.pkl, as JSON with TorchCheckpoint::values' conventions; a reference to a function or
+// class is {"__global__": "module.name"}. Nothing in it is called; a tensor storage is an error.
+nlohmann::json read_pickle_file(const std::string& path);
+
 // Writes a plain dict {name: tensor} that Python's torch.load (and model.load_state_dict) reads.
 void write_torch_state_dict(const NamedTensors& tensors, const std::string& path);
 

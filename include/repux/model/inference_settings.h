@@ -13,12 +13,16 @@
 
 namespace repux {
 
-// How overlapping windows are weighted where they meet.
-enum class Blending { Constant, Gaussian };
+// How overlapping windows are weighted where they meet: equally, by a Gaussian of sigma 1/8 of the
+// window centred on it, or by nnU-Net's own Gaussian (compute_gaussian: centred on voxel w // 2,
+// scipy's kernel truncated at 4 sigma, scaled to 10 and rounded to float16), for imported models.
+enum class Blending { Constant, Gaussian, NnunetGaussian };
 template <>
 struct EnumNames<Blending> {
   static constexpr const char* what = "blending";
-  static constexpr std::pair<Blending, const char*> table[] = {{Blending::Constant, "constant"}, {Blending::Gaussian, "gaussian"}};
+  static constexpr std::pair<Blending, const char*> table[] = {{Blending::Constant, "constant"},
+                                                                    {Blending::Gaussian, "gaussian"},
+                                                                    {Blending::NnunetGaussian, "nnunet_gaussian"}};
 };
 
 struct InferenceSettings {

@@ -25,9 +25,17 @@ struct ModelInfo {
 struct LoadedModel {
   Segmenter net{nullptr};
   ModelInfo info;
+  // A model of several parts (TotalSegmentator's multi-part tasks, e.g. "total"'s five): each part
+  // predicts on its own and their labels make one map, part after part, each part's classes numbered
+  // after the previous parts'. Then `info.plan` describes the combined map (its class names) and
+  // `net` is the first part's network.
+  std::vector<LoadedModel> parts;
 };
 
 void save_model(Segmenter& net, const ModelInfo& info, const std::string& path);
+// A multi-part model in one file: each part's weights under "parts.<p>.", its plan and provenance in
+// the description's "parts".
+void save_model(LoadedModel& model, const std::string& path);
 // Returns the network deployed (kernels folded) and in eval mode, on `device`.
 LoadedModel load_model(const std::string& path, const torch::Device& device = torch::kCPU);
 

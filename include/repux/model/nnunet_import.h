@@ -26,6 +26,16 @@ struct NnunetImportOptions {
 
 LoadedModel import_nnunet_model(const NnunetImportOptions& options);
 
+// A folder of several nnU-Net tasks that make one label map together (TotalSegmentator's multi-part
+// tasks, e.g. "total": Dataset291_..._part1_organs/ ... Dataset295_..._part5_.../, each holding one
+// <Trainer>__<Plans>__<configuration>/): the results folders in it, in the order of their names
+// (the parts' order). Empty when `folder` is itself one results folder.
+std::vector<std::string> nnunet_part_folders(const std::string& folder);
+
+// The parts as one model (LoadedModel::parts): the combined classes are the background and then each
+// part's classes in turn, named as the part's dataset.json names them; `options.folder` is ignored.
+LoadedModel import_nnunet_parts(const std::vector<std::string>& folders, const NnunetImportOptions& options);
+
 // The folds a results folder holds (fold_0, ..., fold_all), as their names after "fold_".
 std::vector<std::string> nnunet_folds(const std::string& folder);
 
