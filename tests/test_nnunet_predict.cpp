@@ -4,6 +4,7 @@
 #include "repux/data/dataset.h"
 #include "repux/data/nnunet_preprocess.h"
 #include "repux/data/nnunet_resampling.h"
+#include "repux/infer/postprocess.h"
 #include "repux/infer/predictor.h"
 #include "repux/infer/sliding_window.h"
 #include "repux/io/json_file.h"
@@ -92,6 +93,7 @@ Compared compare_with_nnunet(const std::string& name) {
   const Volume image = read_case_image(cases.at(0));
   PredictOptions options;
   options.keep_probabilities = true;
+  options.postprocess = false;  // nnU-Net's predictor does not post-process either
   const Prediction p = predict_volume(model, image, options);
   const auto expected_labels = read_volume(case_path(name, "nnunet/case.nii.gz")).data.round().to(torch::kInt64);
   const auto expected_probabilities = read_npy(case_path(name, "nnunet/probabilities.npy"));
@@ -120,6 +122,38 @@ TEST(NnunetPredict, MaskedZScoreTransposedMrEqualsNnunetsPredictor) {
   EXPECT_GE(c.equal_fraction, 0.999);
   EXPECT_LT(c.max_difference_where_labels_differ, 1e-3);
   EXPECT_LT(c.max_probability_difference, 5e-3);
+}
+
+// nnU-Net's postprocessing.pkl (found in crossval_results_folds_0/, one of its functions not nnU-Net's):
+// its steps applied by repux to nnU-Net's prediction give nnU-Net's own post-processed labels.
+TEST(NnunetPostprocessing, PickleStepsEqualNnunetsOwnPostprocessing) {
+  NnunetImportOptions import;
+  import.folder = case_path("ct_aniso", "nnUNetTrainer__nnUNetPlans__3d_fullres");
+  LoadedModel model = import_nnunet_model(import);
+  const auto& pp = model.info.plan.postprocessing;
+  ASSERT_EQ(pp.keep_largest.size(), 2u);
+  EXPECT_EQ(pp.keep_largest[0].labels, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(pp.keep_largest[1].labels, (std::vector<int64_t>{2}));
+  const auto skipped = model.info.provenance["postprocessing"]["skipped"];
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].get<std::string>().find("numpy.copy"), std::string::npos) << skipped.dump();
+
+  const auto raw = read_volume(case_path("ct_aniso", "nnunet/case.nii.gz")).data.round().to(torch::kInt64);
+  const auto expected = read_volume(case_path("ct_aniso", "nnunet/case_postprocessed.nii.gz")).data.round().to(torch::kInt64);
+  ASSERT_FALSE(torch::equal(raw, expected));  // the fixture's post-processing changes something
+  EXPECT_TRUE(torch::equal(apply_postprocessing(raw, pp), expected));
+
+  const Volume image = read_volume(case_path("ct_aniso", "input/case_0000.nii.gz"));
+  const auto labels = predict_volume(model, image, PredictOptions{}).labels.data.round().to(torch::kInt64);
+  EXPECT_GE(1.0 - (labels != expected).to(torch::kFloat64).mean().item<double>(), 0.999);
+
+  test::TempDir dir;  // through a model file, as `repux import` writes it
+  const std::string file = (dir.path() / "ct.repux").string();
+  const auto imported = run_repux("import " + import.folder + " -o " + file);
+  ASSERT_EQ(imported.exit_code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("warning: "), std::string::npos) << imported.output;
+  EXPECT_NE(imported.output.find("numpy.copy"), std::string::npos) << imported.output;
+  EXPECT_EQ(load_model(file).info.plan.postprocessing.keep_largest, pp.keep_largest);
 }
 
 // As a user runs it: import, then predict a folder of nnU-Net-named channel files.

@@ -4,10 +4,12 @@ tools/make_nnunet_fixtures.py does), input images as NIfTI files, and what nnU-N
 (nnunetv2's nnUNetPredictor.predict_from_files_sequential: its preprocessing, sliding window with
 Gaussian blending and mirroring, and export) writes for them: the label map and the probabilities.
 
-Cases:
+Cases (and totalseg/: two TotalSegmentator-shaped parts predicted on ct_aniso's image and combined as
+TotalSegmentator combines them):
   ct_aniso: one CT channel, CTNormalization, spacing 0.9 x 0.9 x 3 mm resampled to 1.2 x 1.2 x 2 mm
             (anisotropic: order 3 in plane, nearest along z), a zero border outside the field of view
-            (so nnU-Net crops), PlainConvUNet with instance norm, mirroring over all axes.
+            (so nnU-Net crops), PlainConvUNet with instance norm, mirroring over all axes; and a
+            postprocessing.pkl (one function in it is not nnU-Net's) with nnU-Net's own postprocessing.
   mr_masked: two MR channels, ZScoreNormalization with use_mask_for_norm (a zero background and a
             zero cavity inside, which the mask's hole filling normalises), spacing 1.1 x 1.3 x 1.6 mm
             resampled to 1.5 mm (order 3 in 3D), transpose_forward [2, 0, 1], ResidualEncoderUNet
@@ -18,8 +20,8 @@ python3-threadpoolctl, and checkouts of MIC-DKFZ/nnUNet, dynamic-network-archite
 and batchgenerators on PYTHONPATH:
   NNUNET_COMMIT=$(git -C nnUNet rev-parse HEAD) PYTHONPATH=nnUNet:dynamic-network-architectures:acvl_utils:batchgenerators \
     /usr/bin/python3 tools/make_nnunet_prediction_fixtures.py tests/data/nnunet_predict
-nnU-Net's predictor imports modules its prediction with NibabelIO never calls (SimpleITK and blosc2,
-not packaged in Debian, and torch._dynamo, newer than Debian's torch); empty stand-ins are installed
+nnU-Net's predictor imports modules its prediction with NibabelIO never calls (SimpleITK, blosc2 and
+cc3d, not packaged in Debian (its postprocessing labels components with skimage, not cc3d), and torch._dynamo, newer than Debian's torch); empty stand-ins are installed
 for them below. Nothing of theirs runs.
 """
 import json
@@ -30,6 +32,7 @@ import types
 import numpy as np
 
 sys.modules["SimpleITK"] = types.ModuleType("SimpleITK")
+sys.modules["cc3d"] = types.ModuleType("cc3d")
 blosc2 = types.ModuleType("blosc2")
 blosc2.ndarray = types.SimpleNamespace(NDArray=object)
 blosc2.NDArray = object
@@ -177,6 +180,26 @@ def totalsegmentator_parts(out):
         json.dump(names, f)
 
 
+def postprocessing(root):
+    """A postprocessing.pkl as nnU-Net's determine_postprocessing saves it (save_pickle of the functions and
+    their kwargs, in the crossval_results_folds_* folder), with a function repux does not have among them,
+    and nnU-Net's own apply_postprocessing of it on its prediction."""
+    from batchgenerators.utilities.file_and_folder_operations import save_pickle
+    from nnunetv2.postprocessing.remove_connected_components import (apply_postprocessing,
+                                                                    remove_all_but_largest_component_from_segmentation)
+    folder = os.path.join(root, "nnUNetTrainer__nnUNetPlans__3d_fullres", "crossval_results_folds_0")
+    os.makedirs(folder, exist_ok=True)
+    fns = [remove_all_but_largest_component_from_segmentation, np.copy, remove_all_but_largest_component_from_segmentation]
+    kwargs = [{"labels_or_regions": [1, 2]}, {}, {"labels_or_regions": 2}]
+    save_pickle((fns, kwargs), os.path.join(folder, "postprocessing.pkl"))
+    seg = nibabel.load(os.path.join(root, "nnunet", "case.nii.gz"))
+    labels = np.asarray(seg.dataobj)
+    known = [(f, k) for f, k in zip(fns, kwargs) if f is not np.copy]
+    processed = apply_postprocessing(labels, [f for f, _ in known], [k for _, k in known])
+    nibabel.save(nibabel.Nifti1Image(processed.astype(np.uint8), seg.affine), os.path.join(root, "nnunet", "case_postprocessed.nii.gz"))
+    return int((processed != labels).sum())
+
+
 def predict_as_nnunet(c, net, plans, dj, files, out):
     pm = PlansManager(plans)
     predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True, perform_everything_on_device=False,
@@ -239,6 +262,7 @@ def main(out):
         files = write_inputs(c, os.path.join(root, "input"))
         net, plans, dj = results_folder(c, root)
         made.append(predict_as_nnunet(c, net, plans, dj, files, os.path.join(root, "nnunet")))
+    made[0]["voxels_changed_by_postprocessing"] = postprocessing(os.path.join(out, "ct_aniso"))
     totalsegmentator_parts(os.path.join(out, "totalseg"))
     with open(os.path.join(out, "made_by.json"), "w") as f:
         json.dump({"made_by": "tools/make_nnunet_prediction_fixtures.py with torch " + torch.__version__ +

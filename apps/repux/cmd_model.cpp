@@ -45,6 +45,14 @@ void refuse_network_options(const ImportArgs& a) {
   if (given) fail("{}: an nnU-Net results folder's plans.json and dataset.json give the network and classes; drop the network options", a.checkpoint);
 }
 
+// What of nnU-Net's postprocessing.pkl was taken, and what was skipped.
+void report_postprocessing(const LoadedModel& m) {
+  const auto& pp = m.info.provenance.value("postprocessing", nlohmann::json());
+  if (pp.is_null()) return;
+  for (const auto& why : pp.value("skipped", std::vector<std::string>{})) fmt::print(stderr, "warning: {}: {}\n", pp["file"].get<std::string>(), why);
+  fmt::print("post-processing from {}: {}\n", pp["file"].get<std::string>(), describe(m.info.plan.postprocessing, m.info.plan.class_names));
+}
+
 // A folder of several tasks (TotalSegmentator's parts): one model file, of one fold.
 void run_import_nnunet_parts(const ImportArgs& a, const std::vector<std::string>& parts, NnunetImportOptions o) {
   const auto folds = a.folds.empty() ? nnunet_folds(parts[0]) : a.folds;
@@ -70,6 +78,7 @@ void run_import_nnunet(const ImportArgs& a) {
     const std::string output = fold_output(a.output, fold, folds.size());
     refuse_writing_over_inputs({o.folder}, output);
     LoadedModel m = import_nnunet_model(o);
+    report_postprocessing(m);
     save_model(m.net, m.info, output);
     fmt::print("imported nnU-Net {} fold {} ({}, {} parameters, {} classes) into {}\n", m.info.provenance["configuration"].get<std::string>(), fold,
                enum_name(m.info.plan.network.unet->network), parameter_count(*m.net), m.info.plan.class_names.size(), output);

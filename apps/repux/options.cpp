@@ -209,6 +209,9 @@ void bind_inference_overrides(CLI::App* cmd, InferenceArgs& a) {
   cmd->add_option_function<double>("--window-growth", [&o](double v) { o.window_growth = v; },
                                    "Windows may grow (up to the volume) to this many times the window's voxels: fewer windows, "
                                    "but large-kernel models lose accuracy past their patch (default: the model's, 1)");
+  add_enum_option(cmd, "--accumulate", o.accumulation,
+                  "What window logits are summed in: float32, or nnunet_float16 as nnU-Net's predictor (default: the model's; "
+                  "nnunet_float16 for imported nnU-Net models)");
   cmd->add_flag("--fast", a.fast, "The fewest windows that cover the volume (--overlap 0) and no mirroring; options given explicitly win");
 }
 

@@ -106,10 +106,11 @@ PreparedCase preprocess_as_nnunet(const Volume& image, const PreprocessRecipe& r
   return out;
 }
 
-torch::Tensor restore_as_nnunet(const torch::Tensor& logits, const PreprocessTrace& t, const PreprocessRecipe& r, bool regions) {
+torch::Tensor restore_as_nnunet(const torch::Tensor& logits, const PreprocessTrace& t, const PreprocessRecipe& r, bool regions, bool float16_logits) {
   if (logits.dim() != 4) fail("restoring nnU-Net logits: expected [K, D, H, W], got {} dimensions", logits.dim());
   const auto original_spacing = affine_spacing(t.ras.affine);
-  const auto resized = nnunet_resample(logits.cpu(), t.crop_size, *r.spacing, original_spacing, r.probability_resampling);
+  auto resized = nnunet_resample(logits.cpu(), t.crop_size, *r.spacing, original_spacing, r.probability_resampling);
+  if (float16_logits) resized = resized.to(torch::kHalf).to(torch::kFloat32);
   const auto p = regions ? torch::sigmoid(resized) : torch::softmax(resized, 0);
   const auto& shape = t.ras.shape;
   auto full = torch::zeros({p.size(0), shape[0], shape[1], shape[2]}, p.options());

@@ -118,13 +118,10 @@ torch::Tensor clipped_to_range_of(const torch::Tensor& out, const torch::Tensor&
   return torch::max(torch::min(out, in.amax(dims, true)), in.amin(dims, true));
 }
 
-}  // namespace
-
-torch::Tensor nnunet_resample(const torch::Tensor& data, const std::array<int64_t, 3>& new_shape, const std::array<double, 3>& current_spacing,
-                              const std::array<double, 3>& new_spacing, const NnunetResampling& how) {
-  if (data.dim() != 4) fail("nnU-Net resampling expects [C, D, H, W] data");
+// One channel [1, D, H, W] (float64 for its time only, as nnU-Net's loop over channels).
+torch::Tensor resample_channel(const torch::Tensor& data, const std::array<int64_t, 3>& new_shape, const std::array<double, 3>& current_spacing,
+                               const std::array<double, 3>& new_spacing, const NnunetResampling& how) {
   const std::array<int64_t, 3> shape{data.size(1), data.size(2), data.size(3)};
-  if (shape == new_shape) return data.to(torch::kFloat32);
   const auto x = data.to(torch::kFloat64);
   const auto axis = nnunet_separate_axis(current_spacing, new_spacing, how);
   torch::Tensor out = x;
@@ -141,6 +138,17 @@ torch::Tensor nnunet_resample(const torch::Tensor& data, const std::array<int64_
   out = clipped_to_range_of(out, x, plane);  // each slice resized (and clipped) on its own
   if (shape[*axis] != new_shape[*axis]) out = zoom_axis(out, *axis + 1, new_shape[*axis], how.order_z);
   return out.to(torch::kFloat32);
+}
+
+}  // namespace
+
+torch::Tensor nnunet_resample(const torch::Tensor& data, const std::array<int64_t, 3>& new_shape, const std::array<double, 3>& current_spacing,
+                              const std::array<double, 3>& new_spacing, const NnunetResampling& how) {
+  if (data.dim() != 4) fail("nnU-Net resampling expects [C, D, H, W] data");
+  if (std::array<int64_t, 3>{data.size(1), data.size(2), data.size(3)} == new_shape) return data.to(torch::kFloat32);
+  auto out = torch::empty({data.size(0), new_shape[0], new_shape[1], new_shape[2]}, torch::kFloat32);
+  for (int64_t c = 0; c < data.size(0); ++c) out[c].copy_(resample_channel(data.slice(0, c, c + 1), new_shape, current_spacing, new_spacing, how)[0]);
+  return out;
 }
 
 }  // namespace repux

@@ -117,6 +117,17 @@ torch::Tensor apply_postprocessing(const torch::Tensor& labels, const Postproces
     keep[0] = true;  // outside the class
     out.masked_fill_(keep.index({components}).logical_not().to(out.device()), 0);
   }
+  for (const auto& step : p.keep_largest) {
+    auto mask = torch::zeros_like(out, torch::kBool);
+    for (int64_t label : step.labels) mask |= out == label;
+    int64_t count = 0;
+    const auto components = label_components(mask, p.connectivity, &count).to(torch::kInt64);
+    if (count == 0) continue;
+    const auto sizes = torch::bincount(components.flatten(), {}, count + 1);
+    auto keep = sizes == sizes.slice(0, 1).max();  // every component of the largest size, as nnU-Net keeps them
+    keep[0] = true;
+    out.masked_fill_(keep.index({components}).logical_not().to(out.device()), step.background);
+  }
   return out;
 }
 

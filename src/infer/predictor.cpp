@@ -113,9 +113,10 @@ RasResult predict_whole(const torch::Tensor& image, const PreprocessTrace& trace
 // the crop, then softmax or sigmoid; the result is in the original voxel order.
 RasResult predict_as_nnunet(const torch::Tensor& image, const PreprocessTrace& trace, const Plan& plan, int64_t models,
                             const WindowPredictor& net, const InferenceSettings& settings, const PredictOptions& options) {
-  const auto logits = sliding_window_inference(image, plan.network.out_channels * models, net, settings, run_options(options))[0];
+  const auto logits = nnunet_sliding_window(image, plan.network.out_channels * models, net, settings, plan.network_axes, run_options(options))[0];
   const auto mean = logits.view({models, plan.network.out_channels, logits.size(1), logits.size(2), logits.size(3)}).mean(0);
-  const auto restored = restore_as_nnunet(mean, trace, plan.preprocessing, !plan.regions.empty());
+  const bool float16 = settings.accumulation == Accumulation::NnunetFloat16;
+  const auto restored = restore_as_nnunet(mean, trace, plan.preprocessing, !plan.regions.empty(), float16);
   RasResult out;
   out.labels = labels_of(restored, plan);
   if (options.keep_probabilities) out.probabilities = restored;
@@ -236,7 +237,7 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
   // Connected components do not change under reorientation (axes permuted or flipped), so the labels
   // are post-processed wherever they are at hand.
   const auto postprocessed = [&](const torch::Tensor& labels) {
-    return options.postprocess && !plan.postprocessing.rules.empty() ? apply_postprocessing(labels, plan.postprocessing) : labels;
+    return options.postprocess && !plan.postprocessing.empty() ? apply_postprocessing(labels, plan.postprocessing) : labels;
   };
   const bool as_nnunet = plan.preprocessing.pipeline == Pipeline::NnUNet;
   if (options.stitching == Stitching::Whole || as_nnunet) {

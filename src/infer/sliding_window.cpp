@@ -257,6 +257,52 @@ void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, cons
   finish_rows_before(padded[0]);
 }
 
+torch::Tensor nnunet_sliding_window(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
+                                    const InferenceSettings& settings, const std::array<int64_t, 3>& network_axes,
+                                    const SlidingWindowOptions& o) {
+  if (image.dim() != 5 || image.size(0) != 1) fail("sliding window expects a [1, C, D, H, W] image");
+  check_window_options(settings, o);
+  const std::array<int64_t, 3> size{image.size(2), image.size(3), image.size(4)};
+  const std::array<int64_t, 3> window = window_of(settings);
+  std::array<int64_t, 3> padded{}, before{};
+  std::vector<int64_t> pads(6, 0);
+  for (int a = 0; a < 3; ++a) {  // acvl_utils' pad_nd_image: the difference split, the larger half after
+    padded[a] = std::max(size[a], window[a]);
+    before[a] = (padded[a] - size[a]) / 2;
+    pads[2 * (2 - a)] = before[a];
+    pads[2 * (2 - a) + 1] = padded[a] - size[a] - before[a];
+  }
+  const auto input = torch::constant_pad_nd(image, pads, 0.0);
+  const auto dtype = settings.accumulation == Accumulation::NnunetFloat16 ? torch::kHalf : torch::kFloat32;
+  const auto weight = blending_weights(window, settings.blending).to(o.stitch_device);
+  auto logits = torch::zeros({out_channels, padded[0], padded[1], padded[2]}, torch::TensorOptions().dtype(dtype).device(o.stitch_device));
+  auto norm = torch::zeros({padded[0], padded[1], padded[2]}, logits.options());
+  const auto weight_in_dtype = weight.to(dtype);
+  // Positions in nnU-Net's order: its first (network) axis outermost.
+  std::array<std::vector<int64_t>, 3> starts;
+  for (int a = 0; a < 3; ++a) starts[a] = window_starts(padded[a], window[a], settings.overlap);
+  const auto& n = network_axes;
+  const auto flips = flip_sets(settings.mirror_axes);
+  size_t done = 0, total = starts[0].size() * starts[1].size() * starts[2].size();
+  for (int64_t s0 : starts[n[0]])
+    for (int64_t s1 : starts[n[1]])
+      for (int64_t s2 : starts[n[2]]) {
+        std::array<int64_t, 3> s{};
+        s[n[0]] = s0, s[n[1]] = s1, s[n[2]] = s2;
+        const auto x = input.slice(2, s[0], s[0] + window[0]).slice(3, s[1], s[1] + window[1]).slice(4, s[2], s[2] + window[2]);
+        const auto y = predict_batch(x.to(o.compute_device), predictor, flips, out_channels, o.stitch_device)[0] * weight;
+        auto at = [&](torch::Tensor t, int64_t first) {
+          return t.slice(first, s[0], s[0] + window[0]).slice(first + 1, s[1], s[1] + window[1]).slice(first + 2, s[2], s[2] + window[2]);
+        };
+        at(logits, 1).add_(y);  // summed in float32, stored in the accumulators' type (nnU-Net: predicted_logits[sl] += prediction)
+        at(norm, 0).add_(weight_in_dtype);
+        if (o.on_progress) o.on_progress(++done, total);
+      }
+  logits.div_(norm);
+  return logits.slice(1, before[0], before[0] + size[0]).slice(2, before[1], before[1] + size[1]).slice(3, before[2], before[2] + size[2])
+      .to(torch::kFloat32).unsqueeze(0);
+}
+
 torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
                                        const InferenceSettings& settings, const SlidingWindowOptions& o) {
   auto logits = torch::empty({1, out_channels, image.size(2), image.size(3), image.size(4)}, torch::TensorOptions().device(o.stitch_device));

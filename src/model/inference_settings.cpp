@@ -8,6 +8,7 @@ InferenceSettings merge(InferenceSettings s, const InferenceOverrides& over) {
   if (over.blending) s.blending = *over.blending;
   if (over.mirror_axes) s.mirror_axes = *over.mirror_axes;
   if (over.window || over.window_growth) s.window_growth = over.window_growth.value_or(1.0);
+  if (over.accumulation) s.accumulation = *over.accumulation;
   return s;
 }
 
@@ -17,6 +18,7 @@ InferenceOverrides merge(InferenceOverrides base, const InferenceOverrides& over
   if (over.blending) base.blending = over.blending;
   if (over.mirror_axes) base.mirror_axes = over.mirror_axes;
   if (over.window_growth) base.window_growth = over.window_growth;
+  if (over.accumulation) base.accumulation = over.accumulation;
   return base;
 }
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 namespace repux {
 namespace fs = std::filesystem;
@@ -269,6 +270,7 @@ Plan plan_from_nnunet(const nlohmann::json& plans, const nlohmann::json& c, cons
   p.inference.window = p.patch;
   p.inference.overlap = 0.5;  // nnU-Net's tile_step_size 0.5
   p.inference.blending = Blending::NnunetGaussian;
+  p.inference.accumulation = Accumulation::NnunetFloat16;
   p.inference.window_growth = 1;
   if (mirror.is_array()) {
     for (const auto& a : mirror) p.inference.mirror_axes.push_back(p.network_axes.at(a.get<int64_t>()));
@@ -289,6 +291,80 @@ NamedTensors network_weights(const TorchCheckpoint& checkpoint, const std::strin
     weights.emplace_back(name, t);
   }
   return weights;
+}
+
+// The postprocessing.pkl nnU-Net's find_best_configuration writes: in the folder itself, or in one of
+// its crossval_results_folds_*/ (the last by name, which holds the most folds). Empty: none.
+std::string postprocessing_file(const fs::path& folder) {
+  if (fs::is_regular_file(folder / "postprocessing.pkl")) return (folder / "postprocessing.pkl").string();
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    const auto file = entry.path() / "postprocessing.pkl";
+    if (entry.is_directory() && entry.path().filename().string().rfind("crossval_results_folds_", 0) == 0 && fs::is_regular_file(file)) {
+      found.push_back(file.string());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found.empty() ? "" : found.back();
+}
+
+// The labels of labels_or_regions (a label, a region's tuple, or a list of either) in one list;
+// false when something else is there.
+bool flatten_labels(const nlohmann::json& j, std::vector<int64_t>& out) {
+  if (j.is_number_integer()) {
+    out.push_back(j.get<int64_t>());
+    return true;
+  }
+  if (!j.is_array()) return false;
+  for (const auto& item : j) {
+    if (!flatten_labels(item, out)) return false;
+  }
+  return true;
+}
+
+// One (function, kwargs) step of the pickle as repux's, or a reason to skip it.
+std::optional<KeepLargestStep> keep_largest_step(const nlohmann::json& fn, const nlohmann::json& kw, std::string& why) {
+  const std::string name = fn.is_object() ? fn.value("__global__", "") : "";
+  if (name.substr(name.rfind('.') + 1) != "remove_all_but_largest_component_from_segmentation") {
+    why = fmt::format("{} is not a function repux has", name.empty() ? fn.dump() : name);
+    return std::nullopt;
+  }
+  KeepLargestStep step;
+  const nlohmann::json args = kw.is_object() ? kw : nlohmann::json::object();
+  for (const auto& [key, value] : args.items()) {
+    if (key == "labels_or_regions" && flatten_labels(value, step.labels)) continue;
+    if (key == "background_label" && value.is_number_integer()) {
+      step.background = value.get<int64_t>();
+      continue;
+    }
+    why = fmt::format("argument {}={} is not one repux has", key, value.dump());
+    return std::nullopt;
+  }
+  if (step.labels.empty()) {
+    why = "it names no labels_or_regions";
+    return std::nullopt;
+  }
+  return step;
+}
+
+// nnU-Net's (functions, kwargs) pair as repux's post-processing; the steps it cannot run are named in
+// `skipped` and left out. Components are counted with skimage's full (26-) connectivity, as nnU-Net does.
+Postprocessing postprocessing_from_pickle(const nlohmann::json& pkl, const std::string& path, std::vector<std::string>& skipped) {
+  if (!pkl.is_array() || pkl.size() != 2 || !pkl[0].is_array() || !pkl[1].is_array() || pkl[0].size() != pkl[1].size()) {
+    fail("{}: not nnU-Net's post-processing (a pair of lists: the functions and their arguments)", path);
+  }
+  Postprocessing p;
+  p.connectivity = Connectivity::Corners;
+  for (size_t i = 0; i < pkl[0].size(); ++i) {
+    std::string why;
+    if (auto step = keep_largest_step(pkl[0][i], pkl[1][i], why)) {
+      p.keep_largest.push_back(*step);
+    } else {
+      skipped.push_back(fmt::format("step {}: {}; skipped", i + 1, why));
+    }
+  }
+  return p;
 }
 
 std::string folder_configuration(const fs::path& folder) {
@@ -369,6 +445,16 @@ LoadedModel import_nnunet_model(const NnunetImportOptions& o) {
                        {"epochs", v.value("current_epoch", nlohmann::json())},
                        {"best_ema_foreground_dice", v.value("_best_ema", nlohmann::json())},
                        {"inference_allowed_mirroring_axes", v.value("inference_allowed_mirroring_axes", nlohmann::json())}};
+  if (const std::string pp = postprocessing_file(folder); !pp.empty()) {
+    std::vector<std::string> skipped;
+    m.info.plan.postprocessing = postprocessing_from_pickle(read_pickle_file(pp), pp, skipped);
+    try {
+      check_postprocessing(m.info.plan.postprocessing, label_classes(m.info.plan));
+    } catch (const Error& e) {
+      fail("{}: {}", pp, e.what());
+    }
+    m.info.provenance["postprocessing"] = {{"file", pp}, {"skipped", skipped}};
+  }
   m.net = create_network(m.info.plan.network);
   load_state_dict(m.net, network_weights(checkpoint, checkpoint_path), KernelForm::Effective, checkpoint_path);
   m.net->eval();

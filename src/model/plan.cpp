@@ -61,11 +61,13 @@ void check_inference(const InferenceSettings& s, const std::array<int64_t, 3>& m
 }
 
 nlohmann::json to_json(const InferenceSettings& s) {
-  return {{"window", *s.window}, {"overlap", s.overlap}, {"blending", enum_name(s.blending)}, {"mirror_axes", s.mirror_axes}, {"window_growth", s.window_growth}};
+  nlohmann::json j = {{"window", *s.window}, {"overlap", s.overlap}, {"blending", enum_name(s.blending)}, {"mirror_axes", s.mirror_axes}, {"window_growth", s.window_growth}};
+  if (s.accumulation != Accumulation::Float32) j["accumulation"] = enum_name(s.accumulation);
+  return j;
 }
 
 InferenceSettings inference_from_json(const nlohmann::json& j) {
-  in_field("inference", [&] { check_known_keys(j, {"window", "overlap", "blending", "mirror_axes", "window_growth"}, "the inference settings"); return 0; });
+  in_field("inference", [&] { check_known_keys(j, {"window", "overlap", "blending", "mirror_axes", "window_growth", "accumulation"}, "the inference settings"); return 0; });
   InferenceSettings s;
   if (j.contains("window") && !j["window"].is_null()) {
     s.window = in_field("inference.window", [&] { return j["window"].get<std::array<int64_t, 3>>(); });
@@ -76,6 +78,9 @@ InferenceSettings inference_from_json(const nlohmann::json& j) {
   }
   s.mirror_axes = in_field("inference.mirror_axes", [&] { return j.value("mirror_axes", s.mirror_axes); });
   s.window_growth = in_field("inference.window_growth", [&] { return j.value("window_growth", s.window_growth); });
+  if (j.contains("accumulation")) {
+    s.accumulation = in_field("inference.accumulation", [&] { return enum_from_name<Accumulation>(j["accumulation"].get<std::string>()); });
+  }
   return s;
 }
 

@@ -42,6 +42,14 @@ using SlabSink = std::function<void(int64_t first_row, const torch::Tensor& logi
 void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
                           const InferenceSettings& settings, const SlidingWindowOptions& run, const SlabSink& sink);
 
+// nnU-Net's sliding window (predict_sliding_window_return_logits), for imported models: the whole
+// volume at once, windows of exactly the settings' window visited in nnU-Net's order (its first
+// network axis outermost; network axis n is volume axis network_axes[n]), summed in the settings'
+// accumulation. Returns [1, K, D, H, W] float32 logits on the stitch device.
+torch::Tensor nnunet_sliding_window(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
+                                    const InferenceSettings& settings, const std::array<int64_t, 3>& network_axes,
+                                    const SlidingWindowOptions& run);
+
 // The same, gathered: [1, K, D, H, W] blended logits on the stitch device.
 torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
                                        const InferenceSettings& settings, const SlidingWindowOptions& run = {});

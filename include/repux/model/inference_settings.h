@@ -25,6 +25,18 @@ struct EnumNames<Blending> {
                                                                     {Blending::NnunetGaussian, "nnunet_gaussian"}};
 };
 
+// What the windows' blended logits are summed in: float32, or float16 as nnU-Net's predictor sums
+// them (predicted_logits and n_predictions are torch.half, in its window order). nnU-Net's float16
+// weights underflow near a window's edges, where one window alone covers a voxel, so float16 changes
+// probabilities there by up to ~0.1; imported models keep it so that their labels are nnU-Net's own.
+enum class Accumulation { Float32, NnunetFloat16 };
+template <>
+struct EnumNames<Accumulation> {
+  static constexpr const char* what = "accumulation";
+  static constexpr std::pair<Accumulation, const char*> table[] = {{Accumulation::Float32, "float32"},
+                                                                       {Accumulation::NnunetFloat16, "nnunet_float16"}};
+};
+
 struct InferenceSettings {
   std::optional<std::array<int64_t, 3>> window;  // none: the plan's patch (a Plan resolves it)
   // 0.25, not nnU-Net's 0.5: 2.3x fewer windows on a 256x256x160 CT for -0.0012 mean Dice on held-out
@@ -37,6 +49,7 @@ struct InferenceSettings {
   // scale of their patch (a 21^3 kernel spans a 32^3 patch's deeper feature maps, padding included),
   // so windows larger than the training patch cost accuracy: -0.08 mean Dice at 1.5x per axis.
   double window_growth = 1;
+  Accumulation accumulation = Accumulation::Float32;
 };
 
 // The user's overlay: each set field replaces the settings' own.
@@ -46,6 +59,7 @@ struct InferenceOverrides {
   std::optional<Blending> blending;
   std::optional<std::vector<int64_t>> mirror_axes;
   std::optional<double> window_growth;  // unset with a window given: 1, that window exactly
+  std::optional<Accumulation> accumulation;
 };
 
 // `settings` with each field that `over` sets replaced by it. A window set without a growth means

@@ -29,9 +29,20 @@ struct ClassRule {
   bool operator==(const ClassRule& o) const { return largest_only == o.largest_only && min_voxels == o.min_voxels; }
 };
 
+// nnU-Net's kind of rule (its postprocessing.pkl, remove_all_but_largest_component_from_segmentation):
+// the voxels of `labels` taken together as one mask, every component but the largest (all of the
+// largest size, when several tie) set to `background`.
+struct KeepLargestStep {
+  std::vector<int64_t> labels;
+  int64_t background = 0;
+  bool operator==(const KeepLargestStep& o) const { return labels == o.labels && background == o.background; }
+};
+
 struct Postprocessing {
   Connectivity connectivity = Connectivity::Corners;
   std::map<int64_t, ClassRule> rules;  // by class index; a class without a rule is left alone
+  std::vector<KeepLargestStep> keep_largest;  // after `rules`, in order, each on the previous one's result
+  bool empty() const { return rules.empty() && keep_largest.empty(); }
 };
 
 nlohmann::json to_json(const Postprocessing& p);
