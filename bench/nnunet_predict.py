@@ -22,7 +22,7 @@ CASE = dict(name="totalseg_sized", cls="PlainConvUNet", channels=1, classes=4, f
             kernels=[[3, 3, 3]] * 6, strides=[[1, 1, 1]] + [[2, 2, 2]] * 5, enc=[2] * 6, dec=[2] * 5, norm="instance",
             norm_kwargs={"eps": 1e-5, "affine": True}, nonlin="leaky", nonlin_kwargs={"inplace": True}, dropout=None,
             nonlin_first=False, conv_bias=True, format="current", checkpoint="checkpoint_final.pth", mirror=None,
-            input=[1, 32, 32, 32], patch=[128, 128, 128], spacing=[1.5, 1.5, 1.5], normalization="CTNormalization")
+            input=[1, 64, 64, 64], patch=[128, 128, 128], spacing=[1.5, 1.5, 1.5], normalization="CTNormalization")
 TRAINER = "nnUNetTrainerNoMirroring"
 
 

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 
 TEST(Allocator, TcmallocServesMallocInTheTestsAndTheProgram) {
@@ -24,6 +26,27 @@ TEST(Allocator, ReportsTheLibraryThatServesMalloc) {
   // Independent of the build: glibc's malloc lives in libc.so.6, anything else in its own library.
   const std::string name = repux::active_allocator();
   EXPECT_TRUE(name.rfind("libc.so", 0) == 0 || name.find("malloc") != std::string::npos) << name;
+}
+
+// While a ReturnFreedMemory lives, tcmalloc's own property says it decommits at once; afterwards it is
+// back to what it was (read through tcmalloc's C API, not through the class).
+TEST(Allocator, ReturnFreedMemoryTurnsDecommitOnForItsScope) {
+#ifdef REPUX_EXPECT_TCMALLOC
+  using GetProperty = int (*)(const char*, size_t*);
+  auto* get = reinterpret_cast<GetProperty>(::dlsym(RTLD_DEFAULT, "MallocExtension_GetNumericProperty"));
+  ASSERT_NE(get, nullptr);
+  size_t before = 7, inside = 7, after = 7;
+  ASSERT_TRUE(get("tcmalloc.aggressive_memory_decommit", &before));
+  {
+    const repux::ReturnFreedMemory scope;
+    get("tcmalloc.aggressive_memory_decommit", &inside);
+  }
+  get("tcmalloc.aggressive_memory_decommit", &after);
+  EXPECT_EQ(inside, 1u);
+  EXPECT_EQ(after, before);
+#else
+  GTEST_SKIP() << "built with REPUX_TCMALLOC=OFF";
+#endif
 }
 
 // Every repux program sets its threads through set_cpu_threads: OpenBLAS, where it is LibTorch's BLAS,

@@ -4,6 +4,7 @@
 #include "repux/data/preprocess.h"
 #include "repux/data/restore.h"
 #include "repux/infer/postprocess.h"
+#include "repux/allocator.h"
 #include "repux/error.h"
 
 #include <fmt/ranges.h>
@@ -113,6 +114,7 @@ RasResult predict_whole(const torch::Tensor& image, const PreprocessTrace& trace
 // the crop, then softmax or sigmoid; the result is in the original voxel order.
 RasResult predict_as_nnunet(const torch::Tensor& image, const PreprocessTrace& trace, const Plan& plan, int64_t models,
                             const WindowPredictor& net, const InferenceSettings& settings, const PredictOptions& options) {
+  const ReturnFreedMemory low_peak;  // the whole-volume way holds more at once than repux's slabs
   const auto logits = nnunet_sliding_window(image, plan.network.out_channels * models, net, settings, plan.network_axes, run_options(options))[0];
   const auto mean = logits.view({models, plan.network.out_channels, logits.size(1), logits.size(2), logits.size(3)}).mean(0);
   const bool float16 = settings.accumulation == Accumulation::NnunetFloat16;
