@@ -109,16 +109,19 @@ PreparedCase preprocess_as_nnunet(const Volume& image, const PreprocessRecipe& r
 torch::Tensor restore_as_nnunet(const torch::Tensor& logits, const PreprocessTrace& t, const PreprocessRecipe& r, bool regions, bool float16_logits) {
   if (logits.dim() != 4) fail("restoring nnU-Net logits: expected [K, D, H, W], got {} dimensions", logits.dim());
   const auto original_spacing = affine_spacing(t.ras.affine);
-  auto resized = nnunet_resample(logits.cpu(), t.crop_size, *r.spacing, original_spacing, r.probability_resampling);
-  if (float16_logits) resized = resized.to(torch::kHalf).to(torch::kFloat32);
-  const auto p = regions ? torch::sigmoid(resized) : torch::softmax(resized, 0);
+  auto p = nnunet_resample(logits.cpu(), t.crop_size, *r.spacing, original_spacing, r.probability_resampling);
+  if (p.is_same(logits)) p = p.clone();  // not resampled: the caller's logits stay as they are
+  if (float16_logits) p.copy_(p.to(torch::kHalf));
+  p = regions ? p.sigmoid_() : torch::softmax(p, 0);  // the logits are let go here
   const auto& shape = t.ras.shape;
+  if (t.crop_size == shape) return undo_reorientation(p, t.orientation);
   auto full = torch::zeros({p.size(0), shape[0], shape[1], shape[2]}, p.options());
   if (!regions) full[0].fill_(1.0);
   full.slice(1, t.crop_start[0], t.crop_start[0] + t.crop_size[0])
       .slice(2, t.crop_start[1], t.crop_start[1] + t.crop_size[1])
       .slice(3, t.crop_start[2], t.crop_start[2] + t.crop_size[2])
       .copy_(p);
+  p = torch::Tensor();
   return undo_reorientation(full, t.orientation);
 }
 

@@ -100,7 +100,20 @@ torch::Tensor zoom_rows(const torch::Tensor& x, int64_t out_length, int order) {
 torch::Tensor zoom_axis(const torch::Tensor& data, int64_t dim, int64_t out_length, int order) {
   if (order != 0 && order != 1 && order != 3) fail("nnU-Net resampling of order {}: repux has orders 0, 1 and 3", order);
   if (data.size(dim) == out_length) return data;  // every order reproduces the samples themselves
-  return zoom_rows(data.movedim(dim, 0).contiguous(), out_length, order).movedim(0, dim);
+  // In chunks along another axis, so that the filter's temporaries stay small next to the volume.
+  constexpr int64_t kChunkElements = int64_t{1} << 22;
+  const auto rows = data.movedim(dim, 0);
+  const int64_t n = rows.size(0), last = rows.dim() - 1;
+  auto sizes = rows.sizes().vec();
+  sizes[0] = out_length;
+  auto out = torch::empty(sizes, data.options());
+  const int64_t per_column = (n + out_length + 24) * (rows.numel() / n / std::max<int64_t>(1, rows.size(last)));
+  const int64_t chunk = std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, per_column));
+  for (int64_t s = 0; s < rows.size(last); s += chunk) {
+    const int64_t len = std::min(chunk, rows.size(last) - s);
+    out.narrow(last, s, len).copy_(zoom_rows(rows.narrow(last, s, len).contiguous(), out_length, order));
+  }
+  return out.movedim(0, dim);
 }
 
 std::optional<int> nnunet_separate_axis(const std::array<double, 3>& current_spacing, const std::array<double, 3>& new_spacing,
@@ -114,8 +127,8 @@ std::optional<int> nnunet_separate_axis(const std::array<double, 3>& current_spa
 namespace {
 
 // skimage's clip to the input's range, over the dimensions given (a channel, or a slice of it).
-torch::Tensor clipped_to_range_of(const torch::Tensor& out, const torch::Tensor& in, std::vector<int64_t> dims) {
-  return torch::max(torch::min(out, in.amax(dims, true)), in.amin(dims, true));
+torch::Tensor clipped_to_range_of(torch::Tensor out, const torch::Tensor& in, std::vector<int64_t> dims) {
+  return out.clamp_(in.amin(dims, true), in.amax(dims, true));
 }
 
 // One channel [1, D, H, W] (float64 for its time only, as nnU-Net's loop over channels).
