@@ -106,13 +106,19 @@ PreparedCase preprocess_as_nnunet(const Volume& image, const PreprocessRecipe& r
   return out;
 }
 
-torch::Tensor restore_as_nnunet(const torch::Tensor& logits, const PreprocessTrace& t, const PreprocessRecipe& r, bool regions, bool float16_logits) {
+torch::Tensor restore_as_nnunet(torch::Tensor logits, const PreprocessTrace& t, const PreprocessRecipe& r, bool regions, bool float16_logits) {
   if (logits.dim() != 4) fail("restoring nnU-Net logits: expected [K, D, H, W], got {} dimensions", logits.dim());
   const auto original_spacing = affine_spacing(t.ras.affine);
   auto p = nnunet_resample(logits.cpu(), t.crop_size, *r.spacing, original_spacing, r.probability_resampling);
-  if (p.is_same(logits)) p = p.clone();  // not resampled: the caller's logits stay as they are
+  if (p.is_same(logits)) p = p.clone();  // not resampled: logits a caller still holds stay as they are
+  logits = torch::Tensor();
   if (float16_logits) p.copy_(p.to(torch::kHalf));
-  p = regions ? p.sigmoid_() : torch::softmax(p, 0);  // the logits are let go here
+  if (regions) {
+    p.sigmoid_();
+  } else {  // softmax in place: a second K x D x H x W copy would be the job's peak
+    p.sub_(std::get<0>(p.max(0, true))).exp_();
+    p.div_(p.sum(0, true));
+  }
   const auto& shape = t.ras.shape;
   if (t.crop_size == shape) return undo_reorientation(p, t.orientation);
   auto full = torch::zeros({p.size(0), shape[0], shape[1], shape[2]}, p.options());

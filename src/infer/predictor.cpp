@@ -115,10 +115,10 @@ RasResult predict_whole(const torch::Tensor& image, const PreprocessTrace& trace
 RasResult predict_as_nnunet(const torch::Tensor& image, const PreprocessTrace& trace, const Plan& plan, int64_t models,
                             const WindowPredictor& net, const InferenceSettings& settings, const PredictOptions& options) {
   const ReturnFreedMemory low_peak;  // the whole-volume way holds more at once than repux's slabs
-  const auto logits = nnunet_sliding_window(image, plan.network.out_channels * models, net, settings, plan.network_axes, run_options(options))[0];
-  const auto mean = logits.view({models, plan.network.out_channels, logits.size(1), logits.size(2), logits.size(3)}).mean(0);
+  auto logits = nnunet_sliding_window(image, plan.network.out_channels * models, net, settings, plan.network_axes, run_options(options))[0];
+  if (models > 1) logits = logits.view({models, plan.network.out_channels, logits.size(1), logits.size(2), logits.size(3)}).mean(0);
   const bool float16 = settings.accumulation == Accumulation::NnunetFloat16;
-  const auto restored = restore_as_nnunet(mean, trace, plan.preprocessing, !plan.regions.empty(), float16);
+  const auto restored = restore_as_nnunet(std::move(logits), trace, plan.preprocessing, !plan.regions.empty(), float16);
   RasResult out;
   out.labels = labels_of(restored, plan);
   if (options.keep_probabilities) out.probabilities = restored;

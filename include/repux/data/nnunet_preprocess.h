@@ -16,8 +16,8 @@ PreparedCase preprocess_as_nnunet(const Volume& image, const PreprocessRecipe& r
 // Logits [K, d, h, w] on the preprocessed grid -> probabilities [K, D, H, W] on the image's own grid.
 // Outside the crop: the background class with probability 1, or for regions every channel 0.
 // With `float16_logits`, the resampled logits are rounded to float16 before the softmax, as nnU-Net's
-// export does with its float16 logits.
-torch::Tensor restore_as_nnunet(const torch::Tensor& logits, const PreprocessTrace& trace, const PreprocessRecipe& recipe, bool regions,
+// export does with its float16 logits. Taken by value: moved in, the logits are let go once resampled.
+torch::Tensor restore_as_nnunet(torch::Tensor logits, const PreprocessTrace& trace, const PreprocessRecipe& recipe, bool regions,
                                 bool float16_logits = false);
 
 // scipy's binary_fill_holes: the false voxels not connected (6-connectivity) to the border become true.
