@@ -131,7 +131,7 @@ torch::Tensor clipped_to_range_of(torch::Tensor out, const torch::Tensor& in, st
   return out.clamp_(in.amin(dims, true), in.amax(dims, true));
 }
 
-// One channel [1, D, H, W] (float64 for its time only, as nnU-Net's loop over channels).
+// One channel [1, D, H, W], resized in float64 (for its time only, as nnU-Net's loop over channels).
 torch::Tensor resample_channel(const torch::Tensor& data, const std::array<int64_t, 3>& new_shape, const std::array<double, 3>& current_spacing,
                                const std::array<double, 3>& new_spacing, const NnunetResampling& how) {
   const std::array<int64_t, 3> shape{data.size(1), data.size(2), data.size(3)};
@@ -140,7 +140,7 @@ torch::Tensor resample_channel(const torch::Tensor& data, const std::array<int64
   torch::Tensor out = x;
   if (!axis) {
     for (int a = 0; a < 3; ++a) out = zoom_axis(out, a + 1, new_shape[a], how.order);
-    return clipped_to_range_of(out, x, {1, 2, 3}).to(torch::kFloat32);
+    return clipped_to_range_of(out, x, {1, 2, 3});
   }
   std::vector<int64_t> plane;
   for (int a = 0; a < 3; ++a) {
@@ -150,7 +150,7 @@ torch::Tensor resample_channel(const torch::Tensor& data, const std::array<int64
   }
   out = clipped_to_range_of(out, x, plane);  // each slice resized (and clipped) on its own
   if (shape[*axis] != new_shape[*axis]) out = zoom_axis(out, *axis + 1, new_shape[*axis], how.order_z);
-  return out.to(torch::kFloat32);
+  return out;
 }
 
 }  // namespace
