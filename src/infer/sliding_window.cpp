@@ -197,6 +197,26 @@ torch::Tensor predict_batch(const torch::Tensor& batch, const WindowPredictor& p
   return out;
 }
 
+// An image smaller than the window along an axis is padded with zeros to it, the difference split
+// with the larger half after (as acvl_utils' pad_nd_image, which nnU-Net uses): the padded image, its
+// size and the padding before the image.
+struct PaddedImage {
+  torch::Tensor input;
+  std::array<int64_t, 3> padded, before;
+};
+PaddedImage padded_to_window(const torch::Tensor& image, const std::array<int64_t, 3>& size, const std::array<int64_t, 3>& window) {
+  PaddedImage out;
+  std::vector<int64_t> pads(6, 0);
+  for (int a = 0; a < 3; ++a) {
+    out.padded[a] = std::max(size[a], window[a]);
+    out.before[a] = (out.padded[a] - size[a]) / 2;
+    pads[2 * (2 - a)] = out.before[a];
+    pads[2 * (2 - a) + 1] = out.padded[a] - size[a] - out.before[a];
+  }
+  out.input = torch::constant_pad_nd(image, pads, 0.0);
+  return out;
+}
+
 }  // namespace
 
 void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
@@ -205,15 +225,7 @@ void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, cons
   check_window_options(settings, o);
   const std::array<int64_t, 3> size{image.size(2), image.size(3), image.size(4)};
   const std::array<int64_t, 3> window = fitted_window(size, settings);
-  std::array<int64_t, 3> padded{}, before{};
-  std::vector<int64_t> pads(6, 0);
-  for (int a = 0; a < 3; ++a) {
-    padded[a] = std::max(size[a], window[a]);
-    before[a] = (padded[a] - size[a]) / 2;
-    pads[2 * (2 - a)] = before[a];
-    pads[2 * (2 - a) + 1] = padded[a] - size[a] - before[a];
-  }
-  auto input = torch::constant_pad_nd(image, pads, 0.0);
+  const auto [input, padded, before] = padded_to_window(image, size, window);
   auto weight = blending_weights(window, settings.blending);
   weight = weight.to(o.stitch_device).unsqueeze(0);
 
@@ -264,15 +276,7 @@ torch::Tensor nnunet_sliding_window(const torch::Tensor& image, int64_t out_chan
   check_window_options(settings, o);
   const std::array<int64_t, 3> size{image.size(2), image.size(3), image.size(4)};
   const std::array<int64_t, 3> window = window_of(settings);
-  std::array<int64_t, 3> padded{}, before{};
-  std::vector<int64_t> pads(6, 0);
-  for (int a = 0; a < 3; ++a) {  // acvl_utils' pad_nd_image: the difference split, the larger half after
-    padded[a] = std::max(size[a], window[a]);
-    before[a] = (padded[a] - size[a]) / 2;
-    pads[2 * (2 - a)] = before[a];
-    pads[2 * (2 - a) + 1] = padded[a] - size[a] - before[a];
-  }
-  const auto input = torch::constant_pad_nd(image, pads, 0.0);
+  const auto [input, padded, before] = padded_to_window(image, size, window);
   const auto dtype = settings.accumulation == Accumulation::NnunetFloat16 ? torch::kHalf : torch::kFloat32;
   const auto weight = blending_weights(window, settings.blending).to(o.stitch_device);
   auto logits = torch::zeros({out_channels, padded[0], padded[1], padded[2]}, torch::TensorOptions().dtype(dtype).device(o.stitch_device));
