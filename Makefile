@@ -9,7 +9,7 @@ deps:
 	./scripts/install-deps.sh
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DREPUX_ASAN=ON
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j$(JOBS)
 
 # The fuzzers first (20 s each, for a 2-core CI run's budget; `make fuzz` runs them for 10 minutes),

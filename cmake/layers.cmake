@@ -24,6 +24,18 @@ if(NOT REPUX_DICOM)
 endif()
 
 include(${CMAKE_CURRENT_LIST_DIR}/layer_sources.cmake)
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+
+# Sources whose includes never reach LibTorch build without its precompiled header, which costs a unit
+# 5-20 s on two cores to load (tools/torch_free_sources.py says which and why).
+function(repux_skip_pch_where_torch_free)
+  execute_process(COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/torch_free_sources.py --root ${PROJECT_SOURCE_DIR} ${ARGN}
+                  OUTPUT_VARIABLE torch_free RESULT_VARIABLE failed)
+  if(failed)
+    message(FATAL_ERROR "tools/torch_free_sources.py failed")
+  endif()
+  set_source_files_properties(${torch_free} DIRECTORY ${PROJECT_SOURCE_DIR} PROPERTIES SKIP_PRECOMPILE_HEADERS ON SKIP_UNITY_BUILD_INCLUSION ON)
+endfunction()
 
 set(REPUX_LAYER_TARGETS)
 foreach(entry ${REPUX_LAYERS})
@@ -37,6 +49,7 @@ foreach(entry ${REPUX_LAYERS})
     list(TRANSFORM below PREPEND repux_)
   endif()
   repux_layer_sources(${layer} sources)
+  repux_skip_pch_where_torch_free(${sources})
   add_library(repux_${layer} STATIC ${sources})
   set_target_properties(repux_${layer} PROPERTIES EXPORT_NAME ${layer})
   add_library(repux::${layer} ALIAS repux_${layer})
@@ -82,7 +95,6 @@ add_library(repux INTERFACE)
 target_link_libraries(repux INTERFACE ${REPUX_LAYERS_TOP_DOWN})
 
 # The layering check, part of every build: an upward include fails it (tools/check_layers.py).
-find_package(Python3 REQUIRED COMPONENTS Interpreter)
 set(REPUX_LAYER_CHECK ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/check_layers.py --root ${PROJECT_SOURCE_DIR} ${REPUX_LAYERS})
 file(GLOB_RECURSE REPUX_LAYERED_FILES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*.h ${PROJECT_SOURCE_DIR}/src/*.cpp
      ${PROJECT_SOURCE_DIR}/include/repux/*.h)

@@ -20,7 +20,7 @@ torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
 nccl_h=$(find "$(python3 -c 'import site; print(site.getsitepackages()[0])')" /usr/include -name nccl.h 2>/dev/null | head -1 || true)
-cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DREPUX_ASAN=OFF -DREPUX_TCMALLOC=OFF -DREPUX_DICOM=OFF -DREPUX_FMT_HEADER_ONLY=ON -DREPUX_STATIC_LIBSTDCXX=ON \
+cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DREPUX_TCMALLOC=OFF -DREPUX_DICOM=OFF -DREPUX_FMT_HEADER_ONLY=ON -DREPUX_STATIC_LIBSTDCXX=ON \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 \
   ${nccl_h:+-DNCCL_INCLUDE_DIR="$(dirname "$nccl_h")"}
 targets=(--target all --target benchmarks); [ $# -gt 0 ] && targets=(); for t in "$@"; do targets+=(--target "$t"); done

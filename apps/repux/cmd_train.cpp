@@ -120,7 +120,6 @@ class ConsoleProgress : public TrainingObserver {
 
   void on_start(const RunStart& s) override {
     log_.open(fs::path(output_dir_) / TrainOutputs::log(), std::ios::app);
-    names_ = s.class_names;
     say("{} training and {} validation cases from {} ({} preprocessed now) in {:.1f} s\n", s.training_cases, s.validation_cases, s.store,
              s.preprocessed_cases, s.prepare_seconds);
     if (s.resumed_at > 0) say("resumed from the checkpoint at iteration {}\n", s.resumed_at);
@@ -135,8 +134,8 @@ class ConsoleProgress : public TrainingObserver {
     ++losses_;
     if (r.validation) {
       std::string detail;
-      for (size_t c = 0; c < r.validation->per_class.size(); ++c) detail += fmt::format(" {} {:.3f}", names_[c + 1], r.validation->per_class[c]);
-      say("validation at {}: mean Dice {:.4f} (best {:.4f} at {}):{}\n", r.done, r.validation->mean, r.best_dice, r.best_iteration, detail);
+      for (size_t c = 0; c < r.validation->mean_per_class.size(); ++c) detail += fmt::format(" {} {:.3f}", r.validation->class_names[c], r.validation->mean_per_class[c].dice);
+      say("validation at {}: mean Dice {:.4f} (best {:.4f} at {}):{}\n", r.done, r.validation->mean.dice, r.best_dice, r.best_iteration, detail);
     }
     if (r.done % log_every_ != 0 && r.done != r.iterations) return;
     say("it {:>6}/{}  loss {:.4f}  {:.2f} it/s  data wait {:.0f}%  ETA {:.0f} s\n", r.done, r.iterations, loss_sum_ / losses_,
@@ -153,7 +152,6 @@ class ConsoleProgress : public TrainingObserver {
   int64_t log_every_;
   std::string output_dir_;
   std::ofstream log_;
-  std::vector<std::string> names_;
   double loss_sum_ = 0;
   int64_t losses_ = 0;
 };

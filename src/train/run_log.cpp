@@ -60,8 +60,8 @@ RunLog::RunLog(const std::string& output_dir, int64_t resumed_at)
 void RunLog::on_iteration(const IterationReport& r) {
   std::string dice_cell;
   if (r.validation) {
-    dice_cell = fmt::format("{:.6f}", r.validation->mean);
-    dice_.push_back({static_cast<double>(r.done), r.validation->mean});
+    dice_cell = fmt::format("{:.6f}", r.validation->mean.dice);
+    dice_.push_back({static_cast<double>(r.done), r.validation->mean.dice});
   }
   metrics_ << r.done << "," << r.loss << "," << dice_cell << std::endl;
   if (!metrics_) fail("cannot write {}: disk full or I/O error", metrics_path_);

@@ -14,6 +14,7 @@
 #include "repux/train/final_validation.h"
 #include "repux/train/run_log.h"
 #include "repux/train/training_step.h"
+#include "repux/train/validator.h"
 
 #include <chrono>
 #include <cmath>
@@ -345,11 +346,12 @@ void Run::validate_and_save(IterationReport& report) {
   ModelInfo info;
   info.plan = o_.plan;
   info.provenance = {{"trained_by", "repux train"}, {"dataset", o_.dataset}, {"iterations", o_.iterations}, {"seed", o_.seed}};
-  const double mean = report.validation->mean;
+  const double mean = report.validation->mean.dice;
   if (mean > progress_.best_dice) {  // false for NaN (no class present): no score, no best
     progress_.best_dice = mean;
     progress_.best_iteration = report.done;
-    best_per_class_ = report.validation->per_class;
+    best_per_class_.clear();
+    for (const ClassMetrics& m : report.validation->mean_per_class) best_per_class_.push_back(m.dice);
     if (main_rank_) save_model(net_, info, in_output(o_, TrainOutputs::best_model()));
   }
   progress_.iteration = report.done;

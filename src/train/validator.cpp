@@ -2,6 +2,8 @@
 
 #include "repux/eval/metrics.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 namespace repux {
@@ -24,7 +26,7 @@ std::pair<torch::Tensor, torch::Tensor> Validator::masks(const torch::Tensor& de
   return {(decided[k] > 0).cpu().logical_and(scored), region_masks(label, one)[0].logical_and(scored)};
 }
 
-ValidationResult Validator::run(Segmenter& net) const {
+EvaluationSummary Validator::run(Segmenter& net) const {
   torch::NoGradGuard no_grad;
   net->eval();
   const int rank = comm_ ? comm_->rank() : 0, ranks = comm_ ? comm_->size() : 1;
@@ -51,13 +53,23 @@ ValidationResult Validator::run(Segmenter& net) const {
     std::vector<torch::Tensor> t{sums, counts};
     comm_->all_reduce_sum(t);
   }
-  ValidationResult result;
+  return dice_summary(sums, counts);
+}
+
+// The means of a validation: Dice per score (sum / count of the cases that hold it), NaN elsewhere.
+EvaluationSummary Validator::dice_summary(const torch::Tensor& sums, const torch::Tensor& counts) const {
+  const double nan = std::nan("");
+  EvaluationSummary summary;
+  std::vector<double> dice;
+  const auto names = plan_.regions.empty() ? plan_.class_names : plan_.regions.names_with_background();
   for (int64_t c = 0; c < sums.size(0); ++c) {
     const double n = counts[c].item<double>();
-    result.per_class.push_back(n > 0 ? sums[c].item<double>() / n : std::nan(""));
+    summary.class_names.push_back(static_cast<size_t>(c + 1) < names.size() ? names[static_cast<size_t>(c + 1)] : fmt::format("class{}", c + 1));
+    dice.push_back(n > 0 ? sums[c].item<double>() / n : nan);
+    summary.mean_per_class.push_back({dice.back(), nan, nan});
   }
-  result.mean = mean_of_finite(result.per_class);
-  return result;
+  summary.mean = {mean_of_finite(dice), nan, nan};
+  return summary;
 }
 
 }  // namespace repux

@@ -2,7 +2,7 @@
 // What a training run tells the outside while it runs. The trainer neither prints nor plots: it
 // reports to observers, called on the main rank only. The run log (metrics.csv and the curves) is
 // one; the command line's progress lines are another.
-#include "repux/train/validator.h"
+#include "repux/eval/evaluation_summary.h"
 
 #include <cstdint>
 #include <optional>
@@ -27,7 +27,7 @@ struct IterationReport {
   int64_t done = 0;        // iterations completed, this one included
   int64_t iterations = 0;  // of the whole run
   double loss = 0;         // mean over the ranks
-  std::optional<ValidationResult> validation;  // when this iteration ended with a validation
+  std::optional<EvaluationSummary> validation;  // when this iteration ended with a validation
   double best_dice = -1;   // best mean validation Dice so far (-1: none yet)
   int64_t best_iteration = 0;
   double iterations_per_second = 0;   // since the start of this process's run
