@@ -156,6 +156,33 @@ TEST(Plan, AModelFileOfVersionOneLoadsWithItsPatchAndRecipe) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
+// The trainer's validation returns the typed result evaluate returns: the classes named as the Plan
+// names them, Dice means (NaN for a class no case holds, left out of the mean), HD95 and surface Dice
+// NaN (not computed while training), and it survives the JSON round trip of summary.json.
+TEST(Plan, ValidationReturnsAnEvaluationSummaryOfDiceMeans) {
+  const Plan plan = resolved(unusual_plan());
+  torch::manual_seed(0);
+  Segmenter net = create_network(plan.network);
+  PreparedCase c;
+  c.image = torch::randn({1, 32, 32, 32});
+  c.label = torch::zeros({32, 32, 32}, torch::kInt64);
+  c.label.slice(0, 0, 16).fill_(1);  // "grey" present, "white" absent
+  const Validator validator(ValidationCases{1, [&](size_t) { return c; }}, plan, torch::kCPU, Precision::Float32);
+  const EvaluationSummary s = validator.run(net);
+  EXPECT_TRUE(net->is_training());
+  EXPECT_EQ(s.class_names, (std::vector<std::string>{"grey", "white"}));
+  ASSERT_EQ(s.mean_per_class.size(), 2u);
+  const double grey = s.mean_per_class[0].dice;
+  EXPECT_TRUE(grey >= 0 && grey <= 1) << grey;
+  EXPECT_TRUE(std::isnan(s.mean_per_class[1].dice));
+  EXPECT_EQ(s.mean.dice, grey);
+  EXPECT_TRUE(std::isnan(s.mean.hd95) && std::isnan(s.mean_per_class[0].surface_dice));
+  const EvaluationSummary back = evaluation_summary_from_json(nlohmann::json::parse(to_json(s).dump()));
+  EXPECT_EQ(back.class_names, s.class_names);
+  EXPECT_EQ(back.mean.dice, grey);
+  EXPECT_TRUE(std::isnan(back.mean_per_class[1].dice));
+}
+
 TEST(Plan, ValidationAndPredictStartFromTheSameSlidingWindow) {
   const Plan plan = resolved(unusual_plan());
   const Validator validator(ValidationCases{}, plan, torch::kCPU, Precision::Float32);
