@@ -12,7 +12,10 @@ trap 'rm -rf "$work"' EXIT
 
 deb_of() { ls "$work"/out/"$1"_*.deb 2>/dev/null | head -1; }
 expect_file() {  # package, path inside it
-  dpkg-deb -c "$(deb_of "$1")" | awk '{print $6}' | grep -qx "./$2" || { echo "FAIL: $1 lacks /$2"; exit 1; }
+  # The listing goes to a file first: `grep -q` at the end of a pipe quits at its first match, and under
+  # pipefail the writer's SIGPIPE then failed this check now and then.
+  [ -f "$work/$1.list" ] || dpkg-deb -c "$(deb_of "$1")" | awk '{print $6}' >"$work/$1.list"
+  grep -qx "./$2" "$work/$1.list" || { echo "FAIL: $1 lacks /$2"; exit 1; }
 }
 for package in repux librepux-dev; do
   [ -n "$(deb_of $package)" ] || { echo "FAIL: no $package .deb"; ls "$work/out"; exit 1; }
