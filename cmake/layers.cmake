@@ -27,7 +27,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/layer_sources.cmake)
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
 
 # Sources whose includes never reach LibTorch build without its precompiled header, which costs a unit
-# 5-20 s on two cores to load (tools/torch_free_sources.py says which and why).
+# 4-6 s on two cores to load (tools/torch_free_sources.py says which and why).
 function(repux_skip_pch_where_torch_free)
   execute_process(COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/torch_free_sources.py --root ${PROJECT_SOURCE_DIR} ${ARGN}
                   OUTPUT_VARIABLE torch_free RESULT_VARIABLE failed)

@@ -2,8 +2,6 @@
 
 #include "repux/eval/metrics.h"
 
-#include <fmt/format.h>
-
 #include <cmath>
 
 namespace repux {
@@ -60,11 +58,11 @@ EvaluationSummary Validator::run(Segmenter& net) const {
 EvaluationSummary Validator::dice_summary(const torch::Tensor& sums, const torch::Tensor& counts) const {
   const double nan = std::nan("");
   EvaluationSummary summary;
+  // The resolved Plan names every output (regions too), background first; scores are the rest.
+  summary.class_names.assign(plan_.class_names.begin() + 1, plan_.class_names.end());
   std::vector<double> dice;
-  const auto names = plan_.regions.empty() ? plan_.class_names : plan_.regions.names_with_background();
   for (int64_t c = 0; c < sums.size(0); ++c) {
     const double n = counts[c].item<double>();
-    summary.class_names.push_back(static_cast<size_t>(c + 1) < names.size() ? names[static_cast<size_t>(c + 1)] : fmt::format("class{}", c + 1));
     dice.push_back(n > 0 ? sums[c].item<double>() / n : nan);
     summary.mean_per_class.push_back({dice.back(), nan, nan});
   }
