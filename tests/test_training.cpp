@@ -84,14 +84,15 @@ TEST(Sampler, SameSeedSameBatch) {
 }
 
 // --augment-device cuda: the batch of a seed augmented on the GPU must be the CPU's batch (all random draws
-// are made on the host) up to grid_sample's rounding. Needs a GPU; skips itself without one.
+// are made on the host, noise included) up to grid_sample's rounding, with either augmentation set. Needs a GPU; skips itself without one.
 TEST(Sampler, CudaAugmentationGivesTheCpuBatch) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   const auto cases = memory_crop_source({blob_case({40, 40, 40})}, 2);
   SamplerOptions o;
   o.flip_axes = {0, 1, 2};
   o.rotation = 0.3;
-  for (uint64_t seed = 0; seed < 5; ++seed) {
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    o.augmentations = seed % 2 ? Augmentations::NnUNet : Augmentations::Repux;  // both sets
     const Batch cpu = sample_batch(*cases, seed, {16, 16, 16}, o);
     const Batch gpu = sample_batch(*cases, seed, {16, 16, 16}, o, torch::kCUDA);
     ASSERT_TRUE(gpu.image.is_cuda());

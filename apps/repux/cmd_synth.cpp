@@ -30,16 +30,19 @@ void add_synth_command(CLI::App& app) {
   s->add_option("-o,--output", synth->output, "Output folder")->required();
   s->add_option("--seed", synth->seed, "Random seed")->capture_default_str();
   add_enum_option(s, "--task", synth->task,
-                  "organs: liver, spleen, kidney told apart by intensity and shape; context: two alike organs told apart only by "
+                  "organs: liver, spleen, kidney told apart by intensity and shape; small-organ: those and a small pancreas "
+                  "(about 1.5% of the foreground) beside the spleen, as bright as it; context: two alike organs told apart only by "
                   "the side of a distant landmark they lie on (train without --flips)");
   s->add_flag("--full-size", synth->full_size, "Organs at clinical size: 512 x 512 x 150-300 voxels, 0.6-0.9 mm in-plane, 1.5-3 mm slices");
   s->add_flag("--nnunet-v2", synth->nnunet_v2,
               "nnU-Net v2's layout: held-out cases in imagesTs/ (labels in labelsTs/), a v2 dataset.json without case lists");
   s->callback([synth] {
     if (synth->full_size && synth->task != SynthTask::Organs) fail("--full-size makes the organs task only");
+    SynthOptions organs;
+    organs.small_organ = synth->task == SynthTask::SmallOrgan;
     const auto path = synth->full_size                    ? write_full_size_dataset(synth->output, synth->cases, synth->seed)
                       : synth->task == SynthTask::Context ? write_context_dataset(synth->output, synth->cases, synth->seed)
-                                                          : write_synthetic_dataset(synth->output, synth->cases, synth->seed);
+                                                          : write_synthetic_dataset(synth->output, synth->cases, synth->seed, organs);
     fmt::print("wrote {} synthetic cases and {}\n", synth->cases, synth->nnunet_v2 ? make_nnunet_v2(synth->output) : path);
   });
 }

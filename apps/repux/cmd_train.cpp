@@ -32,6 +32,7 @@ namespace {
 struct TrainArgs {
   TrainOptions options;
   PlanArgs plan;
+  RecipeArgs recipe;
   std::string fold = "0";  // --fold: 0 .. folds-1, or "all"
   std::optional<int64_t> crops;  // --crops; else the plan file's, else the default
   int64_t log_every = 10;
@@ -40,7 +41,7 @@ struct TrainArgs {
 // Options shared by `train` and `demo`.
 void bind_train_args(CLI::App* cmd, TrainArgs& a) {
   bind_plan(cmd, a.plan);
-  bind_training(cmd, a.options);
+  bind_training(cmd, a.options, a.recipe);
   cmd->add_option("--crops", a.crops, fmt::format("Crops per volume per step (default {}, or the plan file's)", a.options.sampler.crops_per_case));
   cmd->add_option("--log-every", a.log_every, "Progress line every N iterations")->capture_default_str();
 }
@@ -88,6 +89,7 @@ TrainOptions resolve(const TrainArgs& a) {
   // resolve_plan has filled in the latter, which would hide the former.
   if (!plan.class_names_given) o.plan.class_names.clear();
   o.preprocessing_given = plan.preprocessing_given;
+  apply_recipe(o, a.recipe);
   if (a.crops) o.sampler.crops_per_case = *a.crops;
   else if (plan.planned_crops_per_case > 0) o.sampler.crops_per_case = plan.planned_crops_per_case;
   o.where = launch_environment_from_env();
@@ -226,9 +228,9 @@ std::shared_ptr<TrainArgs> demo_defaults() {
   da->plan.patch = {48};
   da->options.iterations = 800;
   da->options.validate_every = 100;
-  da->options.learning_rate = 2e-3;
-  da->options.schedule = Schedule::Cosine;
-  da->options.warmup = 20;
+  da->recipe.learning_rate = 2e-3;
+  da->recipe.schedule = Schedule::Cosine;
+  da->recipe.warmup = 20;
   da->options.output_dir = "demo-out";
   return da;
 }
@@ -290,7 +292,7 @@ void add_train_commands(CLI::App& app) {
 
   auto ta = std::make_shared<TrainArgs>();
   auto& o = ta->options;
-  auto* t = app.add_subcommand("train", "Train a network (AdamW, Dice + CE, sliding-window validation, best/last checkpoints)");
+  auto* t = app.add_subcommand("train", "Train a network (--recipe repux: AdamW, or nnunet: nnU-Net's SGD and augmentations; Dice + CE, sliding-window validation, best/last checkpoints)");
   t->add_option("-d,--dataset", o.dataset,
                  "Dataset JSON, a folder with dataset.json or imagesTr/labelsTr (preprocessed into OUTPUT/preprocessed first), or a case store "
                  "made by `repux preprocess`")

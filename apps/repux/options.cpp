@@ -177,17 +177,29 @@ ResolvedPlan resolve_plan(const PlanArgs& a) {
   return r;
 }
 
-void bind_training(CLI::App* cmd, TrainOptions& o) {
-  auto& s = o.sampler;
-  cmd->add_option("--fg-ratio", s.foreground_ratio, "Probability of a foreground-centred crop")->capture_default_str();
-  cmd->add_flag_callback("--flips", [&s] { s.flip_axes = {0, 1, 2}; }, "Random flips along the three axes");
-  cmd->add_option("--flip-axes", s.flip_axes, "Random flips along these axes only (0: left-right in RAS)")->check(CLI::Range(0, 2));
+void bind_training(CLI::App* cmd, TrainOptions& o, RecipeArgs& r) {
+  add_enum_option(cmd, "--recipe", r.recipe,
+                  "Training recipe: repux (AdamW, repux's augmentations) or nnunet (SGD Nesterov 0.99, lr 1e-2 poly, weight decay 3e-5, "
+                  "a third of the crops on foreground, nnU-Net's augmentations and mirroring); default repux. Options below override it");
+  add_enum_option(cmd, "--foreground-sampling", r.foreground_sampling,
+                  "How a foreground crop's centre is drawn: class_uniform (nnU-Net's: a class present in the case, then a voxel of it) or "
+                  "voxels (in proportion to each class's volume); default class_uniform");
+  cmd->add_flag_callback("--deep-supervision", [&r] { r.deep_supervision = true; },
+                         "The loss on every decoder output, weights halving per level (networks with a staged decoder: nnunet, resenc; "
+                         "default on for them under the nnunet recipe)");
+  cmd->add_flag_callback("--no-deep-supervision", [&r] { r.deep_supervision = false; }, "The loss on the final output only");
+  cmd->add_option("--fg-ratio", r.foreground_ratio, "Probability of a foreground-centred crop (default 0.5; nnunet recipe 1/3)");
+  cmd->add_flag_callback("--flips", [&r] { r.flip_axes = std::vector<int64_t>{0, 1, 2}; }, "Random flips along the three axes (the nnunet recipe's default)");
+  cmd->add_option_function<std::vector<int64_t>>("--flip-axes", [&r](const std::vector<int64_t>& v) { r.flip_axes = v; },
+                                                 "Random flips along these axes only (0: left-right in RAS)")
+      ->check(CLI::Range(0, 2));
+  cmd->add_flag_callback("--no-flips", [&r] { r.flip_axes = std::vector<int64_t>{}; }, "No random flips (the repux recipe's default)");
   cmd->add_option("--iterations", o.iterations, "Training iterations")->capture_default_str();
   cmd->add_option("--val-every", o.validate_every, "Validate every N iterations")->capture_default_str();
-  cmd->add_option("--lr", o.learning_rate, "AdamW learning rate")->capture_default_str();
-  cmd->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
-  add_enum_option(cmd, "--schedule", o.schedule, "Learning-rate schedule");
-  cmd->add_option("--warmup", o.warmup, "Linear warm-up iterations")->capture_default_str();
+  cmd->add_option("--lr", r.learning_rate, "Learning rate (default 1e-4; nnunet recipe 1e-2)");
+  cmd->add_option("--weight-decay", r.weight_decay, "Weight decay (default 0.01; nnunet recipe 3e-5)");
+  add_enum_option(cmd, "--schedule", r.schedule, "Learning-rate schedule (default none; nnunet recipe poly)");
+  cmd->add_option("--warmup", r.warmup, "Linear warm-up iterations (default 0)");
   cmd->add_option("--clip", o.grad_clip, "Gradient norm clipping (0: off)")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Random seed")->capture_default_str();
   cmd->add_option("--workers", o.workers, "Background data workers")->capture_default_str();
@@ -213,6 +225,21 @@ void bind_inference_overrides(CLI::App* cmd, InferenceArgs& a) {
                   "What window logits are summed in: float32, or nnunet_float16 as nnU-Net's predictor (default: the model's; "
                   "nnunet_float16 for imported nnU-Net models)");
   cmd->add_flag("--fast", a.fast, "The fewest windows that cover the volume (--overlap 0) and no mirroring; options given explicitly win");
+}
+
+void apply_recipe(TrainOptions& o, const RecipeArgs& r) {
+  TrainingRecipe& t = o.plan.training;
+  if (r.recipe) t.recipe = *r.recipe;
+  if (r.foreground_sampling) t.foreground_sampling = *r.foreground_sampling;
+  // nnU-Net's own networks are trained as nnU-Net trains them, with deep supervision, unless told otherwise.
+  t.deep_supervision = r.deep_supervision.value_or(t.deep_supervision || o.plan.network.arch == "nnunet");
+  const RecipeDefaults d = recipe_defaults(t.recipe);
+  o.learning_rate = r.learning_rate.value_or(d.learning_rate);
+  o.weight_decay = r.weight_decay.value_or(d.weight_decay);
+  o.schedule = r.schedule.value_or(d.schedule);
+  o.warmup = r.warmup.value_or(d.warmup);
+  o.sampler.foreground_ratio = r.foreground_ratio.value_or(d.foreground_ratio);
+  o.sampler.flip_axes = r.flip_axes.value_or(d.flip_axes);
 }
 
 InferenceOverrides resolve_overrides(const InferenceArgs& a) {

@@ -7,6 +7,7 @@
 #include "repux/infer/predictor.h"
 #include "repux/io/volume.h"
 #include "repux/model/plan.h"
+#include "repux/train/recipe.h"
 #include "repux/train/trainer.h"
 
 #include <CLI/CLI.hpp>
@@ -83,8 +84,23 @@ struct ResolvedPlan {
 };
 ResolvedPlan resolve_plan(const PlanArgs& args);
 
+// The training settings whose defaults are the recipe's (repux/train/recipe.h): unset unless given.
+struct RecipeArgs {
+  std::optional<Recipe> recipe;
+  std::optional<ForegroundSampling> foreground_sampling;
+  std::optional<bool> deep_supervision;
+  std::optional<double> learning_rate, weight_decay, foreground_ratio;
+  std::optional<Schedule> schedule;
+  std::optional<int64_t> warmup;
+  std::optional<std::vector<int64_t>> flip_axes;
+};
+
 // Optimisation, augmentation, device and precision of a training run.
-void bind_training(CLI::App* cmd, TrainOptions& options);
+void bind_training(CLI::App* cmd, TrainOptions& options, RecipeArgs& recipe);
+
+// The recipe into options.plan.training (given values over the plan's), then every setting the
+// user left unset from the recipe's defaults.
+void apply_recipe(TrainOptions& options, const RecipeArgs& args);
 
 // `repux train`'s arguments (dataset, plan, training; not the output folder) parsed into checked options,
 // for commands that train many runs alike (`repux ablate`). An error names the bad argument.

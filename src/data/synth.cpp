@@ -21,6 +21,7 @@
 namespace repux {
 
 std::vector<std::string> synth_class_names() { return {"background", "liver", "spleen", "kidney"}; }
+std::vector<std::string> small_organ_class_names() { return {"background", "liver", "spleen", "kidney", "pancreas"}; }
 
 namespace {
 
@@ -51,39 +52,53 @@ const AbdomenRanges kSmallAbdomen{{45, 52}, {36, 44},
                                     {{16, 24}, {-14, -4}, {-8, 8}, {12, 16}, {10, 14}, {14, 18}, 45},     // spleen
                                     {{10, 20}, {12, 20}, {-10, 4}, {8, 11}, {8, 11}, {12, 16}, 150}}}};  // kidney
 
+// The small organ of SynthOptions::small_organ: about 1.5% of the foreground's volume, behind the
+// spleen's medial edge, as bright as the spleen (45 HU): told apart from it by position and size,
+// as the pancreas is in a CT.
+const OrganRanges kSmallOrgan{{2, 8}, {-24, -18}, {-6, 6}, {5, 7}, {4, 5.5}, {6, 9}, 45};
+
+Organ random_organ(const OrganRanges& o, std::mt19937_64& rng) {
+  Organ organ{};
+  organ.cx = draw(o.cx, rng);
+  organ.cy = draw(o.cy, rng);
+  organ.cz = draw(o.cz, rng);
+  organ.rx = draw(o.rx, rng);
+  organ.ry = draw(o.ry, rng);
+  organ.rz = draw(o.rz, rng);
+  organ.hu = o.hu;
+  return organ;
+}
+
+// Paints one organ (label `value`) over image and label where it lies inside the body.
+void paint_organ(const Organ& o, uint8_t value, const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& z, const torch::Tensor& body,
+                 double edge, torch::Tensor& image, torch::Tensor& label) {
+  const auto field = 1.0 - ((x - o.cx) / o.rx).pow(2) - ((y - o.cy) / o.ry).pow(2) - ((z - o.cz) / o.rz).pow(2);
+  const auto m = torch::sigmoid(field / edge) * body;
+  image = image * (1 - m) + o.hu * m;
+  label.masked_fill_(m > 0.5, value);
+}
+
+torch::Tensor body_mask(const Abdomen& a, const torch::Tensor& x, const torch::Tensor& y) {
+  return torch::sigmoid((1.0 - (x / a.body_a).pow(2) - (y / a.body_b).pow(2)) / 0.04);
+}
+
 }  // namespace
 
 Abdomen random_abdomen(const AbdomenRanges& r, std::mt19937_64& rng) {
   Abdomen a{};
   a.body_a = draw(r.body_a, rng);
   a.body_b = draw(r.body_b, rng);
-  for (size_t k = 0; k < 3; ++k) {
-    const OrganRanges& o = r.organs[k];
-    Organ& organ = a.organs[k];
-    organ.cx = draw(o.cx, rng);
-    organ.cy = draw(o.cy, rng);
-    organ.cz = draw(o.cz, rng);
-    organ.rx = draw(o.rx, rng);
-    organ.ry = draw(o.ry, rng);
-    organ.rz = draw(o.rz, rng);
-    organ.hu = o.hu;
-  }
+  for (size_t k = 0; k < 3; ++k) a.organs[k] = random_organ(r.organs[k], rng);
   return a;
 }
 
 std::pair<torch::Tensor, torch::Tensor> paint_abdomen(const Abdomen& a, const torch::Tensor& x, const torch::Tensor& y,
                                                       const torch::Tensor& z, const AbdomenLook& look) {
   const std::vector<int64_t> grid = torch::broadcast_tensors({x, y, z})[0].sizes().vec();
-  const auto body = torch::sigmoid((1.0 - (x / a.body_a).pow(2) - (y / a.body_b).pow(2)) / 0.04).expand(grid);
+  const auto body = body_mask(a, x, y).expand(grid);
   auto image = -1000.0 * (1 - body) + (-80.0 + 40.0 * torch::sin(x / look.texture_x) * torch::cos(y / look.texture_y)) * body;
   auto label = torch::zeros(grid, torch::kUInt8);
-  for (int k = 0; k < 3; ++k) {
-    const Organ& o = a.organs[static_cast<size_t>(k)];
-    const auto field = 1.0 - ((x - o.cx) / o.rx).pow(2) - ((y - o.cy) / o.ry).pow(2) - ((z - o.cz) / o.rz).pow(2);
-    const auto m = torch::sigmoid(field / look.organ_edge) * body;
-    image = image * (1 - m) + o.hu * m;
-    label.masked_fill_(m > 0.5, k + 1);
-  }
+  for (size_t k = 0; k < 3; ++k) paint_organ(a.organs[k], static_cast<uint8_t>(k + 1), x, y, z, body, look.organ_edge, image, label);
   return {image, label};
 }
 
@@ -122,10 +137,14 @@ SynthCase make_synthetic_case(uint64_t seed, const SynthOptions& o) {
   auto idx = [&](int a) { return (torch::arange(shape[a], torch::kFloat64) - (shape[a] - 1) / 2.0) * spacing[a]; };
   auto g = torch::meshgrid({idx(0), idx(1), idx(2)}, "ij");
   const Abdomen abdomen = random_abdomen(kSmallAbdomen, rng);
-  auto [image, label] = paint_abdomen(abdomen, g[0], g[1], g[2], {9.0, 11.0, 0.08});
-  image = image + torch::randn(g[0].sizes(), gen, torch::kFloat64) * o.noise_hu;
+  const AbdomenLook look{9.0, 11.0, 0.08};
+  auto [image, label] = paint_abdomen(abdomen, g[0], g[1], g[2], look);
   // Geometry: RAS with the spacing, then optionally flipped/permuted into another orientation.
   const std::array<double, 3> shift{uniform(-20, 20), uniform(-20, 20), uniform(-20, 20)};
+  if (o.small_organ) {  // drawn after everything else: the other organs are those of the same seed without it
+    paint_organ(random_organ(kSmallOrgan, rng), 4, g[0], g[1], g[2], body_mask(abdomen, g[0], g[1]), look.organ_edge, image, label);
+  }
+  image = image + torch::randn(g[0].sizes(), gen, torch::kFloat64) * o.noise_hu;
   return assemble_case(image.to(torch::kFloat32).round(), label.to(torch::kFloat32), spacing, shift,
                        {"repux synthetic CT", "repux synthetic labels"}, o.random_orientation, rng);
 }
@@ -159,7 +178,8 @@ std::string write_generated_dataset(const std::string& directory, int64_t count,
 }
 
 std::string write_synthetic_dataset(const std::string& directory, int64_t count, uint64_t seed, const SynthOptions& options) {
-  return write_generated_dataset(directory, count, seed, "repux-synthetic-ct", synth_class_names(),
+  return write_generated_dataset(directory, count, seed, options.small_organ ? "repux-synthetic-ct-small-organ" : "repux-synthetic-ct",
+                                 options.small_organ ? small_organ_class_names() : synth_class_names(),
                                  [&](uint64_t case_seed) { return make_synthetic_case(case_seed, options); });
 }
 

@@ -114,7 +114,7 @@ nlohmann::json result_json(const AblationCell& cell, uint64_t seed, const TrainR
 void run_one(const AblationSpec& spec, const AblationCell& cell, uint64_t seed, const std::string& store,
              const std::function<void(const std::string&)>& log) {
   const fs::path dir = fs::path(ablation_result_path(spec, cell.name, seed)).parent_path();
-  TrainOptions o = spec.training;
+  TrainOptions o = cell.training;
   o.dataset = store;
   o.plan.network = cell.network;
   o.seed = seed;
@@ -260,14 +260,26 @@ AblationSpec read_ablation_config(const std::string& path, const std::function<T
   if (!j.is_object()) fail("{}: expected a JSON object", path);
   if (!j.contains("train") || !j["train"].is_array()) fail("{}: field 'train' (repux train's arguments, a list of strings) is missing", path);
   try {
-    check_known_keys(j, {"train", "kernel_sizes", "reparams", "bfr_alphas", "resenc", "resenc_dims", "resenc_depths", "seeds", "reference", "erf"},
+    check_known_keys(j, {"train", "kernel_sizes", "reparams", "bfr_alphas", "resenc", "resenc_dims", "resenc_depths", "seeds", "reference", "erf", "recipes"},
                      "the ablation config");
     if (j.contains("erf")) check_known_keys(j["erf"], {"size", "stage", "samples"}, "field 'erf'");
   } catch (const Error& e) {
     fail("{}: {}", path, e.what());
   }
   AblationSpec s;
-  s.training = parse_train(config_value<std::vector<std::string>>(j, "train", {}, path));
+  const auto train = config_value<std::vector<std::string>>(j, "train", {}, path);
+  s.training = parse_train(train);
+  if (j.contains("recipes")) {
+    if (!j["recipes"].is_object() || j["recipes"].empty()) fail("{}: field 'recipes' must map recipe names to lists of train arguments", path);
+    for (const auto& entry : j["recipes"].items()) {
+      const std::string name = entry.key();
+      std::vector<std::string> all = train;
+      all.insert(all.end(), {"--recipe", name});
+      const auto more = config_value<std::vector<std::string>>(j["recipes"], name.c_str(), {}, path);
+      all.insert(all.end(), more.begin(), more.end());
+      s.recipes.push_back(parse_train(all));
+    }
+  }
   s.kernel_sizes = config_value(j, "kernel_sizes", s.kernel_sizes, path);
   std::vector<std::string> reparams;
   for (auto r : s.reparams) reparams.push_back(enum_name(r));
@@ -294,8 +306,11 @@ AblationSpec read_ablation_config(const std::string& path, const std::function<T
   return s;
 }
 
-std::vector<AblationCell> ablation_cells(const AblationSpec& spec) {
-  NetworkConfig base = spec.training.plan.network;
+namespace {
+
+// The grid's cells trained with `training`, named with `suffix`.
+std::vector<AblationCell> cells_of(const AblationSpec& spec, const TrainOptions& training, const std::string& suffix) {
+  NetworkConfig base = training.plan.network;
   base.arch = "repuxnet";
   std::vector<AblationCell> cells;
   for (const int64_t k : spec.kernel_sizes) {
@@ -303,7 +318,7 @@ std::vector<AblationCell> ablation_cells(const AblationSpec& spec) {
       NetworkConfig n = base;
       n.kernel_sizes = {k};
       n.reparam = r;
-      cells.push_back({fmt::format("k{}-{}", k, enum_name(r)), n.resolved()});
+      cells.push_back({fmt::format("k{}-{}{}", k, enum_name(r), suffix), n.resolved(), training});
     }
   }
   const int64_t largest = *std::max_element(spec.kernel_sizes.begin(), spec.kernel_sizes.end());
@@ -312,7 +327,7 @@ std::vector<AblationCell> ablation_cells(const AblationSpec& spec) {
     n.kernel_sizes = {largest};
     n.reparam = Reparam::Bfr;
     n.bfr_alpha = alpha;
-    cells.push_back({fmt::format("k{}-bfr-a{}", largest, alpha_text(alpha)), n.resolved()});
+    cells.push_back({fmt::format("k{}-bfr-a{}{}", largest, alpha_text(alpha), suffix), n.resolved(), training});
   }
   if (spec.resenc) {
     NetworkConfig n;
@@ -321,7 +336,20 @@ std::vector<AblationCell> ablation_cells(const AblationSpec& spec) {
     n.out_channels = base.out_channels;
     n.dims = spec.resenc_dims;
     n.depths = spec.resenc_depths;
-    cells.push_back({"resenc", n.resolved()});
+    cells.push_back({"resenc" + suffix, n.resolved(), training});
+  }
+  return cells;
+}
+
+}  // namespace
+
+std::vector<AblationCell> ablation_cells(const AblationSpec& spec) {
+  if (spec.recipes.empty()) return cells_of(spec, spec.training, "");
+  std::vector<AblationCell> cells;
+  for (const TrainOptions& t : spec.recipes) {
+    const Recipe recipe = t.plan.training.recipe;
+    const auto more = cells_of(spec, t, recipe == Recipe::Repux ? "" : "-" + enum_name(recipe));
+    cells.insert(cells.end(), more.begin(), more.end());
   }
   return cells;
 }

@@ -133,12 +133,13 @@ nlohmann::json to_json(const Plan& plan) {
           {"postprocessing", to_json(p.postprocessing)}};
   if (!p.regions.empty()) j["regions"] = to_json(p.regions);
   if (p.network_axes != std::array<int64_t, 3>{0, 1, 2}) j["network_axes"] = p.network_axes;
+  j["training"] = to_json(p.training);
   return j;
 }
 
 Plan plan_from_json(const nlohmann::json& j) {
   if (!j.is_object()) fail("plan: expected a JSON object, got {}", j.type_name());
-  check_known_keys(j, {"network", "preprocessing", "patch", "class_names", "regions", "inference", "postprocessing", "network_axes"}, "the plan");
+  check_known_keys(j, {"network", "preprocessing", "patch", "class_names", "regions", "inference", "postprocessing", "network_axes", "training"}, "the plan");
   Plan p;
   p.network = in_field("network", [&] { return network_config_from_json(j.at("network")); });
   if (j.contains("preprocessing")) {
@@ -152,6 +153,7 @@ Plan plan_from_json(const nlohmann::json& j) {
   }
   if (j.contains("network_axes")) p.network_axes = in_field("network_axes", [&] { return j["network_axes"].get<std::array<int64_t, 3>>(); });
   if (j.contains("regions")) p.regions = in_field("regions", [&] { return label_regions_from_json(j["regions"], "regions"); });
+  if (j.contains("training")) p.training = in_field("training", [&] { return training_recipe_from_json(j["training"]); });
   if (j.contains("postprocessing")) {
     p.postprocessing = in_field("postprocessing", [&] { return postprocessing_from_json(j["postprocessing"], label_classes(p)); });
   }

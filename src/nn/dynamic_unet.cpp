@@ -183,14 +183,21 @@ void UNetDecoderImpl::replace_heads(const UNetArchitecture& a, int64_t classes) 
   seg_layers = replace_module("seg_layers", heads);
 }
 
-torch::Tensor UNetDecoderImpl::forward(const std::vector<torch::Tensor>& skips) {
+// The stages' head outputs (every stage's, or the last's alone), finest first.
+std::vector<torch::Tensor> UNetDecoderImpl::decode(const std::vector<torch::Tensor>& skips, bool every_stage) {
   torch::Tensor x = skips.back();
+  std::vector<torch::Tensor> outputs;
   for (size_t s = 0; s < stages->size(); ++s) {
     x = torch::cat({transpconvs[s]->as<torch::nn::ConvTranspose3dImpl>()->forward(x), skips[skips.size() - s - 2]}, 1);
     x = run_item<StackedConvsImpl>(stages, s, std::move(x));
+    if (every_stage || s + 1 == stages->size()) outputs.insert(outputs.begin(), seg_layers[s]->as<torch::nn::Conv3dImpl>()->forward(x));
   }
-  return seg_layers[seg_layers->size() - 1]->as<torch::nn::Conv3dImpl>()->forward(x);
+  return outputs;
 }
+
+torch::Tensor UNetDecoderImpl::forward(const std::vector<torch::Tensor>& skips) { return decode(skips, false).front(); }
+
+std::vector<torch::Tensor> UNetDecoderImpl::forward_all(const std::vector<torch::Tensor>& skips) { return decode(skips, true); }
 
 DynamicUNetSegmenterImpl::DynamicUNetSegmenterImpl(const NetworkConfig& c) : SegmenterImpl(c) {
   encoder = register_module("encoder", UNetEncoder(*config.unet, config.in_channels));

@@ -69,7 +69,7 @@ NetworkConfig network_config_from_json(const nlohmann::json& j) {
 
 SegmenterImpl::SegmenterImpl(const NetworkConfig& c) : config(c.resolved()), size_multiple_(input_multiple(config)) {}
 
-torch::Tensor SegmenterImpl::forward(const torch::Tensor& x) {
+void SegmenterImpl::check_input(const torch::Tensor& x) const {
   if (x.dim() != 5 || x.size(1) != config.in_channels) {
     fail("network input must be [N, {}, D, H, W], got {}", config.in_channels, shape_string(x.sizes()));
   }
@@ -78,7 +78,16 @@ torch::Tensor SegmenterImpl::forward(const torch::Tensor& x) {
       fail("network input size {} is not a multiple of {} (input {})", x.size(a), size_multiple_[a - 2], shape_string(x.sizes()));
     }
   }
+}
+
+torch::Tensor SegmenterImpl::forward(const torch::Tensor& x) {
+  check_input(x);
   return run(x);
+}
+
+std::vector<torch::Tensor> SegmenterImpl::forward_deep(const torch::Tensor& x) {
+  check_input(x);
+  return run_deep(x);
 }
 
 void SegmenterImpl::replace_head(int64_t out_channels) {

@@ -28,7 +28,7 @@ torch::Tensor read_scalar(torch::serialize::InputArchive& archive, const char* k
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, Segmenter& net, torch::optim::AdamW& optimizer, const TrainingProgress& progress) {
+void save_checkpoint(const std::string& path, Segmenter& net, torch::optim::Optimizer& optimizer, const TrainingProgress& progress) {
   torch::serialize::OutputArchive archive, model, optimiser;
   for (const auto& [k, v] : state_dict(net, KernelForm::Raw)) model.write(k, v.detach().cpu());
   optimizer.save(optimiser);
@@ -44,7 +44,7 @@ void save_checkpoint(const std::string& path, Segmenter& net, torch::optim::Adam
   write_file_atomically(path, bytes.str());
 }
 
-TrainingProgress load_checkpoint(const std::string& path, Segmenter& net, torch::optim::AdamW& optimizer) {
+TrainingProgress load_checkpoint(const std::string& path, Segmenter& net, torch::optim::Optimizer& optimizer) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) fail("{}: no checkpoint to resume from", path);
   TrainingProgress progress;

@@ -17,7 +17,8 @@ namespace repux {
 #ifdef REPUX_HAVE_PLPLOT
 namespace {
 
-// PLplot's in-memory device over `buffer` (width x height RGB), white, with colours 1 black, 2 red, 3 blue.
+// PLplot's in-memory device over `buffer` (width x height RGB), white, with colours 1 black, 2 red,
+// 3 blue, and 4-11 for the classes' curves.
 void start_plot(int width, int height, std::vector<unsigned char>& buffer) {
   plsdev("mem");
   plsmem(width, height, buffer.data());
@@ -25,6 +26,22 @@ void start_plot(int width, int height, std::vector<unsigned char>& buffer) {
   plscol0(1, 0, 0, 0);
   plscol0(2, 200, 40, 40);
   plscol0(3, 30, 90, 200);
+  constexpr int classes[8][3] = {{230, 140, 20}, {40, 160, 60}, {150, 60, 180}, {20, 170, 170}, {140, 90, 40}, {220, 90, 160}, {120, 120, 120}, {180, 180, 30}};
+  for (int i = 0; i < 8; ++i) plscol0(4 + i, classes[i][0], classes[i][1], classes[i][2]);
+}
+
+// A curve in the current window; a single point as a dot.
+void draw_curve(const std::vector<CurvePoint>& pts, int colour, double width) {
+  std::vector<PLFLT> x, y;
+  for (const auto& p : pts) {
+    x.push_back(p.x);
+    y.push_back(p.y);
+  }
+  plcol0(colour);
+  plwidth(width);
+  if (pts.size() >= 2) plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+  if (pts.size() == 1) plpoin(1, x.data(), y.data(), 17);
+  plwidth(1);
 }
 
 }  // namespace
@@ -38,47 +55,45 @@ bool plotting_available() {
 #endif
 }
 
-void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector<CurvePoint>& dice, const std::string& png_path) {
+void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector<CurvePoint>& dice, const std::string& png_path,
+                          const std::vector<NamedCurve>& per_class) {
 #ifdef REPUX_HAVE_PLPLOT
   const int width = 1000, height = 420;
   std::vector<unsigned char> buffer(static_cast<size_t>(width) * height * 3, 255);
   start_plot(width, height, buffer);
   plssub(2, 1);
   plinit();
-  auto panel = [](const std::vector<CurvePoint>& pts, const char* title, const char* ylabel, int colour, double ymin, double ymax) {
+  auto axes = [](const std::vector<CurvePoint>& pts, const char* title, const char* ylabel, double ymin, double ymax) {
     double xmax = 1;
     for (const auto& p : pts) xmax = std::max(xmax, p.x);
     pladv(0);
     plvsta();
-    plwind(0, xmax, ymin, ymax);
+    plwind(0, xmax * (1.0 + 0.12 * (ymax <= 1.0)), ymin, ymax);  // the Dice panel leaves room for the class names
     plcol0(1);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     pllab("iteration", ylabel, title);
-    if (pts.size() >= 2) {
-      std::vector<PLFLT> x, y;
-      for (const auto& p : pts) {
-        x.push_back(p.x);
-        y.push_back(p.y);
-      }
-      plcol0(colour);
-      plwidth(2);
-      plline(static_cast<PLINT>(x.size()), x.data(), y.data());
-    } else if (pts.size() == 1) {
-      PLFLT x = pts[0].x, y = pts[0].y;
-      plcol0(colour);
-      plpoin(1, &x, &y, 17);
-    }
   };
   double lmax = 0.1;
   for (const auto& p : loss) lmax = std::max(lmax, p.y);
-  panel(loss, "training loss (Dice + CE)", "loss", 2, 0.0, lmax * 1.05);
-  panel(dice, "validation mean Dice", "Dice", 3, 0.0, 1.0);
+  axes(loss, "training loss", "loss", 0.0, lmax * 1.05);
+  draw_curve(loss, 2, 2);
+  axes(dice, per_class.empty() ? "validation mean Dice" : "validation Dice: mean (thick) and per class", "Dice", 0.0, 1.0);
+  plschr(0, 0.7);
+  for (size_t k = 0; k < per_class.size(); ++k) {
+    const int colour = 4 + static_cast<int>(k % 8);
+    draw_curve(per_class[k].points, colour, 1);
+    if (per_class[k].points.empty()) continue;
+    const CurvePoint& end = per_class[k].points.back();
+    plptex(end.x, end.y, 1, 0, -0.05, per_class[k].name.c_str());  // left-justified just after the line's end
+  }
+  draw_curve(dice, 3, 3);
   plend();
   write_png(png_path, buffer.data(), width, height);
 #else
   (void)loss;
   (void)dice;
   (void)png_path;
+  (void)per_class;
 #endif
 }
 

@@ -229,7 +229,7 @@ class Run {
   std::vector<CaseFiles> validation_cases_;  // their source files, for the final validation
   std::unique_ptr<TrainingDataSource> source_;
   Segmenter net_{nullptr};
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
   TrainingProgress progress_;
   std::vector<double> best_per_class_;
   int64_t last_saved_ = 0;
@@ -259,16 +259,18 @@ Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& obse
   start.prepare_seconds = seconds(Clock::now() - t_prepare);
 
   net_ = build_network(o_, device_);
+  if (o_.plan.training.deep_supervision && !net_->has_deep_outputs()) {
+    fail("--deep-supervision: the {} network has no heads on its coarser decoder stages (nnunet's has)", o_.plan.network.arch);
+  }
   if (comm_ && o_.sync_batch_norm) net_->synchronize_batch_norm(comm_.get());
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
-      net_->parameters(), torch::optim::AdamWOptions(o_.learning_rate).betas({0.9, 0.999}).eps(1e-8).weight_decay(o_.weight_decay));
+  optimizer_ = make_optimizer(o_.plan.training.recipe, net_->parameters(), o_.learning_rate, o_.weight_decay);
   if (o_.resume) progress_ = load_checkpoint(in_output(o_, TrainOutputs::checkpoint()), net_, *optimizer_);
   last_saved_ = progress_.iteration;
   if (comm_) broadcast_module_state(*net_, *comm_);  // replicas start equal (they already do from one seed and file)
 
   BatchSourceOptions so;
   so.patch = o_.plan.patch;
-  so.sampler = o_.sampler;
+  so.sampler = recipe_sampler(o_.plan, o_.sampler);
   // Each rank draws its own batches (rank 0 the same ones as a single process would).
   so.seed = o_.seed + 1000000007ULL * static_cast<uint64_t>(o_.where.rank);
   so.first = progress_.iteration;
@@ -279,7 +281,8 @@ Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& obse
   source_ = batch_source(store_crop_source(store_, training_indices), so);
 
   if (!main_rank_) return;
-  log_ = std::make_unique<RunLog>(o_.output_dir, progress_.iteration);
+  // The classes validation scores: the plan's, background excluded (as the Validator names them).
+  log_ = std::make_unique<RunLog>(o_.output_dir, progress_.iteration, std::vector<std::string>(o_.plan.class_names.begin() + 1, o_.plan.class_names.end()));
   observers_ = observers;
   observers_.push_back(log_.get());
   start.resumed_at = progress_.iteration;
@@ -297,6 +300,7 @@ TrainResult Run::run() {
   step_options.grad_clip = o_.grad_clip;
   step_options.ignore_top_label = store_->ignore_label().has_value();
   step_options.regions = o_.plan.regions;
+  step_options.deep_supervision = o_.plan.training.deep_supervision;
   TrainingStep step(net_, *optimizer_, step_options, comm_.get());
   const LrSchedule schedule{o_.schedule, o_.learning_rate, o_.warmup, o_.iterations};
   const int gpu = device_.has_index() ? device_.index() : 0;

@@ -1,6 +1,7 @@
 #include "repux/train/training_step.h"
 
 #include "repux/ops/compute_type.h"
+#include "repux/train/deep_supervision.h"
 #include "repux/train/loss.h"
 
 namespace repux {
@@ -23,9 +24,15 @@ double TrainingStep::run(const torch::Tensor& image, const torch::Tensor& label,
   torch::Tensor loss;
   {
     AutocastScope amp(image.device().type(), options_.precision);
-    torch::Tensor logits = net_->forward(image);
-    if (is_half_precision(logits.scalar_type())) logits = logits.to(torch::kFloat32);
-    loss = loss_of(logits, label);
+    std::vector<torch::Tensor> outputs = options_.deep_supervision ? net_->forward_deep(image) : std::vector<torch::Tensor>{net_->forward(image)};
+    const auto weights = deep_supervision_weights(outputs.size());
+    const auto targets = deep_supervision_targets(label, outputs);
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (weights[i] == 0) continue;
+      torch::Tensor logits = is_half_precision(outputs[i].scalar_type()) ? outputs[i].to(torch::kFloat32) : outputs[i];
+      const torch::Tensor term = weights[i] * loss_of(logits, targets[i]);
+      loss = loss.defined() ? loss + term : term;
+    }
   }
   loss.backward();
   if (comm_) average_gradients(net_->parameters(), *comm_, options_.gradient_bucket_bytes);

@@ -15,12 +15,13 @@
 
 namespace repux {
 
-// Which generator `repux synth` runs: the organs of make_synthetic_case, or this task.
-enum class SynthTask { Organs, Context };
+// Which generator `repux synth` runs: the organs of make_synthetic_case (with the small organ or
+// not), or this task.
+enum class SynthTask { Organs, SmallOrgan, Context };
 template <>
 struct EnumNames<SynthTask> {
   static constexpr const char* what = "synthetic task";
-  static constexpr std::pair<SynthTask, const char*> table[] = {{SynthTask::Organs, "organs"}, {SynthTask::Context, "context"}};
+  static constexpr std::pair<SynthTask, const char*> table[] = {{SynthTask::Organs, "organs"}, {SynthTask::SmallOrgan, "small-organ"}, {SynthTask::Context, "context"}};
 };
 
 // background, organ_right, organ_left, landmark

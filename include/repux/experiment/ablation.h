@@ -16,8 +16,9 @@
 namespace repux {
 
 struct AblationCell {
-  std::string name;  // e.g. "k21-bfr", "k21-bfr-a0.5", "resenc"
+  std::string name;  // e.g. "k21-bfr", "k21-bfr-a0.5", "resenc", "resenc-nnunet"
   NetworkConfig network;
+  TrainOptions training;  // the spec's, or its recipe's (network, seed and folders set per run)
 };
 
 struct AblationErf {
@@ -39,11 +40,17 @@ struct AblationSpec {
   std::vector<uint64_t> seeds{0, 1, 2};
   std::string reference;              // the cell every other is compared with; empty: the largest kernel with BFR
   AblationErf erf;
+  // Non-empty: every cell once per recipe, trained with these options instead of `training` (which
+  // then holds what they share: data, preprocessing, evaluation); cells of a recipe other than repux
+  // are named with "-<recipe>".
+  std::vector<TrainOptions> recipes;
 };
 
 // Reads the ablation's JSON config: {"train": [repux train's arguments], "kernel_sizes", "reparams",
 // "bfr_alphas", "resenc", "resenc_dims", "resenc_depths", "seeds", "reference", "erf": {size, stage,
-// samples}}; `parse_train` turns the train arguments into options (the command line's own parser).
+// samples}, "recipes": {"repux": [more train arguments], "nnunet": [...]}}; `parse_train` turns the
+// train arguments into options (the command line's own parser). With "recipes", each recipe's cells
+// train with "train" + --recipe NAME + its own arguments.
 AblationSpec read_ablation_config(const std::string& path, const std::function<TrainOptions(const std::vector<std::string>&)>& parse_train);
 
 std::vector<AblationCell> ablation_cells(const AblationSpec& spec);

@@ -10,6 +10,7 @@
 #include "repux/data/preprocess.h"
 #include "repux/model/inference_settings.h"
 #include "repux/model/postprocessing.h"
+#include "repux/model/training_recipe.h"
 #include "repux/nn/segmenter.h"
 
 #include <nlohmann/json.hpp>
@@ -35,6 +36,7 @@ struct Plan {
   // repux's own models; an imported nnU-Net model's transpose_forward after its reader's axis order.
   // Patch, window and mirror axes are in the volume's axes.
   std::array<int64_t, 3> network_axes{0, 1, 2};  // applied to predict's labels; decided by `repux postprocess --determine`
+  TrainingRecipe training;  // how the model was trained (plans and models written before it: the defaults)
 };
 
 // An error in one field of a Plan; `field` is its JSON path ("inference.overlap"), so that a command

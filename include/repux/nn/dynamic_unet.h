@@ -68,8 +68,13 @@ TORCH_MODULE(UNetEncoder);
 struct UNetDecoderImpl : torch::nn::Module {
   UNetDecoderImpl(const UNetArchitecture& arch, int64_t classes);
   torch::Tensor forward(const std::vector<torch::Tensor>& skips);
+  // Every stage's head output, finest first (nnU-Net's deep supervision order).
+  std::vector<torch::Tensor> forward_all(const std::vector<torch::Tensor>& skips);
   void replace_heads(const UNetArchitecture& arch, int64_t classes);
   torch::nn::ModuleList transpconvs, stages, seg_layers;
+
+ private:
+  std::vector<torch::Tensor> decode(const std::vector<torch::Tensor>& skips, bool every_stage);
 };
 TORCH_MODULE(UNetDecoder);
 
@@ -77,11 +82,13 @@ TORCH_MODULE(UNetDecoder);
 struct DynamicUNetSegmenterImpl : SegmenterImpl {
   explicit DynamicUNetSegmenterImpl(const NetworkConfig& config);
   std::vector<torch::Tensor> encoder_stages(const torch::Tensor& x) override { return encoder(x); }
+  bool has_deep_outputs() const override { return true; }
   UNetEncoder encoder{nullptr};
   UNetDecoder decoder{nullptr};
 
  protected:
   torch::Tensor run(const torch::Tensor& x) override { return decoder(encoder(x)); }
+  std::vector<torch::Tensor> run_deep(const torch::Tensor& x) override { return decoder->forward_all(encoder(x)); }
   void replace_output_head(int64_t out_channels) override { decoder->replace_heads(*config.unet, out_channels); }
 };
 

@@ -47,6 +47,10 @@ struct SegmenterImpl : torch::nn::Module {
   explicit SegmenterImpl(const NetworkConfig& config);
   // x: [N, in_channels, D, H, W] with D, H, W multiples of input_multiple(config); returns [N, out_channels, D, H, W] logits.
   torch::Tensor forward(const torch::Tensor& x);
+  // Deep supervision: the decoder's outputs, each through its own head, finest first (the first is
+  // forward's). Families without heads on their coarser stages return forward's alone.
+  std::vector<torch::Tensor> forward_deep(const torch::Tensor& x);
+  virtual bool has_deep_outputs() const { return false; }
   // The encoder's stage outputs, finest first (repuxnet, uxnet: 4 at 1/2 to 1/16 resolution; resenc: 5
   // at 1/1 to 1/16): the feature maps whose effective receptive field `repux erf` measures.
   virtual std::vector<torch::Tensor> encoder_stages(const torch::Tensor& x) = 0;
@@ -63,9 +67,12 @@ struct SegmenterImpl : torch::nn::Module {
  protected:
   // The family's network on an input already checked.
   virtual torch::Tensor run(const torch::Tensor& x) = 0;
+  virtual std::vector<torch::Tensor> run_deep(const torch::Tensor& x) { return {run(x)}; }
   virtual void replace_output_head(int64_t out_channels) = 0;
 
  private:
+  // [N, in_channels, D, H, W], each size a multiple of input_multiple(config); throws otherwise.
+  void check_input(const torch::Tensor& x) const;
   std::array<int64_t, 3> size_multiple_;  // input_multiple(config), looked up once: forward checks every window
 };
 TORCH_MODULE(Segmenter);

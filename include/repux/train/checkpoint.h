@@ -1,6 +1,6 @@
 #pragma once
 // The training checkpoint: what `train --resume` needs to continue exactly where a run stopped
-// (raw weights, AdamW state, iteration, best validation score). This file and its .cpp are the only
+// (raw weights, the optimiser's state, iteration, best validation score). This file and its .cpp are the only
 // code that knows the archive's keys. Checkpoints are written in full or not at all.
 #include "repux/nn/segmenter.h"
 
@@ -17,10 +17,10 @@ struct TrainingProgress {
   int64_t best_iteration = 0;  // where it was reached
 };
 
-void save_checkpoint(const std::string& path, Segmenter& net, torch::optim::AdamW& optimizer, const TrainingProgress& progress);
+void save_checkpoint(const std::string& path, Segmenter& net, torch::optim::Optimizer& optimizer, const TrainingProgress& progress);
 
 // Restores `net` and `optimizer` in place; throws repux::Error naming `path` if the file is missing,
 // corrupt, or holds values no run could have written.
-TrainingProgress load_checkpoint(const std::string& path, Segmenter& net, torch::optim::AdamW& optimizer);
+TrainingProgress load_checkpoint(const std::string& path, Segmenter& net, torch::optim::Optimizer& optimizer);
 
 }  // namespace repux

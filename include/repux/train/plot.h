@@ -13,8 +13,15 @@ struct CurvePoint {
 // curves are drawn and metrics.csv is the record.
 bool plotting_available();
 
-// Two panels: training loss and validation Dice against iterations. Writes atomically.
-void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector<CurvePoint>& dice, const std::string& png_path);
+struct NamedCurve {
+  std::string name;
+  std::vector<CurvePoint> points;
+};
+
+// Two panels: training loss, and validation Dice against iterations (the mean thick, each class of
+// `per_class` as a thin line named at its end, so that a class never learned shows). Writes atomically.
+void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector<CurvePoint>& dice, const std::string& png_path,
+                          const std::vector<NamedCurve>& per_class = {});
 
 // One column per label (e.g. an ablation's cells): its values as dots, their mean as a bar.
 struct LabelledPoints {

@@ -1,5 +1,5 @@
 #pragma once
-// The trainer: AdamW on Dice + CE, batches from a data source drawn ahead by background workers,
+// The trainer: the plan's recipe (AdamW, or nnU-Net's SGD) on Dice + CE, batches from a data source drawn ahead by background workers,
 // validation with the Plan's inference settings every N iterations, the best and the last model and
 // a checkpoint written atomically, exact resume (model, optimiser, iteration, best score; batches are
 // drawn from per-iteration seeds), and data-parallel training over the ranks of a launch. Its parts,
@@ -13,6 +13,7 @@
 #include "repux/nn/autocast.h"
 #include "repux/train/lr_schedule.h"
 #include "repux/train/observer.h"
+#include "repux/train/recipe.h"
 
 #include <optional>
 #include <string>
@@ -37,9 +38,10 @@ struct TrainOptions {
   std::string init_model;   // optional: start from this model file (fine-tuning); head replaced if classes differ
   int64_t iterations = 60000;
   int64_t validate_every = 500;
-  double learning_rate = 1e-4, weight_decay = 0.01;
-  Schedule schedule = Schedule::None;
-  int64_t warmup = 0;
+  // The optimiser is the plan's recipe's (plan.training); these default to the repux recipe's values.
+  double learning_rate = recipe_defaults(Recipe::Repux).learning_rate, weight_decay = recipe_defaults(Recipe::Repux).weight_decay;
+  Schedule schedule = recipe_defaults(Recipe::Repux).schedule;
+  int64_t warmup = recipe_defaults(Recipe::Repux).warmup;
   double grad_clip = 0;  // 0: off
   uint64_t seed = 0;
   int workers = 1;

@@ -1,6 +1,7 @@
 #pragma once
 // One optimisation step, as the trainer runs it and as the tests call it: forward under autocast,
-// Dice + CE loss (Dice + BCE per region for region-based labels; in float32 when the forward ran in bf16), backward, gradients averaged over the
+// Dice + CE loss (Dice + BCE per region for region-based labels; in float32 when the forward ran in bf16;
+// on every decoder output with deep supervision), backward, gradients averaged over the
 // ranks of a data-parallel run, optional clipping of the gradient norm, the optimiser's step.
 #include "repux/data/label_regions.h"
 #include "repux/dist/communicator.h"
@@ -19,6 +20,7 @@ struct TrainingStepOptions {
   int64_t gradient_bucket_bytes = 25 * 1024 * 1024;  // flat buckets of the gradient all-reduce
   bool ignore_top_label = false;  // label K (the number of classes) is ignored by the loss
   LabelRegions regions;           // non-empty: sigmoid outputs, one per region (K: regions.label_classes())
+  bool deep_supervision = false;  // the loss on every decoder output (repux/train/deep_supervision.h)
 };
 
 class TrainingStep {
