@@ -7,6 +7,7 @@
 #include "repux/train/deep_supervision.h"
 #include "repux/train/recipe.h"
 #include "repux/train/training_step.h"
+#include "fixture_networks.h"
 
 #include <gtest/gtest.h>
 
@@ -308,4 +309,36 @@ TEST(TrainingRecipe, NnUNetsOptimiserAndSampler) {
   const SamplerOptions s = recipe_sampler(plan, SamplerOptions());
   EXPECT_EQ(s.augmentations, Augmentations::NnUNet);
   EXPECT_EQ(s.in_plane_about, std::optional<int64_t>(2));
+}
+
+TEST(DeepSupervision, ResEncAndTheUnetrFamiliesGainHeadsOnTheirCoarserStages) {
+  NetworkConfig resenc;
+  resenc.arch = "resenc";
+  resenc.out_channels = 3;
+  resenc.dims = {4, 4, 8, 8, 8};
+  resenc.depths = {1, 1, 1, 1, 1};
+  NetworkConfig unetr = test::reduced_repuxnet(3);
+  for (NetworkConfig config : {resenc, unetr}) {
+    const auto x = torch::randn({1, 1, 32, 32, 32});
+    torch::manual_seed(2);
+    Segmenter plain = create_network(config);
+    EXPECT_FALSE(plain->has_deep_outputs());
+    EXPECT_EQ(plain->forward_deep(x).size(), 1u);
+    EXPECT_FALSE(to_json(config).contains("deep_heads"));  // model files without heads stay as they were
+    config.deep_heads = true;
+    torch::manual_seed(2);
+    Segmenter deep = create_network(config);
+    ASSERT_TRUE(deep->has_deep_outputs()) << config.arch;
+    const auto outputs = deep->forward_deep(x);
+    ASSERT_EQ(outputs.size(), 4u) << config.arch;  // full resolution, then 1/2, 1/4, 1/8
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      EXPECT_EQ(outputs[i].sizes(), (torch::IntArrayRef{1, 3, 32 >> i, 32 >> i, 32 >> i})) << config.arch << " output " << i;
+    }
+    // The heads add parameters and nothing else: the same seed gives the same final output.
+    EXPECT_TRUE(torch::allclose(outputs[0], plain->forward(x))) << config.arch;
+    EXPECT_GT(parameter_count(*deep), parameter_count(*plain));
+    EXPECT_TRUE(network_config_from_json(to_json(config)).deep_heads);
+    deep->replace_head(5);  // fine-tuning to other classes replaces every head
+    for (const auto& o : deep->forward_deep(x)) EXPECT_EQ(o.size(1), 5) << config.arch;
+  }
 }

@@ -110,7 +110,11 @@ struct ForwardArgs {
 void run_export(const ExportArgs& a) {
   refuse_writing_over_inputs({a.model}, a.output);
   LoadedModel m = load_model(a.model);
-  const NamedTensors state = state_dict(m.net, KernelForm::Effective);
+  // Deep supervision's heads are for training only; the official networks have none.
+  NamedTensors state;
+  for (auto& entry : state_dict(m.net, KernelForm::Effective)) {
+    if (entry.first.find("deep_heads.") == std::string::npos) state.push_back(std::move(entry));
+  }
   write_torch_state_dict(state, a.output);
   fmt::print("exported {} tensors to {}\n", state.size(), a.output);
 }

@@ -185,8 +185,8 @@ void bind_training(CLI::App* cmd, TrainOptions& o, RecipeArgs& r) {
                   "How a foreground crop's centre is drawn: class_uniform (nnU-Net's: a class present in the case, then a voxel of it) or "
                   "voxels (in proportion to each class's volume); default class_uniform");
   cmd->add_flag_callback("--deep-supervision", [&r] { r.deep_supervision = true; },
-                         "The loss on every decoder output, weights halving per level (networks with a staged decoder: nnunet, resenc; "
-                         "default on for them under the nnunet recipe)");
+                         "The loss on every decoder output, weights halving per level, as nnU-Net (nnunet's own heads; resenc, repuxnet "
+                         "and uxnet get 1x1 heads on their coarser stages); default on for nnunet, and for resenc under the nnunet recipe");
   cmd->add_flag_callback("--no-deep-supervision", [&r] { r.deep_supervision = false; }, "The loss on the final output only");
   cmd->add_option("--fg-ratio", r.foreground_ratio, "Probability of a foreground-centred crop (default 0.5; nnunet recipe 1/3)");
   cmd->add_flag_callback("--flips", [&r] { r.flip_axes = std::vector<int64_t>{0, 1, 2}; }, "Random flips along the three axes (the nnunet recipe's default)");
@@ -231,8 +231,12 @@ void apply_recipe(TrainOptions& o, const RecipeArgs& r) {
   TrainingRecipe& t = o.plan.training;
   if (r.recipe) t.recipe = *r.recipe;
   if (r.foreground_sampling) t.foreground_sampling = *r.foreground_sampling;
-  // nnU-Net's own networks are trained as nnU-Net trains them, with deep supervision, unless told otherwise.
-  t.deep_supervision = r.deep_supervision.value_or(t.deep_supervision || o.plan.network.arch == "nnunet");
+  // nnU-Net's own networks are trained as nnU-Net trains them, with deep supervision (fine-tuning an
+  // imported model; ResEnc under nnU-Net's recipe), unless told otherwise. Networks built without
+  // heads on their coarser stages get them (NetworkConfig::deep_heads).
+  const std::string& arch = o.plan.network.arch;
+  t.deep_supervision = r.deep_supervision.value_or(t.deep_supervision || arch == "nnunet" || (arch == "resenc" && t.recipe == Recipe::NnUNet));
+  if (t.deep_supervision && arch != "nnunet") o.plan.network.deep_heads = true;
   const RecipeDefaults d = recipe_defaults(t.recipe);
   o.learning_rate = r.learning_rate.value_or(d.learning_rate);
   o.weight_decay = r.weight_decay.value_or(d.weight_decay);

@@ -336,6 +336,7 @@ std::vector<AblationCell> cells_of(const AblationSpec& spec, const TrainOptions&
     n.out_channels = base.out_channels;
     n.dims = spec.resenc_dims;
     n.depths = spec.resenc_depths;
+    n.deep_heads = training.plan.training.deep_supervision;  // as the grid's base network
     cells.push_back({"resenc" + suffix, n.resolved(), training});
   }
   return cells;

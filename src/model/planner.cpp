@@ -182,7 +182,7 @@ PlannedTraining plan_from_fingerprint(const DatasetFingerprint& f, const Planner
 
 nlohmann::json to_json(const PlannedTraining& p) {
   nlohmann::json j = to_json(p.plan);
-  j["training"] = {{"crops_per_case", p.crops_per_case}};
+  j["training"]["crops_per_case"] = p.crops_per_case;  // beside the Plan's recipe (model/training_recipe.h)
   j["planned_from"] = {{"full_resolution_spacing", p.full_resolution_spacing}, {"median_extent_mm", p.median_extent_mm}, {"rules", p.reasons}};
   return j;
 }
@@ -191,10 +191,12 @@ PlannedTraining planned_training_from_json(const nlohmann::json& j) {
   if (!j.is_object()) fail("plan: expected a JSON object, got {}", j.type_name());
   PlannedTraining p;
   p.crops_per_case = 0;
+  nlohmann::json plan = j;
   if (j.contains("training")) {
-    check_known_keys(j["training"], {"crops_per_case"}, "field 'training'");
+    check_known_keys(j["training"], {"crops_per_case", "recipe", "foreground_sampling", "deep_supervision"}, "field 'training'");
     p.crops_per_case = field_or(j["training"], "crops_per_case", int64_t{0});
     if (p.crops_per_case < 0) fail("field 'training.crops_per_case': {} is negative", p.crops_per_case);
+    plan["training"].erase("crops_per_case");  // the rest is the Plan's training recipe
   }
   if (j.contains("planned_from")) {
     const auto& from = j["planned_from"];
@@ -203,8 +205,6 @@ PlannedTraining planned_training_from_json(const nlohmann::json& j) {
     p.median_extent_mm = field_or(from, "median_extent_mm", p.median_extent_mm);
     p.reasons = field_or(from, "rules", p.reasons);
   }
-  nlohmann::json plan = j;
-  plan.erase("training");
   plan.erase("planned_from");
   p.plan = plan_from_json(plan);
   return p;

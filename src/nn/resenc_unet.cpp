@@ -4,10 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace repux {
 namespace {
-
-torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
 
 void resolve_resenc(NetworkConfig& c) {
   if (c.dims.empty()) c.dims = {32, 64, 128, 256, 320};
@@ -53,7 +53,9 @@ torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
   return lrelu(conv2(conv1(x)) + skip);
 }
 
-ResEncUNetImpl::ResEncUNetImpl(int64_t in_channels, int64_t classes, const std::vector<int64_t>& features, const std::vector<int64_t>& blocks) {
+ResEncUNetImpl::ResEncUNetImpl(int64_t in_channels, int64_t classes, const std::vector<int64_t>& features, const std::vector<int64_t>& blocks,
+                               bool with_deep_heads)
+    : features_(features) {
   const size_t n = features.size();
   if (n < 2 || blocks.size() != n) fail("resenc needs 2 or more stages with one block count each, got {} widths and {} block counts", n, blocks.size());
   stem = register_module("stem", ConvNormAct(in_channels, features[0], 3, 1, true));
@@ -73,6 +75,8 @@ ResEncUNetImpl::ResEncUNetImpl(int64_t in_channels, int64_t classes, const std::
     decoder_stages->push_back(ConvNormAct(2 * features[s - 1], features[s - 1], 3, 1, true));
   }
   head = register_module("head", ConvHolder(features[0], classes, 1, /*bias=*/true));
+  // The coarser decoder stages output features[n-2] ... features[1] channels; finest first.
+  if (with_deep_heads) deep_heads = register_module("deep_heads", DeepHeads(std::vector<int64_t>(features.begin() + 1, features.end() - 1), classes));
 }
 
 std::vector<torch::Tensor> ResEncUNetImpl::encode(const torch::Tensor& x) {
@@ -85,15 +89,29 @@ std::vector<torch::Tensor> ResEncUNetImpl::encode(const torch::Tensor& x) {
   return outs;
 }
 
-torch::Tensor ResEncUNetImpl::forward(const torch::Tensor& x) {
+std::vector<torch::Tensor> ResEncUNetImpl::decode(const torch::Tensor& x) {
   const auto skips = encode(x);
   auto h = skips.back();
+  std::vector<torch::Tensor> stages_out;
   for (size_t i = 0; i < upsamplings->size(); ++i) {
     const auto& skip = skips[skips.size() - 2 - i];
     h = upsamplings[i]->as<torch::nn::ConvTranspose3d>()->forward(h);
     h = decoder_stages[i]->as<ConvNormAct>()->forward(torch::cat({h, skip}, 1));
+    stages_out.push_back(h);
   }
-  return head(h);
+  return stages_out;
+}
+
+torch::Tensor ResEncUNetImpl::forward(const torch::Tensor& x) { return head(decode(x).back()); }
+
+std::vector<torch::Tensor> ResEncUNetImpl::forward_deep(const torch::Tensor& x) {
+  auto stages_out = decode(x);
+  std::vector<torch::Tensor> outputs{head(stages_out.back())};
+  if (!deep_heads) return outputs;
+  stages_out.pop_back();
+  std::reverse(stages_out.begin(), stages_out.end());  // finest first
+  for (auto& o : deep_heads(stages_out)) outputs.push_back(std::move(o));
+  return outputs;
 }
 
 void ResEncUNetImpl::replace_head(int64_t classes) {
@@ -101,17 +119,21 @@ void ResEncUNetImpl::replace_head(int64_t classes) {
   const auto device = weight.device();
   head = replace_module("head", ConvHolder(weight.size(1), classes, 1, /*bias=*/true));
   head->to(device);
+  if (deep_heads) {
+    deep_heads = replace_module("deep_heads", DeepHeads(std::vector<int64_t>(features_.begin() + 1, features_.end() - 1), classes));
+    deep_heads->to(device);
+  }
 }
 
 ResEncSegmenterImpl::ResEncSegmenterImpl(const NetworkConfig& cfg) : SegmenterImpl(cfg) {
-  resenc = register_module("resenc", ResEncUNet(config.in_channels, config.out_channels, config.dims, config.depths));
+  resenc = register_module("resenc", ResEncUNet(config.in_channels, config.out_channels, config.dims, config.depths, config.deep_heads));
 }
 
 NetworkFamily resenc_family() {
   NetworkFamily f;
   f.name = "resenc";
   f.summary = "nnU-Net's residual-encoder U-Net (ResEnc M), 3x3x3 convolutions";
-  f.fields = {"dims", "depths"};
+  f.fields = {"dims", "depths", "deep_heads"};
   f.resolve = resolve_resenc;
   f.build = [](const NetworkConfig& c) { return make_segmenter<ResEncSegmenterImpl>(c); };
   f.check_stored = check_resenc;

@@ -17,6 +17,9 @@ NetworkConfig NetworkConfig::resolved() const {
     fail("a U-Net architecture from nnU-Net plans does not apply to {}", c.arch);
   }
   family.resolve(c);
+  if (c.deep_heads && std::find(family.fields.begin(), family.fields.end(), "deep_heads") == family.fields.end()) {
+    fail("deep_heads does not apply to {} (its decoder has its own heads, or none)", c.arch);
+  }
   for (auto d : c.dims) {
     if (d < 1) fail("dims must be positive, got {}", d);
   }
@@ -43,13 +46,14 @@ nlohmann::json to_json(const NetworkConfig& config) {
           {"small_kernel_size", c.small_kernel_size},
           {"conv_impl", enum_name(c.conv_impl)}};
   if (c.unet) j["unet"] = to_json(*c.unet);
+  if (c.deep_heads) j["deep_heads"] = true;  // only then: files without heads read by any version
   return j;
 }
 
 NetworkConfig network_config_from_json(const nlohmann::json& j) {
   check_known_keys(j,
                    {"arch", "in_channels", "out_channels", "dims", "depths", "kernel_sizes", "hidden_size", "reparam", "bfr_alpha",
-                    "small_kernel_size", "conv_impl", "unet"},
+                    "small_kernel_size", "conv_impl", "unet", "deep_heads"},
                    "the network config");
   NetworkConfig c;
   if (j.contains("arch")) c.arch = field_or<std::string>(j, "arch", "");
@@ -64,6 +68,7 @@ NetworkConfig network_config_from_json(const nlohmann::json& j) {
   c.small_kernel_size = field_or(j, "small_kernel_size", c.small_kernel_size);
   if (j.contains("conv_impl")) c.conv_impl = enum_from_name<LkImpl>(field_or<std::string>(j, "conv_impl", ""));
   if (j.contains("unet")) c.unet = unet_architecture_from_json(j["unet"]);
+  c.deep_heads = field_or(j, "deep_heads", c.deep_heads);
   return c.resolved();
 }
 

@@ -7,9 +7,9 @@ torch::Tensor instance_norm(const torch::Tensor& x) {
   return torch::instance_norm(x, {}, {}, {}, {}, /*use_input_stats=*/true, 0.1, 1e-5, /*cudnn_enabled=*/false);
 }
 
-torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
-
 }  // namespace
+
+torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
 
 ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed, int64_t stride) : stride_(stride) {
   if (transposed) {

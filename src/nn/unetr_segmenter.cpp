@@ -42,7 +42,7 @@ NetworkFamily large_kernel_family(const std::string& name, const std::string& su
   NetworkFamily f;
   f.name = name;
   f.summary = summary;
-  f.fields = {"dims", "depths", "kernel_sizes", "hidden_size", "reparam", "bfr_alpha", "small_kernel_size", "conv_impl"};
+  f.fields = {"dims", "depths", "kernel_sizes", "hidden_size", "reparam", "bfr_alpha", "small_kernel_size", "conv_impl", "deep_heads"};
   f.resolve = [rep](NetworkConfig& c) { resolve_large_kernel_net(c, rep); };
   f.build = [](const NetworkConfig& c) { return make_segmenter<UnetrSegmenterImpl>(c); };
   f.check_stored = check_stored;
@@ -77,9 +77,10 @@ UnetrSegmenterImpl::UnetrSegmenterImpl(const NetworkConfig& cfg) : SegmenterImpl
   decoder2 = register_module("decoder2", UnetrUpBlock(d[1], d[0]));
   decoder1 = register_module("decoder1", UnetrBasicBlock(d[0], d[0]));
   out = register_module("out", UnetOutBlock(d[0], config.out_channels));
+  if (config.deep_heads) deep_heads = register_module("deep_heads", DeepHeads(std::vector<int64_t>{d[1], d[2], d[3]}, config.out_channels));
 }
 
-torch::Tensor UnetrSegmenterImpl::run(const torch::Tensor& x) {
+std::vector<torch::Tensor> UnetrSegmenterImpl::decode(const torch::Tensor& x) {
   const auto outs = encoder(x);
   auto enc1 = encoder1(x);
   auto enc2 = encoder2(outs[0]);
@@ -90,7 +91,17 @@ torch::Tensor UnetrSegmenterImpl::run(const torch::Tensor& x) {
   auto dec2 = decoder4(dec3, enc3);
   auto dec1 = decoder3(dec2, enc2);
   auto dec0 = decoder2(dec1, enc1);
-  return out(decoder1(dec0));
+  return {decoder1(dec0), dec1, dec2, dec3};
+}
+
+torch::Tensor UnetrSegmenterImpl::run(const torch::Tensor& x) { return out(decode(x).front()); }
+
+std::vector<torch::Tensor> UnetrSegmenterImpl::run_deep(const torch::Tensor& x) {
+  const auto stages = decode(x);
+  std::vector<torch::Tensor> outputs{out(stages[0])};
+  if (!deep_heads) return outputs;
+  for (auto& o : deep_heads(std::vector<torch::Tensor>(stages.begin() + 1, stages.end()))) outputs.push_back(std::move(o));
+  return outputs;
 }
 
 std::vector<torch::Tensor> UnetrSegmenterImpl::encoder_stages(const torch::Tensor& x) { return encoder(x); }
@@ -99,6 +110,11 @@ void UnetrSegmenterImpl::replace_output_head(int64_t out_channels) {
   auto device = out->conv->conv->weight.device();
   out = replace_module("out", UnetOutBlock(config.dims[0], out_channels));
   out->to(device);
+  if (deep_heads) {
+    const auto& d = config.dims;
+    deep_heads = replace_module("deep_heads", DeepHeads(std::vector<int64_t>{d[1], d[2], d[3]}, out_channels));
+    deep_heads->to(device);
+  }
 }
 
 NetworkFamily repuxnet_family() {

@@ -65,8 +65,9 @@ PlannedTraining plan_from_fingerprint(const DatasetFingerprint& fingerprint, con
 
 // The plan file `repux plan` writes and `repux train --plan` reads: the Plan, the batch and the reasons.
 nlohmann::json to_json(const PlannedTraining& planned);
-// Reads it back strictly: the Plan's fields, "training" and "planned_from", unknown keys refused.
-// Plans without "training" (written by hand) keep crops_per_case 0: the trainer's default.
+// Reads it back strictly: the Plan's fields (its "training" recipe holding crops_per_case too) and
+// "planned_from", unknown keys refused. Plans without crops_per_case (written by hand) keep 0: the
+// trainer's default.
 PlannedTraining planned_training_from_json(const nlohmann::json& j);
 
 }  // namespace repux

@@ -10,6 +10,7 @@
 // per level a 2x transposed conv, concatenation with the encoder stage of that resolution, one
 // conv-norm-act; a 1x1 conv gives the logits at full resolution. Deep supervision is not built: the
 // trainer optimises the full-resolution output only, as for the other architectures.
+#include "repux/nn/deep_heads.h"
 #include "repux/nn/network_family.h"
 #include "repux/nn/unetr_blocks.h"
 
@@ -41,9 +42,13 @@ TORCH_MODULE(ResidualBlock);
 
 struct ResEncUNetImpl : torch::nn::Module {
   // `features` and `blocks`: one value per stage; stage 0 at full resolution, each next one at half.
-  ResEncUNetImpl(int64_t in_channels, int64_t classes, const std::vector<int64_t>& features, const std::vector<int64_t>& blocks);
+  // `deep_heads`: heads on the coarser decoder stages too (deep supervision).
+  ResEncUNetImpl(int64_t in_channels, int64_t classes, const std::vector<int64_t>& features, const std::vector<int64_t>& blocks,
+                 bool deep_heads = false);
   // x: [N, in_channels, D, H, W], sizes multiples of 2^(stages - 1); returns the logits at full resolution.
   torch::Tensor forward(const torch::Tensor& x);
+  // With deep heads: every decoder stage's logits, finest (forward's) first; else forward's alone.
+  std::vector<torch::Tensor> forward_deep(const torch::Tensor& x);
   // Each encoder stage's output, from the finest (full resolution) to the coarsest.
   std::vector<torch::Tensor> encode(const torch::Tensor& x);
   void replace_head(int64_t classes);
@@ -51,6 +56,12 @@ struct ResEncUNetImpl : torch::nn::Module {
   ConvNormAct stem{nullptr};
   torch::nn::ModuleList stages, upsamplings, decoder_stages;
   ConvHolder head{nullptr};
+  DeepHeads deep_heads{nullptr};
+
+ private:
+  // The decoder stages' outputs, coarsest first (the last is the head's input).
+  std::vector<torch::Tensor> decode(const torch::Tensor& x);
+  std::vector<int64_t> features_;
 };
 TORCH_MODULE(ResEncUNet);
 
@@ -58,10 +69,12 @@ TORCH_MODULE(ResEncUNet);
 struct ResEncSegmenterImpl : SegmenterImpl {
   explicit ResEncSegmenterImpl(const NetworkConfig& config);
   std::vector<torch::Tensor> encoder_stages(const torch::Tensor& x) override { return resenc->encode(x); }
+  bool has_deep_outputs() const override { return config.deep_heads; }
   ResEncUNet resenc{nullptr};
 
  protected:
   torch::Tensor run(const torch::Tensor& x) override { return resenc(x); }
+  std::vector<torch::Tensor> run_deep(const torch::Tensor& x) override { return resenc->forward_deep(x); }
   void replace_output_head(int64_t out_channels) override { resenc->replace_head(out_channels); }
 };
 

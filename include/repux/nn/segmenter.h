@@ -33,6 +33,9 @@ struct NetworkConfig {
   int64_t small_kernel_size = 5;
   LkImpl conv_impl = LkImpl::Auto;
   std::optional<UNetArchitecture> unet;  // nnunet: the imported plans' architecture (nn/dynamic_unet.h)
+  // Heads on the decoder's coarser stages for deep supervision (resenc, repuxnet, uxnet: nn/deep_heads.h);
+  // nnunet's networks always have them.
+  bool deep_heads = false;
 
   // Fills the family's defaults and checks every value; throws naming the bad one (an unknown
   // architecture names the registered ones).

@@ -7,6 +7,9 @@
 
 namespace repux {
 
+// LeakyReLU with slope 0.01 (MONAI's and nnU-Net's), shared by the UNETR blocks and ResEnc.
+torch::Tensor lrelu(const torch::Tensor& x);
+
 // MONAI's Convolution wrapper: one conv held under the name `conv`. Its 3x3x3 convolutions run by
 // Winograd's algorithm on the CPU when no gradient is wanted and it pays (nn/winograd_conv3d.h), with
 // the transformed weight kept until the weight changes. A stride other than 1 (ResEnc's downsampling
