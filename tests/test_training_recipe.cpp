@@ -3,15 +3,18 @@
 // and the recipe as the Plan records it.
 #include "repux/data/augmentations.h"
 #include "repux/data/sampler.h"
+#include "repux/data/synth.h"
 #include "repux/model/plan.h"
 #include "repux/train/deep_supervision.h"
 #include "repux/train/recipe.h"
 #include "repux/train/training_step.h"
 #include "fixture_networks.h"
+#include "test_util.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <map>
 
 using namespace repux;
@@ -341,4 +344,36 @@ TEST(DeepSupervision, ResEncAndTheUnetrFamiliesGainHeadsOnTheirCoarserStages) {
     deep->replace_head(5);  // fine-tuning to other classes replaces every head
     for (const auto& o : deep->forward_deep(x)) EXPECT_EQ(o.size(1), 5) << config.arch;
   }
+}
+
+// `repux train --recipe nnunet` end to end: the run's plan.json records the recipe (and deep supervision
+// where asked, with the heads in the model), the optimiser settings are nnU-Net's unless given, and
+// metrics.csv has a column per class.
+TEST(TrainingRecipe, TrainCommandRecordsTheRecipeAndLogsEveryClass) {
+  test::TempDir dir;
+  SynthOptions small;
+  small.min_size = 24;
+  small.max_size = 32;
+  small.small_organ = true;
+  write_synthetic_dataset(dir.file("data"), 5, 2, small);
+  const std::string tiny = " --dims 4 8 16 32 --depths 1 1 1 1 --hidden 16 --kernel-sizes 3 --patch 32 --spacing 4 --crops 1 --workers 1";
+  auto r = test::run_repux("train -d " + dir.file("data") + " -o " + dir.file("run") + tiny +
+                           " --iterations 2 --val-every 2 --recipe nnunet --deep-supervision --no-final-validation");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto plan = test::read_json(dir.file("run/plan.json"));
+  EXPECT_EQ(plan["training"]["recipe"], "nnunet");
+  EXPECT_EQ(plan["training"]["foreground_sampling"], "class_uniform");
+  EXPECT_EQ(plan["training"]["deep_supervision"], true);
+  EXPECT_EQ(plan["network"]["deep_heads"], true);
+  std::ifstream metrics(dir.file("run/metrics.csv"));
+  std::string header;
+  std::getline(metrics, header);
+  EXPECT_EQ(header, "iteration,loss,val_mean_dice,val_dice_liver,val_dice_spleen,val_dice_kidney,val_dice_pancreas");
+  // The model file, heads included, loads.
+  r = test::run_repux("info " + dir.file("run/last.repux"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  // A recipe name that does not exist is refused before any data is read.
+  r = test::run_repux("train -d " + dir.file("nowhere") + " -o " + dir.file("run2") + " --recipe fancy");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("unknown training recipe 'fancy', expected one of: repux, nnunet"), std::string::npos) << r.output;
 }
