@@ -68,7 +68,7 @@ void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector
     for (const auto& p : pts) xmax = std::max(xmax, p.x);
     pladv(0);
     plvsta();
-    plwind(0, xmax * (1.0 + 0.12 * (ymax <= 1.0)), ymin, ymax);  // the Dice panel leaves room for the class names
+    plwind(0, xmax, ymin, ymax);
     plcol0(1);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     pllab("iteration", ylabel, title);
@@ -77,14 +77,18 @@ void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector
   for (const auto& p : loss) lmax = std::max(lmax, p.y);
   axes(loss, "training loss", "loss", 0.0, lmax * 1.05);
   draw_curve(loss, 2, 2);
-  axes(dice, per_class.empty() ? "validation mean Dice" : "validation Dice: mean (thick) and per class", "Dice", 0.0, 1.0);
-  plschr(0, 0.7);
+  axes(dice, "validation Dice", "Dice", 0.0, 1.0);
+  // A legend in the lower right, one line per curve in its colour: the mean, then each class.
+  plschr(0, 0.75);
+  auto legend = [&](size_t line, int colour, const std::string& text) {
+    plcol0(colour);
+    plmtex("rv", -1.0, 0.04 + 0.065 * static_cast<double>(line), 1.0, text.c_str());
+  };
+  if (!per_class.empty()) legend(per_class.size(), 3, "mean");
   for (size_t k = 0; k < per_class.size(); ++k) {
     const int colour = 4 + static_cast<int>(k % 8);
     draw_curve(per_class[k].points, colour, 1);
-    if (per_class[k].points.empty()) continue;
-    const CurvePoint& end = per_class[k].points.back();
-    plptex(end.x, end.y, 1, 0, -0.05, per_class[k].name.c_str());  // left-justified just after the line's end
+    legend(per_class.size() - 1 - k, colour, per_class[k].name);
   }
   draw_curve(dice, 3, 3);
   plend();

@@ -18,8 +18,8 @@ struct NamedCurve {
   std::vector<CurvePoint> points;
 };
 
-// Two panels: training loss, and validation Dice against iterations (the mean thick, each class of
-// `per_class` as a thin line named at its end, so that a class never learned shows). Writes atomically.
+// Two panels: training loss, and validation Dice against iterations: the mean and each class of
+// `per_class` in its own colour, named in a legend, so that a class never learned shows. Writes atomically.
 void plot_training_curves(const std::vector<CurvePoint>& loss, const std::vector<CurvePoint>& dice, const std::string& png_path,
                           const std::vector<NamedCurve>& per_class = {});
 
