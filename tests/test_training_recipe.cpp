@@ -377,3 +377,29 @@ TEST(TrainingRecipe, TrainCommandRecordsTheRecipeAndLogsEveryClass) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("unknown training recipe 'fancy', expected one of: repux, nnunet"), std::string::npos) << r.output;
 }
+
+// Fine-tuning (--init) into a run with deep supervision: the init model has no deep heads, so they start
+// fresh (the rest is the init's); into other classes, every head starts fresh.
+TEST(TrainingRecipe, FineTuningAddsDeepHeadsAndReplacesHeadsForOtherClasses) {
+  test::TempDir dir;
+  SynthOptions small;
+  small.min_size = 24;
+  small.max_size = 32;
+  small.small_organ = true;
+  write_synthetic_dataset(dir.file("small"), 5, 2, small);
+  small.small_organ = false;
+  write_synthetic_dataset(dir.file("organs"), 5, 3, small);
+  const std::string tiny = " --dims 4 8 16 32 --depths 1 1 1 1 --hidden 16 --kernel-sizes 3 --patch 32 --spacing 4 --crops 1 --workers 1"
+                           " --iterations 2 --val-every 2 --no-final-validation";
+  auto r = test::run_repux("train -d " + dir.file("small") + " -o " + dir.file("a") + tiny);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_repux("train -d " + dir.file("small") + " -o " + dir.file("b") + tiny + " --deep-supervision --init " + dir.file("a/last.repux"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(test::read_json(dir.file("b/plan.json"))["network"]["deep_heads"], true);
+  r = test::run_repux("train -d " + dir.file("organs") + " -o " + dir.file("c") + tiny + " --deep-supervision --init " + dir.file("b/last.repux"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(test::read_json(dir.file("c/plan.json"))["network"]["out_channels"], 4);
+  // A network of another shape is still refused, naming a tensor.
+  r = test::run_repux("train -d " + dir.file("small") + " -o " + dir.file("d") + tiny + " --dims 4 8 16 64 --init " + dir.file("a/last.repux"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+}

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <thread>
 #include <tuple>
 
@@ -175,16 +176,27 @@ std::unique_ptr<Communicator> connect(const TrainOptions& o, const torch::Device
   return std::make_unique<Communicator>(co);
 }
 
-// A fresh network, or every weight of --init (fine-tuning) with a new output head if the classes differ.
+// An output head's tensor: the final one (out., resenc.head.), nnU-Net's seg_layers, deep supervision's heads.
+bool is_output_head(const std::string& key) {
+  return key.rfind("out.", 0) == 0 || key.find("head.") != std::string::npos || key.find("heads.") != std::string::npos ||
+         key.find("seg_layers.") != std::string::npos;
+}
+
+// A fresh network, or every weight of --init (fine-tuning). Output heads the init model has not in
+// this shape (other classes) or not at all (deep supervision's, new to this run) start fresh; any other
+// difference is an error of load_state_dict's, naming the tensor.
 Segmenter build_network(const TrainOptions& o, const torch::Device& device) {
   torch::manual_seed(o.seed);
   Segmenter net = create_network(o.plan.network);
   if (!o.init_model.empty()) {
     LoadedModel init = load_model(o.init_model);
-    auto state = state_dict(init.net, KernelForm::Effective);
-    const auto fresh = state_dict(net, KernelForm::Effective);
-    for (size_t i = 0; i < state.size() && i < fresh.size(); ++i) {
-      if (state[i].first.rfind("out.", 0) == 0 && state[i].second.sizes() != fresh[i].second.sizes()) state[i].second = fresh[i].second;
+    std::map<std::string, torch::Tensor> from_init;
+    for (auto& [key, value] : state_dict(init.net, KernelForm::Effective)) from_init.emplace(key, value);
+    NamedTensors state;
+    for (const auto& [key, value] : state_dict(net, KernelForm::Effective)) {
+      const auto it = from_init.find(key);
+      const bool kept = it != from_init.end() && (!is_output_head(key) || it->second.sizes() == value.sizes());
+      if (kept || is_output_head(key)) state.emplace_back(key, kept ? it->second : value);
     }
     load_state_dict(net, state, KernelForm::Effective, o.init_model);  // BFR: W = W_eff / F
   }
