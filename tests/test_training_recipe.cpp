@@ -30,7 +30,18 @@ torch::Tensor three_class_label() {
   return label;
 }
 
-double fraction(const torch::Tensor& t) { return t.to(torch::kFloat64).mean().item<double>(); }
+// Five small synthetic cases (24-32 voxels a side), with the small organ or without, for the command-line tests.
+std::string small_dataset(const test::TempDir& dir, const std::string& name, uint64_t seed, bool small_organ) {
+  SynthOptions o;
+  o.min_size = 24;
+  o.max_size = 32;
+  o.small_organ = small_organ;
+  write_synthetic_dataset(dir.file(name), 5, seed, o);
+  return dir.file(name);
+}
+
+// A network and patch that train in a second.
+const std::string kTinyRun = " --dims 4 8 16 32 --depths 1 1 1 1 --hidden 16 --kernel-sizes 3 --patch 32 --spacing 4 --crops 1 --workers 1";
 
 }  // namespace
 
@@ -351,13 +362,7 @@ TEST(DeepSupervision, ResEncAndTheUnetrFamiliesGainHeadsOnTheirCoarserStages) {
 // metrics.csv has a column per class.
 TEST(TrainingRecipe, TrainCommandRecordsTheRecipeAndLogsEveryClass) {
   test::TempDir dir;
-  SynthOptions small;
-  small.min_size = 24;
-  small.max_size = 32;
-  small.small_organ = true;
-  write_synthetic_dataset(dir.file("data"), 5, 2, small);
-  const std::string tiny = " --dims 4 8 16 32 --depths 1 1 1 1 --hidden 16 --kernel-sizes 3 --patch 32 --spacing 4 --crops 1 --workers 1";
-  auto r = test::run_repux("train -d " + dir.file("data") + " -o " + dir.file("run") + tiny +
+  auto r = test::run_repux("train -d " + small_dataset(dir, "data", 2, true) + " -o " + dir.file("run") + kTinyRun +
                            " --iterations 2 --val-every 2 --recipe nnunet --deep-supervision --no-final-validation");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto plan = test::read_json(dir.file("run/plan.json"));
@@ -382,15 +387,9 @@ TEST(TrainingRecipe, TrainCommandRecordsTheRecipeAndLogsEveryClass) {
 // fresh (the rest is the init's); into other classes, every head starts fresh.
 TEST(TrainingRecipe, FineTuningAddsDeepHeadsAndReplacesHeadsForOtherClasses) {
   test::TempDir dir;
-  SynthOptions small;
-  small.min_size = 24;
-  small.max_size = 32;
-  small.small_organ = true;
-  write_synthetic_dataset(dir.file("small"), 5, 2, small);
-  small.small_organ = false;
-  write_synthetic_dataset(dir.file("organs"), 5, 3, small);
-  const std::string tiny = " --dims 4 8 16 32 --depths 1 1 1 1 --hidden 16 --kernel-sizes 3 --patch 32 --spacing 4 --crops 1 --workers 1"
-                           " --iterations 2 --val-every 2 --no-final-validation";
+  small_dataset(dir, "small", 2, true);
+  small_dataset(dir, "organs", 3, false);
+  const std::string tiny = kTinyRun + " --iterations 2 --val-every 2 --no-final-validation";
   auto r = test::run_repux("train -d " + dir.file("small") + " -o " + dir.file("a") + tiny);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = test::run_repux("train -d " + dir.file("small") + " -o " + dir.file("b") + tiny + " --deep-supervision --init " + dir.file("a/last.repux"));
