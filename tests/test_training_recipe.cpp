@@ -314,6 +314,7 @@ TEST(TrainingRecipe, NnUNetsOptimiserAndSampler) {
   EXPECT_NE(dynamic_cast<torch::optim::AdamW*>(make_optimizer(Recipe::Repux, {p}, 1e-4, 0.01).get()), nullptr);
   const RecipeDefaults d = recipe_defaults(Recipe::NnUNet);
   EXPECT_EQ(d.schedule, Schedule::Poly);
+  EXPECT_EQ(d.validate_every, 250);  // nnU-Net's epoch
   EXPECT_DOUBLE_EQ(d.learning_rate, 1e-2);
   EXPECT_NEAR(d.foreground_ratio, 1.0 / 3, 1e-12);
   Plan plan;

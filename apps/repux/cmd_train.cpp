@@ -227,7 +227,7 @@ std::shared_ptr<TrainArgs> demo_defaults() {
   da->plan.spacing = {2.0, 2.0, 2.0};
   da->plan.patch = {48};
   da->options.iterations = 800;
-  da->options.validate_every = 100;
+  da->recipe.validate_every = 100;
   da->recipe.learning_rate = 2e-3;
   da->recipe.schedule = Schedule::Cosine;
   da->recipe.warmup = 20;

@@ -195,7 +195,7 @@ void bind_training(CLI::App* cmd, TrainOptions& o, RecipeArgs& r) {
       ->check(CLI::Range(0, 2));
   cmd->add_flag_callback("--no-flips", [&r] { r.flip_axes = std::vector<int64_t>{}; }, "No random flips (the repux recipe's default)");
   cmd->add_option("--iterations", o.iterations, "Training iterations")->capture_default_str();
-  cmd->add_option("--val-every", o.validate_every, "Validate every N iterations")->capture_default_str();
+  cmd->add_option("--val-every", r.validate_every, "Validate every N iterations (default 500; nnunet recipe 250, nnU-Net's epoch)");
   cmd->add_option("--lr", r.learning_rate, "Learning rate (default 1e-4; nnunet recipe 1e-2)");
   cmd->add_option("--weight-decay", r.weight_decay, "Weight decay (default 0.01; nnunet recipe 3e-5)");
   add_enum_option(cmd, "--schedule", r.schedule, "Learning-rate schedule (default none; nnunet recipe poly)");
@@ -242,6 +242,7 @@ void apply_recipe(TrainOptions& o, const RecipeArgs& r) {
   o.weight_decay = r.weight_decay.value_or(d.weight_decay);
   o.schedule = r.schedule.value_or(d.schedule);
   o.warmup = r.warmup.value_or(d.warmup);
+  o.validate_every = r.validate_every.value_or(d.validate_every);
   o.sampler.foreground_ratio = r.foreground_ratio.value_or(d.foreground_ratio);
   o.sampler.flip_axes = r.flip_axes.value_or(d.flip_axes);
 }

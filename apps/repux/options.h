@@ -91,7 +91,7 @@ struct RecipeArgs {
   std::optional<bool> deep_supervision;
   std::optional<double> learning_rate, weight_decay, foreground_ratio;
   std::optional<Schedule> schedule;
-  std::optional<int64_t> warmup;
+  std::optional<int64_t> warmup, validate_every;
   std::optional<std::vector<int64_t>> flip_axes;
 };
 

@@ -3,8 +3,8 @@
 namespace repux {
 
 RecipeDefaults recipe_defaults(Recipe recipe) {
-  if (recipe == Recipe::NnUNet) return {1e-2, 3e-5, Schedule::Poly, 0, 1.0 / 3.0, {0, 1, 2}};
-  return {1e-4, 0.01, Schedule::None, 0, 0.5, {}};
+  if (recipe == Recipe::NnUNet) return {1e-2, 3e-5, Schedule::Poly, 0, 250, 1.0 / 3.0, {0, 1, 2}};
+  return {1e-4, 0.01, Schedule::None, 0, 500, 0.5, {}};
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(Recipe recipe, const std::vector<torch::Tensor>& parameters, double learning_rate,

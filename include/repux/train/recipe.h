@@ -13,12 +13,12 @@
 namespace repux {
 
 // The settings a recipe implies: repux's are TrainOptions' own defaults; nnU-Net's are its trainer's
-// (lr 1e-2 with poly decay and no warm-up, weight decay 3e-5, a third of the crops on foreground,
-// mirroring along every axis).
+// (lr 1e-2 with poly decay and no warm-up, weight decay 3e-5, validation every epoch of 250
+// iterations, a third of the crops on foreground, mirroring along every axis).
 struct RecipeDefaults {
   double learning_rate, weight_decay;
   Schedule schedule;
-  int64_t warmup;
+  int64_t warmup, validate_every;
   double foreground_ratio;
   std::vector<int64_t> flip_axes;
 };

@@ -37,7 +37,7 @@ struct TrainOptions {
   SamplerOptions sampler;
   std::string init_model;   // optional: start from this model file (fine-tuning); head replaced if classes differ
   int64_t iterations = 60000;
-  int64_t validate_every = 500;
+  int64_t validate_every = recipe_defaults(Recipe::Repux).validate_every;
   // The optimiser is the plan's recipe's (plan.training); these default to the repux recipe's values.
   double learning_rate = recipe_defaults(Recipe::Repux).learning_rate, weight_decay = recipe_defaults(Recipe::Repux).weight_decay;
   Schedule schedule = recipe_defaults(Recipe::Repux).schedule;
