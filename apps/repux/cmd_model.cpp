@@ -7,6 +7,7 @@
 #include "repux/io/npy.h"
 #include "repux/model/model_file.h"
 #include "repux/model/nnunet_import.h"
+#include "repux/nn/deep_heads.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -113,7 +114,7 @@ void run_export(const ExportArgs& a) {
   // Deep supervision's heads are for training only; the official networks have none.
   NamedTensors state;
   for (auto& entry : state_dict(m.net, KernelForm::Effective)) {
-    if (entry.first.find("deep_heads.") == std::string::npos) state.push_back(std::move(entry));
+    if (!is_deep_head_key(entry.first)) state.push_back(std::move(entry));
   }
   write_torch_state_dict(state, a.output);
   fmt::print("exported {} tensors to {}\n", state.size(), a.output);

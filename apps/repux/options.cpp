@@ -232,11 +232,10 @@ void apply_recipe(TrainOptions& o, const RecipeArgs& r) {
   if (r.recipe) t.recipe = *r.recipe;
   if (r.foreground_sampling) t.foreground_sampling = *r.foreground_sampling;
   // nnU-Net's own networks are trained as nnU-Net trains them, with deep supervision (fine-tuning an
-  // imported model; ResEnc under nnU-Net's recipe), unless told otherwise. Networks built without
-  // heads on their coarser stages get them (NetworkConfig::deep_heads).
+  // imported model; ResEnc under nnU-Net's recipe), unless told otherwise. (The trainer gives the
+  // networks built without heads on their coarser stages those heads.)
   const std::string& arch = o.plan.network.arch;
   t.deep_supervision = r.deep_supervision.value_or(t.deep_supervision || arch == "nnunet" || (arch == "resenc" && t.recipe == Recipe::NnUNet));
-  if (t.deep_supervision && arch != "nnunet") o.plan.network.deep_heads = true;
   const RecipeDefaults d = recipe_defaults(t.recipe);
   o.learning_rate = r.learning_rate.value_or(d.learning_rate);
   o.weight_decay = r.weight_decay.value_or(d.weight_decay);

@@ -9,8 +9,7 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-double uniform(double lo, double hi, std::mt19937_64& rng) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
-bool chance(double p, std::mt19937_64& rng) { return uniform(0, 1, rng) < p; }
+bool chance(double p, std::mt19937_64& rng) { return draw_uniform(0, 1, rng) < p; }
 
 // A normalised 1-D Gaussian of `sigma` voxels, truncated at 3 sigma.
 torch::Tensor gaussian_kernel(double sigma, const torch::TensorOptions& options) {
@@ -21,6 +20,8 @@ torch::Tensor gaussian_kernel(double sigma, const torch::TensorOptions& options)
 }
 
 }  // namespace
+
+double draw_uniform(double lo, double hi, std::mt19937_64& rng) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
 
 torch::Tensor add_gaussian_noise(const torch::Tensor& image, double sigma, uint64_t seed) {
   torch::Generator gen = at::detail::createCPUGenerator(seed);
@@ -66,14 +67,14 @@ torch::Tensor apply_gamma(const torch::Tensor& channel, double gamma, bool inver
 }
 
 double draw_around_one(double lo, double hi, std::mt19937_64& rng) {
-  if (chance(0.5, rng) && lo < 1) return uniform(lo, 1, rng);
-  return uniform(std::max(lo, 1.0), hi, rng);
+  if (chance(0.5, rng) && lo < 1) return draw_uniform(lo, 1, rng);
+  return draw_uniform(std::max(lo, 1.0), hi, rng);
 }
 
 torch::Tensor augment_intensities_nnunet(torch::Tensor image, std::mt19937_64& rng, std::optional<int64_t> keep_axis) {
   const int64_t channels = image.size(0);
   if (chance(0.1, rng)) {
-    const double sigma = uniform(0, 0.1, rng);
+    const double sigma = draw_uniform(0, 0.1, rng);
     image = add_gaussian_noise(image, sigma, rng());
   }
   auto each_channel = [&](double p_per_channel, const auto& transform) {
@@ -82,11 +83,11 @@ torch::Tensor augment_intensities_nnunet(torch::Tensor image, std::mt19937_64& r
     }
   };
   if (chance(0.2, rng)) {
-    each_channel(0.5, [&](const torch::Tensor& x) { return gaussian_blur(x, {uniform(0.5, 1, rng), uniform(0.5, 1, rng), uniform(0.5, 1, rng)}); });
+    each_channel(0.5, [&](const torch::Tensor& x) { return gaussian_blur(x, {draw_uniform(0.5, 1, rng), draw_uniform(0.5, 1, rng), draw_uniform(0.5, 1, rng)}); });
   }
   if (chance(0.15, rng)) each_channel(1.0, [&](const torch::Tensor& x) { return x * draw_around_one(0.75, 1.25, rng); });
   if (chance(0.15, rng)) each_channel(1.0, [&](const torch::Tensor& x) { return scale_contrast(x, draw_around_one(0.75, 1.25, rng)); });
-  if (chance(0.25, rng)) each_channel(0.5, [&](const torch::Tensor& x) { return simulate_low_resolution(x, uniform(0.5, 1, rng), keep_axis); });
+  if (chance(0.25, rng)) each_channel(0.5, [&](const torch::Tensor& x) { return simulate_low_resolution(x, draw_uniform(0.5, 1, rng), keep_axis); });
   if (chance(0.1, rng)) each_channel(1.0, [&](const torch::Tensor& x) { return apply_gamma(x, draw_around_one(0.7, 1.5, rng), true); });
   if (chance(0.3, rng)) each_channel(1.0, [&](const torch::Tensor& x) { return apply_gamma(x, draw_around_one(0.7, 1.5, rng), false); });
   return image;

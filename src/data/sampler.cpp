@@ -71,8 +71,6 @@ Matrix rotation_about(int64_t axis, double angle) {
   return r;
 }
 
-double uniform(double lo, double hi, std::mt19937_64& rng) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
-
 // The crop's centre: a voxel of the foreground sample (its class drawn by the rule) or any voxel of the case.
 Index draw_centre(const CropSource& source, size_t index, bool foreground, ForegroundSampling rule, std::mt19937_64& rng) {
   const ForegroundSample& fg = source.foreground(index);
@@ -102,10 +100,10 @@ Index patch_start(const Index& size, const Index& centre, const Index& patch) {
 
 // repux's affine: with affine_probability, a rotation about the third axis and a scaling per axis.
 Matrix draw_repux_affine(const SamplerOptions& o, std::mt19937_64& rng) {
-  if (uniform(0, 1, rng) >= o.affine_probability) return identity();
-  const double angle = uniform(-1, 1, rng) * o.rotation;
+  if (draw_uniform(0, 1, rng) >= o.affine_probability) return identity();
+  const double angle = draw_uniform(-1, 1, rng) * o.rotation;
   std::array<double, 3> s{};
-  for (double& v : s) v = 1 + uniform(-1, 1, rng) * o.scaling;
+  for (double& v : s) v = 1 + draw_uniform(-1, 1, rng) * o.scaling;
   return product(rotation_about(2, angle), scaling(s));
 }
 
@@ -113,15 +111,15 @@ Matrix draw_repux_affine(const SamplerOptions& o, std::mt19937_64& rng) {
 // by up to 180), then one scaling factor for every axis (p 0.2; anisotropic: the in-plane axes) from 0.7-1.4.
 Matrix draw_nnunet_affine(const SamplerOptions& o, std::mt19937_64& rng) {
   Matrix m = identity();
-  if (uniform(0, 1, rng) < 0.2) {
+  if (draw_uniform(0, 1, rng) < 0.2) {
     if (o.in_plane_about) {
-      m = rotation_about(*o.in_plane_about, uniform(-kPi, kPi, rng));
+      m = rotation_about(*o.in_plane_about, draw_uniform(-kPi, kPi, rng));
     } else {
-      for (int64_t axis = 0; axis < 3; ++axis) m = product(m, rotation_about(axis, uniform(-kPi / 6, kPi / 6, rng)));
+      for (int64_t axis = 0; axis < 3; ++axis) m = product(m, rotation_about(axis, draw_uniform(-kPi / 6, kPi / 6, rng)));
     }
   }
-  if (uniform(0, 1, rng) < 0.2) {
-    const double s = uniform(0.7, 1.4, rng);
+  if (draw_uniform(0, 1, rng) < 0.2) {
+    const double s = draw_uniform(0.7, 1.4, rng);
     std::array<double, 3> f{s, s, s};
     if (o.in_plane_about) f[static_cast<size_t>(*o.in_plane_about)] = 1;
     m = product(m, scaling(f));
@@ -173,12 +171,12 @@ Crop transformed_crop(const CropSource& source, size_t index, const Index& start
 void augment_crop(Crop& crop, const SamplerOptions& o, std::mt19937_64& rng) {
   if (o.augmentations == Augmentations::NnUNet) {
     crop.image = augment_intensities_nnunet(crop.image, rng, o.in_plane_about);
-  } else if (uniform(0, 1, rng) < o.intensity_probability) {
-    crop.image = crop.image + uniform(-1, 1, rng) * o.intensity_shift;
+  } else if (draw_uniform(0, 1, rng) < o.intensity_probability) {
+    crop.image = crop.image + draw_uniform(-1, 1, rng) * o.intensity_shift;
   }
   for (int64_t a = 0; a < 3; ++a) {
     const bool listed = std::find(o.flip_axes.begin(), o.flip_axes.end(), a) != o.flip_axes.end();
-    if (listed && uniform(0, 1, rng) < 0.5) {
+    if (listed && draw_uniform(0, 1, rng) < 0.5) {
       crop.image = crop.image.flip({a + 1});
       crop.label = crop.label.flip({a});
     }
@@ -194,7 +192,7 @@ Batch sample_batch(const CropSource& source, uint64_t seed, const std::array<int
   const size_t index = std::uniform_int_distribution<size_t>(0, source.size() - 1)(rng);
   std::vector<torch::Tensor> images, labels;
   for (int64_t k = 0; k < o.crops_per_case; ++k) {
-    const bool foreground = uniform(0, 1, rng) < o.foreground_ratio;
+    const bool foreground = draw_uniform(0, 1, rng) < o.foreground_ratio;
     const Index start = patch_start(source.shape(index), draw_centre(source, index, foreground, o.foreground_sampling, rng), patch);
     const Matrix m = o.augmentations == Augmentations::NnUNet ? draw_nnunet_affine(o, rng) : draw_repux_affine(o, rng);
     Crop crop = transformed_crop(source, index, start, patch, m, device);

@@ -93,7 +93,7 @@ nlohmann::json result_json(const AblationCell& cell, uint64_t seed, const TrainR
                            const std::vector<CaseScores>& cases, const Plan& plan) {
   nlohmann::json j = {{"cell", cell.name},
                       {"seed", seed},
-                      {"network", to_json(cell.network)},
+                      {"network", to_json(plan.network)},  // as trained (the trainer adds deep supervision's heads)
                       {"seconds_per_iteration", 1.0 / std::max(1e-12, r.iterations_per_second)},
                       {"parameters", parameters},
                       {"class_names", plan.class_names},
@@ -336,7 +336,6 @@ std::vector<AblationCell> cells_of(const AblationSpec& spec, const TrainOptions&
     n.out_channels = base.out_channels;
     n.dims = spec.resenc_dims;
     n.depths = spec.resenc_depths;
-    n.deep_heads = training.plan.training.deep_supervision;  // as the grid's base network
     cells.push_back({"resenc" + suffix, n.resolved(), training});
   }
   return cells;

@@ -54,8 +54,7 @@ torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
 }
 
 ResEncUNetImpl::ResEncUNetImpl(int64_t in_channels, int64_t classes, const std::vector<int64_t>& features, const std::vector<int64_t>& blocks,
-                               bool with_deep_heads)
-    : features_(features) {
+                               bool with_deep_heads) {
   const size_t n = features.size();
   if (n < 2 || blocks.size() != n) fail("resenc needs 2 or more stages with one block count each, got {} widths and {} block counts", n, blocks.size());
   stem = register_module("stem", ConvNormAct(in_channels, features[0], 3, 1, true));
@@ -119,10 +118,7 @@ void ResEncUNetImpl::replace_head(int64_t classes) {
   const auto device = weight.device();
   head = replace_module("head", ConvHolder(weight.size(1), classes, 1, /*bias=*/true));
   head->to(device);
-  if (deep_heads) {
-    deep_heads = replace_module("deep_heads", DeepHeads(std::vector<int64_t>(features_.begin() + 1, features_.end() - 1), classes));
-    deep_heads->to(device);
-  }
+  if (deep_heads) deep_heads = replace_module("deep_heads", DeepHeads(deep_heads->for_classes(classes)));
 }
 
 ResEncSegmenterImpl::ResEncSegmenterImpl(const NetworkConfig& cfg) : SegmenterImpl(cfg) {

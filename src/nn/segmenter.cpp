@@ -32,6 +32,12 @@ NetworkConfig NetworkConfig::resolved() const {
   return c;
 }
 
+NetworkConfig with_deep_outputs(NetworkConfig config) {
+  const auto& fields = network_family(config.arch).fields;
+  if (std::find(fields.begin(), fields.end(), "deep_heads") != fields.end()) config.deep_heads = true;
+  return config;
+}
+
 nlohmann::json to_json(const NetworkConfig& config) {
   const NetworkConfig c = config.resolved();
   nlohmann::json j = {{"arch", c.arch},

@@ -110,11 +110,7 @@ void UnetrSegmenterImpl::replace_output_head(int64_t out_channels) {
   auto device = out->conv->conv->weight.device();
   out = replace_module("out", UnetOutBlock(config.dims[0], out_channels));
   out->to(device);
-  if (deep_heads) {
-    const auto& d = config.dims;
-    deep_heads = replace_module("deep_heads", DeepHeads(std::vector<int64_t>{d[1], d[2], d[3]}, out_channels));
-    deep_heads->to(device);
-  }
+  if (deep_heads) deep_heads = replace_module("deep_heads", DeepHeads(deep_heads->for_classes(out_channels)));
 }
 
 NetworkFamily repuxnet_family() {

@@ -8,6 +8,7 @@
 #include "repux/io/atomic_file.h"
 #include "repux/io/json_file.h"
 #include "repux/model/model_file.h"
+#include "repux/nn/deep_heads.h"
 #include "repux/nn/state_dict.h"
 #include "repux/train/checkpoint.h"
 #include "repux/train/data_source.h"
@@ -178,7 +179,7 @@ std::unique_ptr<Communicator> connect(const TrainOptions& o, const torch::Device
 
 // An output head's tensor: the final one (out., resenc.head.), nnU-Net's seg_layers, deep supervision's heads.
 bool is_output_head(const std::string& key) {
-  return key.rfind("out.", 0) == 0 || key.find("head.") != std::string::npos || key.find("heads.") != std::string::npos ||
+  return key.rfind("out.", 0) == 0 || key.find("head.") != std::string::npos || is_deep_head_key(key) ||
          key.find("seg_layers.") != std::string::npos;
 }
 
@@ -262,6 +263,7 @@ Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& obse
   Dataset dataset = fold_of(o_, *store_, main_rank_);
   if (dataset.validation.empty()) fail("no validation cases");
   o_.plan = plan_with_class_names(o_.plan, dataset);
+  if (o_.plan.training.deep_supervision) o_.plan.network = with_deep_outputs(o_.plan.network);
   if (main_rank_) describe_run(o_, dataset);
   validation_cases_ = dataset.validation;
   const auto training_indices = store_indices(*store_, dataset.training);

@@ -38,6 +38,9 @@ torch::Tensor simulate_low_resolution(const torch::Tensor& channel, double zoom,
 // scaled to its original mean and standard deviation. `invert`: the same on the negated channel.
 torch::Tensor apply_gamma(const torch::Tensor& channel, double gamma, bool invert);
 
+// A value from U(lo, hi): every random draw of the sampler and the augmentations goes through it.
+double draw_uniform(double lo, double hi, std::mt19937_64& rng);
+
 // nnU-Net's BGContrast draw of a factor from [lo, hi] around 1.
 double draw_around_one(double lo, double hi, std::mt19937_64& rng);
 

@@ -5,6 +5,8 @@
 // model files without them keep loading; inference never uses them.
 #include <torch/torch.h>
 
+#include <memory>
+#include <string>
 #include <vector>
 
 namespace repux {
@@ -14,8 +16,16 @@ struct DeepHeadsImpl : torch::nn::Module {
   DeepHeadsImpl(const std::vector<int64_t>& channels, int64_t classes);
   // `features`: those stages' outputs, finest first; returns one logit map each.
   std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& features);
+  // New heads on the same stages for another number of classes (fine-tuning), on the same device.
+  std::shared_ptr<DeepHeadsImpl> for_classes(int64_t classes) const;
   torch::nn::ModuleList heads;
+
+ private:
+  std::vector<int64_t> channels_;
 };
 TORCH_MODULE(DeepHeads);
+
+// Whether a state-dict key is one of these heads' tensors (training-only: `repux export` leaves them out).
+bool is_deep_head_key(const std::string& key);
 
 }  // namespace repux

@@ -61,7 +61,6 @@ struct ResEncUNetImpl : torch::nn::Module {
  private:
   // The decoder stages' outputs, coarsest first (the last is the head's input).
   std::vector<torch::Tensor> decode(const torch::Tensor& x);
-  std::vector<int64_t> features_;
 };
 TORCH_MODULE(ResEncUNet);
 

@@ -90,6 +90,10 @@ Segmenter make_segmenter(const NetworkConfig& config) {
 // halve their input four times).
 std::array<int64_t, 3> input_multiple(const NetworkConfig& config);
 
+// `config` with outputs for deep supervision: deep_heads set where the family adds heads (resenc,
+// repuxnet, uxnet); unchanged where its decoder has its own (nnunet).
+NetworkConfig with_deep_outputs(NetworkConfig config);
+
 // The network of `config`'s family (resolved first).
 Segmenter create_network(const NetworkConfig& config);
 
