@@ -75,16 +75,19 @@ target_precompile_headers(repux_core PRIVATE <torch/torch.h>)
 target_include_directories(repux_io PRIVATE ${NIFTI_INCLUDE_DIR})
 target_link_libraries(repux_io PRIVATE ${NIFTI2_LIBRARY} ${ZNZ_LIBRARY} ZLIB::ZLIB PNG::PNG)
 if(REPUX_DICOM)
-  target_link_libraries(repux_io PRIVATE DCMTK::dcmseg DCMTK::dcmfg DCMTK::dcmiod DCMTK::dcmjpls DCMTK::dcmjpeg DCMTK::dcmdata)
+  target_link_libraries(repux_io PRIVATE DCMTK::dcmrt DCMTK::dcmseg DCMTK::dcmfg DCMTK::dcmiod DCMTK::dcmjpls DCMTK::dcmjpeg DCMTK::dcmdata)
   target_link_libraries(repux_net PRIVATE DCMTK::dcmtls DCMTK::dcmnet DCMTK::dcmdata)
   # On the files that ask, not the whole target: a definition the precompiled header was built with
   # must be present wherever it is reused.
   set_property(SOURCE src/io/volume_file.cpp src/build_info.cpp APPEND PROPERTY COMPILE_DEFINITIONS REPUX_HAVE_DICOM=1)
 endif()
 if(PLPLOT_LIBRARY AND PLPLOT_INCLUDE_DIR)
+  # The training curves (train) and the previews' text (eval).
   target_include_directories(repux_train PRIVATE ${PLPLOT_INCLUDE_DIR})
   target_link_libraries(repux_train PRIVATE ${PLPLOT_LIBRARY})
-  set_property(SOURCE src/train/plot.cpp src/build_info.cpp APPEND PROPERTY COMPILE_DEFINITIONS REPUX_HAVE_PLPLOT=1)
+  target_include_directories(repux_eval PRIVATE ${PLPLOT_INCLUDE_DIR})
+  target_link_libraries(repux_eval PRIVATE ${PLPLOT_LIBRARY})
+  set_property(SOURCE src/train/plot.cpp src/eval/preview.cpp src/build_info.cpp APPEND PROPERTY COMPILE_DEFINITIONS REPUX_HAVE_PLPLOT=1)
 endif()
 
 # repux::repux: every layer, for programs that want the whole library.

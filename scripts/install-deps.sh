@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libbenchmark-dev libpng-dev libplplot-dev
   libopenblas0-pthread mricron-data libgoogle-perftools-dev clang
   help2man python3-torch dpkg-dev
-  libdcmtk-dev dcmtk plastimatch dcm2niix dicom3tools
+  libdcmtk-dev dcmtk plastimatch dcm2niix dicom3tools python3-nibabel python3-pydicom
   orthanc curl strace openssl libssl-dev
 )
 missing=()

@@ -1,6 +1,8 @@
 // `repux predict`: one volume (a file or a DICOM series), or a folder of volume files as a batch job
 // (in nnU-Net's naming, CASE_0000.ext, CASE_0001.ext, ... are one case's channels, written as CASE.ext).
-// Several -m make an ensemble. Labels go to NIfTI, or to a DICOM SEG when the output ends in .dcm.
+// Several -m make an ensemble. Labels go to NIfTI, or to a DICOM SEG (or RTSTRUCT: --format) when the
+// output ends in .dcm. One volume may be written several ways from one pass: -o more than once,
+// --rtstruct, --statistics, --preview (infer/prediction_outputs.h).
 // A folder is resumable and can be shared out: cases whose output exists are skipped (unless
 // --overwrite), --shard K/N takes every N-th case from the K-th, and a case that fails is reported
 // and the others go on (the exit status is non-zero at the end, naming them).
@@ -9,6 +11,7 @@
 
 #include "repux/data/dataset.h"
 #include "repux/error.h"
+#include "repux/infer/prediction_outputs.h"
 #include "repux/infer/predictor.h"
 #include "repux/io/volume_file.h"
 #include "repux/train/trainer.h"
@@ -29,7 +32,10 @@ namespace {
 
 struct PredictArgs {
   std::vector<std::string> models;
-  std::string input, output, device = "cpu", stitch_device, shard;
+  std::string input, device = "cpu", stitch_device, shard, reference;
+  std::vector<std::string> outputs;
+  PredictionOutputs extra;  // the outputs besides the first -o (one volume only)
+  std::string window;
   InferenceArgs inference;
   VolumeReadOptions reading = allowing_channels();
   VolumeWriteOptions writing;
@@ -106,12 +112,39 @@ std::vector<LoadedModel> load_models(const PredictArgs& a, const torch::Device& 
   return models;
 }
 
+// What one volume's prediction is written as: every -o, and the extra outputs.
+PredictionOutputs outputs_of(const PredictArgs& a, const std::string& first) {
+  PredictionOutputs o = a.extra;
+  o.label_files = {first};
+  o.label_files.insert(o.label_files.end(), a.outputs.begin() + 1, a.outputs.end());
+  o.writing = a.writing;
+  if (!a.window.empty()) o.preview_options.window = parse_window(a.window);
+  return o;
+}
+
+// A folder is written to one output folder; the outputs that belong to one volume are refused.
+void check_outputs(const PredictArgs& a, bool folder) {
+  const bool extras = a.outputs.size() > 1 || !a.extra.rtstruct.empty() || !a.extra.statistics.empty() || !a.extra.preview.empty();
+  if (folder && extras) {
+    fail("-i {} is a folder of volumes: give one -o (the output folder); -o more than once, --rtstruct, --statistics and --preview are for "
+         "one volume", a.input);
+  }
+  if (folder && !a.reference.empty()) fail("--reference belongs to one volume, and -i {} is a folder of volumes", a.input);
+  if (!folder) {
+    for (const auto& out : a.outputs) refuse_writing_over_inputs({a.input}, out);
+    check_prediction_outputs(outputs_of(a, a.outputs.front()));
+  }
+}
+
 // The models are loaded once; each case is read, predicted and written (atomically) in turn.
 void run_predict(const PredictArgs& a) {
   const PredictOptions o = predict_options(a);
   predict_settings(Plan{}, o);  // checks the user's values before the models are read
-  const auto jobs = volume_jobs(a.input, a.output, a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard), true);
+  const auto jobs = volume_jobs(a.input, a.outputs.front(), a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard), true);
   const bool folder = jobs.size() != 1 || jobs[0].input != a.input;  // a batch over a folder's volume files
+  check_outputs(a, folder);
+  std::optional<Volume> reference;
+  if (!a.reference.empty()) reference = read_volume(a.reference, a.reading);
   std::vector<LoadedModel> models = load_models(a, o.compute_device);
   std::vector<std::string> failed;
   std::vector<double> seconds;
@@ -127,11 +160,12 @@ void run_predict(const PredictArgs& a) {
       const auto t0 = std::chrono::steady_clock::now();
       const Volume image = job.more_channels.empty() ? read_volume(job.input, a.reading) : read_case_image({job.input, "", job.more_channels});
       Prediction p = predict_volume(models, image, o);
-      write_volume(p.labels, job.output, a.writing);
+      if (reference) attach_dicom_reference(p.labels, *reference, job.input, a.reference);
+      const auto written = write_prediction_outputs(image, p.labels, outputs_of(a, job.output));
       if (a.save_probabilities) write_volume(p.probabilities, probabilities_path(job.output));
       seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      fmt::print("[{}/{}] {} -> {} ({:.1f} s, {} window(s) of {})\n", i + 1, jobs.size(), job.input, job.output, seconds.back(), p.windows,
-                 fmt::join(p.window, "x"));
+      fmt::print("[{}/{}] {} -> {} ({:.1f} s, {} window(s) of {})\n", i + 1, jobs.size(), job.input, fmt::join(written, ", "), seconds.back(),
+                 p.windows, fmt::join(p.window, "x"));
     } catch (const std::exception& e) {
       failed.push_back(job.input);
       fmt::print(stderr, "repux: error: {}: {}\n", job.input, first_line(e.what()));
@@ -165,9 +199,18 @@ void add_predict_command(CLI::App& app) {
                 "(probabilities averaged)")
       ->required();
   p->add_option("-i,--input", pa->input, "A volume file, a folder of them, or a DICOM series (a folder or DICOMDIR)")->required();
-  p->add_option("-o,--output", pa->output,
-                "Output file (or folder when the input is a folder of volumes); .dcm: a DICOM SEG referencing the input series")
+  p->add_option("-o,--output", pa->outputs,
+                "Output file (or folder when the input is a folder of volumes): .nii/.nii.gz, or .dcm: a DICOM SEG (or RTSTRUCT: --format) "
+                "referencing the input series; more than once: each written from the one prediction")
       ->required();
+  add_enum_option(p, "--format", pa->writing.dicom_object, "What a .dcm output is: a SEG, or an RTSTRUCT of contours (radiotherapy)");
+  p->add_option("--rtstruct", pa->extra.rtstruct, "Also write an RTSTRUCT (.dcm), e.g. next to a SEG from -o");
+  p->add_option("--statistics", pa->extra.statistics,
+                "Also write per-structure statistics: volume, image values inside (HU for CT), bounding box, centroid (.json or .csv)");
+  p->add_option("--preview", pa->extra.preview, "Also write a preview picture (.png): axial, coronal and sagittal slices with the labels");
+  bind_preview(p, "--preview-window", pa->window, pa->extra.preview_options);
+  p->add_option("--reference", pa->reference,
+                "The DICOM series a NIfTI input was made from (same grid): SEG and RTSTRUCT outputs reference it");
   bind_dicom_reading(p, pa->reading);
   p->add_option("--segment-codes", pa->writing.segment_codes_file, "DICOM SEG output: JSON mapping class names to segment codes");
   p->add_option("--device", pa->device, "cpu or cuda")->capture_default_str();

@@ -11,6 +11,9 @@
 #include "repux/error.h"
 #include "repux/eval/html_report.h"
 #include "repux/eval/folder_evaluation.h"
+#include "repux/eval/preview.h"
+#include "repux/io/atomic_file.h"
+#include "repux/io/paths.h"
 #include "repux/infer/predictor.h"
 #include "repux/io/volume_file.h"
 #include "repux/train/final_validation.h"
@@ -23,6 +26,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -185,7 +189,8 @@ struct CheckDatasetArgs {
 };
 
 struct ReportArgs {
-  std::string image, prediction, truth, output;
+  std::string image, prediction, truth, output, window;
+  PreviewOptions preview;
 };
 
 void run_check_dataset(const CheckDatasetArgs& a) {
@@ -203,14 +208,26 @@ void run_check_dataset(const CheckDatasetArgs& a) {
              d.channel_names.empty() ? "" : " (" + fmt::format("{}", fmt::join(d.channel_names, ", ")) + ")", d.test.size());
 }
 
+// A preview (.png), or an HTML page with the preview beside it (.html: NAME.png next to it).
 void run_report(const ReportArgs& a) {
+  const bool html = ends_with(a.output, ".html");
+  if (!html && !ends_with(a.output, ".png")) fail("-o {}: expected a .png picture or an .html page", a.output);
+  const std::string png = html ? (fs::path(a.output).parent_path() / (fs::path(a.output).stem().string() + ".png")).string() : a.output;
+  ensure_writable(a.output);
   const Volume image = read_volume(a.image);
   const Volume prediction = read_label_volume(a.prediction, image.grid());
   if (prediction.spatial_shape() != image.spatial_shape()) fail("{}: shape differs from the image {}", a.prediction, a.image);
-  std::unique_ptr<Volume> truth;
-  if (!a.truth.empty()) truth = std::make_unique<Volume>(read_label_volume(a.truth, image.grid()));
-  write_overlay_png(image, truth.get(), prediction, a.output);
-  fmt::print("wrote {}\n", a.output);
+  std::optional<Volume> truth;
+  if (!a.truth.empty()) truth = read_label_volume(a.truth, image.grid());
+  std::vector<LabelLayer> layers;
+  if (truth) layers.push_back({"ground truth", &*truth});
+  layers.push_back({"prediction", &prediction});
+  PreviewOptions options = a.preview;
+  if (!a.window.empty()) options.window = parse_window(a.window);
+  if (options.title.empty()) options.title = fs::path(a.image).filename().string();
+  const DisplayWindow used = write_preview(image, layers, png, options);
+  if (html) write_html_report(a.output, {png}, "", nullptr);
+  fmt::print("wrote {} (window W{:g}/L{:g}: {})\n", html ? a.output + " and " + png : png, used.width, used.level, used.name);
 }
 
 // The demo's defaults: a small RepUX-Net trained briefly on synthetic CT-like data at 2 mm.
@@ -320,11 +337,15 @@ void add_train_commands(CLI::App& app) {
   });
 
   auto ra = std::make_shared<ReportArgs>();
-  auto* r = app.add_subcommand("report", "Render slices of an image with its prediction (and ground truth) overlaid, as PNG");
-  r->add_option("-i,--image", ra->image, "Image volume")->required();
-  r->add_option("-p,--prediction", ra->prediction, "Predicted label volume")->required();
-  r->add_option("-g,--truth", ra->truth, "Ground-truth label volume (optional)");
-  r->add_option("-o,--output", ra->output, "PNG file to write")->required();
+  auto* r = app.add_subcommand("report",
+                               "A preview of an image with its prediction (and ground truth): axial, coronal and sagittal slices in patient "
+                               "orientation (PNG, or an HTML page)");
+  r->add_option("-i,--image,--input", ra->image, "Image volume")->required();
+  r->add_option("-p,--prediction,--pred", ra->prediction, "Predicted label volume")->required();
+  r->add_option("-g,--truth,--gt", ra->truth, "Ground-truth label volume (optional)");
+  r->add_option("-o,--output", ra->output, "A .png picture, or an .html page (the picture next to it)")->required();
+  r->add_option("--title", ra->preview.title, "The picture's title (default: the image's file name)");
+  bind_preview(r, "--window", ra->window, ra->preview);
   r->callback([ra] { run_report(*ra); });
 
   auto da = demo_defaults();

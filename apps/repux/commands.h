@@ -18,5 +18,6 @@ void add_serve_commands(CLI::App& app);
 void add_erf_command(CLI::App& app);
 void add_ablate_command(CLI::App& app);
 void add_data_commands(CLI::App& app);
+void add_stats_command(CLI::App& app);
 
 }  // namespace repux::cli

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   repux::cli::add_synth_command(app);
   repux::cli::add_evaluate_command(app);
   repux::cli::add_predict_command(app);
+  repux::cli::add_stats_command(app);
   repux::cli::add_postprocess_command(app);
   repux::cli::add_train_commands(app);
   repux::cli::add_volume_commands(app);

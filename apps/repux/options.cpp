@@ -281,6 +281,17 @@ void refuse_writing_over_inputs(const std::vector<std::string>& inputs, const st
   }
 }
 
+void bind_preview(CLI::App* cmd, const std::string& window_flag, std::string& window, PreviewOptions& options) {
+  cmd->add_option(window_flag, window,
+                  "Greyscale window of the preview: abdomen, lung, bone, brain, or WIDTH/LEVEL (e.g. 400/40); default: from the image (CT "
+                  "abdomen; MR the foreground's 1st-99th percentile)")
+      ->check([](const std::string& text) {
+        parse_window(text);
+        return std::string();
+      });
+  add_enum_option(cmd, "--overlay", options.style, "How labels are drawn over the preview's image");
+}
+
 std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share, bool channel_cases) {
   namespace fs = std::filesystem;
   refuse_writing_over_inputs({input}, output);

@@ -4,6 +4,7 @@
 // once, into typed settings (enums through their name tables; an unknown name is an error listing the
 // known ones before any data is read).
 #include "repux/enum_names.h"
+#include "repux/eval/preview.h"
 #include "repux/infer/predictor.h"
 #include "repux/io/volume.h"
 #include "repux/model/plan.h"
@@ -115,6 +116,10 @@ struct InferenceArgs {
 };
 void bind_inference_overrides(CLI::App* cmd, InferenceArgs& args);
 InferenceOverrides resolve_overrides(const InferenceArgs& args);
+
+// The previews' look: `window_flag` (a CT preset or W/L, kept as text for parse_window) and --overlay
+// fill|outline.
+void bind_preview(CLI::App* cmd, const std::string& window_flag, std::string& window, PreviewOptions& options);
 
 // How DICOM input is read: --series UID and --gantry-tilt refuse|resample (alone: bind_gantry_tilt).
 void bind_dicom_reading(CLI::App* cmd, VolumeReadOptions& options);

@@ -4,6 +4,7 @@
 #include "repux/io/dicom_toolkit.h"
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcbytstr.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
@@ -49,6 +50,27 @@ inline std::array<double, 3> lps_to_ras(const std::array<double, 3>& p) { return
 torch::Tensor affine_from_lps(const std::array<double, 3>& row_cosines, const std::array<double, 3>& column_cosines,
                               double column_spacing, double row_spacing, const std::array<double, 3>& slice_step,
                               const std::array<double, 3>& origin);
+
+// DCMTK checks every string value against its VR while a derived object (SEG, RTSTRUCT) is built
+// and written. The values it copies from its source (study, patient, frame of reference, referenced
+// instances) must stay exactly as they are, valid or not: an object whose StudyInstanceUID were
+// "corrected" would land in another study. Such values are common: plastimatch, for one, writes UIDs
+// whose last component starts with 0 (invalid by PS3.5 9.1) for about one series in ten. So the check
+// is off while the object is assembled; what repux itself generates is DCMTK's UIDs and fixed text,
+// which the tests validate with dciodvfy.
+class SourceValuesKept {
+ public:
+  SourceValuesKept() : was_(dcmEnableVRCheckerForStringValues.get()) { dcmEnableVRCheckerForStringValues.set(OFFalse); }
+  ~SourceValuesKept() { dcmEnableVRCheckerForStringValues.set(was_); }
+
+ private:
+  OFBool was_;
+};
+
+// Writing a DICOM object: an error "cannot write PATH: WHAT (DCMTK's reason)" when `status` is bad.
+inline void check(const OFCondition& status, const std::string& path, const char* what) {
+  if (status.bad()) fail("cannot write {}: {} ({})", path, what, status.text());
+}
 
 std::array<double, 3> cross(const std::array<double, 3>& a, const std::array<double, 3>& b);
 double dot(const std::array<double, 3>& a, const std::array<double, 3>& b);

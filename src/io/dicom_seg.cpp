@@ -4,6 +4,7 @@
 #include "repux/build_info.h"
 #include "repux/io/atomic_file.h"
 #include "repux/io/dicom_series.h"
+#include "repux/io/label_colours.h"
 
 #include <dcmtk/dcmdata/dcbytstr.h>
 #include <dcmtk/dcmdata/dcuid.h>
@@ -13,6 +14,7 @@
 #include <dcmtk/dcmfg/fgplanor.h>
 #include <dcmtk/dcmfg/fgplanpo.h>
 #include <dcmtk/dcmfg/fgseg.h>
+#include <dcmtk/dcmiod/cielabutil.h>
 #include <dcmtk/dcmseg/segdoc.h>
 #include <dcmtk/dcmseg/segment.h>
 #include <dcmtk/dcmseg/segutils.h>
@@ -99,9 +101,7 @@ SegmentCodes codes_for(const std::string& class_name, const std::map<std::string
   return {kTissue, kTissue};
 }
 
-void check(const OFCondition& status, const std::string& path, const char* what) {
-  if (status.bad()) fail("cannot write {}: {} ({})", path, what, status.text());
-}
+using dicom::check;  // "cannot write PATH: WHAT (DCMTK's reason)"
 
 std::string decimal(double v) { return fmt::format("{:.10g}", v); }
 
@@ -155,6 +155,12 @@ void add_segments(DcmSegmentation& seg, const std::vector<std::string>& names, c
     CodeSequenceMacro type(codes.type.code.c_str(), codes.type.scheme.c_str(), codes.type.meaning.c_str());
     DcmSegment* segment = nullptr;
     check(DcmSegment::create(segment, names[k].c_str(), category, type, DcmSegTypes::SAT_AUTOMATIC, "repux"), path, "segment");
+    double lab[3];
+    const Rgb rgb = label_colour(static_cast<int64_t>(k));
+    IODCIELabUtil::rgb2DicomLab(lab[0], lab[1], lab[2], rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0);
+    check(segment->setRecommendedDisplayCIELabValue(static_cast<Uint16>(std::lround(lab[0])), static_cast<Uint16>(std::lround(lab[1])),
+                                                     static_cast<Uint16>(std::lround(lab[2]))),
+          path, "segment colour");
     Uint16 number = 0;
     check(seg.addSegment(segment, number), path, "segment");
     if (number != k) fail("cannot write {}: segment {} was numbered {}", path, k, number);
@@ -363,25 +369,9 @@ SegmentCodes segment_codes(const std::string& class_name, const std::string& map
   return codes_for(class_name, read_code_file(mapping_file));
 }
 
-// DCMTK checks every string value against its VR while the SEG is built and written. The values the
-// SEG copies from its source (study, patient, frame of reference, referenced instances) must stay
-// exactly as they are, valid or not: a SEG whose StudyInstanceUID were "corrected" would land in
-// another study. Such values are common: plastimatch, for one, writes UIDs whose last component
-// starts with 0 (invalid by PS3.5 9.1) for about one series in ten. So the check is off while the SEG is
-// assembled; what repux itself generates is DCMTK's UIDs and fixed text, which the tests validate with
-// dciodvfy.
-class SourceValuesKept {
- public:
-  SourceValuesKept() : was_(dcmEnableVRCheckerForStringValues.get()) { dcmEnableVRCheckerForStringValues.set(OFFalse); }
-  ~SourceValuesKept() { dcmEnableVRCheckerForStringValues.set(was_); }
-
- private:
-  OFBool was_;
-};
-
 void write_dicom_seg(const Volume& labels, const std::string& path, const VolumeWriteOptions& options) {
   dicom::initialise();
-  const SourceValuesKept keep_source_values;
+  const dicom::SourceValuesKept keep_source_values;
   const DicomSeriesDetails* source = dicom_series_details(labels);
   if (!source) {
     fail("cannot write {}: a DICOM SEG refers to its source series, and these labels did not come from one (predict on a DICOM series, or "

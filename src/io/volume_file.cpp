@@ -3,6 +3,7 @@
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
 #ifdef REPUX_HAVE_DICOM
+#include "repux/io/dicom_rtstruct.h"
 #include "repux/io/dicom_seg.h"
 #include "repux/io/dicom_series.h"
 #endif
@@ -35,18 +36,23 @@ Volume read_dicom_file(const std::string& path, const VolumeReadOptions& options
   const fs::path folder = fs::path(path).parent_path();
   return read_dicom_series(folder.empty() ? "." : folder.string(), series);
 }
+// A label map to a .dcm file: the object the options choose.
+void write_dicom_file(const Volume& labels, const std::string& path, const VolumeWriteOptions& options) {
+  if (options.dicom_object == DicomObject::Rtstruct) return write_dicom_rtstruct(labels, path, options);
+  write_dicom_seg(labels, path, options);
+}
 #else
 [[noreturn]] void no_dicom(const std::string& path) { fail("{}: this repux was built without DICOM support (REPUX_DICOM=OFF)", path); }
 Volume read_dicom_file(const std::string& path, const VolumeReadOptions&) { no_dicom(path); }
 Volume read_dicom_series(const std::string& path, const VolumeReadOptions&) { no_dicom(path); }
-void write_dicom_seg(const Volume&, const std::string& path, const VolumeWriteOptions&) { no_dicom(path); }
+void write_dicom_file(const Volume&, const std::string& path, const VolumeWriteOptions&) { no_dicom(path); }
 bool is_dicom_seg(const std::string&) { return false; }
 #endif
 
 const std::vector<VolumeFormat>& formats() {
   static const std::vector<VolumeFormat> table{
       {"NIfTI", {".nii", ".nii.gz"}, read_nifti, [](const Volume& v, const std::string& p, const VolumeWriteOptions&) { write_nifti(v, p); }},
-      {"DICOM SEG", {".dcm"}, read_dicom_file, write_dicom_seg}};
+      {"DICOM", {".dcm"}, read_dicom_file, write_dicom_file}};
   return table;
 }
 
@@ -124,6 +130,15 @@ Volume read_label_volume(const std::string& path, const Grid& image_grid) {
 
 void write_volume(const Volume& volume, const std::string& path, const VolumeWriteOptions& options) {
   required_format_of(path).write(volume, path, options);
+}
+
+void attach_dicom_reference(Volume& labels, const Volume& reference, const std::string& labels_name, const std::string& reference_name) {
+  if (labels.spatial_shape() != reference.spatial_shape() || !torch::allclose(labels.affine, reference.affine, 1e-4, 1e-3)) {
+    fail("{}: its voxel grid differs from the reference {}'s (repux resample --like {} --nearest puts it there)", labels_name,
+         reference_name, reference_name);
+  }
+  if (!reference.format_details.has_value()) fail("{}: not a DICOM series (a SEG or RTSTRUCT references one)", reference_name);
+  labels.format_details = reference.format_details;
 }
 
 void ensure_writable_volume(const std::string& path) {

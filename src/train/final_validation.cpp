@@ -3,6 +3,7 @@
 #include "repux/error.h"
 #include "repux/eval/folder_evaluation.h"
 #include "repux/eval/html_report.h"
+#include "repux/eval/preview.h"
 #include "repux/infer/predictor.h"
 #include "repux/io/volume_file.h"
 
@@ -28,7 +29,9 @@ EvaluationSummary validate_final_model(const std::vector<CaseFiles>& cases, cons
     write_volume(p.labels, prediction);
     const Volume truth = read_label_volume(c.label, image.grid());
     pngs.push_back((folder / "overlays" / (id + ".png")).string());
-    write_overlay_png(image, &truth, p.labels, pngs.back());
+    PreviewOptions preview;
+    preview.title = id;
+    write_preview(image, {{"ground truth", &truth}, {"prediction", &p.labels}}, pngs.back(), preview);
     pairs.push_back({id + ".nii.gz", prediction, c.label});
   }
   EvaluationOptions eo;

@@ -1,5 +1,6 @@
 #pragma once
-// Pictures for people: slices of an image with label maps overlaid in colour, and an HTML report.
+// The HTML report of a set of predictions (the demo's, a training run's validation): the previews
+// (preview.h), the training curves and the metric table.
 #include "repux/eval/evaluation_summary.h"
 #include "repux/io/volume.h"
 
@@ -7,10 +8,6 @@
 #include <vector>
 
 namespace repux {
-
-// Three axial slices (at 30%, 50% and 70% of the third axis) in rows; columns: image, image with
-// `truth` (if given), image with `prediction`. The image is windowed to its 1st-99th percentiles.
-void write_overlay_png(const Volume& image, const Volume* truth, const Volume& prediction, const std::string& png_path);
 
 // report.html next to the pictures: overlays, training curves (if present) and the metric table
 // (when `summary` is given).

@@ -2,7 +2,8 @@
 // DICOM Segmentation objects (SEG), written and read through DCMTK's dcmseg. Callers outside io/
 // use read_volume / write_volume (volume_file.h): a ".dcm" file is a SEG.
 //
-// Written: BINARY segmentation, one segment per class 1..K-1 (its label the class name), frames only
+// Written: BINARY segmentation, one segment per class 1..K-1 (its label the class name, its
+// recommended display colour label_colour's), frames only
 // where a segment has voxels (an all-empty map keeps one empty frame, as a SEG needs one), each frame
 // one slice of the source grid, with its plane position, the source slice it derives from, and
 // dimension indices (segment number, plane position). Patient, study and frame of reference are the

@@ -82,12 +82,24 @@ struct VolumeReadOptions {
   // along the slice normal that holds every frame (a SEG leaves out empty frames).
   std::optional<Grid> reference_grid;
 };
+// What a label map written to a .dcm file becomes: a Segmentation object (the default), or an RT
+// Structure Set of contours (what radiotherapy planning systems read).
+enum class DicomObject { Seg, Rtstruct };
+template <>
+struct EnumNames<DicomObject> {
+  static constexpr const char* what = "DICOM object";
+  static constexpr std::pair<DicomObject, const char*> table[] = {{DicomObject::Seg, "seg"}, {DicomObject::Rtstruct, "rtstruct"}};
+};
+
 struct VolumeWriteOptions {
+  // .dcm outputs: SEG or RTSTRUCT.
+  DicomObject dicom_object = DicomObject::Seg;
   // DICOM SEG: a JSON file mapping class names to segment codes (see dicom_seg.h); empty: built-in names.
   std::string segment_codes_file;
-  // DICOM SEG: when set, the SEG's SeriesInstanceUID and SOPInstanceUID are derived from this key
-  // (dicom::derived_uid), so that the same key writes the same object: a DICOM node that segments a
-  // resent series sends a SEG that replaces its first one instead of adding a second. Empty: new UIDs.
+  // DICOM SEG and RTSTRUCT: when set, the object's SeriesInstanceUID and SOPInstanceUID are derived
+  // from this key (dicom::derived_uid; SEG and RTSTRUCT apart), so that the same key writes the same
+  // object: a DICOM node that segments a resent series sends objects that replace its first ones
+  // instead of adding more. Empty: new UIDs.
   std::string seg_uid_key;
 };
 

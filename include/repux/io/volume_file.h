@@ -3,7 +3,8 @@
 // images and label maps. The format is chosen by the path; volume_file.cpp holds the table of
 // formats, so a new one is added there and nowhere else:
 //   .nii, .nii.gz        NIfTI-1/2 (read and write)
-//   .dcm                 a DICOM SEG (read and write), or one image of a DICOM series (read: its series)
+//   .dcm                 a DICOM SEG (read and write), an RTSTRUCT (write: VolumeWriteOptions), or
+//                        one image of a DICOM series (read: its series)
 //   a folder, DICOMDIR   a DICOM CT or MR series (read; see dicom_series.h for the rules)
 #include "repux/io/volume.h"
 
@@ -32,6 +33,10 @@ Volume read_volume(const std::string& path, const VolumeReadOptions& options = {
 Volume read_label_volume(const std::string& path, const Grid& image_grid);
 // Atomic: a temporary name, then a rename; never a half-written file under `path`.
 void write_volume(const Volume& volume, const std::string& path, const VolumeWriteOptions& options = {});
+// Makes the DICOM series `reference` the source of `labels` (what a SEG or RTSTRUCT written from them
+// references: its study, slices and frame of reference); an error naming both unless their voxel
+// grids agree.
+void attach_dicom_reference(Volume& labels, const Volume& reference, const std::string& labels_name, const std::string& reference_name);
 // Before any work: a format claims the path and its folder exists and is writable; else an error.
 void ensure_writable_volume(const std::string& path);
 
