@@ -39,8 +39,25 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// What the node sends for each series: a SEG, an RTSTRUCT, or both.
+enum class NodeObjects { Seg, Rtstruct, Both };
+
+}  // namespace
+}  // namespace repux::cli
+
+template <>
+struct repux::EnumNames<repux::cli::NodeObjects> {
+  static constexpr const char* what = "objects to send";
+  static constexpr std::pair<repux::cli::NodeObjects, const char*> table[] = {
+      {repux::cli::NodeObjects::Seg, "seg"}, {repux::cli::NodeObjects::Rtstruct, "rtstruct"}, {repux::cli::NodeObjects::Both, "both"}};
+};
+
+namespace repux::cli {
+namespace {
+
 // What both commands need to segment a series: models, how to read, predict and write.
 struct SegmentingArgs {
+  NodeObjects objects = NodeObjects::Seg;
   std::vector<std::string> models;
   InferenceArgs inference;
   std::string device = "cpu";
@@ -56,9 +73,16 @@ void bind_segmenting(CLI::App* cmd, SegmentingArgs& a) {
   bind_inference_overrides(cmd, a.inference);
   bind_gantry_tilt(cmd, a.reading.gantry_tilt);
   cmd->add_option("--segment-codes", a.writing.segment_codes_file, "JSON mapping class names to segment codes");
+  add_enum_option(cmd, "--format", a.objects, "What is sent for each series: a DICOM SEG, an RTSTRUCT (radiotherapy), or both");
 }
 
-// Segments series (a folder, one series of it) into SEG files with the model their modality routes to.
+struct SegmentedSeries {
+  DicomSeriesDetails details;
+  std::vector<std::pair<std::string, std::string>> files;  // (file, its key: the series' UID, + ".rtstruct" for an RTSTRUCT)
+};
+
+// Segments series (a folder, one series of it) into SEG and/or RTSTRUCT files with the model their
+// modality routes to.
 class SeriesSegmenter {
  public:
   explicit SeriesSegmenter(const SegmentingArgs& a) : args_(a), models_(a.models, torch::Device(a.device)) {
@@ -66,18 +90,25 @@ class SeriesSegmenter {
     options_.compute_device = torch::Device(a.device);
     options_.precision = a.precision;
   }
-  // `seg_uid_key`: see VolumeWriteOptions (empty: new UIDs).
-  DicomSeriesDetails segment(const std::string& folder, const std::string& series_uid, const std::string& seg_path,
-                             const std::string& seg_uid_key = "") {
+  // Files named PREFIXseg.dcm and PREFIXrtstruct.dcm. `uid_key`: see VolumeWriteOptions (empty: new UIDs).
+  SegmentedSeries segment(const std::string& folder, const std::string& series_uid, const std::string& prefix, const std::string& uid_key = "") {
     VolumeReadOptions reading = args_.reading;
     reading.dicom_series = series_uid;
     const Volume image = read_volume(folder, reading);
-    const DicomSeriesDetails details = *dicom_series_details(image);
-    const Prediction p = predict_volume(models_.for_modality(details.modality), image, options_);
+    SegmentedSeries out{*dicom_series_details(image), {}};
+    const Prediction p = predict_volume(models_.for_modality(out.details.modality), image, options_);
     VolumeWriteOptions writing = args_.writing;
-    writing.seg_uid_key = seg_uid_key;
-    write_volume(p.labels, seg_path, writing);
-    return details;
+    writing.seg_uid_key = uid_key;
+    if (args_.objects != NodeObjects::Rtstruct) {
+      write_volume(p.labels, prefix + "seg.dcm", writing);
+      out.files.push_back({prefix + "seg.dcm", series_uid});
+    }
+    if (args_.objects != NodeObjects::Seg) {
+      writing.dicom_object = DicomObject::Rtstruct;
+      write_volume(p.labels, prefix + "rtstruct.dcm", writing);
+      out.files.push_back({prefix + "rtstruct.dcm", series_uid + ".rtstruct"});
+    }
+    return out;
   }
 
  private:
@@ -106,11 +137,11 @@ void segment_complete_series(const ServeArgs& a, Spool& spool, SeriesSegmenter& 
       if (stop_requested) break;  // left in work/: the next start takes it up again
       const auto t0 = std::chrono::steady_clock::now();
       try {
-        const std::string seg = (fs::path(s.folder) / "repux_seg.dcm").string();
-        // The same source series always gives the same SEG UIDs: a resent series replaces its SEG.
-        const DicomSeriesDetails d = segmenter.segment(s.folder, s.uid, seg, a.scp.ae_title + ":" + s.uid);
-        queue.add(seg, s.uid);
+        // The same source series always gives the same UIDs: a resent series replaces its SEG (RTSTRUCT).
+        const SegmentedSeries done = segmenter.segment(s.folder, s.uid, (fs::path(s.folder) / "repux_").string(), a.scp.ae_title + ":" + s.uid);
+        for (const auto& [file, key] : done.files) queue.add(file, key);
         spool.finish(s.folder);
+        const DicomSeriesDetails& d = done.details;
         log_event({{"event", "segmented"}, {"series", s.uid}, {"study", d.study_uid}, {"slices", d.sop_instance_uids.size()},
                    {"seconds", seconds_since(t0)}});
       } catch (const std::exception& e) {
@@ -210,9 +241,10 @@ void run_pacs_segment(const PullArgs& a) {
     if (s.modality != "CT" && s.modality != "MR") continue;
     const auto t1 = std::chrono::steady_clock::now();
     try {
-      const std::string seg = (work / (s.uid + ".dcm")).string();
-      segmenter.segment((work / "study").string(), s.uid, seg);
-      store_files(pacs, a.ae_title, {seg});
+      const SegmentedSeries done = segmenter.segment((work / "study").string(), s.uid, (work / (s.uid + "_")).string());
+      std::vector<std::string> files;
+      for (const auto& f : done.files) files.push_back(f.first);
+      store_files(pacs, a.ae_title, files);
       log_event({{"event", "seg_sent"}, {"series", s.uid}, {"destination", a.pacs}, {"seconds", seconds_since(t1)}});
     } catch (const std::exception& e) {
       failed.push_back(s.uid);

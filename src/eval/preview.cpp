@@ -255,15 +255,15 @@ DisplayWindow choose_window(const Volume& image) {
   const DicomSeriesDetails* dicom = dicom_series_details(image);
   const torch::Tensor sample = sample_of(values);
   if (dicom && !dicom->modality.empty()) {
-    if (dicom->modality == "CT") return {400, 40, "CT abdomen (the series' modality is CT)"};
+    if (dicom->modality == "CT") return {400, 40, "CT abdomen (modality CT)"};
   } else if (quantile_of(sample, 0.01) <= -500) {
-    return {400, 40, "CT abdomen (air in the image: values at or below -500)"};
+    return {400, 40, "CT abdomen (air in the image)"};
   }
   const torch::Tensor foreground = sample.masked_select(sample > sample.min());
   const torch::Tensor basis = foreground.numel() > 0 ? foreground : sample;
   const double lo = quantile_of(basis, 0.01), hi = quantile_of(basis, 0.99);
   const double width = std::max(hi - lo, 1e-6);
-  return {width, lo + width / 2, "1st-99th percentile of the foreground"};
+  return {width, lo + width / 2, "foreground 1-99th percentile"};
 }
 
 Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layers, const PreviewOptions& options, DisplayWindow* used) {
@@ -327,7 +327,7 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
       texts.push_back({x0 + w - 3.0, y + h / 2.0, 1, std::string(1, L[1]), kYellow, 0.8});
       texts.push_back({x0 + w / 2.0, y + 8.0, 0.5, std::string(1, L[2]), kYellow, 0.8});
       texts.push_back({x0 + w / 2.0, y + h - 8.0, 0.5, std::string(1, L[3]), kYellow, 0.8});
-      if (c == 0) texts.push_back({x0 + 3.0, y + h - 8.0, 0, fmt::format("{} {}={:.1f} mm", view.name, view.coordinate, at_mm), kGrey, 0.7});
+      if (c == 0) texts.push_back({pad + 3.0, y + 8.0, 0, fmt::format("{} {}={:.1f}", view.name, view.coordinate, at_mm), kGrey, 0.6});
     }
     y += h + pad;
   }
@@ -339,9 +339,8 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
     ++entry;
   }
   y += legend_h;
-  texts.push_back({static_cast<double>(pad), y + footer_h / 2.0, 0,
-                   fmt::format("window {} ({}); positions RAS mm; patient's right on the image's left", format_window(window), window.name),
-                   kGrey, 0.7});
+  texts.push_back({width / 2.0, y + footer_h / 2.0, 0.5,
+                   fmt::format("{} {} - RAS mm - patient's right on the left", format_window(window), window.name), kGrey, 0.6});
   draw_texts(canvas, texts);
   return {canvas.width, canvas.height, std::move(canvas.rgb)};
 }

@@ -114,7 +114,7 @@ size_t get_study(const DicomPeer& peer, const std::string& calling_ae, const std
   DcmSCU scu;
   configure(scu, peer, calling_ae);
   scu.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, offered_syntaxes());
-  for (const char* storage : {UID_CTImageStorage, UID_MRImageStorage, UID_SegmentationStorage}) {
+  for (const char* storage : {UID_CTImageStorage, UID_MRImageStorage, UID_SegmentationStorage, UID_RTStructureSetStorage}) {
     scu.addPresentationContext(storage, offered_syntaxes(), ASC_SC_ROLE_SCP);
   }
   scu.setStorageDir(folder.c_str());

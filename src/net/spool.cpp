@@ -117,7 +117,8 @@ Spool::Spool(std::string root, SpoolOptions options) : root_(std::move(root)), o
     } else {
       fs::rename(e.path(), back);
     }
-    fs::remove(back / "repux_seg.dcm");
+    fs::remove(back / "repux_seg.dcm");  // what the node was writing from it (made again)
+    fs::remove(back / "repux_rtstruct.dcm");
   }
 }
 

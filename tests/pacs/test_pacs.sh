@@ -92,6 +92,14 @@ echo "kill -9 and restart: the spooled series was segmented"
   { cat "$tmp/pull.log"; die "pacs-segment failed"; }
 wait_for 90 "SEG of the pulled study" at_least_segs 6
 echo "pull: study retrieved with C-GET, SEG stored back"
+# Pull again with --format both: the study (now holding a SEG too) is retrieved, and an RTSTRUCT and a
+# SEG referencing the series are stored back.
+"$repux" pacs-segment -m "$model" --format both --pacs "ORTHANC@127.0.0.1:$dicom" --aet REPUX --study "$(study_uid "$tmp/series0")" \
+  >"$tmp/pull2.log" 2>&1 || { cat "$tmp/pull2.log"; die "pacs-segment --format both failed"; }
+has_rtstruct() { [ "$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "RTSTRUCT"}}' | json 'len(d)')" -ge 1 ]; }
+wait_for 90 "RTSTRUCT of the pulled study" has_rtstruct
+wait_for 90 "SEG of the second pull" at_least_segs 7
+echo "pull --format both: an RTSTRUCT and a SEG stored back"
 kill -TERM "$node_pid"
 wait_for 90 "clean stop on SIGTERM" grep -q '"event":"stopped"' "$tmp/serve.log"
 wait_for 90 "the node's exit after SIGTERM" bash -c "! kill -0 $node_pid"
