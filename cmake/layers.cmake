@@ -87,7 +87,7 @@ if(PLPLOT_LIBRARY AND PLPLOT_INCLUDE_DIR)
   target_link_libraries(repux_train PRIVATE ${PLPLOT_LIBRARY})
   target_include_directories(repux_eval PRIVATE ${PLPLOT_INCLUDE_DIR})
   target_link_libraries(repux_eval PRIVATE ${PLPLOT_LIBRARY})
-  set_property(SOURCE src/train/plot.cpp src/eval/preview.cpp src/build_info.cpp APPEND PROPERTY COMPILE_DEFINITIONS REPUX_HAVE_PLPLOT=1)
+  set_property(SOURCE src/train/plot.cpp src/eval/canvas.cpp src/build_info.cpp APPEND PROPERTY COMPILE_DEFINITIONS REPUX_HAVE_PLPLOT=1)
 endif()
 
 # repux::repux: every layer, for programs that want the whole library.

@@ -82,7 +82,7 @@ void run_erf(const ErfArgs& a) {
   const StageErf erf = encoder_stage_erf(net, static_cast<size_t>(stage - 1), inputs);
   const ErfSummary s = summarize_erf(erf.map, erf.centre);
   const std::string network = a.model.empty() ? fmt::format("{} at random initialisation (seed {})", config.arch, a.seed) : a.model;
-  write_erf_png(erf.map, erf.centre, a.output);
+  write_erf_png(erf.map, erf.centre, a.output, fmt::format("ERF of stage {} of {}", a.stage, std::filesystem::path(network).filename().string()));
   const std::string json = (std::filesystem::path(a.output).replace_extension(".json")).string();
   write_summary(a, s, network, json);
   fmt::print("ERF of stage {} of {}, {} input(s) of {}^3\n", a.stage, network, inputs.size(), a.size);

@@ -1,6 +1,7 @@
 #include "repux/eval/erf.h"
 
 #include "repux/error.h"
+#include "canvas.h"
 #include "repux/io/png.h"
 
 #include <algorithm>
@@ -92,33 +93,49 @@ ErfSummary summarize_erf(const torch::Tensor& contribution, std::array<int64_t, 
   return s;
 }
 
-void write_erf_png(const torch::Tensor& contribution, std::array<int64_t, 3> centre, const std::string& path) {
+void write_erf_png(const torch::Tensor& contribution, std::array<int64_t, 3> centre, const std::string& path, const std::string& title) {
   const torch::Tensor scaled = log_scaled(contribution).to(torch::kFloat32);
   // Slices through the centre: across axis 2 (axes 0 x 1), axis 1 (0 x 2), axis 0 (1 x 2).
   const std::vector<torch::Tensor> slices = {scaled.select(2, centre[2]), scaled.select(1, centre[1]), scaled.select(0, centre[0])};
+  const char* captions[3] = {"axes 0 x 1, through k={}", "axes 0 x 2, through j={}", "axes 1 x 2, through i={}"};
+  const int64_t through[3] = {centre[2], centre[1], centre[0]};
   int64_t largest = 1;
   for (const auto& s : slices) largest = std::max({largest, s.size(0), s.size(1)});
-  const int64_t zoom = std::max<int64_t>(1, 192 / largest), gap = 8;
-  int64_t width = gap, height = 0;
+  const int zoom = static_cast<int>(std::max<int64_t>(1, 192 / largest)), gap = 10, top = 34, bottom = 42, bar = 16, bar_space = 70;
+  int width = gap, cells = 0;
   for (const auto& s : slices) {
-    width += s.size(1) * zoom + gap;
-    height = std::max(height, s.size(0) * zoom);
+    width += static_cast<int>(s.size(1)) * zoom + gap;
+    cells = std::max(cells, static_cast<int>(s.size(0)) * zoom);
   }
-  height += 2 * gap;
-  std::vector<unsigned char> rgb(static_cast<size_t>(width * height * 3), 255);
-  int64_t left = gap;
-  for (const auto& s : slices) {
-    const torch::Tensor values = s.contiguous();
+  width += bar_space;
+  Canvas canvas(std::max(width, 420), top + cells + bottom, {255, 255, 255});
+  std::vector<Text> texts;
+  const Rgb black{0, 0, 0};
+  texts.push_back({canvas.width / 2.0, 14, 0.5, title.empty() ? "effective receptive field" : title, black, 0.9});
+  int left = gap;
+  for (size_t i = 0; i < slices.size(); ++i) {
+    const torch::Tensor values = slices[i].contiguous();
     const auto a = values.accessor<float, 2>();
-    for (int64_t y = 0; y < s.size(0) * zoom; ++y) {
-      for (int64_t x = 0; x < s.size(1) * zoom; ++x) {
-        const auto colour = ramp(a[y / zoom][x / zoom]);
-        std::copy(colour.begin(), colour.end(), rgb.begin() + ((gap + y) * width + left + x) * 3);
+    const int h = static_cast<int>(values.size(0)) * zoom, w = static_cast<int>(values.size(1)) * zoom;
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        const auto c = ramp(a[y / zoom][x / zoom]);
+        canvas.put(left + x, top + y, {c[0], c[1], c[2]});
       }
     }
-    left += s.size(1) * zoom + gap;
+    texts.push_back({left + w / 2.0, top + h + 12.0, 0.5, fmt::format(captions[i], through[i]), black, 0.6});
+    left += w + gap;
   }
-  write_png(path, rgb.data(), static_cast<int>(width), static_cast<int>(height));
+  // The colour scale: bright at the top (the largest contribution), dark at the bottom (none).
+  for (int y = 0; y < cells; ++y) {
+    const auto c = ramp(1.0 - static_cast<double>(y) / std::max(1, cells - 1));
+    canvas.fill(left + 4, top + y, bar, 1, {c[0], c[1], c[2]});
+  }
+  texts.push_back({left + bar + 8.0, top + 4.0, 0, "max", black, 0.6});
+  texts.push_back({left + bar + 8.0, top + cells - 4.0, 0, "0", black, 0.6});
+  texts.push_back({canvas.width / 2.0, top + cells + 32.0, 0.5, "colour: log10(1 + contribution), scaled to its maximum", black, 0.6});
+  draw_texts(canvas, texts);
+  write_png(path, canvas.rgb.data(), canvas.width, canvas.height);
 }
 
 StageErf encoder_stage_erf(Segmenter& net, size_t index, const std::vector<torch::Tensor>& inputs) {

@@ -1,5 +1,6 @@
 #include "repux/eval/preview.h"
 
+#include "canvas.h"
 #include "repux/error.h"
 #include "repux/io/dicom_series.h"
 #include "repux/io/label_colours.h"
@@ -11,11 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <mutex>
-
-#ifdef REPUX_HAVE_PLPLOT
-#include <plplot.h>
-#endif
 
 namespace repux {
 namespace {
@@ -116,59 +112,6 @@ torch::Tensor sample_of(const torch::Tensor& values) {
   const torch::Tensor flat = values.flatten();
   const int64_t step = std::max<int64_t>(1, flat.numel() / (1 << 20));
   return flat.slice(0, 0, flat.numel(), step).to(torch::kFloat64);
-}
-
-// ---- Canvas ----------------------------------------------------------------------------------------
-
-struct Canvas {
-  int width, height;
-  std::vector<unsigned char> rgb;
-  Canvas(int w, int h) : width(w), height(h), rgb(static_cast<size_t>(w) * h * 3, 0) {}
-  void put(int x, int y, const Rgb& c) {
-    if (x < 0 || y < 0 || x >= width || y >= height) return;
-    const size_t i = (static_cast<size_t>(y) * width + x) * 3;
-    rgb[i] = c[0];
-    rgb[i + 1] = c[1];
-    rgb[i + 2] = c[2];
-  }
-  void fill(int x0, int y0, int w, int h, const Rgb& c) {
-    for (int y = y0; y < y0 + h; ++y)
-      for (int x = x0; x < x0 + w; ++x) put(x, y, c);
-  }
-};
-
-struct Text {
-  double x, y;    // canvas pixels, y down
-  double align;   // 0 left, 0.5 centre, 1 right
-  std::string text;
-  Rgb colour;
-  double size = 1.0;
-};
-
-// Text over the canvas through PLplot's memory device (its strokes drawn onto the pixels as they are).
-// PLplot keeps global state: one picture at a time.
-void draw_texts(Canvas& canvas, const std::vector<Text>& texts) {
-#ifdef REPUX_HAVE_PLPLOT
-  static std::mutex plplot;
-  const std::lock_guard<std::mutex> lock(plplot);
-  plsdev("mem");
-  plsmem(canvas.width, canvas.height, canvas.rgb.data());
-  plinit();
-  pladv(0);
-  plvpor(0, 1, 0, 1);
-  plwind(0, canvas.width, 0, canvas.height);
-  for (const auto& t : texts) {
-    plscol0(1, t.colour[0], t.colour[1], t.colour[2]);
-    plcol0(1);
-    plschr(0, t.size);
-    // PLplot places the text's middle height at y; canvas y runs down.
-    plptex(t.x, canvas.height - t.y, 1, 0, t.align, t.text.c_str());
-  }
-  plend();
-#else
-  (void)canvas;
-  (void)texts;
-#endif
 }
 
 constexpr Rgb kWhite{255, 255, 255}, kYellow{255, 220, 60}, kGrey{170, 170, 170};
@@ -304,8 +247,7 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
   const int per_line = std::max(1, (width - pad) / 150);
   const int legend_h = legend.empty() ? 0 : legend_row_h * static_cast<int>((legend.size() + per_line - 1) / per_line) + pad;
   const int height = title_h + header_h + row_h[0] + row_h[1] + row_h[2] + 3 * pad + legend_h + footer_h;
-  Canvas canvas(width, height);
-  canvas.fill(0, 0, width, height, {16, 16, 16});
+  Canvas canvas(width, height, {16, 16, 16});
   std::vector<Text> texts;
   if (!options.title.empty()) texts.push_back({width / 2.0, title_h / 2.0 + 2, 0.5, options.title, kWhite, 1.1});
   for (int c = 0; c < columns; ++c) {

@@ -52,7 +52,8 @@ StageErf encoder_stage_erf(Segmenter& net, size_t index, const std::vector<torch
 ErfSummary summarize_erf(const torch::Tensor& contribution, std::array<int64_t, 3> centre);
 
 // Three orthogonal slices of the map through `centre`, log10(1 + contribution) scaled to [0, 1] and
-// coloured (dark: none, bright: most), side by side, written as PNG.
-void write_erf_png(const torch::Tensor& contribution, std::array<int64_t, 3> centre, const std::string& path);
+// coloured (dark: none, bright: most), side by side with their axes named, a colour scale and `title`,
+// written as PNG.
+void write_erf_png(const torch::Tensor& contribution, std::array<int64_t, 3> centre, const std::string& path, const std::string& title = "");
 
 }  // namespace repux
