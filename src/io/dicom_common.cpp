@@ -166,4 +166,18 @@ std::array<double, 3> cross(const std::array<double, 3>& a, const std::array<dou
 
 double dot(const std::array<double, 3>& a, const std::array<double, 3>& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
 
+const DicomSeriesDetails& derived_object_source(const Volume& labels, const std::string& path, const char* what) {
+  const DicomSeriesDetails* source = dicom_series_details(labels);
+  if (!source) {
+    fail("cannot write {}: {} refers to its source series, and these labels did not come from one (predict on a DICOM series, or "
+         "repux convert --reference SERIES)", path, what);
+  }
+  if (labels.data.dim() != 3) fail("cannot write {}: {} holds one label map, got {} channels", path, what, labels.channels());
+  const auto slices = labels.spatial_shape()[2];
+  if (static_cast<int64_t>(source->sop_instance_uids.size()) != slices) {
+    fail("cannot write {}: the labels have {} slices, their source series {}", path, slices, source->sop_instance_uids.size());
+  }
+  return *source;
+}
+
 }  // namespace repux::dicom

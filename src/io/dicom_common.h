@@ -1,6 +1,7 @@
 #pragma once
 // What the DICOM series reader and the SEG reader and writer share (private to src/io/).
 #include "repux/error.h"
+#include "repux/io/dicom_series.h"
 #include "repux/io/dicom_toolkit.h"
 
 #include <dcmtk/config/osconfig.h>
@@ -66,6 +67,11 @@ class SourceValuesKept {
  private:
   OFBool was_;
 };
+
+// The source series of the labels a derived object (`what`: "a DICOM SEG", "an RTSTRUCT") is written
+// from; an error naming `path` unless the labels came from a series (or were given one), hold one
+// label map, and have the series' number of slices.
+const DicomSeriesDetails& derived_object_source(const Volume& labels, const std::string& path, const char* what);
 
 // Writing a DICOM object: an error "cannot write PATH: WHAT (DCMTK's reason)" when `status` is bad.
 inline void check(const OFCondition& status, const std::string& path, const char* what) {

@@ -145,16 +145,7 @@ void describe(DRTStructureSetIOD& rt, const VolumeWriteOptions& options, const s
 void write_dicom_rtstruct(const Volume& labels, const std::string& path, const VolumeWriteOptions& options) {
   dicom::initialise();
   const dicom::SourceValuesKept keep_source_values;
-  const DicomSeriesDetails* source = dicom_series_details(labels);
-  if (!source) {
-    fail("cannot write {}: an RTSTRUCT refers to its source series, and these labels did not come from one (predict on a DICOM series, "
-         "or repux convert --reference SERIES)", path);
-  }
-  if (labels.data.dim() != 3) fail("cannot write {}: an RTSTRUCT holds one label map, got {} channels", path, labels.channels());
-  const auto shape = labels.spatial_shape();
-  if (static_cast<int64_t>(source->sop_instance_uids.size()) != shape[2]) {
-    fail("cannot write {}: the labels have {} slices, their source series {}", path, shape[2], source->sop_instance_uids.size());
-  }
+  const DicomSeriesDetails* source = &dicom::derived_object_source(labels, path, "an RTSTRUCT");
   if (source->tilt_resampled) fail("cannot write {}: the series was resampled for its gantry tilt, so its slices are not the grid's", path);
   const torch::Tensor values = labels.data.round().to(torch::kInt64).cpu().contiguous();
   const int64_t max_label = values.max().item<int64_t>();

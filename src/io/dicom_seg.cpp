@@ -372,16 +372,8 @@ SegmentCodes segment_codes(const std::string& class_name, const std::string& map
 void write_dicom_seg(const Volume& labels, const std::string& path, const VolumeWriteOptions& options) {
   dicom::initialise();
   const dicom::SourceValuesKept keep_source_values;
-  const DicomSeriesDetails* source = dicom_series_details(labels);
-  if (!source) {
-    fail("cannot write {}: a DICOM SEG refers to its source series, and these labels did not come from one (predict on a DICOM series, or "
-         "repux convert --reference SERIES)", path);
-  }
-  if (labels.data.dim() != 3) fail("cannot write {}: a DICOM SEG holds one label map, got {} channels", path, labels.channels());
+  const DicomSeriesDetails* source = &dicom::derived_object_source(labels, path, "a DICOM SEG");
   const auto shape = labels.spatial_shape();
-  if (static_cast<int64_t>(source->sop_instance_uids.size()) != shape[2]) {
-    fail("cannot write {}: the labels have {} slices, their source series {}", path, shape[2], source->sop_instance_uids.size());
-  }
   if (shape[0] > 65535 || shape[1] > 65535) fail("cannot write {}: slices of {} x {} exceed DICOM's 65535", path, shape[1], shape[0]);
   const torch::Tensor values = labels.data.round().to(torch::kInt64).cpu().contiguous();
   const int64_t max_label = values.max().item<int64_t>();
