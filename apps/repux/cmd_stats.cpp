@@ -17,6 +17,7 @@ namespace {
 
 struct StatsArgs {
   std::string image, labels, output;
+  std::vector<std::string> class_names;  // background first; else the label map's own (a SEG's)
 };
 
 std::string shown(double v, int decimals) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : std::string("-"); }
@@ -38,7 +39,8 @@ void run_stats(const StatsArgs& a) {
     ensure_writable(a.output);
   }
   const Volume image = read_volume(a.image, allowing_channels());
-  const Volume labels = read_label_volume(a.labels, image.grid());
+  Volume labels = read_label_volume(a.labels, image.grid());
+  if (!a.class_names.empty()) labels.label_names = a.class_names;
   const auto statistics = structure_statistics(image, labels);
   print_table(statistics);
   if (!a.output.empty()) {
@@ -55,6 +57,7 @@ void add_stats_command(CLI::App& app) {
   s->add_option("-i,--input,--image", sa->image, "The image (NIfTI or a DICOM series)")->required();
   s->add_option("-s,--segmentation,--pred", sa->labels, "The label map on the image's grid (NIfTI or a DICOM SEG)")->required();
   s->add_option("-o,--output", sa->output, "Also write them to a .json (TotalSegmentator's keys where they agree) or .csv file");
+  s->add_option("--class-names", sa->class_names, "Class names, background first (a NIfTI names no labels)");
   s->callback([sa] { run_stats(*sa); });
 }
 

@@ -190,6 +190,7 @@ struct CheckDatasetArgs {
 
 struct ReportArgs {
   std::string image, prediction, truth, output, window;
+  std::vector<std::string> class_names;  // background first; else the label maps' own (a SEG's)
   PreviewOptions preview;
 };
 
@@ -215,8 +216,9 @@ void run_report(const ReportArgs& a) {
   const std::string png = html ? (fs::path(a.output).parent_path() / (fs::path(a.output).stem().string() + ".png")).string() : a.output;
   ensure_writable(a.output);
   const Volume image = read_volume(a.image);
-  const Volume prediction = read_label_volume(a.prediction, image.grid());
+  Volume prediction = read_label_volume(a.prediction, image.grid());
   if (prediction.spatial_shape() != image.spatial_shape()) fail("{}: shape differs from the image {}", a.prediction, a.image);
+  if (!a.class_names.empty()) prediction.label_names = a.class_names;
   std::optional<Volume> truth;
   if (!a.truth.empty()) truth = read_label_volume(a.truth, image.grid());
   std::vector<LabelLayer> layers;
@@ -345,6 +347,7 @@ void add_train_commands(CLI::App& app) {
   r->add_option("-g,--truth,--gt", ra->truth, "Ground-truth label volume (optional)");
   r->add_option("-o,--output", ra->output, "A .png picture, or an .html page (the picture next to it)")->required();
   r->add_option("--title", ra->preview.title, "The picture's title (default: the image's file name)");
+  r->add_option("--class-names", ra->class_names, "Class names for the legend, background first (a NIfTI names no labels)");
   bind_preview(r, "--window", ra->window, ra->preview);
   r->callback([ra] { run_report(*ra); });
 

@@ -226,7 +226,7 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
   const double mm = extent / options.cell_pixels;
 
   // Layout: a title, column titles, three rows of cells, the legend, the window line.
-  const int pad = 6, title_h = options.title.empty() ? 0 : 26, header_h = 22, legend_row_h = 20, footer_h = 20;
+  const int pad = 6, title_h = options.title.empty() ? 0 : 30, header_h = 22, caption_h = 14, legend_row_h = 20, footer_h = 20;
   const int columns = 1 + static_cast<int>(layers.size());
   std::array<torch::Tensor, 3> grey_cells;
   std::array<std::vector<torch::Tensor>, 3> label_cells;
@@ -246,10 +246,10 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
   const int width = std::max(columns * (cell_w + pad) + pad, 420);
   const int per_line = std::max(1, (width - pad) / 150);
   const int legend_h = legend.empty() ? 0 : legend_row_h * static_cast<int>((legend.size() + per_line - 1) / per_line) + pad;
-  const int height = title_h + header_h + row_h[0] + row_h[1] + row_h[2] + 3 * pad + legend_h + footer_h;
+  const int height = title_h + header_h + row_h[0] + row_h[1] + row_h[2] + 3 * (pad + caption_h) + legend_h + footer_h;
   Canvas canvas(width, height, {16, 16, 16});
   std::vector<Text> texts;
-  if (!options.title.empty()) texts.push_back({width / 2.0, title_h / 2.0 + 2, 0.5, options.title, kWhite, 1.1});
+  if (!options.title.empty()) texts.push_back({width / 2.0, title_h / 2.0, 0.5, options.title, kWhite, 1.1});
   for (int c = 0; c < columns; ++c) {
     const std::string header = c == 0 ? "image" : layers[c - 1].title;
     texts.push_back({pad + c * (cell_w + pad) + cell_w / 2.0, title_h + header_h / 2.0, 0.5, header, kWhite, 0.9});
@@ -261,6 +261,9 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
     const torch::Tensor position = torch::matmul(img.affine, torch::tensor({static_cast<double>(centre[0]), static_cast<double>(centre[1]),
                                                                             static_cast<double>(centre[2]), 1.0}, torch::kFloat64));
     const double at_mm = position[view.normal].item<double>();
+    // The row's caption above it: the view and where its slice lies.
+    texts.push_back({pad + 2.0, y + caption_h / 2.0, 0, fmt::format("{}, {} = {:.1f} mm", view.name, view.coordinate, at_mm), kGrey, 0.6});
+    y += caption_h;
     for (int c = 0; c < columns; ++c) {
       const int x0 = pad + c * (cell_w + pad) + (cell_w - w) / 2;
       draw_cell(canvas, x0, y, grey_cells[v], c == 0 ? nullptr : &label_cells[v][c - 1], options.style);
@@ -269,7 +272,6 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
       texts.push_back({x0 + w - 3.0, y + h / 2.0, 1, std::string(1, L[1]), kYellow, 0.8});
       texts.push_back({x0 + w / 2.0, y + 8.0, 0.5, std::string(1, L[2]), kYellow, 0.8});
       texts.push_back({x0 + w / 2.0, y + h - 8.0, 0.5, std::string(1, L[3]), kYellow, 0.8});
-      if (c == 0) texts.push_back({pad + 3.0, y + 8.0, 0, fmt::format("{} {}={:.1f}", view.name, view.coordinate, at_mm), kGrey, 0.6});
     }
     y += h + pad;
   }

@@ -11,6 +11,7 @@
 // the outline goes straight on are left out.
 #include <torch/torch.h>
 
+#include <array>
 #include <vector>
 
 namespace repux {
