@@ -18,12 +18,14 @@ namespace {
 
 // ---- The volume in RAS order ----------------------------------------------------------------------
 
-// A volume's data turned to the closest RAS axes: data[x][y][z] with x toward the patient's right,
-// y anterior, z superior; the spacing per axis and the affine of the turned indices.
+// A volume's axes matched to the closest RAS axes: x toward the patient's right, y anterior, z
+// superior. Nothing is copied: slices are taken from the stored data and turned one by one.
 struct Canonical {
-  torch::Tensor data;  // [X, Y, Z]
+  std::array<int64_t, 3> voxel_axis{};  // of each RAS axis
+  std::array<bool, 3> reversed{};       // the voxel axis runs against the RAS axis
+  std::array<int64_t, 3> size{};        // along each RAS axis
   std::array<double, 3> spacing{};
-  torch::Tensor affine;  // [4, 4] of (x, y, z) indices
+  torch::Tensor affine;  // [4, 4] of RAS-ordered indices
 };
 
 // For each world axis, the voxel axis nearest to it (largest component first, each used once).
@@ -48,28 +50,33 @@ std::array<int64_t, 3> nearest_axes(const torch::Tensor& affine) {
   return voxel_of;
 }
 
-Canonical to_canonical(const torch::Tensor& data, const torch::Tensor& affine_in) {
+Canonical canonical_layout(const std::array<int64_t, 3>& shape, const torch::Tensor& affine_in) {
   const torch::Tensor affine = affine_in.to(torch::kFloat64).cpu();
-  const auto voxel_of = nearest_axes(affine);
-  const auto spacing = affine_spacing(affine);
   Canonical c;
-  c.data = data.permute({voxel_of[0], voxel_of[1], voxel_of[2]});
-  torch::Tensor to_old = torch::zeros({4, 4}, torch::kFloat64);  // new index -> old index
+  c.voxel_axis = nearest_axes(affine);
+  const auto spacing = affine_spacing(affine);
+  torch::Tensor to_old = torch::zeros({4, 4}, torch::kFloat64);  // RAS-ordered index -> stored index
   to_old[3][3] = 1;
   for (int64_t w = 0; w < 3; ++w) {
-    const int64_t v = voxel_of[w];
+    const int64_t v = c.voxel_axis[w];
+    c.size[w] = shape[v];
     c.spacing[w] = spacing[v];
-    if (affine[w][v].item<double>() < 0) {
-      c.data = c.data.flip(w);
-      to_old[v][w] = -1;
-      to_old[v][3] = static_cast<double>(data.size(v) - 1);
-    } else {
-      to_old[v][w] = 1;
-    }
+    c.reversed[w] = affine[w][v].item<double>() < 0;
+    to_old[v][w] = c.reversed[w] ? -1 : 1;
+    if (c.reversed[w]) to_old[v][3] = static_cast<double>(shape[v] - 1);
   }
-  c.data = c.data.contiguous();
   c.affine = torch::matmul(affine, to_old);
   return c;
+}
+
+// A RAS-ordered index of a stored one.
+std::array<int64_t, 3> to_ras_index(const Canonical& c, const std::array<int64_t, 3>& stored) {
+  std::array<int64_t, 3> ras{};
+  for (int w = 0; w < 3; ++w) {
+    const int64_t i = stored[c.voxel_axis[w]];
+    ras[w] = c.reversed[w] ? c.size[w] - 1 - i : i;
+  }
+  return ras;
 }
 
 // ---- Views -----------------------------------------------------------------------------------------
@@ -84,10 +91,22 @@ struct ViewSpec {
 };
 constexpr ViewSpec kViews[3] = {{"axial", 2, 'z', "RLAP", 1, 0}, {"coronal", 1, 'y', "RLSI", 2, 0}, {"sagittal", 0, 'x', "APSI", 2, 1}};
 
-// A slice [rows, columns] in display orientation: the in-plane axes in RAS order, both reversed and
-// transposed, puts right (or anterior) on the left and anterior (or superior) at the top.
-torch::Tensor display_slice(const torch::Tensor& canonical, const ViewSpec& view, int64_t index) {
-  return canonical.select(view.normal, index).flip({0, 1}).t();
+// The slice at RAS index `index` along the view's normal, [rows, columns] in display orientation: its
+// in-plane axes in RAS order, both reversed and transposed, put right (or anterior) on the left and
+// anterior (or superior) at the top. `stored`: the volume as stored.
+torch::Tensor display_slice(const torch::Tensor& stored, const Canonical& c, const ViewSpec& view, int64_t index) {
+  const int64_t n = view.normal;
+  const torch::Tensor ras = stored.permute({c.voxel_axis[0], c.voxel_axis[1], c.voxel_axis[2]});
+  torch::Tensor plane = ras.select(n, c.reversed[n] ? c.size[n] - 1 - index : index);  // [first in-plane axis, second]
+  std::vector<int64_t> flips;
+  int64_t dim = 0;
+  for (int64_t w = 0; w < 3; ++w) {
+    if (w == n) continue;
+    if (!c.reversed[w]) flips.push_back(dim);  // displayed reversed: a reversed axis is already so
+    ++dim;
+  }
+  if (!flips.empty()) plane = plane.flip(flips);
+  return plane.t().contiguous();
 }
 
 // Nearest-neighbour resampling of a display slice to square pixels of `mm` millimetres.
@@ -142,23 +161,23 @@ void draw_cell(Canvas& canvas, int x0, int y0, const torch::Tensor& grey, const 
   }
 }
 
-// The point the slices pass through: the centre of the first layer's labelled voxels, else the
-// volume's centre (canonical indices).
-std::array<int64_t, 3> slice_centre(const std::vector<torch::Tensor>& layers, const torch::Tensor& image) {
-  for (const auto& labels : layers) {
-    const torch::Tensor voxels = labels.nonzero();
+// The point the slices pass through (RAS-ordered index): the centre of the first layer's labelled
+// voxels, else the volume's centre.
+std::array<int64_t, 3> slice_centre(const std::vector<LabelLayer>& layers, const Canonical& c) {
+  for (const auto& layer : layers) {
+    const torch::Tensor voxels = layer.labels->data.ne(0).nonzero();
     if (voxels.size(0) == 0) continue;
     const torch::Tensor mean = voxels.to(torch::kFloat64).mean(0).round().to(torch::kInt64);
-    return {mean[0].item<int64_t>(), mean[1].item<int64_t>(), mean[2].item<int64_t>()};
+    return to_ras_index(c, {mean[0].item<int64_t>(), mean[1].item<int64_t>(), mean[2].item<int64_t>()});
   }
-  return {image.size(0) / 2, image.size(1) / 2, image.size(2) / 2};
+  return {c.size[0] / 2, c.size[1] / 2, c.size[2] / 2};
 }
 
 // The classes present in any layer, each named by the first layer that has a name for it.
-std::map<int64_t, std::string> legend_entries(const std::vector<LabelLayer>& layers, const std::vector<torch::Tensor>& canonical) {
+std::map<int64_t, std::string> legend_entries(const std::vector<LabelLayer>& layers) {
   std::map<int64_t, std::string> entries;
-  for (const auto& labels : canonical) {
-    const torch::Tensor counts = torch::bincount(labels.flatten().clamp_min(0));
+  for (const auto& layer : layers) {
+    const torch::Tensor counts = torch::bincount(layer.labels->data.round().clamp_min(0).to(torch::kInt32).flatten());
     for (int64_t k = 1; k < counts.size(0); ++k) {
       if (counts[k].item<int64_t>() > 0) entries[k] = fmt::format("label {}", k);
     }
@@ -212,17 +231,14 @@ DisplayWindow choose_window(const Volume& image) {
 Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layers, const PreviewOptions& options, DisplayWindow* used) {
   const DisplayWindow window = options.window ? *options.window : choose_window(image);
   if (used) *used = window;
-  const torch::Tensor values = (image.data.dim() == 4 ? image.data[0] : image.data).to(torch::kFloat32).cpu();
-  const Canonical img = to_canonical(values, image.affine);
-  const torch::Tensor grey = ((img.data - (window.level - window.width / 2)) / window.width).clamp(0, 1);
-  std::vector<torch::Tensor> canonical_labels;
+  const torch::Tensor values = (image.data.dim() == 4 ? image.data[0] : image.data).cpu();
+  const Canonical img = canonical_layout(image.spatial_shape(), image.affine);
   for (const auto& layer : layers) {
     if (layer.labels->spatial_shape() != image.spatial_shape()) fail("preview: '{}' has another shape than the image", layer.title);
-    canonical_labels.push_back(to_canonical(layer.labels->data.round().to(torch::kInt64).cpu(), image.affine).data);
   }
-  const auto centre = slice_centre(canonical_labels, img.data);
+  const auto centre = slice_centre(layers, img);
   double extent = 0;
-  for (int a = 0; a < 3; ++a) extent = std::max(extent, static_cast<double>(img.data.size(a)) * img.spacing[a]);
+  for (int a = 0; a < 3; ++a) extent = std::max(extent, static_cast<double>(img.size[a]) * img.spacing[a]);
   const double mm = extent / options.cell_pixels;
 
   // Layout: a title, column titles, three rows of cells, the legend, the window line.
@@ -235,14 +251,17 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
   for (int v = 0; v < 3; ++v) {
     const ViewSpec& view = kViews[v];
     const double row_mm = img.spacing[view.row_axis], column_mm = img.spacing[view.column_axis];
-    grey_cells[v] = to_square_pixels(display_slice(grey, view, centre[view.normal]), row_mm, column_mm, mm).contiguous();
-    for (const auto& labels : canonical_labels) {
-      label_cells[v].push_back(to_square_pixels(display_slice(labels, view, centre[view.normal]), row_mm, column_mm, mm).contiguous());
+    const torch::Tensor slice = display_slice(values, img, view, centre[view.normal]).to(torch::kFloat32);
+    const torch::Tensor grey = ((slice - (window.level - window.width / 2)) / window.width).clamp(0, 1);
+    grey_cells[v] = to_square_pixels(grey, row_mm, column_mm, mm).contiguous();
+    for (const auto& layer : layers) {
+      const torch::Tensor labels = display_slice(layer.labels->data.cpu(), img, view, centre[view.normal]).round().to(torch::kInt64);
+      label_cells[v].push_back(to_square_pixels(labels, row_mm, column_mm, mm).contiguous());
     }
     cell_w = std::max(cell_w, static_cast<int>(grey_cells[v].size(1)));
     row_h[v] = static_cast<int>(grey_cells[v].size(0));
   }
-  const auto legend = legend_entries(layers, canonical_labels);
+  const auto legend = legend_entries(layers);
   const int width = std::max(columns * (cell_w + pad) + pad, 420);
   const int per_line = std::max(1, (width - pad) / 150);
   const int legend_h = legend.empty() ? 0 : legend_row_h * static_cast<int>((legend.size() + per_line - 1) / per_line) + pad;

@@ -36,7 +36,7 @@ StructureStatistics one_structure(const torch::Tensor& values, const torch::Tens
     s.bbox_min_ras = s.bbox_max_ras = s.centroid_ras = {kNoValue, kNoValue, kNoValue};
     return s;
   }
-  const torch::Tensor inside = values.masked_select(mask);  // float64
+  const torch::Tensor inside = values.masked_select(mask).to(torch::kFloat64);  // summed in float64
   s.mean = inside.mean().item<double>();
   s.std = inside.std(/*unbiased=*/false).item<double>();
   const torch::Tensor sorted = std::get<0>(inside.sort());
@@ -82,9 +82,10 @@ std::vector<StructureStatistics> structure_statistics(const Volume& image, const
   if (image.spatial_shape() != labels.spatial_shape() || !torch::allclose(image.affine, labels.affine, 1e-5, 1e-4)) {
     fail("statistics: the label map's grid differs from the image's (shape or affine); resample one onto the other first");
   }
-  const torch::Tensor values = (image.data.dim() == 4 ? image.data[0] : image.data).to(torch::kFloat64).cpu();
-  const torch::Tensor label_values = labels.data.round().to(torch::kInt64).cpu();
-  const int64_t max_label = label_values.max().item<int64_t>();
+  // The image as read (float32) and the labels as int32: a clinical CT's copies stay small.
+  const torch::Tensor values = (image.data.dim() == 4 ? image.data[0] : image.data).cpu();
+  const torch::Tensor label_values = labels.data.round().to(torch::kInt32).cpu();
+  const int64_t max_label = label_values.max().item<int>();
   const int64_t classes = std::max<int64_t>(static_cast<int64_t>(labels.label_names.size()), max_label + 1);
   const auto spacing = labels.spacing();
   const double voxel_mm3 = spacing[0] * spacing[1] * spacing[2];

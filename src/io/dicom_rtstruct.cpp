@@ -147,9 +147,9 @@ void write_dicom_rtstruct(const Volume& labels, const std::string& path, const V
   const dicom::SourceValuesKept keep_source_values;
   const DicomSeriesDetails* source = &dicom::derived_object_source(labels, path, "an RTSTRUCT");
   if (source->tilt_resampled) fail("cannot write {}: the series was resampled for its gantry tilt, so its slices are not the grid's", path);
-  const torch::Tensor values = labels.data.round().to(torch::kInt64).cpu().contiguous();
-  const int64_t max_label = values.max().item<int64_t>();
-  if (values.min().item<int64_t>() < 0) fail("cannot write {}: labels must not be negative", path);
+  const torch::Tensor values = labels.data.round().to(torch::kInt32).cpu().contiguous();
+  const int64_t max_label = values.max().item<int>();
+  if (values.min().item<int>() < 0) fail("cannot write {}: labels must not be negative", path);
   const int64_t classes = std::max<int64_t>(static_cast<int64_t>(labels.label_names.size()), max_label + 1);
 
   DRTStructureSetIOD rt;
