@@ -34,13 +34,13 @@ echo "== preprocessing (recipe: flare window, ${spacing[*]} mm)"
 for t in 1 2; do
   rm -rf "$work/store8"
   start=$(date +%s.%N)
-  "$repux" preprocess "$work/eight.json" -o "$work/store8" "${recipe[@]}" --threads $t >/dev/null 2>&1
+  "$repux" preprocess "$work/eight.json" -o "$work/store8" "${recipe[@]}" --jobs $t >/dev/null 2>&1
   awk -v s="$start" -v e="$(date +%s.%N)" -v t=$t 'BEGIN {printf "  %d thread(s): %.2f cases/minute (8 cases in %.1f s)\n", t, 8 * 60 / (e - s), e - s}'
 done
 rm -rf "$work/store8"
 "$repux" preprocess "$work/five.json" -o "$work/store5_$tag" "${recipe[@]}" >/dev/null 2>&1
 start=$(date +%s.%N)
-"$repux" preprocess "$work/all.json" -o "$work/store_all_$tag" "${recipe[@]}" --threads 2 >/dev/null 2>&1
+"$repux" preprocess "$work/all.json" -o "$work/store_all_$tag" "${recipe[@]}" --jobs 2 >/dev/null 2>&1
 awk -v s="$start" -v e="$(date +%s.%N)" -v n="$cases" 'BEGIN {printf "  all %d cases, 2 threads: %.1f s\n", n, e - s}'
 store_bytes=$(du -sb "$work/store_all_$tag" | awk '{print $1}')
 voxels=$(python3 -c "import json; print(sum(c['shape'][0]*c['shape'][1]*c['shape'][2] for c in json.load(open('$work/store_all_$tag/index.json'))['cases']))")

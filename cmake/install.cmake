@@ -40,6 +40,16 @@ else()
   message(STATUS "help2man not found: no man page (install Debian's help2man)")
 endif()
 
+# Bash completion, written by the program from its own command-line definition.
+set(REPUX_COMPLETION ${PROJECT_BINARY_DIR}/repux.bash-completion)
+add_custom_command(OUTPUT ${REPUX_COMPLETION}
+                   COMMAND $<TARGET_FILE:repux_cli> completion > ${REPUX_COMPLETION}.tmp
+                   COMMAND ${CMAKE_COMMAND} -E rename ${REPUX_COMPLETION}.tmp ${REPUX_COMPLETION}
+                   DEPENDS repux_cli
+                   COMMENT "Writing the bash completion of repux")
+add_custom_target(repux_bash_completion ALL DEPENDS ${REPUX_COMPLETION})
+install(FILES ${REPUX_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME repux COMPONENT program)
+
 # Debian packages. Runtime dependencies of the program come from dpkg-shlibdeps (the libraries it
 # really links); the -dev package names the development packages its CMake package needs.
 set(CPACK_GENERATOR DEB)

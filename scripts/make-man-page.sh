@@ -8,7 +8,8 @@ output=$2
 include=$(mktemp)
 page=$(mktemp)
 trap 'rm -f "$include" "$page"' EXIT
-subcommands=$("$program" --help | awk '/^Subcommands:/ {on = 1; next} on && NF {print $1}')
+# The subcommands: the help's lines "  NAME  description" under its headings (options start with '-').
+subcommands=$("$program" --help | awk '/^[A-Z][A-Za-z ]*:$/ && !/^Options:$/ {on = 1; next} on && /^  [a-z]/ {print $1}')
 {
   echo "[SUBCOMMANDS]"
   for command in $subcommands; do
@@ -20,7 +21,10 @@ subcommands=$("$program" --help | awk '/^Subcommands:/ {on = 1; next} on && NF {
   echo "[SEE ALSO]"
   echo "The README of the repux sources: training, prediction, data layout and benchmarks."
 } >"$include"
-help2man --no-info --no-discard-stderr --name "RepUX-Net 3D medical image segmentation" \
+# The version alone in the footer: the build description (commit, libraries) and the allocator line of
+# `repux --version` made a footer that overlapped and a stray line.
+version=$("$program" --version | head -1 | awk '{print $2}')
+help2man --no-info --no-discard-stderr --name "RepUX-Net 3D medical image segmentation" --version-string "$version" \
   --section 1 --include "$include" --output "$page" "$program"
 gzip -9 -n -c "$page" >"$output.tmp"
 mv "$output.tmp" "$output"

@@ -421,7 +421,7 @@ TEST(Reliability, PlanPreprocessAndTrainFromTheStore) {
   const auto planned = repux::test::read_json(plan);
   EXPECT_EQ(planned["network"]["out_channels"], 4);
   EXPECT_EQ(planned["preprocessing"]["name"], "planned");
-  r = repux::test::run_repux("preprocess " + data + " --plan " + plan + " -o " + store + " --threads 2");
+  r = repux::test::run_repux("preprocess " + data + " --plan " + plan + " -o " + store + " --jobs 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("4 cases (4 preprocessed now, 0 kept"), std::string::npos) << r.output;
   r = repux::test::run_repux("preprocess " + data + " --plan " + plan + " -o " + store);

@@ -47,7 +47,7 @@ for f in "${slices[@]:0:2}"; do dcmcjpls "$f" "$f.jpls"; done
 join_slices fuzz/corpus/dicom_series/ct_2_slices_jpegls "${slices[0]}.jpls" "${slices[1]}.jpls"
 
 "$repux" synth -n 3 -o "$work/data" >/dev/null
-"$repux" plan "$work/data" -o fuzz/corpus/repux_json/plan.json --threads 1 >/dev/null
-"$repux" preprocess "$work/data" -o "$work/store" --classes 4 --spacing 4 --threads 1 >/dev/null
+"$repux" plan "$work/data" -o fuzz/corpus/repux_json/plan.json --jobs 1 >/dev/null
+"$repux" preprocess "$work/data" -o "$work/store" --classes 4 --spacing 4 --jobs 1 >/dev/null
 cp "$work/store/index.json" fuzz/corpus/repux_json/store_index.json
 echo "seeds written under fuzz/corpus/dicom_series and fuzz/corpus/repux_json"

@@ -86,7 +86,7 @@ void add_data_commands(CLI::App& app) {
   c->add_option("-o,--output", pl->output, "Plan file to write (JSON)")->required();
   c->add_option("--root", pl->root, "Base folder for relative paths (default: the JSON's folder)");
   c->add_option("--fingerprint", pl->fingerprint, "Also write the fingerprint (JSON) here");
-  c->add_option("--threads", pl->threads, "Cases read at once (default: one per core)")->check(CLI::Range(0, 256));
+  add_jobs_option(c, pl->threads, "Cases read at once (default: one per core)");
   add_enum_option(c, "--modality", pl->settings.modality, "Intensity rule");
   c->add_option("--step-voxels", pl->settings.step_voxels, "Voxels of one training step (crops x patch): the memory budget")->capture_default_str();
   c->add_option("--min-context", pl->settings.min_context, "Fraction of the median image the patch must span, per axis (0: off)")
@@ -102,7 +102,7 @@ void add_data_commands(CLI::App& app) {
   p->add_option("dataset", pa->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
   p->add_option("-o,--output", pa->output, "Store folder")->required();
   p->add_option("--root", pa->root, "Base folder for relative paths (default: the JSON's folder)");
-  p->add_option("--threads", pa->threads, "Cases preprocessed at once (default: one per core)")->check(CLI::Range(0, 256));
+  add_jobs_option(p, pa->threads, "Cases preprocessed at once (default: one per core)");
   p->add_flag("--overwrite", pa->overwrite, "Redo a store made with another recipe or number of classes (without it, refused)");
   bind_plan(p, pa->plan);
   p->callback([pa] { run_preprocess(*pa); });

@@ -8,6 +8,7 @@
 #include "repux/data/dataset.h"
 #include "repux/error.h"
 #include "repux/eval/folder_evaluation.h"
+#include "repux/io/atomic_file.h"
 #include "repux/io/json_file.h"
 #include "repux/io/volume_file.h"
 #include "repux/train/final_validation.h"
@@ -22,8 +23,10 @@
 namespace repux::cli {
 namespace {
 
-// As JSON writes a metric: the shortest exact decimal, or null when not finite.
-std::string metric_text(double v) { return std::isfinite(v) ? fmt::format("{}", v) : "null"; }
+namespace fs = std::filesystem;
+
+// A metric in the table: fixed decimals, or n/a when not finite (no ground truth, or an empty side).
+std::string metric_text(double v, int decimals) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : "n/a"; }
 
 struct EvaluateArgs {
   std::string prediction_dir, truth_dir, output;
@@ -43,23 +46,31 @@ void adopt_dataset_labels(EvaluateArgs& a) {
   o.regions = d.regions;
 }
 
+// The means per class, in label order, as a table.
 void print_summary(const EvaluationSummary& summary, const std::string& output) {
-  for (size_t k = 0; k < summary.class_names.size(); ++k) {
-    const ClassMetrics& m = summary.mean_per_class[k];
-    fmt::print("{:<16} dice {}  hd95 {} mm  surface dice {}\n", summary.class_names[k], metric_text(m.dice), metric_text(m.hd95),
-               metric_text(m.surface_dice));
-  }
-  fmt::print("mean dice {}; summary written to {}\n", metric_text(summary.mean.dice), output);
+  size_t width = 5;
+  for (const auto& name : summary.class_names) width = std::max(width, name.size());
+  const std::string surface = fmt::format("surface Dice ({:g} mm)", summary.tolerance_mm);
+  fmt::print("{:<{}}  {:>6}  {:>9}  {:>{}}\n", "class", width, "Dice", "HD95 (mm)", surface, surface.size());
+  auto row = [&](const std::string& name, const ClassMetrics& m) {
+    fmt::print("{:<{}}  {:>6}  {:>9}  {:>{}}\n", name, width, metric_text(m.dice, 4), metric_text(m.hd95, 2), metric_text(m.surface_dice, 4),
+               surface.size());
+  };
+  for (size_t k = 0; k < summary.class_names.size(); ++k) row(summary.class_names[k], summary.mean_per_class[k]);
+  row("mean", summary.mean);
+  fmt::print("{} case(s); summary written to {} (and .csv)\n", summary.cases.size(), output);
 }
 
 void run_evaluate(EvaluateArgs a) {
   if (!a.dataset.empty()) adopt_dataset_labels(a);
+  // The output's folder is made before the work, as predict does, and a file that cannot be written is
+  // refused before it.
+  if (const fs::path parent = fs::path(a.output).parent_path(); !parent.empty()) fs::create_directories(parent);
+  ensure_writable(a.output);
   const auto summary = evaluate_folders(a.prediction_dir, a.truth_dir, a.options);
   write_evaluation(summary, a.output);
   print_summary(summary, a.output);
 }
-
-namespace fs = std::filesystem;
 
 struct CrossValidateArgs {
   std::vector<std::string> runs;

@@ -124,7 +124,7 @@ void run_forward(const ForwardArgs& a) {
   const std::string& input = a.input;
   const std::string& output = a.output;
   refuse_writing_over_inputs({a.model, input}, output);
-  const torch::Device device(a.device);
+  const torch::Device device = device_from_name(a.device, "--device");
   LoadedModel m = load_model(a.model, device);
   auto x = read_npy(input);
   if (!x.is_floating_point()) fail("{}: expected a float32 or float64 array", input);

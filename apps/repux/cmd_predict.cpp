@@ -60,8 +60,8 @@ PredictOptions predict_options(const PredictArgs& a) {
   PredictOptions o;
   o.overrides = resolve_overrides(a.inference);
   o.batch_size = a.batch;
-  o.compute_device = torch::Device(a.device);
-  if (!a.stitch_device.empty()) o.stitch_device = torch::Device(a.stitch_device);
+  o.compute_device = device_from_name(a.device, "--device");
+  if (!a.stitch_device.empty()) o.stitch_device = device_from_name(a.stitch_device, "--stitch-device");
   o.keep_probabilities = a.save_probabilities;
   o.precision = a.precision;
   o.stitching = a.stitching;

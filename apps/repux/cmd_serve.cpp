@@ -85,9 +85,9 @@ struct SegmentedSeries {
 // modality routes to.
 class SeriesSegmenter {
  public:
-  explicit SeriesSegmenter(const SegmentingArgs& a) : args_(a), models_(a.models, torch::Device(a.device)) {
+  explicit SeriesSegmenter(const SegmentingArgs& a) : args_(a), models_(a.models, device_from_name(a.device, "--device")) {
     options_.overrides = resolve_overrides(a.inference);
-    options_.compute_device = torch::Device(a.device);
+    options_.compute_device = device_from_name(a.device, "--device");
     options_.precision = a.precision;
   }
   // Files named PREFIXseg.dcm and PREFIXrtstruct.dcm. `uid_key`: see VolumeWriteOptions (empty: new UIDs).

@@ -9,6 +9,9 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <iterator>
+
 namespace repux::cli {
 namespace {
 
@@ -19,7 +22,18 @@ struct SynthArgs {
   SynthTask task = SynthTask::Organs;
   bool full_size = false;
   bool nnunet_v2 = false;
+  bool overwrite = false;
 };
+
+// A dataset written over another would leave the other's cases beside a dataset.json that lists only
+// the new ones: a folder that holds anything is refused unless --overwrite.
+void refuse_a_folder_in_use(const SynthArgs& a) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (a.overwrite || !fs::is_directory(a.output, ec) || fs::is_empty(a.output, ec)) return;
+  const auto entries = std::distance(fs::directory_iterator(a.output), fs::directory_iterator());
+  fail("{} is not empty ({} entries): --overwrite to write the synthetic dataset over it, or choose an empty folder", a.output, entries);
+}
 
 }  // namespace
 
@@ -36,7 +50,9 @@ void add_synth_command(CLI::App& app) {
   s->add_flag("--full-size", synth->full_size, "Organs at clinical size: 512 x 512 x 150-300 voxels, 0.6-0.9 mm in-plane, 1.5-3 mm slices");
   s->add_flag("--nnunet-v2", synth->nnunet_v2,
               "nnU-Net v2's layout: held-out cases in imagesTs/ (labels in labelsTs/), a v2 dataset.json without case lists");
+  s->add_flag("--overwrite", synth->overwrite, "Write into a folder that is not empty");
   s->callback([synth] {
+    refuse_a_folder_in_use(*synth);
     if (synth->full_size && synth->task != SynthTask::Organs) fail("--full-size makes the organs task only");
     SynthOptions organs;
     organs.small_organ = synth->task == SynthTask::SmallOrgan;

@@ -20,4 +20,9 @@ void add_ablate_command(CLI::App& app);
 void add_data_commands(CLI::App& app);
 void add_stats_command(CLI::App& app);
 
+void add_completion_command(CLI::App& app);
+
+// Puts each subcommand under its heading in the help: workflow, clinical, research, tools.
+void group_subcommands(CLI::App& app);
+
 }  // namespace repux::cli

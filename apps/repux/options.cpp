@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include "repux/build_info.h"
 #include "repux/data/dataset.h"
 #include "repux/error.h"
 #include "repux/io/json_file.h"
@@ -203,10 +204,12 @@ void bind_training(CLI::App* cmd, TrainOptions& o, RecipeArgs& r) {
   cmd->add_option("--clip", o.grad_clip, "Gradient norm clipping (0: off)")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Random seed")->capture_default_str();
   cmd->add_option("--workers", o.workers, "Background data workers")->capture_default_str();
-  cmd->add_option("--preprocess-threads", o.preprocess_threads, "Cases preprocessed at once before training (0: one per core)")
-      ->capture_default_str();
-  cmd->add_option_function<std::string>("--device", [&o](const std::string& d) { o.device = torch::Device(d); }, "cpu, cuda or cuda:N (default cpu)");
-  cmd->add_option_function<std::string>("--augment-device", [&o](const std::string& d) { o.augment_device = torch::Device(d); },
+  add_jobs_option(cmd, o.preprocess_threads, "Cases preprocessed at once before training (default: one per core)");
+  // The former name, kept for one release.
+  cmd->add_option("--preprocess-threads", o.preprocess_threads)->group("");
+  cmd->add_option_function<std::string>("--device", [&o](const std::string& d) { o.device = device_from_name(d, "--device"); },
+                                        "cpu, cuda or cuda:N (default cpu)");
+  cmd->add_option_function<std::string>("--augment-device", [&o](const std::string& d) { o.augment_device = device_from_name(d, "--augment-device"); },
                                         "Where the data workers augment: cpu (default) or cuda (the training GPU; crops are read on the CPU)");
   add_enum_option(cmd, "--precision", o.precision, "Autocast precision; the FFT convolutions stay float32");
 }
@@ -279,6 +282,23 @@ void refuse_writing_over_inputs(const std::vector<std::string>& inputs, const st
       fail("-o {}: is the input {}; writing there would destroy the input, choose another output", output, input);
     }
   }
+}
+
+void add_jobs_option(CLI::App* cmd, int& jobs, const std::string& help) {
+  cmd->add_option("-j,--jobs", jobs, help)->check(CLI::Range(0, 256));
+}
+
+torch::Device device_from_name(const std::string& text, const std::string& option) {
+  int index = -1;
+  char extra = 0;
+  const bool cuda = text == "cuda" || (std::sscanf(text.c_str(), "cuda:%d%c", &index, &extra) == 1 && index >= 0);
+  if (text != "cpu" && !cuda) fail("{} '{}': expected cpu, cuda or cuda:N", option, text);
+  if (cuda && !build_info().cuda) fail("{} {}: this build of repux has no CUDA (see `repux --version`); use --device cpu", option, text);
+  if (cuda && !torch::cuda::is_available()) fail("{} {}: no CUDA device is visible to this process", option, text);
+  if (cuda && index >= static_cast<int>(torch::cuda::device_count())) {
+    fail("{} {}: this machine has {} CUDA device(s), numbered from 0", option, text, torch::cuda::device_count());
+  }
+  return torch::Device(text);
 }
 
 void bind_preview(CLI::App* cmd, const std::string& window_flag, std::string& window, PreviewOptions& options) {

@@ -117,6 +117,14 @@ struct InferenceArgs {
 void bind_inference_overrides(CLI::App* cmd, InferenceArgs& args);
 InferenceOverrides resolve_overrides(const InferenceArgs& args);
 
+// -j/--jobs: how many cases are processed at once (plan, preprocess, train's preprocessing); 0: one per
+// core. One name wherever cases run side by side; --threads is the compute threads, everywhere.
+void add_jobs_option(CLI::App* cmd, int& jobs, const std::string& help);
+
+// `text` as a device: cpu, cuda or cuda:N, in repux's words when it cannot be (not a device name; a build
+// without CUDA; no CUDA device visible; no such device). `option` names the flag in the error.
+torch::Device device_from_name(const std::string& text, const std::string& option);
+
 // The previews' look: `window_flag` (a CT preset or W/L, kept as text for parse_window) and --overlay
 // fill|outline.
 void bind_preview(CLI::App* cmd, const std::string& window_flag, std::string& window, PreviewOptions& options);

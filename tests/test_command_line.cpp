@@ -1,0 +1,121 @@
+// The command line as a newcomer meets it: --threads before or after the subcommand, a suggestion for
+// a misspelt option or subcommand, devices refused in repux's words, evaluate's table and output
+// folder, synth refusing a folder in use, the help's headings, the man page without build paths, and
+// the bash completion written from the program's own options.
+#include "repux/data/synth.h"
+#include "repux/io/nifti.h"
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+using repux::test::run_command;
+using repux::test::run_repux;
+using repux::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string small_volume(const TempDir& dir) {
+  repux::Volume v;
+  v.data = torch::zeros({4, 4, 4});
+  v.affine = torch::eye(4, torch::kFloat64);
+  repux::write_nifti(v, dir.file("v.nii.gz"));
+  return dir.file("v.nii.gz");
+}
+
+}  // namespace
+
+TEST(CommandLine, ThreadsIsAcceptedBeforeAndAfterTheSubcommand) {
+  TempDir dir;
+  const std::string v = small_volume(dir);
+  EXPECT_EQ(run_repux("--threads 1 info " + v).exit_code, 0);
+  const auto after = run_repux("info " + v + " --threads 1");
+  EXPECT_EQ(after.exit_code, 0) << after.output;
+  const auto bad = run_repux("info " + v + " --threads 0");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--threads"), std::string::npos) << bad.output;
+}
+
+TEST(CommandLine, MisspeltOptionsAndSubcommandsGetASuggestion) {
+  auto r = run_repux("train -d data/ -o run/ --itertions 5");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("did you mean --iterations (not --itertions)?"), std::string::npos) << r.output;
+  r = run_repux("preditc -m m.repux -i a.nii.gz -o b.nii.gz");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("did you mean predict (not preditc)?"), std::string::npos) << r.output;
+  r = run_repux("predict -m m.repux -i a.nii.gz -o b.nii.gz --zzzzzzzzzz");  // nothing near: no suggestion
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.output.find("did you mean"), std::string::npos) << r.output;
+}
+
+TEST(CommandLine, DevicesAreRefusedInRepuxsWords) {
+  TempDir dir;
+  const std::string v = small_volume(dir);
+  auto r = run_repux("predict -m nothing.repux -i " + v + " -o " + dir.file("o.nii.gz") + " --device gpu");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--device 'gpu': expected cpu, cuda or cuda:N"), std::string::npos) << r.output;
+  if (!torch::cuda::is_available()) {
+    r = run_repux("predict -m nothing.repux -i " + v + " -o " + dir.file("o.nii.gz") + " --device cuda");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_TRUE(r.output.find("has no CUDA") != std::string::npos || r.output.find("no CUDA device") != std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("PyTorch is not linked"), std::string::npos) << r.output;
+  }
+}
+
+TEST(CommandLine, EvaluatePrintsATableAndMakesItsOutputFolder) {
+  TempDir dir;
+  const std::string data = repux::write_synthetic_dataset(dir.file("data"), 2, 3);
+  const std::string out = dir.file("eval/deeper/summary.json");  // eval/ does not exist
+  const auto r = run_repux("evaluate --pred " + dir.file("data/labelsTr") + " --gt " + dir.file("data/labelsTr") + " -o " + out +
+                           " --class-names background liver spleen kidney");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_NE(r.output.find("class     Dice  HD95 (mm)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("liver   1.0000       0.00"), std::string::npos) << r.output;
+  EXPECT_LT(r.output.find("liver"), r.output.find("spleen"));  // label order
+  EXPECT_LT(r.output.find("spleen"), r.output.find("kidney"));
+}
+
+TEST(CommandLine, SynthRefusesAFolderInUseWithoutOverwrite) {
+  TempDir dir;
+  ASSERT_EQ(run_repux("synth -n 2 -o " + dir.file("s")).exit_code, 0);
+  const auto again = run_repux("synth -n 1 -o " + dir.file("s"));
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.output.find("not empty"), std::string::npos) << again.output;
+  EXPECT_TRUE(fs::exists(dir.file("s/imagesTr/synth_001_0000.nii.gz")));  // untouched
+  EXPECT_EQ(run_repux("synth -n 1 -o " + dir.file("s") + " --overwrite").exit_code, 0);
+}
+
+TEST(CommandLine, HelpGroupsSubcommandsAndTheManPageHasNoBuildPath) {
+  const auto help = run_repux("--help");
+  for (const char* heading : {"Workflow:", "Clinical use:", "Models and research:", "Volume tools:"}) {
+    EXPECT_NE(help.output.find(heading), std::string::npos) << heading << "\n" << help.output;
+  }
+  EXPECT_EQ(help.output.find("Other:"), std::string::npos) << "a subcommand without a heading:\n" << help.output;
+  EXPECT_LT(help.output.find("  train"), help.output.find("  info"));  // the work first, the tools last
+  const fs::path build = fs::path(REPUX_BINARY).parent_path();
+  if (!fs::exists(build / "repux.1.gz")) GTEST_SKIP() << "no man page in this build (help2man missing)";
+  const auto page = run_command("zcat " + (build / "repux.1.gz").string());
+  ASSERT_EQ(page.exit_code, 0);
+  EXPECT_EQ(page.output.find(build.string()), std::string::npos) << "the build path is in the man page";
+  EXPECT_EQ(page.output.find("allocator:"), std::string::npos);
+  EXPECT_NE(page.output.find(".SS predict"), std::string::npos);
+}
+
+TEST(CommandLine, BashCompletionIsWrittenFromTheOptions) {
+  TempDir dir;
+  ASSERT_EQ(run_command(std::string(REPUX_BINARY) + " completion > " + dir.file("repux.bash")).exit_code, 0);
+  auto complete = [&](const std::string& words, int cword) {
+    return run_command("bash -c 'source " + dir.file("repux.bash") + "; COMP_WORDS=(" + words + "); COMP_CWORD=" + std::to_string(cword) +
+                       "; _repux; echo ${COMPREPLY[@]}'")
+        .output;
+  };
+  EXPECT_EQ(complete("repux pred", 1), "predict\n");
+  const std::string options = complete("repux predict -i x --prev", 4);
+  EXPECT_NE(options.find("--preview"), std::string::npos) << options;
+  EXPECT_NE(options.find("--preview-window"), std::string::npos) << options;
+  EXPECT_EQ(complete("repux stats --stat", 2), "\n");  // stats has no such option
+  EXPECT_NE(complete("repux train --thr", 2).find("--threads"), std::string::npos);  // the global options too
+}
