@@ -185,6 +185,15 @@ TEST(Preview, TheSameWorldStoredRasOrLpsGivesTheSamePicture) {
   labels_zxy.affine = image_zxy.affine;
   const Picture zxy = render_preview(image_zxy, {{"prediction", &labels_zxy}}, options);
   EXPECT_TRUE(ras.rgb == zxy.rgb);
+  // Labels whose centre lies half way between voxels on every axis (13.5, 9.5, 5.5): the slices must
+  // be the same ones, whichever way the axes are stored (a centre rounded before the turn was not).
+  Volume halfway = labels;
+  halfway.data = torch::zeros({28, 22, 14});
+  halfway.data.slice(0, 2, 6).slice(1, 8, 12).slice(2, 4, 8).fill_(1);
+  halfway.data.slice(0, 22, 26).slice(1, 8, 12).slice(2, 4, 8).fill_(2);
+  const Volume halfway_lps = stored_lps(halfway);
+  EXPECT_TRUE(render_preview(image, {{"prediction", &halfway}}, options).rgb ==
+              render_preview(image_lps, {{"prediction", &halfway_lps}}, options).rgb);
 }
 
 namespace {

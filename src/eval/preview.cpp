@@ -69,12 +69,14 @@ Canonical canonical_layout(const std::array<int64_t, 3>& shape, const torch::Ten
   return c;
 }
 
-// A RAS-ordered index of a stored one.
-std::array<int64_t, 3> to_ras_index(const Canonical& c, const std::array<int64_t, 3>& stored) {
+// The RAS-ordered voxel nearest to a stored position. Rounded after the turn, so that the same world
+// point gives the same voxel whichever way the axes are stored (12.5 rounds up; stored reversed it
+// would have been 10.5, rounding the other way).
+std::array<int64_t, 3> to_ras_index(const Canonical& c, const std::array<double, 3>& stored) {
   std::array<int64_t, 3> ras{};
   for (int w = 0; w < 3; ++w) {
-    const int64_t i = stored[c.voxel_axis[w]];
-    ras[w] = c.reversed[w] ? c.size[w] - 1 - i : i;
+    const double i = stored[c.voxel_axis[w]];
+    ras[w] = std::llround(c.reversed[w] ? static_cast<double>(c.size[w] - 1) - i : i);
   }
   return ras;
 }
@@ -167,8 +169,8 @@ std::array<int64_t, 3> slice_centre(const std::vector<LabelLayer>& layers, const
   for (const auto& layer : layers) {
     const torch::Tensor voxels = layer.labels->data.ne(0).nonzero();
     if (voxels.size(0) == 0) continue;
-    const torch::Tensor mean = voxels.to(torch::kFloat64).mean(0).round().to(torch::kInt64);
-    return to_ras_index(c, {mean[0].item<int64_t>(), mean[1].item<int64_t>(), mean[2].item<int64_t>()});
+    const torch::Tensor mean = voxels.to(torch::kFloat64).mean(0);
+    return to_ras_index(c, {mean[0].item<double>(), mean[1].item<double>(), mean[2].item<double>()});
   }
   return {c.size[0] / 2, c.size[1] / 2, c.size[2] / 2};
 }
