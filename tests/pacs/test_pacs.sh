@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `repux serve` and `repux pacs-segment` against a real Orthanc on 127.0.0.1 (its own temporary
-# configuration, storage and ports): push (Orthanc C-STOREs a series to the node, the SEG comes back),
-# pull (C-GET of a study, SEGs stored back), and faults (an unknown AE title, two series at once, a
-# corrupt series, kill -9 mid-way). Every wait is bounded; the servers are killed and the folder
-# removed however the test ends. Usage: test_pacs.sh REPUX_BINARY
+# configuration, storage and ports): push (Orthanc C-STOREs a series to the node, the SEG and the
+# RTSTRUCT come back), pull (C-GET of a study, SEGs and an RTSTRUCT stored back), and faults (an
+# unknown AE title, two series at once, a corrupt series, kill -9 mid-way). Every wait is bounded; the
+# servers are killed and the folder removed however the test ends. Usage: test_pacs.sh REPUX_BINARY
 set -euo pipefail
 repux=$1
 tmp=$(mktemp -d /tmp/repux-pacs-XXXXXX)
@@ -34,14 +34,17 @@ start_orthanc "$node"
 
 start_node() {
   "$repux" serve -m "$model" --aet REPUX --port "$node" --allow ORTHANC@127.0.0.1 --forward-to "ORTHANC@127.0.0.1:$dicom" \
-    --spool "$tmp/spool" --quiet 2 >>"$tmp/serve.log" 2>&1 &
+    --spool "$tmp/spool" --quiet 2 --format both >>"$tmp/serve.log" 2>&1 &
   node_pid=$!
   pids+=($node_pid)
   wait_for 180 "DICOM node" echoscu -aet ORTHANC -aec REPUX 127.0.0.1 "$node"
 }
 start_node
 
-# Push: Orthanc sends series 0 to the node; its SEG comes back into the same study, referencing it.
+# Push: Orthanc sends series 0 to the node; its SEG and its RTSTRUCT (--format both) come back into the
+# same study, referencing it.
+rtstructs() { rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "RTSTRUCT"}}' | json 'len(d)'; }
+at_least_rtstructs() { [ "$(rtstructs)" -ge "$1" ]; }
 upload "$tmp/series0"
 ct=$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "CT"}}' | json 'd[0]')
 rest "/modalities/repux/store" -X POST -d "$ct" >/dev/null
@@ -51,7 +54,10 @@ seg=$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "SE
 instance=$(rest "/series/$seg" | json 'd["Instances"][0]')
 referenced=$(rest "/instances/$instance/tags?simplify" | json 'd["ReferencedSeriesSequence"][0]["SeriesInstanceUID"]')
 [ "$referenced" = "$(series_uid "$tmp/series0")" ] || die "the SEG references $referenced"
-echo "push: SEG back in Orthanc, referencing the series (segmented in $(grep '"event":"segmented"' "$tmp/serve.log" | grep -o '"seconds":[0-9.]*' | tail -1 | cut -d: -f2) s)"
+wait_for 120 "RTSTRUCT of the pushed series in Orthanc" at_least_rtstructs 1
+rt=$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "RTSTRUCT"}}' | json 'd[0]')
+[ "$(rest "/series/$rt" | json 'd["ParentStudy"]')" = "$(rest "/series/$ct" | json 'd["ParentStudy"]')" ] || die "the RTSTRUCT is not in the CT's study"
+echo "push: SEG and RTSTRUCT back in Orthanc, the SEG referencing the series (segmented in $(grep '"event":"segmented"' "$tmp/serve.log" | grep -o '"seconds":[0-9.]*' | tail -1 | cut -d: -f2) s)"
 
 # An AE title the node does not know is refused at association time.
 if echoscu -aet STRANGER -aec REPUX 127.0.0.1 "$node" >/dev/null 2>&1; then die "an unknown AE title was accepted"; fi
@@ -94,10 +100,10 @@ wait_for 90 "SEG of the pulled study" at_least_segs 6
 echo "pull: study retrieved with C-GET, SEG stored back"
 # Pull again with --format both: the study (now holding a SEG too) is retrieved, and an RTSTRUCT and a
 # SEG referencing the series are stored back.
+before=$(rtstructs)
 "$repux" pacs-segment -m "$model" --format both --pacs "ORTHANC@127.0.0.1:$dicom" --aet REPUX --study "$(study_uid "$tmp/series0")" \
   >"$tmp/pull2.log" 2>&1 || { cat "$tmp/pull2.log"; die "pacs-segment --format both failed"; }
-has_rtstruct() { [ "$(rest /tools/find -X POST -d '{"Level": "Series", "Query": {"Modality": "RTSTRUCT"}}' | json 'len(d)')" -ge 1 ]; }
-wait_for 90 "RTSTRUCT of the pulled study" has_rtstruct
+wait_for 90 "RTSTRUCT of the pulled study" at_least_rtstructs $((before + 1))
 wait_for 90 "SEG of the second pull" at_least_segs 7
 echo "pull --format both: an RTSTRUCT and a SEG stored back"
 kill -TERM "$node_pid"
