@@ -38,6 +38,18 @@ TEST(CommandLine, ThreadsIsAcceptedBeforeAndAfterTheSubcommand) {
   EXPECT_NE(bad.output.find("--threads"), std::string::npos) << bad.output;
 }
 
+// -i/--input wherever a command reads one input, the positional form kept.
+TEST(CommandLine, InputsTakeDashIOrAPositional) {
+  TempDir dir;
+  const std::string v = small_volume(dir);
+  for (const std::string& command : {"info -i " + v, "info " + v, "info --input " + v, "convert -i " + v + " -o " + dir.file("c.nii.gz"),
+                                     "resample -i " + v + " --spacing 2 -o " + dir.file("r.nii.gz"),
+                                     "crop --input " + v + " --box 0:2,:,: -o " + dir.file("k.nii.gz")}) {
+    const auto r = run_repux(command);
+    EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.output;
+  }
+}
+
 TEST(CommandLine, MisspeltOptionsAndSubcommandsGetASuggestion) {
   auto r = run_repux("train -d data/ -o run/ --itertions 5");
   EXPECT_NE(r.exit_code, 0);

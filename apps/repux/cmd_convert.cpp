@@ -44,7 +44,7 @@ void run_convert(const ConvertArgs& a) {
 void add_convert_command(CLI::App& app) {
   auto ca = std::make_shared<ConvertArgs>();
   auto* c = app.add_subcommand("convert", "Convert a volume: DICOM series -> NIfTI, DICOM SEG <-> label NIfTI (the format follows the names)");
-  c->add_option("input", ca->input, "A NIfTI, a DICOM folder/DICOMDIR/.dcm slice, or a DICOM SEG (.dcm)")->required();
+  c->add_option("input,-i,--input", ca->input, "A NIfTI, a DICOM folder/DICOMDIR/.dcm slice, or a DICOM SEG (.dcm)")->required();
   c->add_option("-o,--output", ca->output, "The file to write: .nii/.nii.gz, or .dcm for a DICOM SEG (or RTSTRUCT: --format)")->required();
   c->add_option("--reference", ca->reference,
                 "The DICOM series the labels belong to: a SEG is read onto its grid, and a SEG written references it");

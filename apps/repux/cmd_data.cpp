@@ -82,7 +82,7 @@ void add_data_commands(CLI::App& app) {
   auto pl = std::make_shared<PlanCommandArgs>();
   auto* c = app.add_subcommand("plan", "Fingerprint a dataset (shapes, spacings, intensities, classes) and derive a plan: spacing, patch, batch, "
                                        "intensity (rules in include/repux/model/planner.h)");
-  c->add_option("dataset", pl->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
+  c->add_option("dataset,-i,--input", pl->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
   c->add_option("-o,--output", pl->output, "Plan file to write (JSON)")->required();
   c->add_option("--root", pl->root, "Base folder for relative paths (default: the JSON's folder)");
   c->add_option("--fingerprint", pl->fingerprint, "Also write the fingerprint (JSON) here");
@@ -99,7 +99,7 @@ void add_data_commands(CLI::App& app) {
   auto* p = app.add_subcommand("preprocess",
                                "Preprocess a dataset once into a case store (memory-mapped arrays + index) that `repux train -d STORE` reads by crop; "
                                "resumable");
-  p->add_option("dataset", pa->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
+  p->add_option("dataset,-i,--input", pa->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
   p->add_option("-o,--output", pa->output, "Store folder")->required();
   p->add_option("--root", pa->root, "Base folder for relative paths (default: the JSON's folder)");
   add_jobs_option(p, pa->threads, "Cases preprocessed at once (default: one per core)");

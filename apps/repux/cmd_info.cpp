@@ -94,7 +94,7 @@ void add_info_command(CLI::App& app) {
                                  "repux model file");
   auto path = std::make_shared<std::string>();
   auto reading = std::make_shared<VolumeReadOptions>(allowing_channels(/*nonfinite_too=*/true));
-  cmd->add_option("file", *path, "A .nii/.nii.gz volume, a DICOM folder, DICOMDIR or .dcm file, or a repux model file")->required();
+  cmd->add_option("file,-i,--input", *path, "A .nii/.nii.gz volume, a DICOM folder, DICOMDIR or .dcm file, or a repux model file")->required();
   bind_dicom_reading(cmd, *reading);
   cmd->callback([path, reading] {
     is_volume_path(*path) || is_dicom_folder(*path) ? print_volume_info(*path, *reading) : print_model_info(*path);

@@ -141,7 +141,7 @@ void add_model_commands(CLI::App& app) {
   auto imp = std::make_shared<ImportArgs>();
   auto* cmd = app.add_subcommand("import",
                                  "Import an nnU-Net v2 results folder, or an official PyTorch checkpoint (.pth written by torch.save), as a repux model file");
-  cmd->add_option("checkpoint", imp->checkpoint,
+  cmd->add_option("checkpoint,-i,--input", imp->checkpoint,
                   "nnU-Net results folder (<Trainer>__<Plans>__<configuration>/), or an official checkpoint: a state dict, or a dict "
                   "holding one under 'state_dict' or 'model'")
       ->required();
@@ -154,7 +154,7 @@ void add_model_commands(CLI::App& app) {
 
   auto exp = std::make_shared<ExportArgs>();
   auto* ecmd = app.add_subcommand("export", "Export a model's deploy weights as a .pth the official code can load_state_dict");
-  ecmd->add_option("model", exp->model, "repux model file")->required();
+  ecmd->add_option("model,-m,--model", exp->model, "repux model file")->required();
   ecmd->add_option("-o,--output", exp->output, ".pth file to write")->required();
   ecmd->callback([exp] { run_export(*exp); });
 

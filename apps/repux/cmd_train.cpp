@@ -304,7 +304,7 @@ TrainOptions train_options_from_arguments(const std::vector<std::string>& argume
 void add_train_commands(CLI::App& app) {
   auto check = std::make_shared<CheckDatasetArgs>();
   auto* c = app.add_subcommand("check-dataset", "Check every case of a dataset before training; lists every problem");
-  c->add_option("dataset", check->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
+  c->add_option("dataset,-i,--input", check->dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
   c->add_option("--root", check->root, "Base folder for relative paths (default: the JSON's folder)");
   c->add_option("--classes", check->classes, "Classes including background (default: the dataset's labels; checked against them)");
   c->callback([check] { run_check_dataset(*check); });

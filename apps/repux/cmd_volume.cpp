@@ -127,7 +127,7 @@ void run_relabel(const RelabelArgs& a) {
 void add_volume_commands(CLI::App& app) {
   auto ra = std::make_shared<ResampleArgs>();
   auto* r = app.add_subcommand("resample", "Resample a NIfTI onto another image's grid or to a spacing");
-  r->add_option("input", ra->input, "NIfTI to resample")->required();
+  r->add_option("input,-i,--input", ra->input, "NIfTI to resample")->required();
   r->add_option("-o,--output", ra->output, "NIfTI to write")->required();
   r->add_option("--like", ra->like, "Take the voxel grid (shape and affine) of this NIfTI");
   r->add_option("--spacing", ra->spacing, "New spacing in mm (1 or 3 values), same extent");
@@ -136,14 +136,14 @@ void add_volume_commands(CLI::App& app) {
 
   auto ca = std::make_shared<CropArgs>();
   auto* c = app.add_subcommand("crop", "Cut a voxel box out of a NIfTI (the affine follows, world positions kept)");
-  c->add_option("input", ca->input, "NIfTI to crop")->required();
+  c->add_option("input,-i,--input", ca->input, "NIfTI to crop")->required();
   c->add_option("-o,--output", ca->output, "NIfTI to write")->required();
   c->add_option("--box", ca->box, "Voxel ranges start:stop per axis, e.g. 0:90,:,: (stop excluded)")->required();
   c->callback([ca] { run_crop(*ca); });
 
   auto la = std::make_shared<RelabelArgs>();
   auto* l = app.add_subcommand("relabel", "Merge or renumber labels with a map file of 'old new' lines");
-  l->add_option("input", la->input, "Label NIfTI")->required();
+  l->add_option("input,-i,--input", la->input, "Label NIfTI")->required();
   l->add_option("-o,--output", la->output, "Label NIfTI to write")->required();
   l->add_option("--map", la->map, "Text file: one 'old new' pair per line, '#' comments")->required();
   l->add_flag("--keep-unlisted", la->keep_unlisted, "Labels not in the map keep their value (default: 0)");
