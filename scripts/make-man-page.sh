@@ -19,7 +19,7 @@ subcommands=$("$program" --help | awk '/^[A-Z][A-Za-z ]*:$/ && !/^Options:$/ {on
     echo ".fi"
   done
   echo "[SEE ALSO]"
-  echo "The README of the repux sources: training, prediction, data layout and benchmarks."
+  echo "The README and docs/ of the repux sources: user guide, clinical use, training, performance, reliability."
 } >"$include"
 # The version alone in the footer: the build description (commit, libraries) and the allocator line of
 # `repux --version` made a footer that overlapped and a stray line.

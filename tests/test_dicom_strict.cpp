@@ -1,7 +1,7 @@
 // Malformed DICOM never becomes a silent wrong value or a memory bomb: series written by plastimatch
 // and SEGs written by repux, each altered with DCMTK's dcmodify as a broken scanner, a careless
 // anonymiser or an attacker would, must be refused with one line naming the file and the attribute
-// (README, "What repux guarantees"). Each case here was read without complaint, or allocated
+// (docs/reliability.md, "What repux guarantees"). Each case here was read without complaint, or allocated
 // gigabytes, before the readers checked it.
 #include "repux/io/dicom_seg.h"
 #include "repux/io/dicom_series.h"

@@ -1,7 +1,7 @@
 // Bad input and faults, as a careless user or an attacker would produce them: each case must end in
 // one line naming the file or value, a non-zero exit, no crash, no large allocation before the
 // input is validated, and nothing half-written left behind. Every test here failed on the code
-// before the reliability work (see the README's "What repux guarantees").
+// before the reliability work (see docs/reliability.md, "What repux guarantees").
 #include "repux/data/synth.h"
 #include "repux/error.h"
 #include "repux/io/npy.h"

@@ -2,7 +2,7 @@
 // Which malloc serves this process. repux links tcmalloc (gperftools, from Debian) because LibTorch
 // allocates large CPU tensors afresh for nearly every operation: glibc serves each one with a new
 // mmap whose pages are faulted in and zeroed again, which on virtual machines cost as much as the
-// arithmetic (see the README's CPU section). tcmalloc keeps and reuses those pages.
+// arithmetic (see docs/performance.md). tcmalloc keeps and reuses those pages.
 #include <cstddef>
 #include <string>
 

@@ -40,7 +40,7 @@ struct EnumNames<Accumulation> {
 struct InferenceSettings {
   std::optional<std::array<int64_t, 3>> window;  // none: the plan's patch (a Plan resolves it)
   // 0.25, not nnU-Net's 0.5: 2.3x fewer windows on a 256x256x160 CT for -0.0012 mean Dice on held-out
-  // cases of the demo's model (README, "Faster prediction"); models saved with 0.5 keep it.
+  // cases of the demo's model (docs/performance.md, "Faster prediction"); models saved with 0.5 keep it.
   double overlap = 0.25;
   Blending blending = Blending::Gaussian;
   std::vector<int64_t> mirror_axes;  // test-time mirroring over these axes (0, 1, 2); empty: none
