@@ -88,6 +88,12 @@ TEST(CommandLine, EvaluatePrintsATableAndMakesItsOutputFolder) {
   EXPECT_NE(r.output.find("liver   1.0000       0.00"), std::string::npos) << r.output;
   EXPECT_LT(r.output.find("liver"), r.output.find("spleen"));  // label order
   EXPECT_LT(r.output.find("spleen"), r.output.find("kidney"));
+  // Without names given, a ground-truth folder inside a dataset takes the dataset's.
+  const auto named = run_repux("evaluate --pred " + dir.file("data/labelsTr") + " --gt " + dir.file("data/labelsTr/") + " -o " +
+                               dir.file("e2.json"));
+  ASSERT_EQ(named.exit_code, 0) << named.output;
+  EXPECT_NE(named.output.find("labels from " + dir.file("data/dataset.json")), std::string::npos) << named.output;
+  EXPECT_NE(named.output.find("kidney  1.0000"), std::string::npos) << named.output;
 }
 
 TEST(CommandLine, SynthRefusesAFolderInUseWithoutOverwrite) {

@@ -46,6 +46,19 @@ void adopt_dataset_labels(EvaluateArgs& a) {
   o.regions = d.regions;
 }
 
+// Without --dataset, --classes or --class-names, a ground-truth folder inside a dataset (labelsTr/ or
+// labelsTs/ beside its dataset.json) names the labels, as -d DATASET would; said on the terminal.
+void adopt_enclosing_dataset(EvaluateArgs& a) {
+  if (!a.dataset.empty() || a.options.classes > 0 || !a.options.class_names.empty()) return;
+  fs::path truth(a.truth_dir);
+  if (!truth.has_filename()) truth = truth.parent_path();  // "labelsTs/"
+  const fs::path candidate = truth.parent_path() / "dataset.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(candidate, ec)) return;
+  a.dataset = candidate.string();
+  fmt::print("labels from {} (names, ignore label, regions; --classes or --class-names to give your own)\n", a.dataset);
+}
+
 // The means per class, in label order, as a table.
 void print_summary(const EvaluationSummary& summary, const std::string& output) {
   size_t width = 5;
@@ -62,6 +75,7 @@ void print_summary(const EvaluationSummary& summary, const std::string& output) 
 }
 
 void run_evaluate(EvaluateArgs a) {
+  adopt_enclosing_dataset(a);
   if (!a.dataset.empty()) adopt_dataset_labels(a);
   // The output's folder is made before the work, as predict does, and a file that cannot be written is
   // refused before it.
