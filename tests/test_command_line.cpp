@@ -96,6 +96,31 @@ TEST(CommandLine, EvaluatePrintsATableAndMakesItsOutputFolder) {
   EXPECT_NE(named.output.find("kidney  1.0000"), std::string::npos) << named.output;
 }
 
+// Without --preset or --plan, train chooses the preprocessing from the dataset's channel names and says
+// so: never the CT window for an MRI dataset unasked.
+TEST(CommandLine, TrainChoosesThePreprocessingFromTheChannelNames) {
+  TempDir dir;
+  const std::string data = repux::write_synthetic_dataset(dir.file("data"), 6, 4);
+  const std::string tiny = " --dims 4 8 16 32 --depths 1 1 1 1 --kernel-sizes 5 --hidden 16 --patch 32 --iterations 1 --val-every 1 --no-final-validation";
+  auto r = run_repux("train -d " + dir.file("data") + " -o " + dir.file("ct_run") + tiny);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("preprocessing: the flare preset (CT window"), std::string::npos) << r.output;
+  EXPECT_EQ(repux::test::read_json(dir.file("ct_run/plan.json"))["preprocessing"]["name"], "flare");
+  auto json = repux::test::read_json(dir.file("data/dataset.json"));
+  json["channel_names"] = {{"0", "T2"}};
+  json["modality"] = {{"0", "T2"}};
+  repux::test::write_file(dir.file("data/dataset.json"), json.dump());
+  r = run_repux("train -d " + dir.file("data") + " -o " + dir.file("mr_run") + tiny);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("preprocessing: the mri preset (z-score per case"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("names its channels T2, not CT"), std::string::npos) << r.output;
+  EXPECT_EQ(repux::test::read_json(dir.file("mr_run/plan.json"))["preprocessing"]["name"], "mri");
+  r = run_repux("train -d " + dir.file("data") + " -o " + dir.file("given_run") + tiny + " --preset flare");  // asked: kept
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("preprocessing: the"), std::string::npos) << r.output;
+  EXPECT_EQ(repux::test::read_json(dir.file("given_run/plan.json"))["preprocessing"]["name"], "flare");
+}
+
 TEST(CommandLine, SynthRefusesAFolderInUseWithoutOverwrite) {
   TempDir dir;
   ASSERT_EQ(run_repux("synth -n 2 -o " + dir.file("s")).exit_code, 0);

@@ -5,6 +5,7 @@
 
 #include "repux/data/case_store.h"
 #include "repux/data/dataset.h"
+#include "repux/data/preprocess.h"
 #include "repux/data/splits.h"
 #include "repux/data/synth.h"
 #include "repux/dist/communicator.h"
@@ -23,6 +24,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -82,6 +85,28 @@ void adopt_dataset_description(Plan& plan, const PlanArgs& args, bool classes_gi
   }
 }
 
+// Without --plan, --preset or a preprocessing option, the dataset's channel names choose: CT channels
+// the flare preset (its CT window), anything else the mri preset (z-score per case, the images' own
+// spacing), never a CT window for MRI unasked. What was chosen and why is said.
+void choose_preprocessing(Plan& plan, const Dataset& d, const std::string& source, bool say) {
+  auto is_ct = [](std::string name) {
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name == "ct";
+  };
+  const bool all_ct = std::all_of(d.channel_names.begin(), d.channel_names.end(), is_ct);
+  if (!all_ct) plan.preprocessing = preprocess_preset("mri");
+  if (!say) return;
+  if (d.channel_names.empty()) {
+    fmt::print("preprocessing: the flare preset (CT), as {} names no channels; --preset, or repux plan, to choose\n", source);
+  } else if (all_ct) {
+    fmt::print("preprocessing: the flare preset (CT window, 1 x 1 x 1.2 mm), as {} names its channels CT\n", source);
+  } else {
+    fmt::print("preprocessing: the mri preset (z-score per case, the images' own spacing), as {} names its channels {}, not CT; "
+               "--preset, or repux plan (spacing and normalisation per channel), to choose\n",
+               source, fmt::join(d.channel_names, ", "));
+  }
+}
+
 TrainOptions resolve(const TrainArgs& a) {
   if (a.log_every < 1) fail("--log-every {} is out of range, expected at least 1", a.log_every);
   refuse_writing_over_inputs({a.options.dataset, a.options.data_root, a.plan.plan_file}, a.options.output_dir);
@@ -105,7 +130,9 @@ TrainOptions resolve(const TrainArgs& a) {
     if (!plan.classes_given) o.plan.network.out_channels = store.classes();
     adopt_regions(o.plan, store.dataset().regions, o.dataset);
   } else {
-    adopt_dataset_description(o.plan, a.plan, plan.classes_given, load_dataset(o.dataset, o.data_root), o.dataset);
+    const Dataset dataset = load_dataset(o.dataset, o.data_root);
+    adopt_dataset_description(o.plan, a.plan, plan.classes_given, dataset, o.dataset);
+    if (!plan.preprocessing_given) choose_preprocessing(o.plan, dataset, o.dataset, o.where.rank == 0);
   }
   return o;
 }

@@ -87,7 +87,7 @@ NetworkConfig apply_network_args(NetworkConfig n, const NetworkArgs& a) {
 void bind_plan(CLI::App* cmd, PlanArgs& a) {
   bind_network(cmd, a.network);
   cmd->add_option("--plan", a.plan_file, "A plan made by `repux plan`: preprocessing, patch, batch and classes (options given here override it)");
-  cmd->add_option("--preset", a.preset, "Preprocessing preset: flare, amos, mri or none (default flare)");
+  cmd->add_option("--preset", a.preset, "Preprocessing preset: flare, amos, mri or none (default: from the dataset's channel names, flare for CT, mri otherwise)");
   cmd->add_option("--spacing", a.spacing, "Target spacing in mm, 1 or 3 values (overrides the preset)");
   add_enum_option(cmd, "--intensity", a.intensity, "Intensity normalisation (overrides the preset)");
   cmd->add_option("--ct-window", a.ct_window, "CT window MIN MAX in HU for --intensity ct (default -125 275)")->expected(2);

@@ -62,7 +62,7 @@ struct PlanArgs {
   Plan plan;
   NetworkArgs network;
   std::string plan_file;  // --plan: a plan made by `repux plan`
-  std::string preset;     // empty: flare, unless --plan
+  std::string preset;     // empty: from the dataset's channel names (train), unless --plan
   std::vector<double> spacing;
   std::optional<Intensity> intensity;
   std::vector<double> ct_window;
