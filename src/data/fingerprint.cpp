@@ -54,6 +54,15 @@ CaseReading read_case(const CaseFiles& f) {
 
 }  // namespace
 
+double percentile_of_sorted(const torch::Tensor& sorted, double q) {
+  const int64_t n = sorted.numel();
+  const double position = q / 100.0 * static_cast<double>(n - 1);
+  const auto below = static_cast<int64_t>(position);
+  const int64_t above = std::min(below + 1, n - 1);
+  const double a = sorted[below].item<double>(), b = sorted[above].item<double>();
+  return a + (position - static_cast<double>(below)) * (b - a);
+}
+
 IntensityStatistics intensity_statistics(std::vector<float> values) {
   IntensityStatistics s;
   s.samples = static_cast<int64_t>(values.size());

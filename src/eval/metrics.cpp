@@ -1,5 +1,6 @@
 #include "repux/eval/metrics.h"
 
+#include "repux/data/fingerprint.h"
 #include "repux/error.h"
 
 #include <cmath>
@@ -54,14 +55,10 @@ void edt_line(double* f, int64_t n, int64_t stride, double spacing, std::vector<
   for (int64_t q = 0; q < n; ++q) f[q * stride] = std::min(d[q], kFar);
 }
 
-double percentile95(torch::Tensor values) {
+// Linear interpolation between order statistics, as numpy.percentile (MONAI uses it).
+double percentile95(const torch::Tensor& values) {
   if (values.numel() == 0) return kNaN;
-  auto sorted = std::get<0>(values.sort());
-  // Linear interpolation between order statistics, as numpy.percentile (MONAI uses it).
-  const double pos = 0.95 * static_cast<double>(values.numel() - 1);
-  const int64_t lo = static_cast<int64_t>(std::floor(pos)), hi = std::min<int64_t>(lo + 1, values.numel() - 1);
-  const double a = sorted[lo].item<double>(), b = sorted[hi].item<double>();
-  return a + (b - a) * (pos - lo);
+  return percentile_of_sorted(std::get<0>(values.sort()), 95);
 }
 
 torch::Tensor as_mask(const torch::Tensor& t) { return t.to(torch::kCPU).to(torch::kBool).contiguous(); }

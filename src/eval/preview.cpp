@@ -83,7 +83,6 @@ std::array<int64_t, 3> to_ras_index(const Canonical& c, const std::array<double,
 
 // ---- Views -----------------------------------------------------------------------------------------
 
-enum class View { Axial, Coronal, Sagittal };
 struct ViewSpec {
   const char* name;
   int64_t normal;               // the RAS axis across the slices
@@ -181,19 +180,43 @@ std::map<int64_t, std::string> legend_entries(const std::vector<LabelLayer>& lay
   for (const auto& layer : layers) {
     const torch::Tensor counts = torch::bincount(layer.labels->data.round().clamp_min(0).to(torch::kInt32).flatten());
     for (int64_t k = 1; k < counts.size(0); ++k) {
-      if (counts[k].item<int64_t>() > 0) entries[k] = fmt::format("label {}", k);
+      if (counts[k].item<int64_t>() > 0) entries[k] = "";
     }
   }
   for (auto& [k, name] : entries) {
-    for (const auto& layer : layers) {
-      const auto& names = layer.labels->label_names;
-      if (k < static_cast<int64_t>(names.size())) {
-        name = names[k];
-        break;
-      }
-    }
+    const auto named = std::find_if(layers.begin(), layers.end(),
+                                    [k = k](const LabelLayer& l) { return k < static_cast<int64_t>(l.labels->label_names.size()); });
+    name = label_name(named != layers.end() ? *named->labels : *layers.front().labels, k);
   }
   return entries;
+}
+
+// The three views' slices through `centre`, at square pixels of `mm`: the image windowed to [0, 1], and
+// each layer's labels; the widest slice's width and each row's height.
+struct Cells {
+  std::array<torch::Tensor, 3> grey;
+  std::array<std::vector<torch::Tensor>, 3> labels;
+  int width = 0;
+  std::array<int, 3> heights{};
+};
+
+Cells slice_cells(const torch::Tensor& values, const std::vector<LabelLayer>& layers, const Canonical& img, const std::array<int64_t, 3>& centre,
+                  const DisplayWindow& window, double mm) {
+  Cells cells;
+  for (int v = 0; v < 3; ++v) {
+    const ViewSpec& view = kViews[v];
+    const double row_mm = img.spacing[view.row_axis], column_mm = img.spacing[view.column_axis];
+    const torch::Tensor slice = display_slice(values, img, view, centre[view.normal]).to(torch::kFloat32);
+    const torch::Tensor grey = ((slice - (window.level - window.width / 2)) / window.width).clamp(0, 1);
+    cells.grey[v] = to_square_pixels(grey, row_mm, column_mm, mm).contiguous();
+    for (const auto& layer : layers) {
+      const torch::Tensor labels = display_slice(layer.labels->data.cpu(), img, view, centre[view.normal]).round().to(torch::kInt64);
+      cells.labels[v].push_back(to_square_pixels(labels, row_mm, column_mm, mm).contiguous());
+    }
+    cells.width = std::max(cells.width, static_cast<int>(cells.grey[v].size(1)));
+    cells.heights[v] = static_cast<int>(cells.grey[v].size(0));
+  }
+  return cells;
 }
 
 std::string format_window(const DisplayWindow& w) { return fmt::format("W{:g}/L{:g}", w.width, w.level); }
@@ -243,26 +266,11 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
   for (int a = 0; a < 3; ++a) extent = std::max(extent, static_cast<double>(img.size[a]) * img.spacing[a]);
   const double mm = extent / options.cell_pixels;
 
+  const Cells cells = slice_cells(values, layers, img, centre, window, mm);
   // Layout: a title, column titles, three rows of cells, the legend, the window line.
   const int pad = 6, title_h = options.title.empty() ? 0 : 30, header_h = 22, caption_h = 14, legend_row_h = 20, footer_h = 20;
-  const int columns = 1 + static_cast<int>(layers.size());
-  std::array<torch::Tensor, 3> grey_cells;
-  std::array<std::vector<torch::Tensor>, 3> label_cells;
-  int cell_w = 0;
-  std::array<int, 3> row_h{};
-  for (int v = 0; v < 3; ++v) {
-    const ViewSpec& view = kViews[v];
-    const double row_mm = img.spacing[view.row_axis], column_mm = img.spacing[view.column_axis];
-    const torch::Tensor slice = display_slice(values, img, view, centre[view.normal]).to(torch::kFloat32);
-    const torch::Tensor grey = ((slice - (window.level - window.width / 2)) / window.width).clamp(0, 1);
-    grey_cells[v] = to_square_pixels(grey, row_mm, column_mm, mm).contiguous();
-    for (const auto& layer : layers) {
-      const torch::Tensor labels = display_slice(layer.labels->data.cpu(), img, view, centre[view.normal]).round().to(torch::kInt64);
-      label_cells[v].push_back(to_square_pixels(labels, row_mm, column_mm, mm).contiguous());
-    }
-    cell_w = std::max(cell_w, static_cast<int>(grey_cells[v].size(1)));
-    row_h[v] = static_cast<int>(grey_cells[v].size(0));
-  }
+  const int columns = 1 + static_cast<int>(layers.size()), cell_w = cells.width;
+  const auto& row_h = cells.heights;
   const auto legend = legend_entries(layers);
   const int width = std::max(columns * (cell_w + pad) + pad, 420);
   const int per_line = std::max(1, (width - pad) / 150);
@@ -275,19 +283,20 @@ Picture render_preview(const Volume& image, const std::vector<LabelLayer>& layer
     const std::string header = c == 0 ? "image" : layers[c - 1].title;
     texts.push_back({pad + c * (cell_w + pad) + cell_w / 2.0, title_h + header_h / 2.0, 0.5, header, kWhite, 0.9});
   }
+  // Where the slices meet, in world mm: each row's caption gives its coordinate.
+  const torch::Tensor position = torch::matmul(img.affine, torch::tensor({static_cast<double>(centre[0]), static_cast<double>(centre[1]),
+                                                                          static_cast<double>(centre[2]), 1.0}, torch::kFloat64));
   int y = title_h + header_h;
   for (int v = 0; v < 3; ++v) {
     const ViewSpec& view = kViews[v];
-    const int w = static_cast<int>(grey_cells[v].size(1)), h = row_h[v];
-    const torch::Tensor position = torch::matmul(img.affine, torch::tensor({static_cast<double>(centre[0]), static_cast<double>(centre[1]),
-                                                                            static_cast<double>(centre[2]), 1.0}, torch::kFloat64));
+    const int w = static_cast<int>(cells.grey[v].size(1)), h = row_h[v];
     const double at_mm = position[view.normal].item<double>();
     // The row's caption above it: the view and where its slice lies.
     texts.push_back({pad + 2.0, y + caption_h / 2.0, 0, fmt::format("{}, {} = {:.1f} mm", view.name, view.coordinate, at_mm), kGrey, 0.6});
     y += caption_h;
     for (int c = 0; c < columns; ++c) {
       const int x0 = pad + c * (cell_w + pad) + (cell_w - w) / 2;
-      draw_cell(canvas, x0, y, grey_cells[v], c == 0 ? nullptr : &label_cells[v][c - 1], options.style);
+      draw_cell(canvas, x0, y, cells.grey[v], c == 0 ? nullptr : &cells.labels[v][c - 1], options.style);
       const auto& L = view.letters;
       texts.push_back({x0 + 3.0, y + h / 2.0, 0, std::string(1, L[0]), kYellow, 0.8});
       texts.push_back({x0 + w - 3.0, y + h / 2.0, 1, std::string(1, L[1]), kYellow, 0.8});

@@ -1,5 +1,6 @@
 #include "repux/eval/structure_statistics.h"
 
+#include "repux/data/fingerprint.h"
 #include "repux/error.h"
 #include "repux/io/atomic_file.h"
 #include "repux/io/paths.h"
@@ -13,16 +14,6 @@ namespace repux {
 namespace {
 
 constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
-
-// numpy's default percentile: linear between the two nearest ranks of the sorted values.
-double percentile(const torch::Tensor& sorted, double p) {
-  const int64_t n = sorted.numel();
-  const double rank = p / 100.0 * static_cast<double>(n - 1);
-  const auto lo = static_cast<int64_t>(std::floor(rank));
-  const int64_t hi = std::min(lo + 1, n - 1);
-  const double a = sorted[lo].item<double>(), b = sorted[hi].item<double>();
-  return a + (b - a) * (rank - static_cast<double>(lo));
-}
 
 StructureStatistics one_structure(const torch::Tensor& values, const torch::Tensor& labels, const torch::Tensor& affine, int64_t k,
                                   double voxel_mm3) {
@@ -40,9 +31,9 @@ StructureStatistics one_structure(const torch::Tensor& values, const torch::Tens
   s.mean = inside.mean().item<double>();
   s.std = inside.std(/*unbiased=*/false).item<double>();
   const torch::Tensor sorted = std::get<0>(inside.sort());
-  s.median = percentile(sorted, 50);
-  s.p5 = percentile(sorted, 5);
-  s.p95 = percentile(sorted, 95);
+  s.median = percentile_of_sorted(sorted, 50);
+  s.p5 = percentile_of_sorted(sorted, 5);
+  s.p95 = percentile_of_sorted(sorted, 95);
   const torch::Tensor ijk = mask.nonzero().to(torch::kFloat64);  // [N, 3]
   const torch::Tensor first = std::get<0>(ijk.min(0)), last = std::get<0>(ijk.max(0));
   for (int a = 0; a < 3; ++a) {
@@ -93,7 +84,7 @@ std::vector<StructureStatistics> structure_statistics(const Volume& image, const
   std::vector<StructureStatistics> out;
   for (int64_t k = 1; k < classes; ++k) {
     StructureStatistics s = one_structure(values, label_values, affine, k, voxel_mm3);
-    s.name = k < static_cast<int64_t>(labels.label_names.size()) ? labels.label_names[k] : fmt::format("label {}", k);
+    s.name = label_name(labels, k);
     out.push_back(std::move(s));
   }
   return out;

@@ -180,4 +180,14 @@ const DicomSeriesDetails& derived_object_source(const Volume& labels, const std:
   return *source;
 }
 
+torch::Tensor labels_on_slices(const torch::Tensor& labels, int64_t classes) {
+  const int64_t slices = labels.size(2);
+  const torch::Tensor present = torch::zeros({classes, slices}, torch::kBool);
+  for (int64_t s = 0; s < slices; ++s) {
+    const torch::Tensor counts = torch::bincount(labels.select(2, s).flatten(), {}, classes);
+    present.select(1, s).copy_(counts > 0);
+  }
+  return present;
+}
+
 }  // namespace repux::dicom

@@ -73,6 +73,10 @@ class SourceValuesKept {
 // label map, and have the series' number of slices.
 const DicomSeriesDetails& derived_object_source(const Volume& labels, const std::string& path, const char* what);
 
+// present[k][s]: whether label k has voxels on slice s (the third axis) of `labels`, integers 0..classes-1:
+// the slices a SEG writes frames for and an RTSTRUCT draws contours on.
+torch::Tensor labels_on_slices(const torch::Tensor& labels, int64_t classes);
+
 // Writing a DICOM object: an error "cannot write PATH: WHAT (DCMTK's reason)" when `status` is bad.
 inline void check(const OFCondition& status, const std::string& path, const char* what) {
   if (status.bad()) fail("cannot write {}: {} ({})", path, what, status.text());

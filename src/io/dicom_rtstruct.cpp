@@ -57,8 +57,9 @@ void add_contour(DRTContourSequence& contours, const Polygon& polygon, int64_t s
 }
 
 // The ROI of class k: its name, its colour and every slice's polygons.
-void add_roi(DRTStructureSetIOD& rt, int64_t k, const std::string& name, const torch::Tensor& labels, const torch::Tensor& affine,
-             const DicomSeriesDetails& source, const std::string& path) {
+// `on_slices`: whether class k has voxels on each slice.
+void add_roi(DRTStructureSetIOD& rt, int64_t k, const std::string& name, const torch::Tensor& labels, const torch::Tensor& on_slices,
+             const torch::Tensor& affine, const DicomSeriesDetails& source, const std::string& path) {
   DRTStructureSetROISequence::Item* roi = nullptr;
   check(rt.getStructureSetROISequence().addItem(roi), path, "structure set ROI");
   check(roi->setROINumber(number(k)), path, "ROI number");
@@ -71,10 +72,10 @@ void add_roi(DRTStructureSetIOD& rt, int64_t k, const std::string& name, const t
   check(contour->setReferencedROINumber(number(k)), path, "ROI contour");
   const Rgb c = label_colour(k);
   check(contour->setROIDisplayColor(fmt::format("{}\\{}\\{}", c[0], c[1], c[2])), path, "ROI colour");
+  auto present = on_slices.accessor<bool, 1>();
   for (int64_t s = 0; s < labels.size(2); ++s) {
-    const torch::Tensor mask = labels.select(2, s).eq(k);
-    if (!mask.any().item<bool>()) continue;
-    for (const Polygon& polygon : trace_polygons(mask)) {
+    if (!present[s]) continue;
+    for (const Polygon& polygon : trace_polygons(labels.select(2, s).eq(k))) {
       add_contour(contour->getContourSequence(), polygon, s, affine, {source.sop_class_uid, source.sop_instance_uids[s]}, path);
     }
   }
@@ -166,9 +167,9 @@ void write_dicom_rtstruct(const Volume& labels, const std::string& path, const V
   describe(rt, options, path);
   add_references(rt, *source, path);
   const torch::Tensor affine = labels.affine.to(torch::kFloat64).contiguous();
+  const torch::Tensor on_slices = dicom::labels_on_slices(values, classes);
   for (int64_t k = 1; k < classes; ++k) {
-    const std::string name = k < static_cast<int64_t>(labels.label_names.size()) ? labels.label_names[k] : fmt::format("label {}", k);
-    add_roi(rt, k, name, values, affine, *source, path);
+    add_roi(rt, k, label_name(labels, k), values, on_slices[k], affine, *source, path);
   }
   DcmFileFormat file;
   check(rt.write(*file.getDataset()), path, "dataset");

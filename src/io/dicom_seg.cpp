@@ -171,11 +171,7 @@ void add_segments(DcmSegmentation& seg, const std::vector<std::string>& names, c
 void add_frames(DcmSegmentation& seg, const torch::Tensor& labels, int64_t classes, const PlaneGeometry& g, const DicomSeriesDetails& source,
                 const std::string& path) {
   const int64_t slices = labels.size(2);
-  const torch::Tensor present = torch::zeros({classes, slices}, torch::kBool);
-  for (int64_t s = 0; s < slices; ++s) {
-    const torch::Tensor counts = torch::bincount(labels.select(2, s).flatten(), {}, classes);
-    present.select(1, s).copy_(counts > 0);
-  }
+  const torch::Tensor present = dicom::labels_on_slices(labels, classes);
   present[0].fill_(false);
   const bool empty = !present.any().item<bool>();
   if (empty && classes > 1) present[1][0] = true;
@@ -230,7 +226,7 @@ void add_series_reference(DcmItem& dataset, const DicomSeriesDetails& source, co
 
 std::vector<std::string> class_names(const Volume& labels, int64_t max_label) {
   std::vector<std::string> names = labels.label_names;
-  for (int64_t k = static_cast<int64_t>(names.size()); k <= max_label || k < 2; ++k) names.push_back(k == 0 ? "background" : fmt::format("label {}", k));
+  for (int64_t k = static_cast<int64_t>(names.size()); k <= max_label || k < 2; ++k) names.push_back(k == 0 ? "background" : label_name(labels, k));
   return names;
 }
 

@@ -6,6 +6,11 @@
 
 namespace repux {
 
+std::string label_name(const Volume& labels, int64_t label) {
+  return label >= 0 && label < static_cast<int64_t>(labels.label_names.size()) ? labels.label_names[static_cast<size_t>(label)]
+                                                                                  : fmt::format("label {}", label);
+}
+
 std::array<double, 3> affine_spacing(const torch::Tensor& affine) {
   auto a = affine.to(torch::kCPU, torch::kFloat64).contiguous();
   auto acc = a.accessor<double, 2>();

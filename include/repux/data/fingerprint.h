@@ -47,6 +47,9 @@ double percentile_of_sorted(const std::vector<T>& sorted, double q) {
   return sorted[below] + (position - static_cast<double>(below)) * (static_cast<double>(sorted[above]) - sorted[below]);
 }
 
+// The same of an ascending 1-D tensor (the distances of HD95, the values inside a structure).
+double percentile_of_sorted(const torch::Tensor& sorted, double q);
+
 // The statistics of a pooled sample of intensities.
 IntensityStatistics intensity_statistics(std::vector<float> values);
 

@@ -110,6 +110,9 @@ inline VolumeReadOptions allowing_channels(bool nonfinite_too = false) {
   return o;
 }
 
+// The name of label value `label`: the volume's label_names entry, else "label N" (files without names).
+std::string label_name(const Volume& labels, int64_t label);
+
 // Spacing (column norms) of any [4, 4] affine.
 std::array<double, 3> affine_spacing(const torch::Tensor& affine);
 
