@@ -2,8 +2,10 @@
 // subcommand and its options), so it cannot drift from the program. The package installs it as
 // /usr/share/bash-completion/completions/repux; by hand: `source <(repux completion)`.
 #include "commands.h"
+#include "option_names.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <string>
 #include <vector>
@@ -12,15 +14,7 @@ namespace repux::cli {
 namespace {
 
 // The long and short names of a command's visible options ("--model -m ...").
-std::string option_words(const CLI::App& app) {
-  std::string words;
-  for (const CLI::Option* o : app.get_options()) {
-    if (o->get_group().empty()) continue;  // hidden: former spellings
-    for (const auto& l : o->get_lnames()) words += " --" + l;
-    for (const auto& s : o->get_snames()) words += " -" + s;
-  }
-  return words.empty() ? words : words.substr(1);
-}
+std::string option_words(const CLI::App& app) { return fmt::format("{}", fmt::join(visible_option_names(app, true), " ")); }
 
 std::string completion_script(const CLI::App& app) {
   std::string names, cases;

@@ -26,7 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // A metric in the table: fixed decimals, or n/a when not finite (no ground truth, or an empty side).
-std::string metric_text(double v, int decimals) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : "n/a"; }
+std::string metric_text(double v, int decimals) { return fixed_or(v, decimals, "n/a"); }
 
 struct EvaluateArgs {
   std::string prediction_dir, truth_dir, output;

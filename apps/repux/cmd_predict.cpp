@@ -35,7 +35,6 @@ struct PredictArgs {
   std::string input, device = "cpu", stitch_device, shard, reference;
   std::vector<std::string> outputs;
   PredictionOutputs extra;  // the outputs besides the first -o (one volume only)
-  std::string window;
   InferenceArgs inference;
   VolumeReadOptions reading = allowing_channels();
   VolumeWriteOptions writing;
@@ -118,7 +117,6 @@ PredictionOutputs outputs_of(const PredictArgs& a, const std::string& first) {
   o.label_files = {first};
   o.label_files.insert(o.label_files.end(), a.outputs.begin() + 1, a.outputs.end());
   o.writing = a.writing;
-  if (!a.window.empty()) o.preview_options.window = parse_window(a.window);
   return o;
 }
 
@@ -208,7 +206,7 @@ void add_predict_command(CLI::App& app) {
   p->add_option("--statistics", pa->extra.statistics,
                 "Also write per-structure statistics: volume, image values inside (HU for CT), bounding box, centroid (.json or .csv)");
   p->add_option("--preview", pa->extra.preview, "Also write a preview picture (.png): axial, coronal and sagittal slices with the labels");
-  bind_preview(p, "--preview-window", pa->window, pa->extra.preview_options);
+  bind_preview(p, "--preview-window", pa->extra.preview_options);
   p->add_option("--reference", pa->reference,
                 "The DICOM series a NIfTI input was made from (same grid): SEG and RTSTRUCT outputs reference it");
   bind_dicom_reading(p, pa->reading);

@@ -20,14 +20,12 @@ struct StatsArgs {
   std::vector<std::string> class_names;  // background first; else the label map's own (a SEG's)
 };
 
-std::string shown(double v, int decimals) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : std::string("-"); }
-
 void print_table(const std::vector<StructureStatistics>& statistics) {
   fmt::print("{:>5}  {:<24} {:>10} {:>11} {:>9} {:>9} {:>9}  {}\n", "label", "structure", "voxels", "volume mL", "mean", "median", "std",
              "centroid RAS mm");
   for (const auto& s : statistics) {
-    fmt::print("{:>5}  {:<24} {:>10} {:>11.3f} {:>9} {:>9} {:>9}  {}\n", s.label, s.name, s.voxels, s.volume_mm3 / 1000.0, shown(s.mean, 1),
-               shown(s.median, 1), shown(s.std, 1),
+    fmt::print("{:>5}  {:<24} {:>10} {:>11.3f} {:>9} {:>9} {:>9}  {}\n", s.label, s.name, s.voxels, s.volume_mm3 / 1000.0, fixed_or(s.mean, 1, "-"),
+               fixed_or(s.median, 1, "-"), fixed_or(s.std, 1, "-"),
                s.voxels ? fmt::format("({:.1f}, {:.1f}, {:.1f})", s.centroid_ras[0], s.centroid_ras[1], s.centroid_ras[2]) : "-");
   }
 }

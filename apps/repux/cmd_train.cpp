@@ -25,7 +25,6 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -89,11 +88,9 @@ void adopt_dataset_description(Plan& plan, const PlanArgs& args, bool classes_gi
 // the flare preset (its CT window), anything else the mri preset (z-score per case, the images' own
 // spacing), never a CT window for MRI unasked. What was chosen and why is said.
 void choose_preprocessing(Plan& plan, const Dataset& d, const std::string& source, bool say) {
-  auto is_ct = [](std::string name) {
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return name == "ct";
-  };
-  const bool all_ct = std::all_of(d.channel_names.begin(), d.channel_names.end(), is_ct);
+  // nnU-Net's rule for a channel's normalisation by its name (intensity_for_channel): "CT" in any case.
+  const bool all_ct = std::all_of(d.channel_names.begin(), d.channel_names.end(),
+                                  [](const std::string& name) { return intensity_for_channel(name) == Intensity::Ct; });
   if (!all_ct) plan.preprocessing = preprocess_preset("mri");
   if (!say) return;
   if (d.channel_names.empty()) {
@@ -216,7 +213,7 @@ struct CheckDatasetArgs {
 };
 
 struct ReportArgs {
-  std::string image, prediction, truth, output, window;
+  std::string image, prediction, truth, output;
   std::vector<std::string> class_names;  // background first; else the label maps' own (a SEG's)
   PreviewOptions preview;
 };
@@ -252,7 +249,6 @@ void run_report(const ReportArgs& a) {
   if (truth) layers.push_back({"ground truth", &*truth});
   layers.push_back({"prediction", &prediction});
   PreviewOptions options = a.preview;
-  if (!a.window.empty()) options.window = parse_window(a.window);
   if (options.title.empty()) options.title = fs::path(a.image).filename().string();
   const DisplayWindow used = write_preview(image, layers, png, options);
   if (html) write_html_report(a.output, {png}, "", nullptr);
@@ -375,7 +371,7 @@ void add_train_commands(CLI::App& app) {
   r->add_option("-o,--output", ra->output, "A .png picture, or an .html page (the picture next to it)")->required();
   r->add_option("--title", ra->preview.title, "The picture's title (default: the image's file name)");
   r->add_option("--class-names", ra->class_names, "Class names for the legend, background first (a NIfTI names no labels)");
-  bind_preview(r, "--window", ra->window, ra->preview);
+  bind_preview(r, "--window", ra->preview);
   r->callback([ra] { run_report(*ra); });
 
   auto da = demo_defaults();

@@ -1,5 +1,7 @@
 #include "did_you_mean.h"
 
+#include "option_names.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -33,14 +35,12 @@ std::vector<const CLI::App*> parsed_chain(const CLI::App& app) {
   }
 }
 
-// Option names ("--iterations", "-o") of a command and the ones above it (global options).
+// Long option names ("--iterations") of a command and the ones above it (global options).
 std::vector<std::string> option_names(const std::vector<const CLI::App*>& chain) {
   std::vector<std::string> names;
   for (const CLI::App* app : chain) {
-    for (const CLI::Option* o : app->get_options()) {
-      if (o->get_group().empty()) continue;  // hidden: former spellings
-      for (const auto& l : o->get_lnames()) names.push_back("--" + l);
-    }
+    const auto own = visible_option_names(*app, false);
+    names.insert(names.end(), own.begin(), own.end());
   }
   return names;
 }

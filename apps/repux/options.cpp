@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -301,15 +302,16 @@ torch::Device device_from_name(const std::string& text, const std::string& optio
   return torch::Device(text);
 }
 
-void bind_preview(CLI::App* cmd, const std::string& window_flag, std::string& window, PreviewOptions& options) {
-  cmd->add_option(window_flag, window,
-                  "Greyscale window of the preview: abdomen, lung, bone, brain, or WIDTH/LEVEL (e.g. 400/40); default: from the image (CT "
-                  "abdomen; MR the foreground's 1st-99th percentile)")
-      ->check([](const std::string& text) {
-        parse_window(text);
-        return std::string();
-      });
+void bind_preview(CLI::App* cmd, const std::string& window_flag, PreviewOptions& options) {
+  cmd->add_option_function<std::string>(
+      window_flag, [&options](const std::string& text) { options.window = parse_window(text); },
+      "Greyscale window of the preview: abdomen, lung, bone, brain, or WIDTH/LEVEL (e.g. 400/40); default: from the image (CT "
+      "abdomen; MR the foreground's 1st-99th percentile)");
   add_enum_option(cmd, "--overlay", options.style, "How labels are drawn over the preview's image");
+}
+
+std::string fixed_or(double v, int decimals, const std::string& absent) {
+  return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : absent;
 }
 
 std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share, bool channel_cases) {

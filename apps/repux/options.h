@@ -125,9 +125,12 @@ void add_jobs_option(CLI::App* cmd, int& jobs, const std::string& help);
 // without CUDA; no CUDA device visible; no such device). `option` names the flag in the error.
 torch::Device device_from_name(const std::string& text, const std::string& option);
 
-// The previews' look: `window_flag` (a CT preset or W/L, kept as text for parse_window) and --overlay
+// The previews' look: `window_flag` (a CT preset or W/L, parsed by parse_window) and --overlay
 // fill|outline.
-void bind_preview(CLI::App* cmd, const std::string& window_flag, std::string& window, PreviewOptions& options);
+void bind_preview(CLI::App* cmd, const std::string& window_flag, PreviewOptions& options);
+
+// `v` with `decimals` decimals, or `absent` when it is not finite (a metric or statistic with no value).
+std::string fixed_or(double v, int decimals, const std::string& absent);
 
 // How DICOM input is read: --series UID and --gantry-tilt refuse|resample (alone: bind_gantry_tilt).
 void bind_dicom_reading(CLI::App* cmd, VolumeReadOptions& options);
