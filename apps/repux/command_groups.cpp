@@ -23,4 +23,11 @@ void group_subcommands(CLI::App& app) {
   }
 }
 
+void relax_required(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    for (CLI::Option* option : sub->get_options()) option->required(false);
+    relax_required(*sub);
+  }
+}
+
 }  // namespace repux::cli

@@ -25,4 +25,8 @@ void add_completion_command(CLI::App& app);
 // Puts each subcommand under its heading in the help: workflow, clinical, research, tools.
 void group_subcommands(CLI::App& app);
 
+// Makes every option and positional of every subcommand optional (REPUX_PARSE_ONLY=fragment: a command
+// shown with its required options left out still parses).
+void relax_required(CLI::App& app);
+
 }  // namespace repux::cli

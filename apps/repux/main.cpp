@@ -37,7 +37,15 @@ int main(int argc, char** argv) {
   // The help names no number of this machine's (the man page is written from it).
   app.add_option("--threads", threads, "CPU threads for LibTorch, before or after the subcommand (default: all cores)")
       ->check(CLI::Range(1, 4 * cores).description("1 to 4 x cores"));
-  app.parse_complete_callback([&] { repux::set_cpu_threads(threads); });
+  // REPUX_PARSE_ONLY: the command line is parsed and checked (subcommands, option names, values, enum
+  // names), then nothing runs and the exit status is 0. "fragment" also accepts a command with its
+  // required options left out (the docs' "repux serve ... --format both"). tests/docs/ checks every
+  // command in the README and docs/ this way, so that none can go stale.
+  const char* parse_only = std::getenv("REPUX_PARSE_ONLY");
+  app.parse_complete_callback([&] {
+    if (parse_only) throw CLI::Success();
+    repux::set_cpu_threads(threads);
+  });
   app.set_version_flag("--version", fmt::format("{}\nallocator: {}", repux::build_description(), repux::active_allocator()));
 
   // In the order of the work: data, training, prediction, clinical use, research, tools.
@@ -61,6 +69,7 @@ int main(int argc, char** argv) {
   repux::cli::group_subcommands(app);
   repux::cli::add_completion_command(app);  // after the others: it lists them
 
+  if (parse_only && std::string(parse_only) == "fragment") repux::cli::relax_required(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
