@@ -110,6 +110,37 @@ TEST(Checkpoint, ModelFileRoundTripAndCommands) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("z.npy")));
 }
 
+// `repux import` of an official checkpoint with no size options: the widths, depths, kernels, hidden
+// size and classes read from the tensors (the fixtures are PyTorch's, written by the official classes),
+// the paper's preset recorded, and sizes that disagree with the tensors refused in one line.
+TEST(Checkpoint, ImportReadsTheNetworkFromTheTensorsAndTakesThePreprocessing) {
+  repux::test::TempDir dir;
+  const std::pair<std::string, std::string> fixtures[] = {{"repuxnet", "dims 4 8 16 32, depths 1 1 1 1, kernel sizes 21 21 21 21, hidden 32"},
+                                                          {"uxnet", "dims 8 16 32 64, depths 2 2 2 2, kernel sizes 7 7 7 7, hidden 64"}};
+  for (const auto& [arch, sizes] : fixtures) {
+    const std::string model = dir.file(arch + ".repux");
+    auto r = repux::test::run_repux("import " + data_path("networks/" + arch + "_state.pth") + " --preset amos -o " + model);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("network from the tensors: " + arch + ": " + sizes + ", 1 input channel(s), 3 classes"), std::string::npos) << r.output;
+    LoadedModel m = load_model(model);
+    EXPECT_EQ(m.info.plan.preprocessing.spacing, (std::array<double, 3>{1.5, 1.5, 2.0}));
+    EXPECT_EQ(m.info.plan.preprocessing.intensity, Intensity::Ct);
+    torch::NoGradGuard no_grad;
+    EXPECT_LT(relative_error(m.net->forward(read_npy(data_path("networks/" + arch + "_input.npy"))),
+                             read_npy(data_path("networks/" + arch + "_logits.npy"))),
+              1e-5);
+  }
+  // No preset: the image's own spacing, said so (not a silent CT preset).
+  auto r = repux::test::run_repux("import " + data_path("networks/repuxnet_state.pth") + " -o " + dir.file("plain.repux"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("each image's own spacing"), std::string::npos) << r.output;
+  EXPECT_FALSE(load_model(dir.file("plain.repux")).info.plan.preprocessing.spacing.has_value());
+  r = repux::test::run_repux("import " + data_path("networks/repuxnet_state.pth") + " --dims 8 16 32 64 -o " + dir.file("wrong.repux"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("leave the size options out (they are read from the tensors)"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("wrong.repux")));
+}
+
 TEST(Checkpoint, NpyReadsFilesWrittenByNumpy) {
   const auto x = read_npy(data_path("networks/repuxnet_input.npy"));
   EXPECT_EQ(x.sizes(), (torch::IntArrayRef{1, 1, 32, 32, 32}));

@@ -5,6 +5,7 @@
 
 #include "repux/error.h"
 #include "repux/io/npy.h"
+#include "repux/io/torch_checkpoint.h"
 #include "repux/model/model_file.h"
 #include "repux/model/nnunet_import.h"
 #include "repux/nn/deep_heads.h"
@@ -19,8 +20,7 @@ namespace {
 
 struct ImportArgs {
   std::string checkpoint, output;
-  NetworkArgs network;
-  std::vector<std::string> class_names;
+  PlanArgs plan;  // an official checkpoint's network (over what its tensors show), preprocessing and inference
   std::vector<std::string> folds;           // nnU-Net folders: none given means every fold there
   std::string nnunet_checkpoint = "final";  // final, best, or a file name
 };
@@ -37,13 +37,23 @@ std::string fold_output(const std::string& output, const std::string& fold, size
   return (p.parent_path() / (stem + "_fold" + fold + ext)).string();
 }
 
-// The network options and class names an official checkpoint needs; an nnU-Net folder's plans and
-// dataset.json give them.
-void refuse_network_options(const ImportArgs& a) {
-  const NetworkArgs& n = a.network;
-  const bool given = n.arch || n.classes || n.in_channels || n.hidden || !n.dims.empty() || !n.depths.empty() || !n.kernel_sizes.empty() ||
-                     n.reparam || n.bfr_alpha || n.conv_impl || !a.class_names.empty();
-  if (given) fail("{}: an nnU-Net results folder's plans.json and dataset.json give the network and classes; drop the network options", a.checkpoint);
+// The options an official checkpoint may need; an nnU-Net folder's plans.json and dataset.json give
+// all of them.
+void refuse_plan_options(const ImportArgs& a) {
+  const NetworkArgs& n = a.plan.network;
+  const bool network = n.arch || n.classes || n.in_channels || n.hidden || !n.dims.empty() || !n.depths.empty() || !n.kernel_sizes.empty() ||
+                       n.reparam || n.bfr_alpha || n.conv_impl || !a.plan.plan.class_names.empty();
+  const PlanArgs& p = a.plan;
+  const bool preprocessing = !p.plan_file.empty() || !p.preset.empty() || !p.spacing.empty() || p.intensity || !p.ct_window.empty() || p.no_crop ||
+                             !p.patch.empty();
+  const InferenceSettings& i = p.plan.inference;
+  const InferenceSettings d;
+  const bool inference = i.overlap != d.overlap || i.blending != d.blending || i.mirror_axes != d.mirror_axes || i.window_growth != d.window_growth;
+  if (network || preprocessing || inference) {
+    fail("{}: an nnU-Net results folder's plans.json and dataset.json give the network, classes, preprocessing and inference; drop "
+         "those options",
+         a.checkpoint);
+  }
 }
 
 // What of nnU-Net's postprocessing.pkl was taken, and what was skipped.
@@ -66,7 +76,7 @@ void run_import_nnunet_parts(const ImportArgs& a, const std::vector<std::string>
 }
 
 void run_import_nnunet(const ImportArgs& a) {
-  refuse_network_options(a);
+  refuse_plan_options(a);
   NnunetImportOptions o;
   o.folder = a.checkpoint;
   o.checkpoint = a.nnunet_checkpoint == "final" || a.nnunet_checkpoint == "best" ? "checkpoint_" + a.nnunet_checkpoint + ".pth" : a.nnunet_checkpoint;
@@ -86,15 +96,48 @@ void run_import_nnunet(const ImportArgs& a) {
   }
 }
 
+// "dims 48 96 192 384, depths 2 2 2 2, kernel sizes 21 21 21 21, hidden 768, 1 input channel, 5 classes"
+std::string describe_sizes(const NetworkConfig& c) {
+  return fmt::format("{}: dims {}, depths {}, kernel sizes {}, hidden {}, {} input channel(s), {} classes", c.arch, fmt::join(c.dims, " "),
+                     fmt::join(c.depths, " "), fmt::join(c.kernel_sizes, " "), c.hidden_size, c.in_channels, c.out_channels);
+}
+
+// What the model will do with an image, said plainly: the official code leaves spacing and window to
+// the user's own pipeline, so nothing given means the image's own spacing, which the user should know.
+void report_preprocessing(const Plan& plan, bool given) {
+  const PreprocessRecipe& r = plan.preprocessing;
+  const std::string spacing = r.spacing ? fmt::format("{} mm", fmt::join(*r.spacing, " x ")) : std::string("each image's own spacing");
+  const std::string intensity =
+      r.intensity == Intensity::Ct ? fmt::format("CT window {} to {} HU", r.window_min, r.window_max) : std::string(enum_name(r.intensity));
+  fmt::print("preprocessing{}: {}, {}, patch {}\n", given ? "" : " (none given: --preset flare or amos for the paper's models)", spacing, intensity,
+             fmt::join(plan.patch, "x"));
+}
+
 void run_import(const ImportArgs& a) {
   if (std::filesystem::is_directory(a.checkpoint)) return run_import_nnunet(a);
   if (!a.folds.empty()) fail("--fold applies to an nnU-Net results folder, but {} is a file", a.checkpoint);
   refuse_writing_over_inputs({a.checkpoint}, a.output);
-  LoadedModel m = import_official_checkpoint(a.checkpoint, apply_network_args(NetworkConfig{}, a.network));
-  if (!a.class_names.empty()) {
-    m.info.plan.class_names = a.class_names;
-    m.info.plan = resolved(m.info.plan);  // checks the count against the classes
+  const NamedTensors state = read_torch_state_dict(a.checkpoint);
+  PlanArgs args = a.plan;
+  args.plan.network = official_network(state, a.checkpoint);
+  fmt::print("network from the tensors: {}\n", describe_sizes(args.plan.network));
+  if (args.network.arch && *args.network.arch != args.plan.network.arch) {
+    fail("{}: is a {} checkpoint, but --arch says {}", a.checkpoint, args.plan.network.arch, *args.network.arch);
   }
+  // Without a plan or preset: the image's own spacing (preset none), said below, never a silent CT preset.
+  if (args.plan_file.empty() && args.preset.empty()) args.preset = "none";
+  const ResolvedPlan r = resolve_plan(args);
+  const NetworkConfig& shown = args.plan.network;
+  const NetworkConfig& asked = r.plan.network;
+  if (asked.dims != shown.dims || asked.depths != shown.depths || asked.kernel_sizes != shown.kernel_sizes || asked.hidden_size != shown.hidden_size ||
+      asked.in_channels != shown.in_channels || asked.out_channels != shown.out_channels) {
+    fail("{}: the options ask for {}, but the tensors are those of {}; leave the size options out (they are read from the tensors)",
+         a.checkpoint, describe_sizes(asked), describe_sizes(shown));
+  }
+  LoadedModel m = import_official_checkpoint(state, a.checkpoint, r.plan.network);
+  m.info.plan = r.plan;
+  m.info.plan.network = m.net->config;
+  report_preprocessing(m.info.plan, r.preprocessing_given);
   save_model(m.net, m.info, a.output);
   fmt::print("imported {} ({} parameters, {} classes) into {}\n", a.checkpoint, parameter_count(*m.net), m.info.plan.network.out_channels,
              a.output);
@@ -148,8 +191,9 @@ void add_model_commands(CLI::App& app) {
   cmd->add_option("-o,--output", imp->output, "Model file to write (several folds: <name>_fold<K>.repux beside it)")->required();
   cmd->add_option("-f,--fold", imp->folds, "nnU-Net folds to import (0 1 2 3 4, or all for fold_all); default: every fold_K in the folder");
   cmd->add_option("--checkpoint", imp->nnunet_checkpoint, "nnU-Net checkpoint: final, best, or a file name in fold_K/")->capture_default_str();
-  cmd->add_option("--class-names", imp->class_names, "Names of the classes, background first");
-  bind_network(cmd, imp->network);
+  // An official checkpoint: its sizes are read from the tensors (the network options may only agree),
+  // and the preprocessing and inference it expects are the user's to say (--preset flare|amos: the paper's).
+  bind_plan(cmd, imp->plan);
   cmd->callback([imp] { run_import(*imp); });
 
   auto exp = std::make_shared<ExportArgs>();

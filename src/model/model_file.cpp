@@ -5,6 +5,8 @@
 #include "repux/nn/network_family.h"
 #include "repux/shape_string.h"
 
+#include <fmt/ranges.h>
+
 #include <map>
 
 namespace repux {
@@ -138,7 +140,29 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
 }
 
 LoadedModel import_official_checkpoint(const std::string& path, const NetworkConfig& config, bool bfr_finetune) {
-  const NamedTensors state = read_torch_state_dict(path);
+  return import_official_checkpoint(read_torch_state_dict(path), path, config, bfr_finetune);
+}
+
+NetworkConfig official_network(const NamedTensors& state, const std::string& path) {
+  StoredShapes shapes{{}, path};
+  for (const auto& [name, t] : state) shapes.shapes.emplace(name, t.sizes());
+  std::vector<std::string> prefixes;
+  for (const auto& name : network_family_names()) {
+    const NetworkFamily& family = network_family(name);
+    if (family.official_prefix.empty() || !family.infer_stored) continue;
+    prefixes.push_back(family.official_prefix + ".");
+    for (const auto& [key, t] : state) {
+      if (key.rfind(prefixes.back(), 0) != 0) continue;
+      NetworkConfig c;
+      c.arch = name;
+      family.infer_stored(c, shapes);
+      return c;
+    }
+  }
+  fail("{}: no official network's tensors (expected keys starting with {})", path, fmt::join(prefixes, " or "));
+}
+
+LoadedModel import_official_checkpoint(const NamedTensors& state, const std::string& path, const NetworkConfig& config, bool bfr_finetune) {
   const NetworkConfig cfg = config.resolved();
   const NetworkFamily& family = network_family(cfg.arch);
   if (family.official_prefix.empty()) {

@@ -40,6 +40,21 @@ void StoredShapes::expect_stage(const std::string& stage_key, int64_t depth, con
   }
 }
 
+int64_t StoredShapes::size(const std::string& key, size_t dim) const {
+  auto it = shapes.find(key);
+  if (it == shapes.end() || it->second.size() <= dim) {
+    fail("{}: expected a tensor {} of at least {} dimensions, the file has {}", path, key, dim + 1,
+         it == shapes.end() ? std::string("none") : shape_string(it->second));
+  }
+  return it->second[dim];
+}
+
+int64_t StoredShapes::blocks(const std::string& stage_key, const std::string& leaf) const {
+  int64_t n = 0;
+  while (has(fmt::format("{}.{}.{}", stage_key, n, leaf))) ++n;
+  return n;
+}
+
 const NetworkFamily& network_family(const std::string& name) {
   std::lock_guard<std::mutex> lock(registry_mutex);
   for (const auto& family : registry()) {

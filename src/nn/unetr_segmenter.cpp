@@ -38,6 +38,23 @@ void check_stored(const NetworkConfig& c, const StoredShapes& t) {
   t.expect("out.conv.conv.weight", 0, c.out_channels, "out_channels =");
 }
 
+// An official checkpoint's sizes, read from the same tensors check_stored compares.
+void infer_stored(NetworkConfig& c, const StoredShapes& t) {
+  const std::string p = encoder_name(c);
+  c.in_channels = t.size(p + ".downsample_layers.0.0.weight", 1);
+  c.dims = {t.size(p + ".downsample_layers.0.0.weight", 0)};
+  for (size_t i = 1; i < 4; ++i) c.dims.push_back(t.size(fmt::format("{}.downsample_layers.{}.1.weight", p, i), 0));
+  c.depths.clear();
+  c.kernel_sizes.clear();
+  for (size_t i = 0; i < 4; ++i) {
+    const std::string stage = fmt::format("{}.stages.{}", p, i);
+    c.depths.push_back(t.blocks(stage, "dwconv.weight"));
+    c.kernel_sizes.push_back(t.size(stage + ".0.dwconv.weight", 2));
+  }
+  c.hidden_size = t.size("encoder5.layer.conv1.conv.weight", 0);
+  c.out_channels = t.size("out.conv.conv.weight", 0);
+}
+
 NetworkFamily large_kernel_family(const std::string& name, const std::string& summary, bool rep) {
   NetworkFamily f;
   f.name = name;
@@ -47,6 +64,7 @@ NetworkFamily large_kernel_family(const std::string& name, const std::string& su
   f.build = [](const NetworkConfig& c) { return make_segmenter<UnetrSegmenterImpl>(c); };
   f.check_stored = check_stored;
   f.official_prefix = name + "_3d";
+  f.infer_stored = infer_stored;
   return f;
 }
 

@@ -43,5 +43,13 @@ LoadedModel load_model(const std::string& path, const torch::Device& device = to
 // weights: by default the network is deployed; with `bfr_finetune` it stays in BFR training mode
 // with W = W_official / F, so fine-tuning starts from the same function.
 LoadedModel import_official_checkpoint(const std::string& path, const NetworkConfig& config, bool bfr_finetune = false);
+// The same, from the checkpoint's tensors already read (read_torch_state_dict) from `path`.
+LoadedModel import_official_checkpoint(const NamedTensors& state, const std::string& path, const NetworkConfig& config,
+                                       bool bfr_finetune = false);
+
+// The network an official checkpoint's tensors show: the family whose key prefix they carry
+// (repuxnet_3d., uxnet_3d.), every width, depth, kernel size and channel count read from the tensors.
+// An error naming `path` when no family's keys are there.
+NetworkConfig official_network(const NamedTensors& state, const std::string& path);
 
 }  // namespace repux

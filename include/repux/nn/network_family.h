@@ -27,6 +27,10 @@ struct StoredShapes {
   // The stage's last block `{stage_key}.{depth - 1}.{leaf}` shows `width` and there is no block after it.
   void expect_stage(const std::string& stage_key, int64_t depth, const std::string& leaf, int64_t width) const;
   bool has(const std::string& key) const { return shapes.count(key) > 0; }
+  // The size of tensor `key` along `dim`; an error naming the key when the file has no such tensor.
+  int64_t size(const std::string& key, size_t dim) const;
+  // How many blocks `{stage_key}.{i}.{leaf}` there are, from i = 0.
+  int64_t blocks(const std::string& stage_key, const std::string& leaf) const;
 };
 
 struct NetworkFamily {
@@ -45,6 +49,9 @@ struct NetworkFamily {
   std::function<std::array<int64_t, 3>(const NetworkConfig& config)> input_multiple;
   // The key prefix of the official PyTorch checkpoints (`repux import`); empty: none exist.
   std::string official_prefix;
+  // For imports: fills `config`'s sizes (widths, depths, kernel sizes, channels, classes) from the
+  // tensors an official checkpoint holds; empty where the family has no official checkpoints.
+  std::function<void(NetworkConfig& config, const StoredShapes& stored)> infer_stored;
 };
 
 // An error naming the registered families when `name` is none of them.
