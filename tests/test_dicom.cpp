@@ -351,6 +351,36 @@ TEST(DicomSeg, LabelsWithoutASourceSeriesAreRefused) {
   EXPECT_FALSE(fs::exists(dir.file("x.dcm")));
 }
 
+// A folder of DICOM studies (one per subfolder, as an archive export holds them) predicted into an
+// output folder: one label file per study, each the labels of predicting that series alone; with
+// --format, SEGs named after the studies.
+TEST(DicomSeg, PredictAFolderOfStudiesIntoAnOutputFolder) {
+  TempDir dir;
+  fs::create_directories(dir.file("studies"));
+  const std::vector<std::string> names{"anna", "bert"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto affine = torch::diag(torch::tensor({2.0, 2.0, 3.0, 1.0}, torch::kFloat64));
+    fs::rename(plastimatch_series(dir, names[i], affine, {20, 18, 8}, "hfs", i + 1), dir.file("studies/" + names[i]));
+  }
+  Plan plan;
+  plan.network.out_channels = 4;
+  plan.class_names = synth_class_names();
+  plan.preprocessing.spacing = std::array<double, 3>{3.0, 3.0, 3.0};
+  const std::string model = repux::test::write_tiny_model(dir, plan, "tiny.repux");
+  auto r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("studies") + " -o " + dir.file("segs"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 case(s): 2 predicted"), std::string::npos) << r.output;
+  r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("studies") + " -o " + dir.file("segs_dicom") + " --format seg");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const auto& name : names) {
+    r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("studies/" + name) + " -o " + dir.file(name + "_alone.nii.gz"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const Volume alone = read_volume(dir.file(name + "_alone.nii.gz"));
+    EXPECT_TRUE(torch::equal(read_volume(dir.file("segs/" + name + ".nii.gz")).data, alone.data)) << name;
+    EXPECT_TRUE(torch::equal(read_label_volume(dir.file("segs_dicom/" + name + ".dcm"), alone.grid()).data, alone.data)) << name;
+  }
+}
+
 // As a user runs it: predict on a series writes a SEG on the series' grid, the same labels as the
 // NIfTI output; evaluate takes the SEG as ground truth; convert goes both ways.
 TEST(DicomSeg, PredictConvertAndEvaluateOnADicomSeries) {

@@ -1,5 +1,6 @@
 // `repux predict`: one volume (a file or a DICOM series), or a folder of volume files as a batch job
-// (in nnU-Net's naming, CASE_0000.ext, CASE_0001.ext, ... are one case's channels, written as CASE.ext).
+// (in nnU-Net's naming, CASE_0000.ext, CASE_0001.ext, ... are one case's channels, written as CASE.ext),
+// or a folder of DICOM studies (one per subfolder, each written as <subfolder>.nii.gz, or .dcm with --format).
 // Several -m make an ensemble. Labels go to NIfTI, or to a DICOM SEG (or RTSTRUCT: --format) when the
 // output ends in .dcm. One volume may be written several ways from one pass: -o more than once,
 // --rtstruct, --statistics, --preview (infer/prediction_outputs.h).
@@ -42,6 +43,7 @@ struct PredictArgs {
   Precision precision = Precision::Float32;
   Stitching stitching = Stitching::Slabs;
   bool save_probabilities = false, overwrite = false, no_postprocess = false;
+  bool format_given = false;  // --format: a folder of DICOM studies is written as .dcm files
   std::vector<std::string> classes_subset;
 };
 
@@ -138,7 +140,8 @@ void check_outputs(const PredictArgs& a, bool folder) {
 void run_predict(const PredictArgs& a) {
   const PredictOptions o = predict_options(a);
   predict_settings(Plan{}, o);  // checks the user's values before the models are read
-  const auto jobs = volume_jobs(a.input, a.outputs.front(), a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard), true);
+  const auto jobs = volume_jobs(a.input, a.outputs.front(), a.shard.empty() ? std::pair<int64_t, int64_t>{1, 1} : parse_shard(a.shard), true,
+                                a.format_given ? ".dcm" : ".nii.gz");
   const bool folder = jobs.size() != 1 || jobs[0].input != a.input;  // a batch over a folder's volume files
   check_outputs(a, folder);
   std::optional<Volume> reference;
@@ -196,12 +199,17 @@ void add_predict_command(CLI::App& app) {
                 "repux model file, a training run folder (its last.repux), or a folder of fold runs; several -m or folds: an ensemble "
                 "(probabilities averaged)")
       ->required();
-  p->add_option("-i,--input", pa->input, "A volume file, a folder of them, or a DICOM series (a folder or DICOMDIR)")->required();
+  p->add_option("-i,--input", pa->input,
+                "A volume file, a folder of them, a DICOM series (a folder or DICOMDIR), or a folder of DICOM studies (one per subfolder, "
+                "with -o a folder)")
+      ->required();
   p->add_option("-o,--output", pa->outputs,
                 "Output file (or folder when the input is a folder of volumes): .nii/.nii.gz, or .dcm: a DICOM SEG (or RTSTRUCT: --format) "
                 "referencing the input series; more than once: each written from the one prediction")
       ->required();
-  add_enum_option(p, "--format", pa->writing.dicom_object, "What a .dcm output is: a SEG, or an RTSTRUCT of contours (radiotherapy)");
+  auto* format = add_enum_option(p, "--format", pa->writing.dicom_object,
+                                 "What a .dcm output is: a SEG, or an RTSTRUCT of contours (radiotherapy); for a folder of DICOM studies, "
+                                 "each is written as <study>.dcm of this kind (default: <study>.nii.gz)");
   p->add_option("--rtstruct", pa->extra.rtstruct, "Also write an RTSTRUCT (.dcm), e.g. next to a SEG from -o");
   p->add_option("--statistics", pa->extra.statistics,
                 "Also write per-structure statistics: volume, image values inside (HU for CT), bounding box, centroid (.json or .csv)");
@@ -228,7 +236,10 @@ void add_predict_command(CLI::App& app) {
   p->add_flag("--no-postprocess", pa->no_postprocess, "Leave out the model's post-processing (repux postprocess --determine)");
   p->add_option("--shard", pa->shard, "K/N: predict only the K-th of N disjoint shares of the folder (job arrays)");
   p->add_flag("--overwrite", pa->overwrite, "Predict a folder's cases again even when their output exists");
-  p->callback([pa] { run_predict(*pa); });
+  p->callback([pa, format] {
+    pa->format_given = format->count() > 0;
+    run_predict(*pa);
+  });
 }
 
 }  // namespace repux::cli

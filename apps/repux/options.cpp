@@ -314,7 +314,27 @@ std::string fixed_or(double v, int decimals, const std::string& absent) {
   return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : absent;
 }
 
-std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share, bool channel_cases) {
+namespace {
+
+// The subfolders of `folder` when it holds nothing else (hidden entries aside): a folder of DICOM
+// studies, one per subfolder, in name order. Empty when it holds files of its own (one series).
+std::vector<std::string> study_folders(const std::string& folder) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    const std::string name = entry.path().filename().string();
+    if (name[0] == '.') continue;
+    if (!entry.is_directory()) return {};
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share, bool channel_cases,
+                                   const std::string& study_suffix) {
   namespace fs = std::filesystem;
   refuse_writing_over_inputs({input}, output);
   const bool folder = fs::is_directory(input);
@@ -323,6 +343,9 @@ std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& 
     for (const CaseFiles& c : cases_in_folder(input)) all.push_back({c.image, (fs::path(output) / (case_identifier(c) + volume_suffix(c.image))).string(), c.more_channels});
   } else if (folder) {
     for (const auto& name : list_volume_files(input)) all.push_back({(fs::path(input) / name).string(), (fs::path(output) / name).string(), {}});
+  }
+  if (folder && all.empty() && !study_suffix.empty() && !is_volume_path(output)) {
+    for (const auto& name : study_folders(input)) all.push_back({(fs::path(input) / name).string(), (fs::path(output) / (name + study_suffix)).string(), {}});
   }
   if (all.empty()) {
     if (share.second != 1) fail("--shard needs a folder of volume files as input, and {} is {}", input, folder ? "a DICOM folder" : "a file");

@@ -151,7 +151,10 @@ struct VolumeJob {
   std::string input, output;
   std::vector<std::string> more_channels;  // the case's further channel files, after `input`
 };
+// With `study_suffix` (predict), a folder holding only folders, written to an output folder (not a
+// volume file name), is a folder of DICOM studies: each subfolder is one job, written as
+// <output>/<subfolder><study_suffix>.
 std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share = {1, 1},
-                                   bool channel_cases = false);
+                                   bool channel_cases = false, const std::string& study_suffix = "");
 
 }  // namespace repux::cli
