@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
 
 using repux::test::run_command;
 using repux::test::run_repux;
@@ -48,6 +51,34 @@ TEST(CommandLine, InputsTakeDashIOrAPositional) {
     const auto r = run_repux(command);
     EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.output;
   }
+}
+
+// The grammar of the README, subcommand by subcommand: -i/--input, -o/--output, -m/--model, --gt,
+// --pred, --device, --overwrite and --threads (after the subcommand) wherever they apply. Parsed only
+// (REPUX_PARSE_ONLY=fragment: the command line is checked, nothing runs, required options may be left out).
+TEST(CommandLine, EverySubcommandTakesTheCommonOptionsWhereTheyApply) {
+  const std::map<std::string, std::vector<std::string>> common{
+      {"--input x", {"info", "convert", "resample", "crop", "relabel", "plan", "preprocess", "check-dataset", "import", "predict", "report",
+                     "forward", "erf", "postprocess", "train", "stats"}},
+      {"-i x", {"info", "convert", "plan", "check-dataset", "import", "predict", "report", "forward", "erf", "postprocess", "train", "stats"}},
+      {"--output y", {"convert", "resample", "crop", "relabel", "plan", "preprocess", "import", "export", "predict", "report", "forward", "erf",
+                      "postprocess", "train", "evaluate", "stats", "synth", "cross-validate"}},
+      {"--model m", {"predict", "export", "forward", "erf", "postprocess", "serve", "pacs-segment"}},
+      {"--gt g", {"evaluate", "report", "postprocess", "cross-validate"}},
+      {"--pred p", {"evaluate", "report", "postprocess"}},
+      {"--device cpu", {"predict", "forward", "erf", "train"}},
+      {"--overwrite", {"predict", "preprocess", "train", "synth"}},
+      {"--threads 1", {"info", "synth", "plan", "preprocess", "train", "predict", "evaluate", "report", "stats", "convert", "erf", "import"}}};
+  ::setenv("REPUX_PARSE_ONLY", "fragment", 1);
+  for (const auto& [option, commands] : common) {
+    for (const auto& command : commands) {
+      const auto r = run_repux(command + " " + option);
+      EXPECT_EQ(r.exit_code, 0) << "repux " << command << " " << option << "\n" << r.output;
+    }
+  }
+  const auto control = run_repux("predict --no-such-option");  // the mode refuses what the program does not know
+  ::unsetenv("REPUX_PARSE_ONLY");
+  EXPECT_NE(control.exit_code, 0) << control.output;
 }
 
 TEST(CommandLine, MisspeltOptionsAndSubcommandsGetASuggestion) {

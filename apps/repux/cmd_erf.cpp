@@ -21,7 +21,7 @@ namespace repux::cli {
 namespace {
 
 struct ErfArgs {
-  std::string model, output;
+  std::string model, output, device = "cpu";
   NetworkArgs network;  // without --model: a network at random initialisation
   std::vector<std::string> images;
   int64_t stage = 4, size = 96, samples = 8;
@@ -37,7 +37,7 @@ torch::Tensor centre_cube(const torch::Tensor& t, int64_t size) {
 
 // The inputs: each image preprocessed as the model's plan says and cut about its centre, or Gaussian
 // noise (without images: what RepLKNet's random-init comparison uses).
-std::vector<torch::Tensor> erf_inputs(const ErfArgs& a, const PreprocessRecipe* recipe, int64_t channels) {
+std::vector<torch::Tensor> erf_inputs(const ErfArgs& a, const PreprocessRecipe* recipe, int64_t channels, const torch::Device& device) {
   std::vector<torch::Tensor> inputs;
   if (!a.images.empty() && !recipe) fail("--image needs --model: images are preprocessed as a model's plan says");
   for (const auto& path : a.images) {
@@ -47,6 +47,7 @@ std::vector<torch::Tensor> erf_inputs(const ErfArgs& a, const PreprocessRecipe* 
   }
   torch::manual_seed(a.seed);
   for (int64_t i = 0; a.images.empty() && i < a.samples; ++i) inputs.push_back(torch::randn({1, channels, a.size, a.size, a.size}));
+  for (auto& input : inputs) input = input.to(device);
   return inputs;
 }
 
@@ -64,22 +65,25 @@ void write_summary(const ErfArgs& a, const ErfSummary& s, const std::string& net
 void run_erf(const ErfArgs& a) {
   if (a.size < 16 || a.size % 16 != 0) fail("--size {} must be a positive multiple of 16 (the encoder halves it four times)", a.size);
   ensure_writable(a.output);
+  const torch::Device device = device_from_name(a.device, "--device");
   torch::manual_seed(a.seed);
   LoadedModel model;
   if (!a.model.empty()) {
-    model = load_model(a.model);
+    model = load_model(a.model, device);
   } else {
     model.net = create_network(apply_network_args(NetworkConfig{}, a.network));
+    model.net->to(device);
     model.net->eval();
   }
   for (auto& p : model.net->parameters()) p.set_requires_grad(false);
   const NetworkConfig& config = model.net->config;
-  const auto inputs = erf_inputs(a, a.model.empty() ? nullptr : &model.info.plan.preprocessing, config.in_channels);
+  const auto inputs = erf_inputs(a, a.model.empty() ? nullptr : &model.info.plan.preprocessing, config.in_channels, device);
   Segmenter net = model.net;
   const auto stages = static_cast<int64_t>(config.dims.size());  // one encoder stage per width
   if (a.stage < 1 || a.stage > stages) fail("--stage {} is not a stage of {} (1 to {})", a.stage, config.arch, stages);
   const int64_t stage = a.stage;
-  const StageErf erf = encoder_stage_erf(net, static_cast<size_t>(stage - 1), inputs);
+  StageErf erf = encoder_stage_erf(net, static_cast<size_t>(stage - 1), inputs);
+  erf.map = erf.map.to(torch::kCPU);
   const ErfSummary s = summarize_erf(erf.map, erf.centre);
   const std::string network = a.model.empty() ? fmt::format("{} at random initialisation (seed {})", config.arch, a.seed) : a.model;
   write_erf_png(erf.map, erf.centre, a.output, fmt::format("ERF of stage {} of {}", a.stage, std::filesystem::path(network).filename().string()));
@@ -98,7 +102,8 @@ void add_erf_command(CLI::App& app) {
   auto ea = std::make_shared<ErfArgs>();
   auto* e = app.add_subcommand("erf", "Effective receptive field of an encoder stage: three log-scaled slices (PNG) and a JSON summary");
   e->add_option("-m,--model", ea->model, "repux model file (without it: the network given by --arch, --kernel-sizes, ... at random initialisation)");
-  e->add_option("-i,--image", ea->images, "Images (preprocessed as the model's plan says, cut about their centre); without: Gaussian noise");
+  e->add_option("--device", ea->device, "cpu, cuda or cuda:N")->capture_default_str();
+  e->add_option("-i,--image,--input", ea->images, "Images (preprocessed as the model's plan says, cut about their centre); without: Gaussian noise");
   e->add_option("-o,--output", ea->output, "PNG to write (the summary goes beside it, .json)")->required();
   e->add_option("--stage", ea->stage, "Encoder stage whose centre voxel is followed (repuxnet, uxnet: 1 at 1/2 resolution ... 4 at 1/16; resenc: 1 at full resolution ... 5 at 1/16)")
       ->capture_default_str();

@@ -309,7 +309,7 @@ void run_demo(TrainArgs args, int64_t cases) {
 TrainOptions train_options_from_arguments(const std::vector<std::string>& arguments) {
   TrainArgs a;
   CLI::App app("repux train's arguments");
-  app.add_option("-d,--dataset", a.options.dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
+  app.add_option("-d,--dataset,-i,--input", a.options.dataset, "Dataset JSON, or a folder with dataset.json or imagesTr/labelsTr")->required();
   app.add_option("--root", a.options.data_root, "Base folder for relative paths");
   app.add_option("--fold", a.fold, "Validation fold when the dataset has no validation list, or all");
   app.add_option("--folds", a.options.folds, "Number of folds");
@@ -335,7 +335,7 @@ void add_train_commands(CLI::App& app) {
   auto ta = std::make_shared<TrainArgs>();
   auto& o = ta->options;
   auto* t = app.add_subcommand("train", "Train a network (--recipe repux: AdamW, or nnunet: nnU-Net's SGD and augmentations; Dice + CE, sliding-window validation, best/last checkpoints)");
-  t->add_option("-d,--dataset", o.dataset,
+  t->add_option("-d,--dataset,-i,--input", o.dataset,
                  "Dataset JSON, a folder with dataset.json or imagesTr/labelsTr (preprocessed into OUTPUT/preprocessed first), or a case store "
                  "made by `repux preprocess`")
       ->required();
