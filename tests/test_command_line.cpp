@@ -5,6 +5,7 @@
 #include "repux/data/synth.h"
 #include "repux/io/nifti.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 #include <gtest/gtest.h>
 
@@ -105,6 +106,18 @@ TEST(CommandLine, DevicesAreRefusedInRepuxsWords) {
     EXPECT_TRUE(r.output.find("has no CUDA") != std::string::npos || r.output.find("no CUDA device") != std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("PyTorch is not linked"), std::string::npos) << r.output;
   }
+}
+
+// A missing input: one line naming it once, not its name twice and a "1 of 1 case(s) failed" line.
+TEST(CommandLine, AMissingInputIsOneLineNamingItOnce) {
+  TempDir dir;
+  repux::Plan plan;
+  plan.network.out_channels = 2;
+  const std::string model = repux::test::write_tiny_model(dir, plan, "m.repux");
+  const auto r = run_repux("predict -m " + model + " -i " + dir.file("missing.nii.gz") + " -o " + dir.file("o.nii.gz"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_EQ(r.output.find("case(s) failed"), std::string::npos) << r.output;
 }
 
 TEST(CommandLine, EvaluatePrintsATableAndMakesItsOutputFolder) {

@@ -168,8 +168,10 @@ void run_predict(const PredictArgs& a) {
       fmt::print("[{}/{}] {} -> {} ({:.1f} s, {} window(s) of {})\n", i + 1, jobs.size(), job.input, fmt::join(written, ", "), seconds.back(),
                  p.windows, fmt::join(p.window, "x"));
     } catch (const std::exception& e) {
+      if (!folder) throw;  // one volume: its error is the command's, one line
       failed.push_back(job.input);
-      fmt::print(stderr, "repux: error: {}: {}\n", job.input, first_line(e.what()));
+      const std::string message = first_line(e.what());  // naming the case once
+      fmt::print(stderr, "repux: error: {}\n", message.rfind(job.input, 0) == 0 ? message : job.input + ": " + message);
     }
     std::fflush(stdout);
   }
