@@ -78,7 +78,7 @@ set(CPACK_DEBIAN_DEV_DESCRIPTION "RepUX-Net 3D medical image segmentation: C++ l
  repux::io, repux::nn, ... one per layer).")
 set(REPUX_DEV_DEPENDS "libtorch-dev, libfmt-dev, nlohmann-json3-dev, libnifti2-dev, zlib1g-dev, libpng-dev, libgoogle-perftools-dev")
 if(REPUX_DICOM)
-  string(APPEND REPUX_DEV_DEPENDS ", libdcmtk-dev")
+  string(APPEND REPUX_DEV_DEPENDS ", libdcmtk-dev, libcurl4-openssl-dev")
 endif()
 if(PLPLOT_LIBRARY AND PLPLOT_INCLUDE_DIR)
   string(APPEND REPUX_DEV_DEPENDS ", libplplot-dev")

@@ -18,7 +18,7 @@ set(REPUX_LAYERS
     "infer:model,eval"   # sliding window, post-processing, predict
     "train:infer,dist"   # the trainer, losses, validation, checkpoints, run logs
     "experiment:train"   # the ablation study
-    "net:io")            # the DICOM node (C-STORE / C-MOVE peers, the spool)
+    "net:io")            # the DICOM node (C-STORE / C-MOVE peers, the spool), the DICOMweb client
 if(NOT REPUX_DICOM)
   list(REMOVE_ITEM REPUX_LAYERS "net:io")
 endif()
@@ -76,7 +76,7 @@ target_include_directories(repux_io PRIVATE ${NIFTI_INCLUDE_DIR})
 target_link_libraries(repux_io PRIVATE ${NIFTI2_LIBRARY} ${ZNZ_LIBRARY} ZLIB::ZLIB PNG::PNG)
 if(REPUX_DICOM)
   target_link_libraries(repux_io PRIVATE DCMTK::dcmrt DCMTK::dcmseg DCMTK::dcmfg DCMTK::dcmiod DCMTK::dcmjpls DCMTK::dcmjpeg DCMTK::dcmdata)
-  target_link_libraries(repux_net PRIVATE DCMTK::dcmtls DCMTK::dcmnet DCMTK::dcmdata)
+  target_link_libraries(repux_net PRIVATE DCMTK::dcmtls DCMTK::dcmnet DCMTK::dcmdata CURL::libcurl)
   # On the files that ask, not the whole target: a definition the precompiled header was built with
   # must be present wherever it is reused.
   set_property(SOURCE src/io/volume_file.cpp src/build_info.cpp APPEND PROPERTY COMPILE_DEFINITIONS REPUX_HAVE_DICOM=1)

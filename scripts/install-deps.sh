@@ -9,7 +9,7 @@ packages=(
   libopenblas0-pthread mricron-data libgoogle-perftools-dev clang
   help2man python3-torch dpkg-dev
   libdcmtk-dev dcmtk plastimatch dcm2niix dicom3tools python3-nibabel python3-pydicom
-  orthanc curl strace openssl libssl-dev
+  orthanc orthanc-dicomweb curl libcurl4-openssl-dev strace openssl libssl-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -13,6 +13,7 @@
 #include "repux/io/dicom_series.h"
 #include "repux/io/volume_file.h"
 #include "repux/net/delivery_queue.h"
+#include "repux/net/dicomweb.h"
 #include "repux/net/dicom_peer.h"
 #include "repux/net/event_log.h"
 #include "repux/net/storage_scp.h"
@@ -226,9 +227,61 @@ void run_serve(ServeArgs a) {
 struct PullArgs {
   SegmentingArgs segmenting;
   std::string pacs, study, ae_title = "REPUX", work;
+  // DICOMweb
+  std::string dicomweb, series, query, auth_file;
+  HttpOptions http;
 };
 
+// The series a DICOMweb pull segments: --series, or those --study and --query find (CT and MR only).
+std::vector<DicomwebSeries> series_to_pull(const PullArgs& a, const DicomwebClient& client) {
+  auto query = a.query.empty() ? std::vector<std::pair<std::string, std::string>>{} : parse_dicomweb_query(a.query);
+  if (!a.series.empty()) {
+    check_dicom_uid(a.series, "--series");
+    query.emplace_back("SeriesInstanceUID", a.series);
+  }
+  std::vector<DicomwebSeries> wanted;
+  for (const auto& s : client.search_series(a.study, query)) {
+    if (s.modality == "CT" || s.modality == "MR") wanted.push_back(s);
+  }
+  if (wanted.empty()) fail("{}: no CT or MR series matches (--study, --series, --query)", client.url());
+  return wanted;
+}
+
+// Pull over DICOMweb: QIDO-RS finds the series, WADO-RS retrieves each to disk, the SEG (RTSTRUCT)
+// goes back into its study by STOW-RS. One JSON line per event, as `serve` prints them.
+void run_dicomweb_segment(PullArgs a) {
+  a.http.auth = read_http_auth(a.auth_file, "REPUX_DICOMWEB_AUTH");
+  const DicomwebClient client(a.dicomweb, a.http);
+  SeriesSegmenter segmenter(a.segmenting);
+  const fs::path work = a.work.empty() ? fs::temp_directory_path() / fmt::format("repux-dicomweb-{}", ::getpid()) : fs::path(a.work);
+  fs::remove_all(work);
+  std::vector<std::string> failed;
+  const auto found = series_to_pull(a, client);
+  log_event({{"event", "series_found"}, {"series", found.size()}, {"url", client.url()}});
+  for (const auto& s : found) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      const std::string folder = (work / s.series_uid).string();
+      const size_t files = client.retrieve_series(s, folder);
+      log_event({{"event", "series_received"}, {"series", s.series_uid}, {"study", s.study_uid}, {"files", files}, {"seconds", seconds_since(t0)}});
+      const SegmentedSeries done = segmenter.segment(folder, s.series_uid, (work / (s.series_uid + "_")).string());
+      std::vector<std::string> outputs;
+      for (const auto& f : done.files) outputs.push_back(f.first);
+      client.store(s.study_uid, outputs);
+      log_event({{"event", "seg_sent"}, {"series", s.series_uid}, {"study", s.study_uid}, {"destination", client.url()}, {"seconds", seconds_since(t0)}});
+    } catch (const std::exception& e) {
+      failed.push_back(s.series_uid);
+      log_event({{"event", "failed"}, {"series", s.series_uid}, {"error", first_line(e.what())}});
+    }
+  }
+  if (a.work.empty()) fs::remove_all(work);
+  if (!failed.empty()) fail("{} of {} series failed: {}", failed.size(), found.size(), failed.front());
+}
+
 void run_pacs_segment(const PullArgs& a) {
+  if (a.pacs.empty() == a.dicomweb.empty()) fail("give the archive as --pacs AET@host:port (DIMSE) or --dicomweb URL, one of them");
+  if (!a.dicomweb.empty()) return run_dicomweb_segment(a);
+  if (a.study.empty()) fail("--pacs needs --study UID");
   const DicomPeer pacs = parse_dicom_peer(a.pacs);
   SeriesSegmenter segmenter(a.segmenting);
   const fs::path work = a.work.empty() ? fs::temp_directory_path() / fmt::format("repux-pull-{}", ::getpid()) : fs::path(a.work);
@@ -305,10 +358,27 @@ void add_serve_commands(CLI::App& app) {
   s->callback([sa] { run_serve(*sa); });
 
   auto pa = std::make_shared<PullArgs>();
-  auto* p = app.add_subcommand("pacs-segment", "Retrieve a study from a PACS (C-GET), segment its CT/MR series, store the SEGs back");
+  auto* p = app.add_subcommand("pacs-segment",
+                               "Retrieve a study from a PACS (C-GET) or a DICOMweb archive (QIDO-RS, WADO-RS), segment its CT/MR series, "
+                               "store the SEGs back (C-STORE, STOW-RS)");
   bind_segmenting(p, pa->segmenting);
-  p->add_option("--pacs", pa->pacs, "The PACS: AET@host:port")->required();
-  p->add_option("--study", pa->study, "StudyInstanceUID")->required();
+  p->add_option("--pacs", pa->pacs, "The PACS: AET@host:port (DIMSE: C-GET, C-STORE)");
+  p->add_option("--dicomweb", pa->dicomweb, "Or a DICOMweb archive's root URL (QIDO-RS, WADO-RS, STOW-RS), e.g. http://127.0.0.1:8042/dicom-web");
+  p->add_option("--study", pa->study, "StudyInstanceUID (DICOMweb: optional with --query)");
+  p->add_option("--series", pa->series, "DICOMweb: only this SeriesInstanceUID");
+  p->add_option("--query", pa->query, "DICOMweb: a QIDO-RS search, KEY=VALUE items separated by commas (e.g. Modality=CT,StudyDate=20260101-)");
+  p->add_option("--auth-file", pa->auth_file,
+                "DICOMweb: a file holding 'user:password' (HTTP basic) or 'Bearer TOKEN' (default: the environment variable "
+                "REPUX_DICOMWEB_AUTH; never on the command line)");
+  p->add_option("--tls-ca", pa->http.ca_file, "DICOMweb over https: the CA certificate(s) (PEM) to trust instead of the system's");
+  p->add_option("--tls-cert", pa->http.client_certificate, "DICOMweb over https: a client certificate (PEM)");
+  p->add_option("--tls-key", pa->http.client_key, "DICOMweb over https: the client certificate's key (PEM)");
+  p->add_option("--retries", pa->http.retries, "DICOMweb: further attempts of a request that failed for a reason a retry can help (503, no connection)")
+      ->check(CLI::Range(0, 20))
+      ->capture_default_str();
+  p->add_option("--retry-wait", pa->http.first_retry_seconds, "DICOMweb: seconds before the first retry (doubled each time, at most 30)")
+      ->check(CLI::Range(0.0, 30.0))
+      ->capture_default_str();
   p->add_option("--aet", pa->ae_title, "This program's AE title")->capture_default_str();
   p->add_option("--work", pa->work, "Folder for the retrieved study (default: a temporary one, removed)");
   p->callback([pa] { run_pacs_segment(*pa); });
