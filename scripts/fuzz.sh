@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(nifti torch_checkpoint model_file npy dataset dicom dicom_series repux_json)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(nifti torch_checkpoint model_file npy dataset dicom dicom_series repux_json multipart)
 build=${BUILD:-build}
 out=build-fuzz
 [ -f "$build/librepux_core.a" ] || { echo "fuzz: $build/librepux_core.a is missing; run 'make build' first" >&2; exit 2; }
