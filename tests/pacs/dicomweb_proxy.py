@@ -3,10 +3,13 @@
 
 Modes: "fail N": the first N requests are answered 503, the rest forwarded; "truncate": a multipart
 answer (WADO-RS) is cut in half and the connection closed, as a server that dies mid-answer; "pass".
-Usage: dicomweb_proxy.py PORT_FILE UPSTREAM_URL MODE  (the chosen port is written to PORT_FILE)
+With CERT KEY CA after the mode, it serves HTTPS (Python's ssl, OpenSSL) and requires a client
+certificate signed by CA (Debian 12's Orthanc 1.10.1 resets every HTTPS connection, so it cannot).
+Usage: dicomweb_proxy.py PORT_FILE UPSTREAM_URL MODE [CERT KEY CA]  (the port is written to PORT_FILE)
 """
 import http.server
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -57,6 +60,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if len(sys.argv) == 7:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    context.load_verify_locations(sys.argv[6])
+    context.verify_mode = ssl.CERT_REQUIRED
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 with open(port_file + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
 os.rename(port_file + ".tmp", port_file)

@@ -4,7 +4,8 @@
 # found by QIDO-RS, retrieved by WADO-RS, segmented, and its SEG (then an RTSTRUCT) stored back by
 # STOW-RS into the same study, referencing the series. Faults: a wrong password (one line, the
 # password never printed), an archive answering 503 twice (retried), a multipart answer cut short
-# (refused, nothing stored, nothing left on disk). Orthanc and the proxies are killed however the
+# (refused, nothing stored, nothing left on disk). Over HTTPS, a client certificate the server
+# requires (and none, or an unknown server CA: refused). Orthanc and the proxies are killed however the
 # test ends. Usage: test_dicomweb.sh REPUX_BINARY
 set -euo pipefail
 repux=$1
@@ -104,4 +105,34 @@ grep -q 'truncated multipart body' "$tmp/cut.log" || die "the error does not nam
 [ "$(count SEG)" = 2 ] || die "a SEG was stored from a truncated series"
 [ -z "$(ls -A "$tmp/work" 2>/dev/null)" ] || die "files left in the work folder: $(ls -R "$tmp/work")"
 echo "truncated answer: $(grep -o 'truncated multipart body[^"]*' "$tmp/cut.log" | head -1)"
+# HTTPS with client certificates, through an HTTPS proxy that requires a certificate of a test CA
+# (Python's ssl; Debian 12's Orthanc resets HTTPS connections).
+mkdir -p "$tmp/tls"
+(
+  cd "$tmp/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=repux-test-ca 2>/dev/null
+  for who in server client; do
+    openssl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "/CN=$who" 2>/dev/null
+    openssl x509 -req -in "$who.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$who.crt" -days 2 \
+      -extfile <(printf 'subjectAltName=IP:127.0.0.1') 2>/dev/null
+  done
+)
+rm -f "$tmp/proxy.port"
+python3 "$here/dicomweb_proxy.py" "$tmp/proxy.port" "http://127.0.0.1:$http" pass "$tmp/tls/server.crt" "$tmp/tls/server.key" "$tmp/tls/ca.crt" \
+  >"$tmp/proxy.log" 2>&1 &
+pids+=($!)
+wait_for 30 "the HTTPS proxy" test -s "$tmp/proxy.port"
+https_url=https://127.0.0.1:$(cat "$tmp/proxy.port")/dicom-web
+tls=(--tls-ca "$tmp/tls/ca.crt" --tls-cert "$tmp/tls/client.crt" --tls-key "$tmp/tls/client.key")
+"$repux" pacs-segment -m "$model" --dicomweb "$https_url" --study "$study_uid" --auth-file "$tmp/auth" "${tls[@]}" >"$tmp/https.log" 2>&1 ||
+  die "pacs-segment over HTTPS with a client certificate failed"
+[ "$(count SEG)" = 3 ] || die "no SEG stored over HTTPS"
+if "$repux" pacs-segment -m "$model" --dicomweb "$https_url" --study "$study_uid" --auth-file "$tmp/auth" --tls-ca "$tmp/tls/ca.crt" \
+  --retries 0 >"$tmp/nocert.log" 2>&1; then
+  die "the HTTPS server accepted a client without a certificate"
+fi
+if "$repux" pacs-segment -m "$model" --dicomweb "$https_url" --study "$study_uid" --auth-file "$tmp/auth" --retries 0 >"$tmp/noca.log" 2>&1; then
+  die "a server certificate of an unknown CA was accepted"
+fi
+echo "HTTPS: stored with a client certificate; without one: $(cat "$tmp/nocert.log"); an unknown CA: $(cat "$tmp/noca.log")"
 echo "PASS"
