@@ -14,6 +14,7 @@
 #include "repux/io/volume_file.h"
 #include "repux/net/delivery_queue.h"
 #include "repux/net/dicomweb.h"
+#include "repux/net/dicomweb_poll_state.h"
 #include "repux/net/dicom_peer.h"
 #include "repux/net/event_log.h"
 #include "repux/net/storage_scp.h"
@@ -126,7 +127,90 @@ struct ServeArgs {
   bool forward_tls = false;
   int quiet_seconds = 10, resend_wait_seconds = 600, retry_seconds = 10, max_retry_seconds = 600;
   double spool_limit_gb = 20, give_up_hours = 24;
+  // --dicomweb-poll: a DICOMweb archive polled instead of DIMSE listening
+  std::string dicomweb_poll, query, auth_file;
+  int every_seconds = 60;
 };
+
+// Waits `seconds`, or less when a stop is requested.
+void wait_unless_stopped(int seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!stop_requested && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+// One ready series of a poll: retrieved, segmented, stored back. A network failure leaves it for the
+// next poll; a series that cannot be segmented is recorded as failed and not tried again.
+void segment_polled_series(const ServeArgs& a, const DicomwebClient& client, SeriesSegmenter& segmenter, DicomwebPollState& state,
+                           const DicomwebSeries& s) {
+  const fs::path folder = fs::path(a.spool) / "dicomweb" / s.series_uid;
+  fs::remove_all(folder);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    const size_t files = client.retrieve_series(s, folder.string());
+    log_event({{"event", "series_received"}, {"series", s.series_uid}, {"study", s.study_uid}, {"files", files}});
+  } catch (const std::exception& e) {
+    log_event({{"event", "retrieve_failed"}, {"series", s.series_uid}, {"error", first_line(e.what())}, {"retry_in_seconds", a.every_seconds}});
+    return;
+  }
+  SegmentedSeries done;
+  try {
+    // UIDs derived from the source series: a series done again (after a crash before the state was
+    // saved) replaces its SEG in the archive instead of adding a second.
+    done = segmenter.segment(folder.string(), s.series_uid, (folder.string() + "_"), a.scp.ae_title + ":" + s.series_uid);
+  } catch (const std::exception& e) {
+    log_event({{"event", "failed"}, {"series", s.series_uid}, {"error", first_line(e.what())}});
+    state.failed(s.series_uid, first_line(e.what()));
+    fs::remove_all(folder);
+    return;
+  }
+  try {
+    std::vector<std::string> outputs;
+    for (const auto& f : done.files) outputs.push_back(f.first);
+    client.store(s.study_uid, outputs);
+    state.done(s.series_uid);
+    log_event({{"event", "seg_sent"}, {"series", s.series_uid}, {"study", s.study_uid}, {"destination", client.url()}, {"seconds", seconds_since(t0)}});
+  } catch (const std::exception& e) {
+    log_event({{"event", "delivery_failed"}, {"series", s.series_uid}, {"error", first_line(e.what())}, {"retry_in_seconds", a.every_seconds}});
+  }
+  for (const auto& f : done.files) fs::remove(f.first);
+  fs::remove_all(folder);
+}
+
+// `serve --dicomweb-poll URL`: QIDO every --every seconds for CT/MR series matching --query, each
+// segmented once when complete and its results stored back by STOW-RS; the state in the spool.
+void run_dicomweb_poll(const ServeArgs& a) {
+  HttpOptions http;
+  http.auth = read_http_auth(a.auth_file, "REPUX_DICOMWEB_AUTH");
+  http.ca_file = a.scp.tls.ca;
+  http.client_certificate = a.scp.tls.certificate;
+  http.client_key = a.scp.tls.private_key;
+  const DicomwebClient client(a.dicomweb_poll, http);
+  const auto query = a.query.empty() ? std::vector<std::pair<std::string, std::string>>{} : parse_dicomweb_query(a.query);
+  fs::create_directories(fs::path(a.spool) / "dicomweb");
+  DicomwebPollState state((fs::path(a.spool) / "dicomweb-state.json").string());
+  SeriesSegmenter segmenter(a.segmenting);
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGINT, request_stop);
+  log_event({{"event", "polling"}, {"url", client.url()}, {"every_seconds", a.every_seconds}, {"done_before", state.done_count()}});
+  while (!stop_requested) {
+    std::vector<DicomwebSeries> found;
+    try {
+      for (const auto& s : client.search_series("", query)) {
+        if (s.modality == "CT" || s.modality == "MR") found.push_back(s);
+      }
+    } catch (const std::exception& e) {
+      log_event({{"event", "poll_failed"}, {"error", first_line(e.what())}, {"retry_in_seconds", a.every_seconds}});
+    }
+    const auto ready = state.ready(found);
+    log_event({{"event", "polled"}, {"series", found.size()}, {"ready", ready.size()}});
+    for (const auto& s : ready) {
+      if (stop_requested) break;
+      segment_polled_series(a, client, segmenter, state, s);
+    }
+    wait_unless_stopped(a.every_seconds);
+  }
+  log_event({{"event", "stopped"}, {"done", state.done_count()}});
+}
 
 // Segments the series of the spool that are complete, one at a time, until a stop is requested, and
 // queues their SEGs. It runs beside the SCP, so that senders are answered while a series is segmented
@@ -194,6 +278,11 @@ RetryPolicy retry_policy(const ServeArgs& a) {
 }
 
 void run_serve(ServeArgs a) {
+  if (!a.dicomweb_poll.empty()) {
+    if (!a.allow.empty() || !a.forward_to.empty()) fail("--dicomweb-poll replaces listening: drop --allow and --forward-to");
+    return run_dicomweb_poll(a);
+  }
+  if (a.allow.empty() || a.forward_to.empty()) fail("a DICOM node needs --allow and --forward-to (or --dicomweb-poll URL to poll an archive)");
   const DicomPeer destination = parse_dicom_peer(a.forward_to);
   a.scp.allowed_peers = parse_allowed_peers(a.allow);
   if (a.scp.allowed_peers.empty()) fail("--allow names no peer: a node accepts only configured AE titles");
@@ -316,9 +405,14 @@ void add_serve_commands(CLI::App& app) {
   bind_segmenting(s, sa->segmenting);
   s->add_option("--aet", sa->scp.ae_title, "This node's AE title")->capture_default_str();
   s->add_option("--port", sa->scp.port, "TCP port to listen on")->capture_default_str();
-  s->add_option("--allow", sa->allow, "Peers that may store: AET@host (that title from that address) or AET (from any address); several allowed")
-      ->required();
-  s->add_option("--forward-to", sa->forward_to, "Where SEGs go: AET@host:port")->required();
+  s->add_option("--allow", sa->allow, "Peers that may store: AET@host (that title from that address) or AET (from any address); several allowed");
+  s->add_option("--forward-to", sa->forward_to, "Where SEGs go: AET@host:port");
+  s->add_option("--dicomweb-poll", sa->dicomweb_poll,
+                "Instead of listening: poll this DICOMweb archive (QIDO-RS) for CT/MR series, segment each once, store the results back "
+                "(STOW-RS); --tls-* then mean HTTPS");
+  s->add_option("--every", sa->every_seconds, "--dicomweb-poll: seconds between polls")->check(CLI::Range(1, 86400))->capture_default_str();
+  s->add_option("--query", sa->query, "--dicomweb-poll: a QIDO-RS filter, KEY=VALUE items separated by commas (e.g. Modality=CT)");
+  s->add_option("--auth-file", sa->auth_file, "--dicomweb-poll: 'user:password' or 'Bearer TOKEN' (default: REPUX_DICOMWEB_AUTH)");
   s->add_option("--spool", sa->spool, "Spool folder (received series wait here; survives restarts)")->required();
   s->add_option("--quiet", sa->quiet_seconds, "A series is complete after this many seconds without a new instance")
       ->check(CLI::Range(1, 3600))

@@ -5,7 +5,8 @@
 # STOW-RS into the same study, referencing the series. Faults: a wrong password (one line, the
 # password never printed), an archive answering 503 twice (retried), a multipart answer cut short
 # (refused, nothing stored, nothing left on disk). Over HTTPS, a client certificate the server
-# requires (and none, or an unknown server CA: refused). Orthanc and the proxies are killed however the
+# requires (and none, or an unknown server CA: refused). `serve --dicomweb-poll`: each series once,
+# none repeated after a restart. Orthanc and the proxies are killed however the
 # test ends. Usage: test_dicomweb.sh REPUX_BINARY
 set -euo pipefail
 repux=$1
@@ -135,4 +136,29 @@ if "$repux" pacs-segment -m "$model" --dicomweb "$https_url" --study "$study_uid
   die "a server certificate of an unknown CA was accepted"
 fi
 echo "HTTPS: stored with a client certificate; without one: $(cat "$tmp/nocert.log"); an unknown CA: $(cat "$tmp/noca.log")"
+# serve --dicomweb-poll: both CT series (the first already there, a second stored while it polls) are
+# segmented once each and stored back; stopped and restarted, it repeats neither.
+plastimatch convert --input "$(ls "$tmp"/synth/imagesTr/*.nii.gz | tail -1)" --output-dicom "$tmp/series2" >/dev/null 2>&1
+segs_before=$(count SEG)
+poll() {
+  "$repux" serve -m "$model" --dicomweb-poll "$url" --every 1 --query Modality=CT --spool "$tmp/poll-spool" --auth-file "$tmp/auth" \
+    >>"$tmp/poll$1.log" 2>&1 &
+  poll_pid=$!
+  pids+=($poll_pid)
+}
+lines() { grep -c "\"event\":\"$2\"" "$tmp/poll$1.log" 2>/dev/null || true; }
+at_least() { [ "$(lines "$1" "$2")" -ge "$3" ]; }
+poll 1
+wait_for 120 "the first series segmented by the poll" at_least 1 seg_sent 1
+for f in "$tmp"/series2/*; do rest /instances -X POST --data-binary @"$f" >/dev/null; done
+wait_for 120 "the second series segmented by the poll" at_least 1 seg_sent 2
+[ "$(count SEG)" = $((segs_before + 2)) ] || die "expected $((segs_before + 2)) SEGs after the poll, found $(count SEG)"
+kill -TERM "$poll_pid"
+wait_for 60 "the poll to stop" at_least 1 stopped 1
+poll 2
+wait_for 60 "two polls after the restart" at_least 2 polled 2
+[ "$(lines 2 seg_sent)" = 0 ] || die "the restarted poll segmented a series again"
+[ "$(count SEG)" = $((segs_before + 2)) ] || die "a SEG was added after the restart"
+kill -TERM "$poll_pid"
+echo "serve --dicomweb-poll: 2 series segmented once each, none again after a restart"
 echo "PASS"
