@@ -12,15 +12,9 @@ set -euo pipefail
 build=${1:-build}
 repux=$(realpath "$build/repux")
 quiet=2
-tmp=$(mktemp -d /tmp/repux-pacs-bench-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-die() { echo "FAIL: $*" >&2; tail -5 "$tmp/serve.log" >&2 || true; exit 1; }
 source "$(dirname "$0")/../tests/pacs/orthanc.sh"
+start_test pacs-bench
+die() { echo "FAIL: $*" >&2; tail -5 "$tmp/serve.log" >&2 || true; exit 1; }
 cmake --build "$build" --target repux_cli >/dev/null
 
 "$repux" synth -n 6 --seed 5 -o "$tmp/synth" >/dev/null

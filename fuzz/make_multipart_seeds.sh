@@ -6,12 +6,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/corpus/multipart
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-die() { echo "make_multipart_seeds: $*" >&2; exit 1; }
 source "$here/../tests/pacs/orthanc.sh"
+start_test multipart-seeds
+die() { echo "make_multipart_seeds: $*" >&2; exit 1; }
 /usr/bin/python3 -c "
 import nibabel, numpy
 v = (numpy.arange(12 * 10 * 3).reshape(12, 10, 3) * 7 - 500).astype(numpy.int16)

@@ -1,6 +1,13 @@
-# Sourced by tests/pacs/test_pacs.sh and bench/pacs_latency.sh: a real Orthanc on 127.0.0.1 with its own
-# configuration, storage and ports under $tmp, and bounded waits. The caller sets `tmp` and `pids`
-# (its cleanup kills every pid in `pids`) and defines die().
+# Sourced by the tests in tests/pacs/ and bench/pacs_latency.sh: a real Orthanc on 127.0.0.1 with its own
+# configuration, storage and ports under $tmp, and bounded waits. The caller calls start_test (which
+# sets `tmp` and `pids`) and defines die().
+# start_test NAME: a new folder $tmp, and $pids, the processes killed (and the folder removed) however
+# the caller ends.
+start_test() {
+  tmp=$(mktemp -d "/tmp/repux-$1-XXXXXX")
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+}
 # wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s, dies after SECONDS.
 wait_for() {
   local seconds=$1 what=$2

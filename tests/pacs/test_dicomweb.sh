@@ -11,15 +11,9 @@
 set -euo pipefail
 repux=$1
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d /tmp/repux-dicomweb-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-die() { echo "FAIL: $*" >&2; for f in "$tmp"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
 source "$here/orthanc.sh"
+start_test dicomweb
+die() { echo "FAIL: $*" >&2; for f in "$tmp"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
 rest() { curl -sf -u repux:s3cret "http://127.0.0.1:$http$1" "${@:2}"; }
 count() { rest /tools/find -X POST -d "{\"Level\": \"Series\", \"Query\": {\"Modality\": \"$1\"}}" | json 'len(d)'; }
 

@@ -13,15 +13,9 @@
 set -euo pipefail
 repux=$1
 here=$(dirname "$0")
-tmp=$(mktemp -d /tmp/repux-node-faults-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-die() { echo "FAIL: $*" >&2; for f in "$tmp"/*.log; do echo "--- $f"; tail -15 "$f"; done >&2; exit 1; }
 source "$here/orthanc.sh"
+start_test node-faults
+die() { echo "FAIL: $*" >&2; for f in "$tmp"/*.log; do echo "--- $f"; tail -15 "$f"; done >&2; exit 1; }
 
 # Data: a tiny model, a 300-slice CT series (32 x 32 slices) and a small one, written by plastimatch.
 "$repux" synth -n 6 --seed 3 -o "$tmp/synth" >/dev/null

@@ -6,15 +6,9 @@
 # servers are killed and the folder removed however the test ends. Usage: test_pacs.sh REPUX_BINARY
 set -euo pipefail
 repux=$1
-tmp=$(mktemp -d /tmp/repux-pacs-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-die() { echo "FAIL: $*" >&2; for f in "$tmp"/serve*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
 source "$(dirname "$0")/orthanc.sh"
+start_test pacs
+die() { echo "FAIL: $*" >&2; for f in "$tmp"/serve*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
 
 # Data: CT series written by plastimatch from synthetic cases, and a small model.
 "$repux" synth -n 6 --seed 11 -o "$tmp/synth" >/dev/null
