@@ -224,7 +224,11 @@ TEST(NnunetModel, ImportCommandWritesOneModelFilePerFold) {
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.output.find("fold_3/checkpoint_final.pth: not found (folds here: 0, 1)"), std::string::npos) << missing.output;
   EXPECT_FALSE(fs::exists(dir.path().string() + "/x.repux"));
-  const auto flags = run_repux("import " + folder + " --arch repuxnet -o " + dir.path().string() + "/y.repux");
-  EXPECT_NE(flags.exit_code, 0);
-  EXPECT_NE(flags.output.find("drop the network options"), std::string::npos) << flags.output;
+  // The folder's plans give the network, preprocessing and inference: options for them are refused.
+  for (const std::string option : {"--arch repuxnet", "--preset flare", "--spacing 2", "--overlap 0.5"}) {
+    const auto flags = run_repux("import " + folder + " " + option + " -o " + dir.path().string() + "/y.repux");
+    EXPECT_NE(flags.exit_code, 0) << option;
+    EXPECT_NE(flags.output.find("give the network, classes, preprocessing and inference; drop those options"), std::string::npos)
+        << option << ": " << flags.output;
+  }
 }
