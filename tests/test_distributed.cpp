@@ -7,6 +7,8 @@
 #include "repux/data/synth.h"
 #include "repux/dist/communicator.h"
 #include "repux/error.h"
+#include "repux/model/model_file.h"
+#include "repux/nn/state_dict.h"
 #include "repux/train/training_step.h"
 #include "test_util.h"
 
@@ -21,6 +23,7 @@
 #include <thread>
 
 using namespace repux;
+using repux::test::error_of;
 
 namespace {
 
@@ -159,6 +162,44 @@ TEST(Distributed, LaunchEnvironmentFollowsTorchrunAndNamesBadValues) {
   with_env({{"WORLD_SIZE", "2"}, {"RANK", "2"}, {"MASTER_PORT", "1"}}, [] { EXPECT_THROW(launch_environment_from_env(), Error); });
 }
 
+// SLURM's variables under srun, below torchrun's in precedence; its host lists.
+TEST(Distributed, LaunchEnvironmentReadsSlurmWhenTorchrunsVariablesAreAbsent) {
+  auto with_env = [](std::vector<std::pair<std::string, std::string>> vars, auto&& body) {
+    for (const auto& [k, v] : vars) ::setenv(k.c_str(), v.c_str(), 1);
+    body();
+    for (const auto& [k, v] : vars) ::unsetenv(k.c_str());
+  };
+  EXPECT_EQ(first_slurm_host("gpu[003-005,010],cpu01"), "gpu003");
+  EXPECT_EQ(first_slurm_host("node7"), "node7");
+  EXPECT_EQ(first_slurm_host("a01,b[1-2]"), "a01");
+  EXPECT_EQ(first_slurm_host("rack[2-3]-n[1,4],x"), "rack2-n1");
+  const std::vector<std::pair<std::string, std::string>> slurm{{"SLURM_NTASKS", "4"},   {"SLURM_PROCID", "3"},
+                                                               {"SLURM_LOCALID", "1"},  {"SLURM_NODEID", "1"},
+                                                               {"SLURM_STEP_TASKS_PER_NODE", "2(x2)"},
+                                                               {"SLURM_JOB_NODELIST", "cn[07-08]"}};
+  with_env(slurm, [] {
+    const LaunchEnvironment e = launch_environment_from_env();
+    EXPECT_EQ(e.world_size, 4);
+    EXPECT_EQ(e.rank, 3);
+    EXPECT_EQ(e.local_rank, 1);
+    EXPECT_EQ(e.local_world_size, 2);
+    EXPECT_EQ(e.group_rank, 1);
+    EXPECT_EQ(e.master_addr, "cn07");
+    EXPECT_EQ(e.master_port, 29500);
+  });
+  // torchrun's variables win (a `repux launch` inside an allocation).
+  auto both = slurm;
+  both.insert(both.end(), {{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "1234"}});
+  with_env(both, [] {
+    const LaunchEnvironment e = launch_environment_from_env();
+    EXPECT_EQ(e.world_size, 2);
+    EXPECT_EQ(e.master_addr, "127.0.0.1");
+  });
+  with_env({{"SLURM_NTASKS", "2"}, {"SLURM_PROCID", "0"}}, [] {
+    EXPECT_NE(error_of([] { launch_environment_from_env(); }).find("neither MASTER_ADDR nor SLURM_JOB_NODELIST"), std::string::npos);
+  });
+}
+
 TEST(Distributed, TwoRanksTrainUxNetLikeOneProcessOnTheUnionBatch) {
   const double worst = two_ranks_vs_union_batch(test::reduced_uxnet(), /*sync_bn=*/false, 3);
   EXPECT_GE(worst, 0);
@@ -196,6 +237,7 @@ TEST(Distributed, LaunchRunsTwoRanksAndOnlyRankZeroWrites) {
   auto args = small_training(dir, "run", 6);
   std::string command = "launch -n 2 --";
   for (const auto& a : args) command += " " + a;
+  command += " --threads 1";  // as the two-node run below: the same arithmetic, bit for bit
   const auto r = repux::test::run_repux(command);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("data-parallel: 2 ranks (gloo)"), std::string::npos) << r.output;
@@ -207,6 +249,43 @@ TEST(Distributed, LaunchRunsTwoRanksAndOnlyRankZeroWrites) {
   while (std::getline(log, line)) ++rows;
   EXPECT_EQ(rows, 6);
   EXPECT_TRUE(std::filesystem::exists(dir.file("run/last.repux")));
+
+  // The same two ranks as two "nodes" (--nnodes 2, one launch each, one rank per node): both finish
+  // and the model is the one the single-machine launch trained, bit for bit.
+  const int port = free_tcp_port();
+  std::string node = "launch --nnodes 2 --master-addr 127.0.0.1 --master-port " + std::to_string(port) + " -n 1 --node-rank ";
+  std::string train;
+  for (const auto& a : small_training(dir, "nodes", 6)) train += " " + a;
+  train += " --threads 1";
+  const auto nodes = repux::test::run_command("(" + std::string(REPUX_BINARY) + " " + node + "1 --" + train + " >" + dir.file("node1.log") +
+                                              " 2>&1; echo $? >" + dir.file("node1.rc") + ") & " + REPUX_BINARY + " " + node + "0 --" + train +
+                                              " 2>&1; wait");
+  EXPECT_NE(nodes.output.find("on node 0 of 2 (2 ranks in all"), std::string::npos) << nodes.output;
+  EXPECT_NE(nodes.output.find("weights identical on all 2 ranks"), std::string::npos) << nodes.output;
+  EXPECT_EQ(read_text(dir.file("node1.rc")), "0\n") << read_text(dir.file("node1.log"));
+  auto one_machine = load_model(dir.file("run/last.repux")), two_nodes = load_model(dir.file("nodes/last.repux"));
+  const auto a = state_dict(one_machine.net, KernelForm::Effective), b = state_dict(two_nodes.net, KernelForm::Effective);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  EXPECT_NE(repux::test::run_repux("launch --nnodes 2 --node-rank 0 -n 1 -- info x").output.find("give --master-port"), std::string::npos);
+
+  // Under srun: SLURM's variables set by hand (no torchrun variables), master from the node list. The
+  // same model again.
+  std::string slurm_train;
+  for (const auto& a : small_training(dir, "slurm", 6)) slurm_train += " " + a;
+  slurm_train += " --threads 1";
+  const int slurm_port = free_tcp_port();
+  const auto slurm_rank = [&](int rank) {
+    return fmt::format("env SLURM_NTASKS=2 SLURM_PROCID={0} SLURM_LOCALID={0} SLURM_NODEID=0 SLURM_JOB_NODELIST=localhost MASTER_PORT={1} {2}{3}",
+                       rank, slurm_port, REPUX_BINARY, slurm_train);
+  };
+  const std::string rank0 = slurm_rank(0), rank1 = slurm_rank(1);
+  const auto srun = repux::test::run_command("(" + rank1 + " >" + dir.file("slurm1.log") + " 2>&1) & " + rank0 + " 2>&1; wait");
+  EXPECT_NE(srun.output.find("data-parallel: 2 ranks"), std::string::npos) << srun.output << read_text(dir.file("slurm1.log"));
+  auto under_slurm = load_model(dir.file("slurm/last.repux"));
+  const auto c = state_dict(under_slurm.net, KernelForm::Effective);
+  ASSERT_EQ(a.size(), c.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, c[i].second)) << a[i].first;
 
   // A rank that fails makes launch fail too, naming it.
   const auto bad = repux::test::run_repux("launch -n 2 -- train -d " + dir.file("no-such-data") + " -o " + dir.file("x"));

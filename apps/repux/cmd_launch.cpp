@@ -1,7 +1,8 @@
 // `repux launch -n N -- train ...`: starts N ranks of a repux command on this machine with the
-// environment variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR,
-// MASTER_PORT), and, like torchrun, stops the others when one fails. For several machines, run the
-// command under torchrun or set the variables yourself.
+// environment variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK,
+// MASTER_ADDR, MASTER_PORT), and, like torchrun, stops the others when one fails. Several machines:
+// the same command on each with --nnodes, its --node-rank, and the first node's --master-addr and
+// --master-port (as torchrun's static rendezvous).
 #include "commands.h"
 
 #include "repux/dist/communicator.h"
@@ -22,7 +23,8 @@ namespace repux::cli {
 namespace {
 
 struct LaunchArgs {
-  int ranks = 2;
+  int ranks = 2;  // on this node
+  int nnodes = 1, node_rank = 0;
   int port = 0;
   std::string master_addr = "127.0.0.1";
   double grace_seconds = 30;
@@ -49,8 +51,12 @@ int run_launch(const LaunchArgs& a) {
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n <= 0) fail("launch: cannot find this program's path");
   exe[n] = '\0';
+  if (a.node_rank >= a.nnodes) fail("--node-rank {} is not below --nnodes {}", a.node_rank, a.nnodes);
+  if (a.nnodes > 1 && !a.port) fail("--nnodes {}: give --master-port, the same on every node (rank 0's node listens on it)", a.nnodes);
   const int port = a.port ? a.port : free_tcp_port();
-  fmt::print("launch: {} ranks of `repux {}` (MASTER_ADDR={} MASTER_PORT={})\n", a.ranks, fmt::join(a.command, " "), a.master_addr, port);
+  const int world = a.nnodes * a.ranks;
+  fmt::print("launch: {} ranks of `repux {}` on node {} of {} ({} ranks in all; MASTER_ADDR={} MASTER_PORT={})\n", a.ranks, fmt::join(a.command, " "),
+             a.node_rank, a.nnodes, world, a.master_addr, port);
   std::fflush(stdout);
 
   g_children.assign(a.ranks, 0);
@@ -60,10 +66,11 @@ int run_launch(const LaunchArgs& a) {
     const pid_t pid = ::fork();
     if (pid < 0) fail("launch: fork failed for rank {}", r);
     if (pid == 0) {
-      ::setenv("RANK", std::to_string(r).c_str(), 1);
+      ::setenv("RANK", std::to_string(a.node_rank * a.ranks + r).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(a.ranks).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
       ::setenv("LOCAL_WORLD_SIZE", std::to_string(a.ranks).c_str(), 1);
+      ::setenv("GROUP_RANK", std::to_string(a.node_rank).c_str(), 1);
       ::setenv("MASTER_ADDR", a.master_addr.c_str(), 1);
       ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
       std::vector<char*> argv{exe};
@@ -113,10 +120,16 @@ int run_launch(const LaunchArgs& a) {
 
 void add_launch_command(CLI::App& app) {
   auto la = std::make_shared<LaunchArgs>();
-  auto* l = app.add_subcommand("launch", "Run N data-parallel ranks of a command on this machine (torchrun's variables)");
-  l->add_option("-n,--ranks", la->ranks, "Number of ranks (processes)")->capture_default_str()->check(CLI::Range(1, 1024));
-  l->add_option("--port", la->port, "Rendezvous TCP port (default: a free one)");
-  l->add_option("--master-addr", la->master_addr, "Rendezvous address")->capture_default_str();
+  auto* l = app.add_subcommand("launch", "Run N data-parallel ranks of a command on this machine, or on each of several (torchrun's variables)");
+  l->add_option("-n,--ranks,--nproc-per-node", la->ranks, "Ranks (processes) on this machine")->capture_default_str()->check(CLI::Range(1, 1024));
+  l->add_option("--nnodes", la->nnodes, "Machines taking part, each running this launch with its --node-rank")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  l->add_option("--node-rank", la->node_rank, "This machine's place among them, 0 to nnodes - 1 (0 listens for the rendezvous)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4095));
+  l->add_option("--master-port,--port", la->port, "Rendezvous TCP port on the --master-addr machine (default with one node: a free one)");
+  l->add_option("--master-addr", la->master_addr, "Rendezvous address: node 0's")->capture_default_str();
   l->add_option("--grace", la->grace_seconds, "Seconds the other ranks get to stop on their own after one fails")->capture_default_str();
   l->add_option("command", la->command, "The repux command each rank runs, after --")->required();
   l->callback([la] {

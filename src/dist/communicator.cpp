@@ -54,17 +54,79 @@ int free_tcp_port() {
   return ntohs(addr.sin_port);
 }
 
+std::string first_slurm_host(const std::string& nodelist) {
+  std::string host;
+  for (size_t i = 0; i < nodelist.size() && nodelist[i] != ','; ++i) {
+    if (nodelist[i] != '[') {
+      host += nodelist[i];
+      continue;
+    }
+    // A bracketed range list ("003-005,010"): its first value.
+    const auto close = nodelist.find(']', i);
+    if (close == std::string::npos) fail("SLURM host list '{}': unbalanced '['", nodelist);
+    const std::string ranges = nodelist.substr(i + 1, close - i - 1);
+    const std::string first = ranges.substr(0, ranges.find_first_of("-,"));
+    if (first.empty()) fail("SLURM host list '{}': an empty range", nodelist);
+    host += first;
+    i = close;
+  }
+  if (host.empty()) fail("SLURM host list '{}': no host", nodelist);
+  return host;
+}
+
+namespace {
+
+const char* env_text(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+
+// SLURM_STEP_TASKS_PER_NODE's first entry: "2(x3),1" -> 2.
+int slurm_tasks_on_first_node(int fallback) {
+  const char* text = env_text("SLURM_STEP_TASKS_PER_NODE");
+  if (!text) return fallback;
+  const int n = std::atoi(text);
+  return n > 0 ? n : fallback;
+}
+
+LaunchEnvironment from_slurm() {
+  LaunchEnvironment e;
+  e.world_size = int_from_env("SLURM_NTASKS", 1, 1);
+  e.rank = int_from_env("SLURM_PROCID", 0, 0);
+  e.local_rank = int_from_env("SLURM_LOCALID", 0, 0);
+  e.local_world_size = int_from_env("SLURM_NTASKS_PER_NODE", slurm_tasks_on_first_node(e.world_size), 1);
+  e.group_rank = int_from_env("SLURM_NODEID", 0, 0);
+  if (const char* addr = env_text("MASTER_ADDR")) {
+    e.master_addr = addr;
+  } else if (const char* list = env_text("SLURM_STEP_NODELIST") ? env_text("SLURM_STEP_NODELIST") : env_text("SLURM_JOB_NODELIST")) {
+    e.master_addr = first_slurm_host(list);
+  } else {
+    fail("SLURM_NTASKS={} but neither MASTER_ADDR nor SLURM_JOB_NODELIST is set", e.world_size);
+  }
+  e.master_port = int_from_env("MASTER_PORT", 29500, 1);
+  if (e.rank >= e.world_size) fail("SLURM_PROCID={} is not below SLURM_NTASKS={}", e.rank, e.world_size);
+  return e;
+}
+
+}  // namespace
+
 LaunchEnvironment launch_environment_from_env() {
   LaunchEnvironment e;
-  e.world_size = int_from_env("WORLD_SIZE", 1, 1);
-  e.rank = int_from_env("RANK", 0, 0);
-  e.local_rank = int_from_env("LOCAL_RANK", e.rank, 0);
-  e.local_world_size = int_from_env("LOCAL_WORLD_SIZE", e.world_size, 1);
-  e.master_port = int_from_env("MASTER_PORT", 29500, 1);
-  if (const char* addr = std::getenv("MASTER_ADDR"); addr && *addr) e.master_addr = addr;
-  if (e.rank >= e.world_size) fail("RANK={} is not below WORLD_SIZE={}", e.rank, e.world_size);
+  if (!env_text("WORLD_SIZE") && int_from_env("SLURM_NTASKS", 1, 1) > 1) {
+    e = from_slurm();
+  } else {
+    e.world_size = int_from_env("WORLD_SIZE", 1, 1);
+    e.rank = int_from_env("RANK", 0, 0);
+    e.local_world_size = int_from_env("LOCAL_WORLD_SIZE", e.world_size, 1);
+    e.local_rank = int_from_env("LOCAL_RANK", e.rank % e.local_world_size, 0);
+    e.group_rank = int_from_env("GROUP_RANK", e.rank / e.local_world_size, 0);
+    e.master_port = int_from_env("MASTER_PORT", 29500, 1);
+    if (const char* addr = env_text("MASTER_ADDR")) e.master_addr = addr;
+    if (e.rank >= e.world_size) fail("RANK={} is not below WORLD_SIZE={}", e.rank, e.world_size);
+    if (e.world_size > 1 && !env_text("MASTER_PORT")) fail("WORLD_SIZE={} but MASTER_PORT is not set", e.world_size);
+  }
   if (e.master_port > 65535) fail("MASTER_PORT={} is not a TCP port", e.master_port);
-  if (e.world_size > 1 && !std::getenv("MASTER_PORT")) fail("WORLD_SIZE={} but MASTER_PORT is not set", e.world_size);
+  if (e.local_rank >= e.local_world_size) fail("LOCAL_RANK={} is not below LOCAL_WORLD_SIZE={}", e.local_rank, e.local_world_size);
   return e;
 }
 

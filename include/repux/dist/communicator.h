@@ -14,12 +14,13 @@
 namespace repux {
 
 // Where this process stands in the group: torchrun's RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
-// MASTER_ADDR and MASTER_PORT.
+// GROUP_RANK (the node's rank), MASTER_ADDR and MASTER_PORT.
 struct LaunchEnvironment {
   int rank = 0;
   int world_size = 1;
   int local_rank = 0;
   int local_world_size = 1;
+  int group_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
 };
@@ -31,8 +32,18 @@ int free_tcp_port();
 // an integer of at least `min_value` (read the same way everywhere, e.g. LOCAL_WORLD_SIZE).
 int int_from_env(const char* name, int fallback, int min_value);
 
-// A single process when WORLD_SIZE is unset; a malformed or inconsistent variable is an error naming it.
+// The rank's place, from the first of these that is set (one precedence, documented in the user guide):
+// 1. torchrun's variables (WORLD_SIZE set): as torchrun, `repux launch` or a user sets them;
+// 2. SLURM's, under srun with more than one task (SLURM_NTASKS > 1): SLURM_PROCID, SLURM_NTASKS,
+//    SLURM_LOCALID, SLURM_NODEID, SLURM_NTASKS_PER_NODE (else the first of SLURM_STEP_TASKS_PER_NODE),
+//    MASTER_ADDR or else the first host of SLURM_STEP_NODELIST (or SLURM_JOB_NODELIST), MASTER_PORT or
+//    else 29500;
+// 3. a single process.
+// A malformed or inconsistent variable is an error naming it.
 LaunchEnvironment launch_environment_from_env();
+
+// The first host of a SLURM host list: "gpu[003-005,010],cpu01" -> "gpu003".
+std::string first_slurm_host(const std::string& nodelist);
 
 struct CommunicatorOptions {
   LaunchEnvironment where;
