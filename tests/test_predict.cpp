@@ -216,6 +216,16 @@ TEST(Predict, ShardsAreDisjointAndCoverTheFolderAndDoneCasesAreSkipped) {
   EXPECT_NE(r.output.find("2 case(s): 0 predicted, 2 skipped, 0 failed"), std::string::npos) << r.output;
   r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("in") + " -o " + dir.file("out1") + " --shard 1/3 --overwrite");
   EXPECT_NE(r.output.find("2 case(s): 2 predicted, 0 skipped, 0 failed"), std::string::npos) << r.output;
+  // --shard auto: a SLURM array task's share (tasks 4 to 6 of `--array=4-6`: task 5 is share 2/3).
+  r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("in") + " -o " + dir.file("auto") + " --shard auto");
+  EXPECT_NE(r.output.find("not a SLURM job array task"), std::string::npos) << r.output;
+  r = repux::test::run_command("env SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_COUNT=3 SLURM_ARRAY_TASK_MIN=4 " + std::string(REPUX_BINARY) +
+                               " predict -m " + model + " -i " + dir.file("in") + " -o " + dir.file("auto") + " --shard auto 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::set<std::string> second, automatic;
+  for (const auto& entry : fs::directory_iterator(dir.file("out2"))) second.insert(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(dir.file("auto"))) automatic.insert(entry.path().filename().string());
+  EXPECT_EQ(automatic, second);
   for (const std::string bad : {"4/3", "0/2", "1/0", "1-2", "1/2/3"}) {
     r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("in") + " -o " + dir.file("x") + " --shard " + bad);
     EXPECT_EQ(r.exit_code, 1) << bad;
