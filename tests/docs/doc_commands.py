@@ -8,7 +8,7 @@ exits without working. Placeholders are read as a reader would: `...` (the optio
 required options be left out; `[--x]` is the option given; `a|b` is a; `--device cuda` is tried as cpu
 (this build may have no CUDA); N is 2.
 
-Usage: doc_commands.py REPUX_BINARY FILE.md ...
+Usage: doc_commands.py REPUX_BINARY FILE.md|SCRIPT ...  (in a script, every line that starts with repux or srun repux)
 Prints each command it checks; exits 1 naming the file, line and error of each one that does not parse.
 """
 import os
@@ -19,7 +19,11 @@ import sys
 
 
 def code_lines(path):
-    """(line number, text) of the lines inside code blocks."""
+    """(line number, text) of the lines inside code blocks; of a script (not .md), every line."""
+    if not path.endswith(".md"):
+        with open(path, encoding="utf-8") as f:
+            yield from ((number, "    " + line.rstrip("\n")) for number, line in enumerate(f, 1))
+        return
     fenced = False
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
@@ -49,7 +53,7 @@ def commands(path):
             open_command[2] = text.rstrip().endswith("\\")
             continue
         open_command = None
-        body = re.sub(r"^\$ ", "", body)
+        body = re.sub(r"^(\$ |srun )", "", body)
         body = re.sub(r"^source <\((repux [^)]*)\)", r"\1", body)
         if not body.startswith("repux "):
             continue
@@ -62,6 +66,7 @@ def commands(path):
 def arguments(text):
     """The command's arguments as the program would get them, placeholders filled in; and whether it
     is a fragment (has `...`)."""
+    text = re.sub(r"\$\{[^}:]*:-([^}]*)\}", r"\1", text)  # a shell default: ${X:-8} is 8
     words = shlex.split(text.replace("[", " ").replace("]", " "))[1:]
     fragment = False
     out = []
