@@ -134,6 +134,8 @@ struct Communicator::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<GroupBase> group;
   std::chrono::milliseconds timeout;
+  std::string who;    // "rank 0 of 2 on HOST": which process an error comes from
+  std::string where;  // "rank 0 on HOST, rank 1 on HOST2": the group, told at the rendezvous
 
   void all_reduce(std::vector<torch::Tensor>& tensors, c10d::ReduceOp::RedOpType op);
 
@@ -141,8 +143,8 @@ struct Communicator::Impl {
     try {
       work->wait(timeout);
     } catch (const std::exception& e) {
-      fail("{} across ranks failed (a rank died, hung past the timeout or lost its connection): {}", what,
-           std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
+      fail("{}: {} across ranks failed (a rank died, hung past the timeout or lost its connection): {} (the group: {})", who, what,
+           std::string(e.what()).substr(0, std::string(e.what()).find('\n')), where);
     }
   }
 };
@@ -164,6 +166,7 @@ Communicator::Communicator(const CommunicatorOptions& o) : impl_(std::make_uniqu
     fail("rank {} of {}: no rendezvous at {}:{} within {} s: {}", rank_, size_, o.where.master_addr, o.where.master_port,
          o.timeout.count() / 1000, std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
   }
+  tell_hosts();
   if (backend_ == "gloo") {
     auto options = c10d::ProcessGroupGloo::Options::create(o.timeout);
     // Loopback rendezvous: every rank is on this machine and talks over loopback; otherwise the
@@ -190,6 +193,22 @@ Communicator::Communicator(const CommunicatorOptions& o) : impl_(std::make_uniqu
 }
 
 Communicator::~Communicator() = default;
+
+// Each rank writes its host name into the store and reads the others', so that an error later names the
+// ranks and their machines ("rank 1 on node2"), not only an address.
+void Communicator::tell_hosts() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) std::snprintf(name, sizeof(name), "?");
+  const std::string host = name;
+  impl_->who = fmt::format("rank {} of {} on {}", rank_, size_, host);
+  impl_->store->set(fmt::format("repux/host/{}", rank_), std::vector<uint8_t>(host.begin(), host.end()));
+  std::string group;
+  for (int r = 0; r < size_; ++r) {
+    const auto value = impl_->store->get(fmt::format("repux/host/{}", r));
+    group += fmt::format("{}rank {} on {}", r ? ", " : "", r, std::string(value.begin(), value.end()));
+  }
+  impl_->where = group;
+}
 
 void Communicator::Impl::all_reduce(std::vector<torch::Tensor>& tensors, c10d::ReduceOp::RedOpType op) {
   c10d::AllreduceOptions options;

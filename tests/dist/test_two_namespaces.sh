@@ -65,7 +65,8 @@ wait $! || die "launch --nnodes 2 --node-rank 1 failed"
 grep -q "weights identical on all 2 ranks" "$tmp/node0.log" || die "launch --nnodes: the ranks' weights were not checked"
 
 # A node that dies mid-run (every process of namespace B killed once training runs): node 0 stops
-# within --dist-timeout with one line naming the lost peer's address, and its launch exits non-zero.
+# within --dist-timeout with one line naming itself, the lost peer's address and the group's ranks and
+# hosts, and its launch exits non-zero.
 iterations=100000
 node 1 29413 dying >"$tmp/dying1.log" 2>&1 &
 (
@@ -86,6 +87,7 @@ until [ -s "$tmp/dying0.rc" ]; do
 done
 [ "$(cat "$tmp/dying0.rc")" != 0 ] || die "node 0's launch exited 0 after node 1 died"
 grep -q "across ranks failed.*$net.2" "$tmp/dying0.log" || die "node 0's error does not name the lost peer $net.2"
+grep -q "rank 0 of 2 on .*(the group: rank 0 on .*, rank 1 on .*)" "$tmp/dying0.log" || die "node 0's error does not name the ranks and hosts"
 echo "node 1 killed: node 0 stopped after $((SECONDS - killed_at)) s: $(grep -m1 'across ranks failed' "$tmp/dying0.log")"
 
 for run in one-host torchrun-vars launch-nodes; do

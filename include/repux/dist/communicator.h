@@ -72,6 +72,7 @@ class Communicator : public BatchStatReducer {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  void tell_hosts();
   int rank_ = 0, size_ = 1;
   std::string backend_;
 };
