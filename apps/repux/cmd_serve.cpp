@@ -81,7 +81,20 @@ void bind_segmenting(CLI::App* cmd, SegmentingArgs& a) {
 struct SegmentedSeries {
   DicomSeriesDetails details;
   std::vector<std::pair<std::string, std::string>> files;  // (file, its key: the series' UID, + ".rtstruct" for an RTSTRUCT)
+  std::vector<std::string> paths() const {
+    std::vector<std::string> out;
+    for (const auto& f : files) out.push_back(f.first);
+    return out;
+  }
 };
+
+// The series the node and the pulls segment: CT and MR (a SEG, a report or a scout is left alone).
+bool segmentable(const std::string& modality) { return modality == "CT" || modality == "MR"; }
+
+// --query's KEY=VALUE items; none when not given.
+std::vector<std::pair<std::string, std::string>> query_items(const std::string& text) {
+  return text.empty() ? std::vector<std::pair<std::string, std::string>>{} : parse_dicomweb_query(text);
+}
 
 // Segments series (a folder, one series of it) into SEG and/or RTSTRUCT files with the model their
 // modality routes to.
@@ -164,9 +177,7 @@ void segment_polled_series(const ServeArgs& a, const DicomwebClient& client, Ser
     return;
   }
   try {
-    std::vector<std::string> outputs;
-    for (const auto& f : done.files) outputs.push_back(f.first);
-    client.store(s.study_uid, outputs);
+    client.store(s.study_uid, done.paths());
     state.done(s.series_uid);
     log_event({{"event", "seg_sent"}, {"series", s.series_uid}, {"study", s.study_uid}, {"destination", client.url()}, {"seconds", seconds_since(t0)}});
   } catch (const std::exception& e) {
@@ -185,7 +196,7 @@ void run_dicomweb_poll(const ServeArgs& a) {
   http.client_certificate = a.scp.tls.certificate;
   http.client_key = a.scp.tls.private_key;
   const DicomwebClient client(a.dicomweb_poll, http);
-  const auto query = a.query.empty() ? std::vector<std::pair<std::string, std::string>>{} : parse_dicomweb_query(a.query);
+  const auto query = query_items(a.query);
   fs::create_directories(fs::path(a.spool) / "dicomweb");
   DicomwebPollState state((fs::path(a.spool) / "dicomweb-state.json").string());
   SeriesSegmenter segmenter(a.segmenting);
@@ -196,7 +207,7 @@ void run_dicomweb_poll(const ServeArgs& a) {
     std::vector<DicomwebSeries> found;
     try {
       for (const auto& s : client.search_series("", query)) {
-        if (s.modality == "CT" || s.modality == "MR") found.push_back(s);
+        if (segmentable(s.modality)) found.push_back(s);
       }
     } catch (const std::exception& e) {
       log_event({{"event", "poll_failed"}, {"error", first_line(e.what())}, {"retry_in_seconds", a.every_seconds}});
@@ -323,14 +334,14 @@ struct PullArgs {
 
 // The series a DICOMweb pull segments: --series, or those --study and --query find (CT and MR only).
 std::vector<DicomwebSeries> series_to_pull(const PullArgs& a, const DicomwebClient& client) {
-  auto query = a.query.empty() ? std::vector<std::pair<std::string, std::string>>{} : parse_dicomweb_query(a.query);
+  auto query = query_items(a.query);
   if (!a.series.empty()) {
     check_dicom_uid(a.series, "--series");
     query.emplace_back("SeriesInstanceUID", a.series);
   }
   std::vector<DicomwebSeries> wanted;
   for (const auto& s : client.search_series(a.study, query)) {
-    if (s.modality == "CT" || s.modality == "MR") wanted.push_back(s);
+    if (segmentable(s.modality)) wanted.push_back(s);
   }
   if (wanted.empty()) fail("{}: no CT or MR series matches (--study, --series, --query)", client.url());
   return wanted;
@@ -354,9 +365,7 @@ void run_dicomweb_segment(PullArgs a) {
       const size_t files = client.retrieve_series(s, folder);
       log_event({{"event", "series_received"}, {"series", s.series_uid}, {"study", s.study_uid}, {"files", files}, {"seconds", seconds_since(t0)}});
       const SegmentedSeries done = segmenter.segment(folder, s.series_uid, (work / (s.series_uid + "_")).string());
-      std::vector<std::string> outputs;
-      for (const auto& f : done.files) outputs.push_back(f.first);
-      client.store(s.study_uid, outputs);
+      client.store(s.study_uid, done.paths());
       log_event({{"event", "seg_sent"}, {"series", s.series_uid}, {"study", s.study_uid}, {"destination", client.url()}, {"seconds", seconds_since(t0)}});
     } catch (const std::exception& e) {
       failed.push_back(s.series_uid);
@@ -380,13 +389,11 @@ void run_pacs_segment(const PullArgs& a) {
   log_event({{"event", "study_received"}, {"study", a.study}, {"files", files}, {"seconds", seconds_since(t0)}});
   std::vector<std::string> failed;
   for (const auto& s : list_dicom_series((work / "study").string())) {
-    if (s.modality != "CT" && s.modality != "MR") continue;
+    if (!segmentable(s.modality)) continue;
     const auto t1 = std::chrono::steady_clock::now();
     try {
       const SegmentedSeries done = segmenter.segment((work / "study").string(), s.uid, (work / (s.uid + "_")).string());
-      std::vector<std::string> files;
-      for (const auto& f : done.files) files.push_back(f.first);
-      store_files(pacs, a.ae_title, files);
+      store_files(pacs, a.ae_title, done.paths());
       log_event({{"event", "seg_sent"}, {"series", s.uid}, {"destination", a.pacs}, {"seconds", seconds_since(t1)}});
     } catch (const std::exception& e) {
       failed.push_back(s.uid);
