@@ -6,6 +6,7 @@
 #include "fixture_networks.h"
 #include "repux/data/synth.h"
 #include "repux/dist/communicator.h"
+#include "repux/dist/gradient_reducer.h"
 #include "repux/error.h"
 #include "repux/model/model_file.h"
 #include "repux/nn/state_dict.h"
@@ -47,14 +48,18 @@ Segmenter make_net(const NetworkConfig& config) {
   return net;
 }
 
-// The trainer's own step, with small gradient buckets so that the all-reduce takes several.
-void step(Segmenter& net, torch::optim::AdamW& opt, const Batch& b, Communicator* comm) {
+// The trainer's own step, with small gradient buckets so that the all-reduce takes several. Returns the
+// number of buckets whose all-reduce backward started (overlapped) before the step's finish.
+size_t step(Segmenter& net, torch::optim::AdamW& opt, const Batch& b, Communicator* comm, GradientSync sync = GradientSync::Overlapped) {
   TrainingStepOptions options;
   options.gradient_bucket_bytes = 64 * 1024;
-  TrainingStep(net, opt, options, comm).run(b.image, b.label);
+  options.gradient_sync = sync;
+  TrainingStep training_step(net, opt, options, comm);
+  training_step.run(b.image, b.label);
+  return training_step.buckets_started_during_backward();
 }
 
-std::vector<torch::Tensor> state(Segmenter& net) {
+std::vector<torch::Tensor> state(const Segmenter& net) {
   std::vector<torch::Tensor> s;
   for (const auto& p : net->parameters()) s.push_back(p.detach().clone());
   for (const auto& b : net->buffers()) s.push_back(b.detach().clone());
@@ -64,25 +69,21 @@ std::vector<torch::Tensor> state(Segmenter& net) {
 // Trains `steps` steps on two ranks (threads) and on one process with both ranks' batches; checks the
 // ranks agree exactly and returns the largest difference from the single process (relative to each
 // tensor's scale), or -1 when something failed.
-double two_ranks_vs_union_batch(const NetworkConfig& config, bool sync_bn, int steps) {
+torch::optim::AdamWOptions adamw() { return torch::optim::AdamWOptions(1e-3).weight_decay(0.01); }
+
+// Two ranks (threads, one intra-op thread each) train `steps` steps on their own batches. Returns the
+// two replicas (empty when a rank failed) and, through `overlapped`, how many bucket all-reduces started
+// during backward in all.
+std::vector<Segmenter> train_two_ranks(const NetworkConfig& config, bool sync_bn, int steps, GradientSync sync, size_t* overlapped = nullptr) {
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);
-  const int64_t size = 32, classes = config.out_channels;
-  auto options = [] { return torch::optim::AdamWOptions(1e-3).weight_decay(0.01); };
-
-  Segmenter single = make_net(config);
-  torch::optim::AdamW single_opt(single->parameters(), options());
-  for (int s = 0; s < steps; ++s) {
-    const Batch a = make_batch(s, 0, size, classes), b = make_batch(s, 1, size, classes);
-    step(single, single_opt, {torch::cat({a.image, b.image}), torch::cat({a.label, b.label})}, nullptr);
-  }
-
   std::vector<Segmenter> ranks{make_net(config), make_net(config)};
   std::vector<Batch> batches[2];
   for (int r = 0; r < 2; ++r)
-    for (int s = 0; s < steps; ++s) batches[r].push_back(make_batch(s, r, size, classes));
+    for (int s = 0; s < steps; ++s) batches[r].push_back(make_batch(s, r, 32, config.out_channels));
   const int port = free_tcp_port();
   std::vector<std::string> errors(2);
+  std::vector<size_t> started(2, 0);
   std::vector<std::thread> workers;
   for (int r = 0; r < 2; ++r) {
     workers.emplace_back([&, r] {
@@ -95,8 +96,8 @@ double two_ranks_vs_union_batch(const NetworkConfig& config, bool sync_bn, int s
         Communicator comm(co);
         if (sync_bn) EXPECT_GT(ranks[r]->synchronize_batch_norm(&comm), 0);
         broadcast_module_state(*ranks[r], comm);
-        torch::optim::AdamW opt(ranks[r]->parameters(), options());
-        for (int s = 0; s < steps; ++s) step(ranks[r], opt, batches[r][s], &comm);
+        torch::optim::AdamW opt(ranks[r]->parameters(), adamw());
+        for (int s = 0; s < steps; ++s) started[r] += step(ranks[r], opt, batches[r][s], &comm, sync);
         ranks[r]->synchronize_batch_norm(nullptr);
       } catch (const std::exception& e) {
         errors[r] = e.what();
@@ -107,7 +108,21 @@ double two_ranks_vs_union_batch(const NetworkConfig& config, bool sync_bn, int s
   torch::set_num_threads(threads);
   EXPECT_EQ(errors[0], "");
   EXPECT_EQ(errors[1], "");
-  if (!errors[0].empty() || !errors[1].empty()) return -1;
+  if (overlapped) *overlapped = started[0] + started[1];
+  if (!errors[0].empty() || !errors[1].empty()) return {};
+  return ranks;
+}
+
+double two_ranks_vs_union_batch(const NetworkConfig& config, bool sync_bn, int steps) {
+  const int64_t size = 32, classes = config.out_channels;
+  Segmenter single = make_net(config);
+  torch::optim::AdamW single_opt(single->parameters(), adamw());
+  for (int s = 0; s < steps; ++s) {
+    const Batch a = make_batch(s, 0, size, classes), b = make_batch(s, 1, size, classes);
+    step(single, single_opt, {torch::cat({a.image, b.image}), torch::cat({a.label, b.label})}, nullptr);
+  }
+  auto ranks = train_two_ranks(config, sync_bn, steps, GradientSync::Overlapped);
+  if (ranks.empty()) return -1;
 
   const auto want = state(single), got0 = state(ranks[0]), got1 = state(ranks[1]);
   EXPECT_EQ(want.size(), got0.size());
@@ -204,6 +219,28 @@ TEST(Distributed, TwoRanksTrainUxNetLikeOneProcessOnTheUnionBatch) {
   const double worst = two_ranks_vs_union_batch(test::reduced_uxnet(), /*sync_bn=*/false, 3);
   EXPECT_GE(worst, 0);
   EXPECT_LT(worst, 1e-6);
+}
+
+// Buckets all-reduced during backward (autograd hooks) give the same weights, bit for bit, as the same
+// buckets all-reduced after backward; with synchronised BatchNorm, whose backward has collectives of its
+// own among the buckets'. The count of buckets started during backward shows the overlap took place.
+TEST(Distributed, GradientsReducedDuringBackwardEqualAfterBackwardBitForBit) {
+  const NetworkConfig config = test::reduced_repuxnet(3);
+  size_t overlapped = 0, after = 0;
+  const auto during = train_two_ranks(config, /*sync_bn=*/true, 3, GradientSync::Overlapped, &overlapped);
+  const auto later = train_two_ranks(config, /*sync_bn=*/true, 3, GradientSync::AfterBackward, &after);
+  ASSERT_EQ(during.size(), 2u);
+  ASSERT_EQ(later.size(), 2u);
+  EXPECT_GT(overlapped, 0u) << "no bucket was all-reduced during backward";
+  EXPECT_EQ(after, 0u);
+  const auto a = state(during[0]), b = state(later[0]);
+  const auto initial = state(*std::make_unique<Segmenter>(make_net(config)));
+  int64_t moved = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i << " differs";
+    moved += !torch::equal(a[i], initial[i]);
+  }
+  EXPECT_GT(moved, static_cast<int64_t>(a.size() / 2)) << "training did not move the weights: the comparison is void";
 }
 
 TEST(Distributed, TwoRanksTrainRepUxNetWithSyncBatchNormLikeOneProcess) {
@@ -354,7 +391,10 @@ TEST(Distributed, NcclGroupOnCuda) {
   comm->all_reduce_sum(t);
   EXPECT_TRUE(torch::equal(t[0].cpu(), torch::arange(6, torch::kFloat32)));
   auto grads_of = torch::ones({3}, torch::TensorOptions().device(torch::kCUDA)).requires_grad_(true);
+  GradientReducer reducer({grads_of}, *comm, GradientSync::Overlapped);
+  reducer.prepare();
   (grads_of * 2).sum().backward();
-  average_gradients({grads_of}, *comm);
+  reducer.finish();
+  EXPECT_EQ(reducer.started_during_backward(), 1u);
   EXPECT_TRUE(torch::equal(grads_of.grad().cpu(), torch::full({3}, 2.0f)));
 }

@@ -153,9 +153,11 @@ class ConsoleProgress : public TrainingObserver {
     say("{} training and {} validation cases from {} ({} preprocessed now) in {:.1f} s\n", s.training_cases, s.validation_cases, s.store,
              s.preprocessed_cases, s.prepare_seconds);
     if (s.resumed_at > 0) say("resumed from the checkpoint at iteration {}\n", s.resumed_at);
+    ranks_ = s.ranks;
     if (s.ranks > 1) {
-      say("data-parallel: {} ranks ({}), BatchNorm {}, global batch {} crops\n", s.ranks, s.backend,
-                 s.sync_batch_norm ? "synchronised" : "per rank", s.global_batch);
+      say("data-parallel: {} ranks ({}), BatchNorm {}, gradients all-reduced {}, global batch {} crops\n", s.ranks, s.backend,
+          s.sync_batch_norm ? "synchronised" : "per rank", s.gradient_sync == "overlapped" ? "during backward" : "after backward",
+          s.global_batch);
     }
   }
 
@@ -168,8 +170,9 @@ class ConsoleProgress : public TrainingObserver {
       say("validation at {}: mean Dice {:.4f} (best {:.4f} at {}):{}\n", r.done, r.validation->mean.dice, r.best_dice, r.best_iteration, detail);
     }
     if (r.done % log_every_ != 0 && r.done != r.iterations) return;
-    say("it {:>6}/{}  loss {:.4f}  {:.2f} it/s  data wait {:.0f}%  ETA {:.0f} s\n", r.done, r.iterations, loss_sum_ / losses_,
-               r.iterations_per_second, 100.0 * r.data_wait_fraction, (r.iterations - r.done) / std::max(1e-9, r.iterations_per_second));
+    const std::string gradient_wait = ranks_ > 1 ? fmt::format("  gradient wait {:.0f}%", 100.0 * r.gradient_wait_fraction) : "";
+    say("it {:>6}/{}  loss {:.4f}  {:.2f} it/s  data wait {:.0f}%{}  ETA {:.0f} s\n", r.done, r.iterations, loss_sum_ / losses_,
+        r.iterations_per_second, 100.0 * r.data_wait_fraction, gradient_wait, (r.iterations - r.done) / std::max(1e-9, r.iterations_per_second));
     loss_sum_ = 0;
     losses_ = 0;
   }
@@ -180,6 +183,7 @@ class ConsoleProgress : public TrainingObserver {
 
  private:
   int64_t log_every_;
+  int ranks_ = 1;
   std::string output_dir_;
   std::ofstream log_;
   double loss_sum_ = 0;
@@ -353,6 +357,9 @@ void add_train_commands(CLI::App& app) {
   t->add_flag("--overwrite", o.overwrite, "Replace a previous run in OUTPUT (without it, such a folder is refused)");
   t->add_option("--dist-backend", o.dist_backend, "Data-parallel backend when launched as a rank: gloo or nccl (default: by device)");
   t->add_flag("--sync-bn", o.sync_batch_norm, "Data-parallel: BatchNorm statistics over all ranks (default: each rank's own)");
+  add_enum_option(t, "--grad-sync", o.gradient_sync,
+                  "Data-parallel: all-reduce gradient buckets during backward as they are produced (as DistributedDataParallel), "
+                  "or all after backward");
   t->add_option("--dist-timeout", o.dist_timeout_seconds, "Data-parallel: seconds before a dead or hung rank stops the others")
       ->capture_default_str()->check(CLI::PositiveNumber);
   bind_train_args(t, *ta);

@@ -219,6 +219,29 @@ void Communicator::Impl::all_reduce(std::vector<torch::Tensor>& tensors, c10d::R
   }
 }
 
+struct PendingCollective::State {
+  c10::intrusive_ptr<c10d::Work> work;
+  Communicator::Impl* impl = nullptr;
+  std::vector<torch::Tensor> tensors;  // kept alive while the collective runs
+};
+
+void PendingCollective::wait() {
+  if (!state_) return;
+  const auto state = std::move(state_);
+  state->impl->run(state->work, "all-reduce");
+}
+
+PendingCollective Communicator::all_reduce_sum_async(torch::Tensor tensor) {
+  PendingCollective pending;
+  pending.state_ = std::make_shared<PendingCollective::State>();
+  pending.state_->impl = impl_.get();
+  pending.state_->tensors = {std::move(tensor)};
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp(c10d::ReduceOp::SUM);
+  pending.state_->work = impl_->group->allreduce(pending.state_->tensors, options);
+  return pending;
+}
+
 void Communicator::all_reduce_sum(std::vector<torch::Tensor>& tensors) { impl_->all_reduce(tensors, c10d::ReduceOp::SUM); }
 void Communicator::all_reduce_max(std::vector<torch::Tensor>& tensors) { impl_->all_reduce(tensors, c10d::ReduceOp::MAX); }
 
@@ -243,38 +266,6 @@ void broadcast_module_state(torch::nn::Module& module, Communicator& comm) {
     comm.broadcast(one, 0);
     if (!c.is_same(t)) t.copy_(c);
   }
-}
-
-void average_gradients(const std::vector<torch::Tensor>& parameters, Communicator& comm, int64_t bucket_bytes) {
-  torch::NoGradGuard no_grad;
-  // Buckets in parameter order, one dtype and device each, flushed when full.
-  std::vector<torch::Tensor> bucket;
-  int64_t bytes = 0;
-  auto flush = [&] {
-    if (bucket.empty()) return;
-    std::vector<torch::Tensor> flat_views;
-    for (const auto& g : bucket) flat_views.push_back(g.reshape({-1}));
-    std::vector<torch::Tensor> flat{torch::cat(flat_views)};
-    comm.all_reduce_sum(flat);
-    flat[0].div_(static_cast<double>(comm.size()));
-    int64_t offset = 0;
-    for (auto& g : bucket) {
-      g.copy_(flat[0].narrow(0, offset, g.numel()).view_as(g));
-      offset += g.numel();
-    }
-    bucket.clear();
-    bytes = 0;
-  };
-  for (const auto& p : parameters) {
-    if (!p.requires_grad()) continue;
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    const auto& g = p.grad();
-    if (!bucket.empty() && (g.scalar_type() != bucket.front().scalar_type() || g.device() != bucket.front().device())) flush();
-    bucket.push_back(g);
-    bytes += g.numel() * static_cast<int64_t>(g.element_size());
-    if (bytes >= bucket_bytes) flush();
-  }
-  flush();
 }
 
 bool same_on_all_ranks(double value, Communicator& comm) {

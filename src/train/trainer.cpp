@@ -303,6 +303,7 @@ Run::Run(const TrainOptions& options, const std::vector<TrainingObserver*>& obse
   start.ranks = comm_ ? comm_->size() : 1;
   start.backend = comm_ ? comm_->backend() : "";
   start.sync_batch_norm = o_.sync_batch_norm;
+  start.gradient_sync = enum_name(o_.gradient_sync);
   start.global_batch = start.ranks * o_.sampler.crops_per_case;
   start.class_names = o_.plan.class_names;
   for (auto* observer : observers_) observer->on_start(start);
@@ -315,11 +316,12 @@ TrainResult Run::run() {
   step_options.ignore_top_label = store_->ignore_label().has_value();
   step_options.regions = o_.plan.regions;
   step_options.deep_supervision = o_.plan.training.deep_supervision;
+  step_options.gradient_sync = o_.gradient_sync;
   TrainingStep step(net_, *optimizer_, step_options, comm_.get());
   const LrSchedule schedule{o_.schedule, o_.learning_rate, o_.warmup, o_.iterations};
   const int gpu = device_.has_index() ? device_.index() : 0;
   if (device_.is_cuda()) reset_cuda_peak(gpu);
-  double wait_total = 0, run_total = 0;
+  double wait_total = 0, run_total = 0, gradient_wait_total = 0;
   const int64_t first = progress_.iteration;
   const auto t_start = Clock::now();
   for (int64_t it = first; it < o_.iterations; ++it) {
@@ -328,6 +330,7 @@ TrainResult Run::run() {
     wait_total += seconds(Clock::now() - t0);
     IterationReport report;
     report.loss = step.run(batch.image.to(device_), batch.label.to(device_), schedule.at(it));
+    gradient_wait_total += step.gradient_wait_seconds();
     if (!std::isfinite(report.loss)) fail_diverged(it + 1, fmt::format("the loss is {}", report.loss));
     run_total += seconds(Clock::now() - t0);
     report.done = it + 1;
@@ -335,6 +338,7 @@ TrainResult Run::run() {
     if (report.done % o_.validate_every == 0 || report.done == o_.iterations) validate_and_save(report);
     report.iterations_per_second = (report.done - first) / std::max(1e-9, seconds(Clock::now() - t_start));
     report.data_wait_fraction = wait_total / std::max(1e-9, run_total);
+    report.gradient_wait_fraction = gradient_wait_total / std::max(1e-9, run_total);
     notify(report);
   }
   if (comm_) check_replicas_identical(net_, *comm_);
@@ -350,6 +354,7 @@ TrainResult Run::run() {
   result.best_per_class = best_per_class_;
   result.iterations_per_second = (o_.iterations - first) / std::max(1e-9, seconds(Clock::now() - t_start));
   result.data_wait_fraction = wait_total / std::max(1e-9, run_total);
+  result.gradient_wait_fraction = gradient_wait_total / std::max(1e-9, run_total);
   if (device_.is_cuda()) result.peak_gpu_bytes = std::max<int64_t>(0, cuda_peak_allocated_bytes(gpu));
   result.final_validation = std::move(final_summary);
   return result;

@@ -7,7 +7,11 @@
 namespace repux {
 
 TrainingStep::TrainingStep(Segmenter net, torch::optim::Optimizer& optimizer, const TrainingStepOptions& options, Communicator* comm)
-    : net_(std::move(net)), optimizer_(optimizer), options_(options), comm_(comm) {}
+    : net_(std::move(net)), optimizer_(optimizer), options_(options), comm_(comm) {
+  if (comm_) reducer_ = std::make_unique<GradientReducer>(net_->parameters(), *comm_, options_.gradient_sync, options_.gradient_bucket_bytes);
+}
+
+TrainingStep::~TrainingStep() = default;
 
 torch::Tensor TrainingStep::loss_of(const torch::Tensor& logits, const torch::Tensor& label) const {
   const auto& regions = options_.regions;
@@ -34,8 +38,9 @@ double TrainingStep::run(const torch::Tensor& image, const torch::Tensor& label,
       loss = loss.defined() ? loss + term : term;
     }
   }
+  if (reducer_) reducer_->prepare();
   loss.backward();
-  if (comm_) average_gradients(net_->parameters(), *comm_, options_.gradient_bucket_bytes);
+  if (reducer_) gradient_wait_ = reducer_->finish();
   if (options_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), options_.grad_clip);
   optimizer_.step();
   double value = loss.item<double>();

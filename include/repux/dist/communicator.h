@@ -53,6 +53,20 @@ struct CommunicatorOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
 };
 
+// A collective under way (see Communicator::all_reduce_sum_async). wait() blocks until it has completed
+// and throws the same one-line error as the blocking collectives when it failed or timed out.
+class PendingCollective {
+ public:
+  PendingCollective() = default;
+  bool started() const { return state_ != nullptr; }
+  void wait();
+
+ private:
+  friend class Communicator;
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
 class Communicator : public BatchStatReducer {
  public:
   explicit Communicator(const CommunicatorOptions& options);
@@ -68,8 +82,12 @@ class Communicator : public BatchStatReducer {
   void all_reduce_sum(std::vector<torch::Tensor>& tensors) override;
   void all_reduce_max(std::vector<torch::Tensor>& tensors);
   void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
+  // Starts a sum over every rank of one contiguous tensor, in place, and returns at once. Every rank
+  // must start its collectives in the same order; `tensor` must live until wait() returns.
+  PendingCollective all_reduce_sum_async(torch::Tensor tensor);
 
  private:
+  friend class PendingCollective;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   void tell_hosts();
@@ -79,12 +97,6 @@ class Communicator : public BatchStatReducer {
 
 // Every parameter and buffer takes rank 0's values (what DistributedDataParallel does at start).
 void broadcast_module_state(torch::nn::Module& module, Communicator& comm);
-
-// After backward: the gradients of `parameters`, averaged over ranks, packed into flat buckets of about
-// `bucket_bytes` so that there are few collectives (DistributedDataParallel's default is 25 MiB).
-// A parameter without a gradient takes part as zeros, so that every rank sends the same buckets.
-void average_gradients(const std::vector<torch::Tensor>& parameters, Communicator& comm,
-                       int64_t bucket_bytes = 25 * 1024 * 1024);
 
 // The same number on every rank? (sum and max of |value| agree). For "are the replicas in sync".
 bool same_on_all_ranks(double value, Communicator& comm);

@@ -19,6 +19,7 @@ struct RunStart {
   int ranks = 1;
   std::string backend;           // data-parallel backend ("" for one process)
   bool sync_batch_norm = false;
+  std::string gradient_sync;     // "overlapped" or "after-backward"
   int64_t global_batch = 0;      // crops per iteration over all ranks
   std::vector<std::string> class_names;
 };
@@ -32,6 +33,7 @@ struct IterationReport {
   int64_t best_iteration = 0;
   double iterations_per_second = 0;   // since the start of this process's run
   double data_wait_fraction = 0;      // share of the step time spent waiting for batches
+  double gradient_wait_fraction = 0;  // share spent waiting on the gradient all-reduce after backward
 };
 
 struct RunEnd {

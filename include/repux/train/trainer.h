@@ -8,6 +8,7 @@
 // as the RunLog (run_log.h). train() puts them together.
 #include "repux/data/sampler.h"
 #include "repux/dist/communicator.h"
+#include "repux/dist/gradient_reducer.h"
 #include "repux/eval/evaluation_summary.h"
 #include "repux/model/plan.h"
 #include "repux/nn/autocast.h"
@@ -54,6 +55,7 @@ struct TrainOptions {
   LaunchEnvironment where;
   std::string dist_backend;
   bool sync_batch_norm = false;       // BatchNorm statistics over all ranks (else each rank's own)
+  GradientSync gradient_sync = GradientSync::Overlapped;  // gradients all-reduced during backward, or after it
   double dist_timeout_seconds = 300;  // a dead or hung rank stops the others with an error after this
   bool final_validation = true;  // after training: validation/ predicted with the last model, summary.json, report.html
   bool resume = false;
@@ -67,6 +69,7 @@ struct TrainResult {
   std::vector<double> best_per_class;
   double iterations_per_second = 0;
   double data_wait_fraction = 0;
+  double gradient_wait_fraction = 0;  // share of the step time spent waiting on the gradient all-reduce
   int64_t peak_gpu_bytes = 0;  // on CUDA: max allocated during the run (this process)
   std::optional<EvaluationSummary> final_validation;  // the validation cases scored after training (main rank)
 };
