@@ -160,6 +160,53 @@ TEST(CaseStore, AnInterruptedRunIsResumedToTheSameStore) {
   }
 }
 
+// Several machines preprocess one store on shared storage, each its --shard K/N: no shard makes the
+// store trainable before every case is in; the one that completes it writes the index; the result is
+// the unsharded store byte for byte. A shard leaves other shards' temporaries alone (another machine's
+// writer is not a process here, so its pid says nothing).
+TEST(CaseStore, ShardsOnSeveralMachinesMakeTheUnshardedStoreAndTheLastWritesTheIndex) {
+  SmallDataset d;
+  preprocess_to_store(d.dataset, d.recipe, 4, d.dir.file("whole"), {});
+  const auto whole = folder_bytes(d.dir.file("whole"));
+
+  auto share = [&](int64_t k) {
+    PreprocessToStoreOptions o;
+    o.shard = {k, 3};
+    return preprocess_to_store(d.dataset, d.recipe, 4, d.store(), o);
+  };
+  const auto second = share(2);
+  EXPECT_EQ(second.cases, 2u);  // cases 2 and 5 of 5
+  EXPECT_EQ(second.unfinished, 3u);
+  EXPECT_FALSE(second.indexed);
+  EXPECT_NE(test::error_of([&] { CaseStore{d.store()}; }).find("no index.json"), std::string::npos);
+  // A write under way on another machine, of the first shard's first case (case ids: the image stems).
+  const std::string id = volume_stem(fs::path(d.all()[0].image).filename().string());
+  const fs::path foreign = fs::path(d.store()) / "cases" / ("." + id + "_image.tmp999999-1.npy");
+  { std::ofstream(foreign) << "partial"; }
+  const auto third = share(3);
+  EXPECT_TRUE(fs::exists(foreign)) << "shard 3 removed shard 1's temporary";
+  EXPECT_FALSE(third.indexed);
+  fs::remove(foreign);
+
+  const auto first = share(1);
+  EXPECT_EQ(first.cases, 2u);
+  EXPECT_EQ(first.unfinished, 0u);
+  EXPECT_TRUE(first.indexed);
+  const auto sharded = folder_bytes(d.store());
+  ASSERT_EQ(sharded.size(), whole.size());
+  for (const auto& [name, bytes] : whole) {
+    ASSERT_TRUE(sharded.count(name)) << name;
+    EXPECT_TRUE(sharded.at(name) == bytes) << name << " differs from the unsharded store";
+  }
+  EXPECT_EQ(CaseStore(d.store()).cases().size(), 5u);
+
+  PreprocessToStoreOptions o;
+  o.shard = {1, 3};
+  o.overwrite = true;
+  EXPECT_NE(test::error_of([&] { preprocess_to_store(d.dataset, d.recipe, 4, d.store(), o); }).find("cannot be combined with a shard"),
+            std::string::npos);
+}
+
 TEST(CaseStore, AStoreMadeWithAnotherRecipeIsRefusedOrRedone) {
   SmallDataset d;
   preprocess_to_store(d.dataset, d.recipe, 4, d.store(), {});

@@ -50,6 +50,7 @@ struct PreprocessArgs {
   PlanArgs plan;
   int threads = 0;
   bool overwrite = false;
+  std::string shard;
 };
 
 // The number of classes: --classes, else the plan file's, else the dataset's labels.
@@ -70,10 +71,18 @@ void run_preprocess(const PreprocessArgs& a) {
   o.threads = threads_or_cores(a.threads);
   o.overwrite = a.overwrite;
   o.on_progress = progress_printer("preprocessed cases");
+  if (!a.shard.empty()) o.shard = parse_shard(a.shard);
   const int64_t classes = store_classes(a, resolved, dataset);
   const PreprocessSummary s = preprocess_to_store(dataset, plan.preprocessing, classes, a.output, o);
-  fmt::print("{}: {} cases ({} preprocessed now, {} kept from an earlier run), {} classes, recipe {}, {:.1f} s\n", a.output, s.cases,
-             s.preprocessed, s.kept, classes, plan.preprocessing.name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string share = o.shard.second > 1 ? fmt::format("shard {}/{}: ", o.shard.first, o.shard.second) : "";
+  fmt::print("{}: {}{} cases ({} preprocessed now, {} kept from an earlier run), {} classes, recipe {}, {:.1f} s\n", a.output, share, s.cases,
+             s.preprocessed, s.kept, classes, plan.preprocessing.name, seconds);
+  if (s.indexed && o.shard.second > 1) fmt::print("{}: all {} cases are in; index written, the store is ready to train from\n", a.output, s.dataset_cases);
+  if (!s.indexed) {
+    fmt::print("{}: {} of {} cases still to come from the other shards; the shard that finishes last writes the index (or run "
+               "`repux preprocess` without --shard to finish the store)\n", a.output, s.unfinished, s.dataset_cases);
+  }
 }
 
 }  // namespace
@@ -104,6 +113,7 @@ void add_data_commands(CLI::App& app) {
   p->add_option("--root", pa->root, "Base folder for relative paths (default: the JSON's folder)");
   add_jobs_option(p, pa->threads, "Cases preprocessed at once (default: one per core)");
   p->add_flag("--overwrite", pa->overwrite, "Redo a store made with another recipe or number of classes (without it, refused)");
+  p->add_option("--shard", pa->shard, shard_help("the dataset's cases, into one store on storage all of them share"));
   bind_plan(p, pa->plan);
   p->callback([pa] { run_preprocess(*pa); });
 }

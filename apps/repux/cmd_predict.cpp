@@ -48,31 +48,6 @@ struct PredictArgs {
   std::vector<std::string> classes_subset;
 };
 
-// A SLURM job array's task as a share: task SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, numbered from
-// SLURM_ARRAY_TASK_MIN (`sbatch --array=0-7`: tasks 0 to 7 are shares 1/8 to 8/8).
-std::pair<int64_t, int64_t> slurm_array_share() {
-  const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
-  const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
-  if (!id || !count) fail("--shard auto: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not set (not a SLURM job array task)");
-  const int64_t task = int_from_env("SLURM_ARRAY_TASK_ID", 0, 0), n = int_from_env("SLURM_ARRAY_TASK_COUNT", 1, 1);
-  const int64_t first = int_from_env("SLURM_ARRAY_TASK_MIN", 0, 0);
-  if (task < first || task - first >= n) {
-    fail("--shard auto: SLURM_ARRAY_TASK_ID={} is not one of {} tasks from SLURM_ARRAY_TASK_MIN={} (an array with gaps or a step?)", task, n, first);
-  }
-  return {task - first + 1, n};
-}
-
-// "K/N" -> {K, N} with 1 <= K <= N; "auto": the SLURM job array task's share.
-std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
-  if (text == "auto") return slurm_array_share();
-  int64_t k = 0, n = 0;
-  char slash = 0, extra = 0;
-  if (std::sscanf(text.c_str(), "%ld%c%ld%c", &k, &slash, &n, &extra) != 3 || slash != '/' || n < 1 || k < 1 || k > n) {
-    fail("--shard '{}' is not K/N with 1 <= K <= N (e.g. 2/8: the second of eight shares)", text);
-  }
-  return {k, n};
-}
-
 PredictOptions predict_options(const PredictArgs& a) {
   PredictOptions o;
   o.overrides = resolve_overrides(a.inference);
@@ -252,9 +227,7 @@ void add_predict_command(CLI::App& app) {
                 "without any of them are not run")
       ->delimiter(',');
   p->add_flag("--no-postprocess", pa->no_postprocess, "Leave out the model's post-processing (repux postprocess --determine)");
-  p->add_option("--shard", pa->shard,
-                "K/N: predict only the K-th of N disjoint shares of the folder (job arrays); auto: a SLURM array task's share "
-                "(SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN)");
+  p->add_option("--shard", pa->shard, shard_help("the folder's cases"));
   p->add_flag("--overwrite", pa->overwrite, "Predict a folder's cases again even when their output exists");
   p->callback([pa, format] {
     pa->format_given = format->count() > 0;

@@ -358,4 +358,38 @@ std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& 
   return jobs;
 }
 
+namespace {
+
+// A SLURM job array's task as a share: task SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, numbered from
+// SLURM_ARRAY_TASK_MIN (`sbatch --array=0-7`: tasks 0 to 7 are shares 1/8 to 8/8).
+std::pair<int64_t, int64_t> slurm_array_share() {
+  const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+  const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+  if (!id || !count) fail("--shard auto: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not set (not a SLURM job array task)");
+  const int64_t task = int_from_env("SLURM_ARRAY_TASK_ID", 0, 0), n = int_from_env("SLURM_ARRAY_TASK_COUNT", 1, 1);
+  const int64_t first = int_from_env("SLURM_ARRAY_TASK_MIN", 0, 0);
+  if (task < first || task - first >= n) {
+    fail("--shard auto: SLURM_ARRAY_TASK_ID={} is not one of {} tasks from SLURM_ARRAY_TASK_MIN={} (an array with gaps or a step?)", task, n, first);
+  }
+  return {task - first + 1, n};
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
+  if (text == "auto") return slurm_array_share();
+  int64_t k = 0, n = 0;
+  char slash = 0, extra = 0;
+  if (std::sscanf(text.c_str(), "%ld%c%ld%c", &k, &slash, &n, &extra) != 3 || slash != '/' || n < 1 || k < 1 || k > n) {
+    fail("--shard '{}' is not K/N with 1 <= K <= N (e.g. 2/8: the second of eight shares)", text);
+  }
+  return {k, n};
+}
+
+std::string shard_help(const std::string& what) {
+  return fmt::format("K/N: only the K-th of N disjoint shares of {} (every N-th from the K-th; for several machines or a job array); "
+                     "auto: a SLURM array task's share (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN)",
+                     what);
+}
+
 }  // namespace repux::cli

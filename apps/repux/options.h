@@ -157,4 +157,10 @@ struct VolumeJob {
 std::vector<VolumeJob> volume_jobs(const std::string& input, const std::string& output, std::pair<int64_t, int64_t> share = {1, 1},
                                    bool channel_cases = false, const std::string& study_suffix = "");
 
+// --shard: "K/N" -> {K, N} with 1 <= K <= N (every N-th case from the K-th); "auto": a SLURM job array
+// task's share (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, numbered from SLURM_ARRAY_TASK_MIN).
+std::pair<int64_t, int64_t> parse_shard(const std::string& text);
+// The help text of --shard, the same for every command that takes it.
+std::string shard_help(const std::string& what);
+
 }  // namespace repux::cli

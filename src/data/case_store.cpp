@@ -112,7 +112,7 @@ torch::ScalarType label_type(int64_t classes, bool ignore) { return classes + (i
 
 // The store's header, checked against the recipe and classes of this run; a store made otherwise is
 // refused or, with overwrite, emptied.
-void open_for_writing(const std::string& dir, const nlohmann::json& header, bool overwrite) {
+void open_for_writing(const std::string& dir, const nlohmann::json& header, bool overwrite, const std::vector<std::string>& own_files) {
   fs::create_directories(fs::path(dir) / "cases");
   const std::string header_path = (fs::path(dir) / "store.json").string();
   if (fs::exists(header_path)) {
@@ -131,7 +131,7 @@ void open_for_writing(const std::string& dir, const nlohmann::json& header, bool
     }
   }
   fs::remove(fs::path(dir) / "index.json");  // a store being written has no index: it cannot be trained from
-  remove_abandoned_temporaries((fs::path(dir) / "cases").string());
+  remove_abandoned_temporaries((fs::path(dir) / "cases").string(), own_files);
   write_json_file(header, header_path);
 }
 
@@ -190,25 +190,38 @@ PreprocessSummary preprocess_to_store(const Dataset& dataset, const PreprocessRe
   std::vector<CaseFiles> cases = dataset.training;
   cases.insert(cases.end(), dataset.validation.begin(), dataset.validation.end());
   if (cases.empty()) fail("{}: the dataset has no training cases", dir);
-  open_for_writing(dir, store_header(recipe, classes, dataset.ignore_label), options.overwrite);
+  const auto [shard, shards] = options.shard;
+  if (shard < 1 || shard > shards) fail("shard {}/{}: expected K/N with 1 <= K <= N", shard, shards);
+  if (shards > 1 && options.overwrite) fail("{}: --overwrite cannot be combined with a shard (run it once without --shard)", dir);
   const auto ids = case_ids(cases);
+  std::vector<size_t> mine;
+  std::vector<std::string> own_files;
+  for (size_t i = static_cast<size_t>(shard - 1); i < cases.size(); i += static_cast<size_t>(shards)) {
+    mine.push_back(i);
+    if (shards > 1)
+      for (const char* suffix : {"_image.npy", "_label.npy", "_foreground.npy", ".json"}) own_files.push_back(ids[i] + suffix);
+  }
+  open_for_writing(dir, store_header(recipe, classes, dataset.ignore_label), options.overwrite, own_files);
 
   PreprocessSummary summary;
-  summary.cases = cases.size();
+  summary.cases = mine.size();
+  summary.dataset_cases = cases.size();
   std::vector<size_t> todo;
-  for (size_t i = 0; i < cases.size(); ++i) {
+  for (const size_t i : mine) {
     if (case_is_finished(dir, ids[i], cases[i])) ++summary.kept;
     else todo.push_back(i);
   }
   size_t done = summary.kept;
-  if (options.on_progress) options.on_progress(done, cases.size());
+  if (options.on_progress) options.on_progress(done, mine.size());
   for_each_on_threads(
       todo.size(), options.threads,
       [&](size_t k) { preprocess_case(dir, ids[todo[k]], cases[todo[k]], recipe, classes, dataset.ignore_label, options.foreground_per_class); },
       [&] {
         ++summary.preprocessed;
-        if (options.on_progress) options.on_progress(++done, cases.size());
+        if (options.on_progress) options.on_progress(++done, mine.size());
       });
+  for (size_t i = 0; i < cases.size(); ++i) summary.unfinished += !case_is_finished(dir, ids[i], cases[i]);
+  if (summary.unfinished > 0) return summary;  // the other shards' cases are still to come
 
   nlohmann::json index = store_header(recipe, classes, dataset.ignore_label);
   index["cases"] = nlohmann::json::array();
@@ -223,6 +236,7 @@ PreprocessSummary preprocess_to_store(const Dataset& dataset, const PreprocessRe
   index["class_names"] = dataset.class_names;
   if (!dataset.regions.empty()) index["regions"] = to_json(dataset.regions);
   write_json_file(index, (fs::path(dir) / "index.json").string());
+  summary.indexed = true;
   return summary;
 }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <regex>
+#include <set>
 #include <system_error>
 
 namespace fs = std::filesystem;
@@ -76,15 +77,17 @@ void AtomicFile::write(const std::string& bytes) {
   if (::close(fd) != 0) fail("cannot write {}: {}", destination_, std::strerror(errno));
 }
 
-void remove_abandoned_temporaries(const std::string& directory) {
+void remove_abandoned_temporaries(const std::string& directory, const std::vector<std::string>& destinations) {
   // Names are ".<stem>.tmp<pid>-<n><ext>" (see the constructor).
-  static const std::regex temporary(R"(\..*\.tmp([0-9]+)-[0-9]+.*)");
+  static const std::regex temporary(R"(\.(.*)\.tmp([0-9]+)-[0-9]+(.*))");
+  const std::set<std::string> wanted(destinations.begin(), destinations.end());
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(directory, ec)) {
     std::smatch m;
     const std::string name = entry.path().filename().string();
     if (!std::regex_match(name, m, temporary)) continue;
-    const pid_t owner = static_cast<pid_t>(std::stol(m[1].str()));
+    if (!wanted.empty() && !wanted.count(m[1].str() + m[3].str())) continue;
+    const pid_t owner = static_cast<pid_t>(std::stol(m[2].str()));
     if (owner == ::getpid() || ::kill(owner, 0) != 0) fs::remove(entry.path(), ec);
   }
 }

@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace repux {
@@ -42,16 +43,23 @@ struct PreprocessToStoreOptions {
   int threads = 1;         // cases preprocessed at once (each with one LibTorch thread)
   bool overwrite = false;  // a store made with another recipe or class count is emptied and redone
   int64_t foreground_per_class = 2000;
+  // This process's share {K, N} of the cases (every N-th from the K-th, K from 1), for several machines
+  // writing one store on shared storage; {1, 1}: all of them.
+  std::pair<int64_t, int64_t> shard{1, 1};
   std::function<void(size_t done, size_t total)> on_progress;
 };
 
 struct PreprocessSummary {
-  size_t cases = 0, preprocessed = 0, kept = 0;  // kept: finished by an earlier run
+  size_t cases = 0, preprocessed = 0, kept = 0;  // of this shard; kept: finished by an earlier run
+  size_t dataset_cases = 0, unfinished = 0;     // the whole dataset, and its cases no shard has finished yet
+  bool indexed = false;                          // index.json written: the store can be trained from
 };
 
 // Preprocesses the dataset's training and validation cases into `store_dir`. Resumable: a finished
 // case whose source files are unchanged is kept. A store made with another recipe or number of classes
-// is refused (an error naming what differs) unless options.overwrite.
+// is refused (an error naming what differs) unless options.overwrite (refused with a shard: one shard
+// must not empty what the others write). With a shard, the index is written by the shard that finds
+// every case finished when it is done (the last one), or by a later run without a shard (the merge).
 PreprocessSummary preprocess_to_store(const Dataset& dataset, const PreprocessRecipe& recipe, int64_t classes, const std::string& store_dir,
                                       const PreprocessToStoreOptions& options = {});
 

@@ -3,6 +3,7 @@
 // failed or interrupted write never leaves a half-written file where a good one is expected.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace repux {
 
@@ -18,8 +19,10 @@ void write_file_atomically(const std::string& destination, const std::string& by
 void close_checked(FILE* file, const std::string& destination);
 
 // Removes the temporary files that AtomicFiles of a killed process left in `directory` (their names
-// carry that process's id; files of a process still running are kept).
-void remove_abandoned_temporaries(const std::string& directory);
+// carry that process's id; files of a process still running are kept). With `destinations`, only the
+// temporaries of those file names (e.g. "case_1_image.npy"): what other writers sharing the folder,
+// on other machines, have under way is left alone.
+void remove_abandoned_temporaries(const std::string& directory, const std::vector<std::string>& destinations = {});
 
 // fsync of a file, or of a folder (its entries: a file renamed into it), so that what is there
 // survives a power cut; an error naming the path otherwise. What a peer is told is "stored" is
