@@ -49,8 +49,7 @@ run() {  # sync run_name -> "seconds_per_step gradient_wait_percent" from node 0
       --master-port "$port" -n 1 -- "${train[@]}" --grad-sync "$sync" -o "$out-$r" >"$out-$r.log" 2>&1 &
   done
   wait
-  sed -n "s|^it  *$((N - 1))/$N .* \([0-9.]*\) it/s .*gradient wait \([0-9]*\)%.*|\1 \2|p" "$out-0.log" |
-    awk '{ printf "%.2f %s\n", 1 / $1, $2 }'
+  sed -n "s|^it  *$((N - 1))/$N .* (\([0-9.]*\) s/it) .*gradient wait \([0-9]*\)%.*|\1 \2|p" "$out-0.log"
 }
 
 echo "full-size RepUX-Net, 64^3 crops, 1 crop per rank, 2 ranks in 2 namespaces, $T thread(s) each; steps 1-$((N - 1)) of $N"

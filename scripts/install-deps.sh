@@ -10,7 +10,7 @@ packages=(
   help2man python3-torch dpkg-dev
   libdcmtk-dev dcmtk plastimatch dcm2niix dicom3tools python3-nibabel python3-pydicom
   orthanc orthanc-dicomweb curl libcurl4-openssl-dev strace openssl libssl-dev
-  slurmctld slurmd slurm-client munge
+  slurmctld slurmd slurm-client munge chromium python3-pil
 )
 missing=()
 for p in "${packages[@]}"; do

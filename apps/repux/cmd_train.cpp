@@ -171,8 +171,11 @@ class ConsoleProgress : public TrainingObserver {
     }
     if (r.done % log_every_ != 0 && r.done != r.iterations) return;
     const std::string gradient_wait = ranks_ > 1 ? fmt::format("  gradient wait {:.0f}%", 100.0 * r.gradient_wait_fraction) : "";
-    say("it {:>6}/{}  loss {:.4f}  {:.2f} it/s  data wait {:.0f}%{}  ETA {:.0f} s\n", r.done, r.iterations, loss_sum_ / losses_,
-        r.iterations_per_second, 100.0 * r.data_wait_fraction, gradient_wait, (r.iterations - r.done) / std::max(1e-9, r.iterations_per_second));
+    // Slow steps (a full-size network on a CPU) also as seconds per step: "0.05 it/s" alone says little.
+    const std::string per_step = r.iterations_per_second < 1 ? fmt::format(" ({:.2f} s/it)", 1 / std::max(1e-9, r.iterations_per_second)) : "";
+    say("it {:>6}/{}  loss {:.4f}  {:.2f} it/s{}  data wait {:.0f}%{}  ETA {:.0f} s\n", r.done, r.iterations, loss_sum_ / losses_,
+        r.iterations_per_second, per_step, 100.0 * r.data_wait_fraction, gradient_wait,
+        (r.iterations - r.done) / std::max(1e-9, r.iterations_per_second));
     loss_sum_ = 0;
     losses_ = 0;
   }

@@ -11,7 +11,7 @@ void group_subcommands(CLI::App& app) {
       {"synth", "Workflow"},          {"check-dataset", "Workflow"},    {"plan", "Workflow"},
       {"preprocess", "Workflow"},     {"train", "Workflow"},            {"predict", "Workflow"},
       {"evaluate", "Workflow"},       {"cross-validate", "Workflow"},   {"postprocess", "Workflow"},
-      {"report", "Workflow"},         {"demo", "Workflow"},             {"stats", "Clinical use"},
+      {"report", "Workflow"},         {"view", "Workflow"},         {"demo", "Workflow"},             {"stats", "Clinical use"},
       {"convert", "Clinical use"},    {"serve", "Clinical use"},        {"pacs-segment", "Clinical use"},
       {"import", "Models and research"}, {"export", "Models and research"}, {"forward", "Models and research"},
       {"launch", "Models and research"}, {"erf", "Models and research"},    {"ablate", "Models and research"},

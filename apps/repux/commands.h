@@ -19,6 +19,7 @@ void add_erf_command(CLI::App& app);
 void add_ablate_command(CLI::App& app);
 void add_data_commands(CLI::App& app);
 void add_stats_command(CLI::App& app);
+void add_view_command(CLI::App& app);
 
 void add_completion_command(CLI::App& app);
 

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   repux::cli::add_evaluate_command(app);
   repux::cli::add_postprocess_command(app);
   repux::cli::add_stats_command(app);
+  repux::cli::add_view_command(app);
   repux::cli::add_convert_command(app);
 #ifdef REPUX_HAVE_DICOM
   repux::cli::add_serve_commands(app);  // the DICOM node needs DCMTK's dcmnet
