@@ -207,6 +207,23 @@ TEST(NnunetWorkflow, CheckPlanTrainFoldPredictAndEvaluate) {
   r = run_repux("evaluate --pred " + dir.file("pred") + " --gt " + root + "/labelsTs --classes 4 -o " + dir.file("test.json"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
 
+  // The run's report links each validation case to its viewer page; so does evaluate --report --images.
+  auto text = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string page = "validation/view/" + nnunet[0].val[0] + ".html";
+  EXPECT_TRUE(fs::exists(run + "/" + page)) << page;
+  EXPECT_NE(text(run + "/report.html").find("href='" + page + "'"), std::string::npos);
+  r = run_repux("evaluate --pred " + dir.file("pred") + " --gt " + root + "/labelsTs --classes 4 -o " + dir.file("test2.json") +
+                " --report " + dir.file("test.html") + " --images " + root + "/imagesTs");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir.file("test_view/phantom_005.html")));
+  EXPECT_TRUE(fs::exists(dir.file("test_view/niivue.umd.js")));
+  const std::string report = text(dir.file("test.html"));
+  EXPECT_NE(report.find("href='test_view/phantom_006.html'"), std::string::npos) << report;
+  EXPECT_NE(report.find("class='sortable'"), std::string::npos);
+
   // A case missing a channel is refused, named.
   fs::remove(root + "/imagesTs/phantom_006_0001.nii.gz");
   r = run_repux("predict -m " + run + "/last.repux -i " + root + "/imagesTs -o " + dir.file("pred2"));

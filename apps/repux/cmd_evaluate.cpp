@@ -1,13 +1,17 @@
 // `repux evaluate`: a folder of predictions against a folder of ground truths, Dice, HD95 and surface
 // Dice per case and class, written as summary.json and summary.csv. `repux cross-validate`: the folds'
 // validation predictions (RUN/fold_K/validation/) gathered into one folder and scored together, as
-// nnU-Net's cross-validation results are.
+// nnU-Net's cross-validation results are. `--report` adds an HTML page of the tables (sortable), each
+// case linked to a viewer page when `--images` gives the images.
 #include "commands.h"
 #include "options.h"
 
 #include "repux/data/dataset.h"
 #include "repux/error.h"
 #include "repux/eval/folder_evaluation.h"
+#include "repux/eval/html_report.h"
+#include "repux/eval/preview.h"
+#include "repux/eval/viewer_page.h"
 #include "repux/io/atomic_file.h"
 #include "repux/io/json_file.h"
 #include "repux/io/volume_file.h"
@@ -31,6 +35,7 @@ std::string metric_text(double v, int decimals) { return fixed_or(v, decimals, "
 struct EvaluateArgs {
   std::string prediction_dir, truth_dir, output;
   std::string dataset;  // --dataset: its dataset.json's labels (names, ignore, regions)
+  std::string report, images;  // --report page.html; --images: the cases' images, for viewer pages
   EvaluationOptions options;
 };
 
@@ -74,6 +79,40 @@ void print_summary(const EvaluationSummary& summary, const std::string& output) 
   fmt::print("{} case(s); summary written to {} (and .csv)\n", summary.cases.size(), output);
 }
 
+// The image of case NAME in the images folder: NAME itself or nnU-Net's NAME_0000 (first channel).
+std::string case_image(const std::string& images, const std::string& name) {
+  const std::string stem = volume_stem(name), suffix = volume_suffix(name);
+  for (const std::string& candidate : {stem + "_0000" + suffix, name}) {
+    if (fs::exists(fs::path(images) / candidate)) return (fs::path(images) / candidate).string();
+  }
+  fail("--images {}: no image for case {} (expected {}_0000{} or {})", images, name, stem, suffix, name);
+}
+
+// The page, and with --images one viewer page per case in REPORT_view/ (sharing NiiVue's bundle).
+void write_report(const EvaluateArgs& a, const EvaluationSummary& summary) {
+  ReportContents contents;
+  contents.summary = &summary;
+  if (!a.images.empty()) {
+    const fs::path folder = fs::path(a.report).parent_path() / (fs::path(a.report).stem().string() + "_view");
+    fs::create_directories(folder);
+    ViewerPageOptions options;
+    options.library_src = copy_niivue_bundle(folder.string());
+    std::vector<std::string> names{""};
+    names.insert(names.end(), summary.class_names.begin(), summary.class_names.end());
+    for (const CaseEvaluation& c : summary.cases) {
+      const Volume image = read_volume(case_image(a.images, c.name), allowing_channels());
+      const Volume prediction = read_label_volume((fs::path(a.prediction_dir) / c.name).string(), image.grid());
+      const Volume truth = read_label_volume((fs::path(a.truth_dir) / c.name).string(), image.grid());
+      const bool ct = choose_window(image).name.find("CT") != std::string::npos;
+      const std::string page = (folder / (volume_stem(c.name) + ".html")).string();
+      write_viewer_page({c.name, &image, &prediction, &truth, names, ct}, page, options);
+      contents.viewer_pages[c.name] = page;
+    }
+  }
+  write_html_report(a.report, contents);
+  fmt::print("report: {}{}\n", a.report, a.images.empty() ? "" : fmt::format(" ({} viewer pages)", contents.viewer_pages.size()));
+}
+
 void run_evaluate(EvaluateArgs a) {
   adopt_enclosing_dataset(a);
   if (!a.dataset.empty()) adopt_dataset_labels(a);
@@ -81,9 +120,12 @@ void run_evaluate(EvaluateArgs a) {
   // refused before it.
   if (const fs::path parent = fs::path(a.output).parent_path(); !parent.empty()) fs::create_directories(parent);
   ensure_writable(a.output);
+  if (!a.report.empty() && !ends_with(a.report, ".html")) fail("--report {}: expected an .html page", a.report);
+  if (!a.images.empty() && a.report.empty()) fail("--images {}: only used with --report (its viewer pages)", a.images);
   const auto summary = evaluate_folders(a.prediction_dir, a.truth_dir, a.options);
   write_evaluation(summary, a.output);
   print_summary(summary, a.output);
+  if (!a.report.empty()) write_report(a, summary);
 }
 
 struct CrossValidateArgs {
@@ -161,6 +203,8 @@ void add_evaluate_command(CLI::App& app) {
   e->add_option("--class-names", ea->options.class_names, "Class names, background first");
   e->add_option("-d,--dataset", ea->dataset,
                  "A dataset (folder or dataset.json) whose labels to score by: class names, the ignore label, regions (per region)");
+  e->add_option("--report", ea->report, "Also an HTML page of the tables (sortable), each case linked to its viewer page with --images");
+  e->add_option("--images", ea->images, "Folder of the cases' images (NAME or NAME_0000), for --report's viewer pages");
   e->add_option("--tolerance", ea->options.tolerance_mm, "Surface Dice tolerance in mm")->capture_default_str();
   e->callback([ea] { run_evaluate(*ea); });
 

@@ -258,7 +258,7 @@ void run_report(const ReportArgs& a) {
   PreviewOptions options = a.preview;
   if (options.title.empty()) options.title = fs::path(a.image).filename().string();
   const DisplayWindow used = write_preview(image, layers, png, options);
-  if (html) write_html_report(a.output, {png}, "", nullptr);
+  if (html) write_html_report(a.output, {{png}});
   fmt::print("wrote {} (window W{:g}/L{:g}: {})\n", html ? a.output + " and " + png : png, used.width, used.level, used.name);
 }
 
@@ -304,7 +304,8 @@ void run_demo(TrainArgs args, int64_t cases) {
   for (const auto& c : dataset.validation) {
     pngs.push_back((fs::path(o.output_dir) / validation_folder_name() / "overlays" / (case_identifier(c) + ".png")).string());
   }
-  write_html_report((out / "report.html").string(), pngs, (fs::path(o.output_dir) / RunLog::curves_name()).string(), &summary);
+  write_html_report((out / "report.html").string(), {pngs, (fs::path(o.output_dir) / RunLog::curves_name()).string(), &summary,
+                                                     validation_viewer_pages(o.output_dir, summary)});
   for (size_t k = 0; k < summary.class_names.size(); ++k) fmt::print("  {:<8} Dice {}\n", summary.class_names[k], summary.mean_per_class[k].dice);
   fmt::print("held-out mean Dice {:.4f} over {} cases; total {:.0f} s\nreport: {}\n", summary.mean.dice,
              dataset.validation.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),

@@ -22,7 +22,7 @@ while IFS= read -r line; do
   echo "+ ${words[*]}"
   "$repux" "${words[@]:1}" >"$work/out.log" 2>&1 || { cat "$work/out.log"; echo "README command failed: $line"; exit 1; }
 done <<<"$commands"
-for f in plan.json runs/fold_0/last.repux preds/synth_010.nii.gz test.json case.png; do
+for f in plan.json runs/fold_0/last.repux preds/synth_010.nii.gz test.json case.png case.html; do
   [ -e "$f" ] || { echo "the README's commands did not write $f"; exit 1; }
 done
 echo "the README's $count commands ran"
