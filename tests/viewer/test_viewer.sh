@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The viewer page in a real browser: `repux view` pages opened by headless Chromium (Debian's chromium,
-# WebGL2 through SwiftShader), with no network (a new network namespace where one can be made; the
+# WebGL2 through SwiftShader) driven over the DevTools protocol (chromium_page.py: waits for the page's
+# own "ready", at most 120 s), with no network (a new network namespace where one can be made; the
 # page's Content-Security-Policy forbids the network in any case). For each page: the page reports
-# "ready" and no JavaScript error; a screenshot is not blank; the legend's colours of the classes in
+# "ready" and no JavaScript exception, console error or refused load; a screenshot is not blank; the legend's colours of the classes in
 # the slices shown are on the canvas; for a prediction with its ground truth, both error colours are.
 # Exits 77 (ctest: skipped) with a message where Chromium is missing or cannot start.
 # Usage: test_viewer.sh REPUX_BINARY [SCREENSHOT_COPY.png]
@@ -17,12 +18,8 @@ die() { echo "FAIL: $*" >&2; exit 1; }
 
 offline=()
 if unshare -n true 2>/dev/null; then offline=(unshare -n); fi
-chrome() {  # chrome PAGE ARGS...: one headless run, no network, its own profile
-  local page=$1
-  shift
-  timeout 120 "${offline[@]}" "$browser" --headless=new --no-sandbox --disable-gpu-sandbox --use-angle=swiftshader \
-    --enable-unsafe-swiftshader --user-data-dir="$tmp/profile" --no-first-run --disable-extensions --hide-scrollbars \
-    --window-size=1400,900 --virtual-time-budget=30000 --enable-logging=stderr --v=0 "$@" "file://$page"
+open_page() {  # open_page NAME: the page in headless Chromium, no network; NAME.png, NAME.out (legend, errors)
+  "${offline[@]}" timeout 300 /usr/bin/python3 "$here/chromium_page.py" "$browser" "$tmp/$1.html" "$tmp/$1.png" 120 >"$tmp/$1.out" 2>&1
 }
 
 "$repux" synth -n 1 --seed 5 -o "$tmp/data" >/dev/null
@@ -34,25 +31,22 @@ read -r -a shown < <(/usr/bin/python3 "$here/make_cases.py" "$truth" "$tmp/predi
 "$repux" view -i "$image" -s "$tmp/prediction.nii.gz" -g "$truth" -o "$tmp/errors.html" --opacity 1 \
   --class-names background liver spleen kidney >/dev/null
 
-if ! chrome "$tmp/labels.html" --dump-dom >"$tmp/probe.html" 2>"$tmp/probe.log"; then
-  grep -q "data-state" "$tmp/probe.html" 2>/dev/null || { echo "SKIPPED: chromium does not start headless: $(tail -2 "$tmp/probe.log")"; exit 77; }
-fi
 for page in labels errors; do
-  chrome "$tmp/$page.html" --dump-dom >"$tmp/$page.dom" 2>"$tmp/$page.log" || die "$page: chromium failed: $(tail -3 "$tmp/$page.log")"
-  grep -q 'data-state="ready"' "$tmp/$page.dom" || die "$page: the page did not get ready: $(grep -o 'id="status">[^<]*' "$tmp/$page.dom")"
-  if grep -E "Uncaught|CONSOLE.*[Ee]rror|Refused to" "$tmp/$page.log"; then die "$page: JavaScript errors (above)"; fi
-  chrome "$tmp/$page.html" --screenshot="$tmp/$page.png" >/dev/null 2>"$tmp/$page.shot.log" || die "$page: no screenshot"
+  status=0
+  open_page "$page" || status=$?
+  if [ "$status" = 77 ]; then cat "$tmp/$page.out"; exit 77; fi
+  [ "$status" = 0 ] || die "$page: $(cat "$tmp/$page.out")"
 done
 # The legend's colours as the page drew them (rows in label order: classes 1.., then the error entries).
-mapfile -t legend < <(grep -o 'data-rgb="[0-9,]*"' "$tmp/labels.dom" | sed 's/data-rgb="\(.*\)"/\1/')
-[ "${#legend[@]}" -ge 3 ] || die "the legend has ${#legend[@]} rows, expected a row per class"
+mapfile -t legend < <(sed -n 's/^legend \([0-9,]*\) [0-9]* .*/\1/p' "$tmp/labels.out")
+[ "${#legend[@]}" -ge 3 ] || die "the legend has ${#legend[@]} class rows, expected one per class"
 colours=()
 for c in "${shown[@]}"; do colours+=("${legend[$((c - 1))]}"); done
 if [ $# -ge 2 ]; then cp "$tmp/errors.png" "$2"; fi
 /usr/bin/python3 "$here/check_screenshot.py" "$tmp/labels.png" 40 "${colours[@]}" || die "labels page: see above"
 # The error layer's colours, as the legend names them; the false positives (a 9-voxel block) must cover
 # more of the canvas than the false negatives (a 3-voxel block): swapped colours fail.
-legend_colour() { grep -o "data-rgb=\"[0-9,]*\"[^<]*<span[^>]*></span> *$1" "$tmp/errors.dom" | sed 's/data-rgb="\([0-9,]*\)".*/\1/'; }
+legend_colour() { sed -n "s/^legend \([0-9,]*\) $1\$/\1/p" "$tmp/errors.out"; }
 fp=$(legend_colour "false positive") fn=$(legend_colour "false negative")
 [ -n "$fp" ] && [ -n "$fn" ] || die "the errors page's legend does not name false positives and false negatives"
 /usr/bin/python3 "$here/check_screenshot.py" "$tmp/errors.png" 20 --more "$fp" "$fn" || die "errors page: see above"
