@@ -23,6 +23,7 @@ done
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 expect_file repux usr/bin/repux
 expect_file repux usr/share/man/man1/repux.1.gz
+expect_file repux usr/share/repux/niivue/niivue.umd.js
 for layer in core io ops nn dist data eval model infer train experiment net; do
   expect_file librepux-dev "usr/lib/$multiarch/librepux_$layer.a"
 done
@@ -55,5 +56,10 @@ grep -q "^repux [0-9]" "$work/version.txt" || { echo "FAIL: repux --version"; ex
 zcat "$root/usr/share/man/man1/repux.1.gz" >"$work/repux.1"
 grep -q '^\.TH REPUX "1"' "$work/repux.1" || { echo "FAIL: the man page has no .TH REPUX 1 header"; exit 1; }
 grep -q '^\.SS predict' "$work/repux.1" || { echo "FAIL: the man page lacks the predict subcommand"; exit 1; }
+# The installed program finds the viewer's NiiVue bundle it was installed with (bin/../share/repux).
+"$root/usr/bin/repux" synth -n 1 -o "$work/data" >/dev/null
+env -u REPUX_NIIVUE "$root/usr/bin/repux" view -i "$(ls "$work"/data/imagesTr/*.nii.gz)" -o "$work/view.html" >/dev/null ||
+  { echo "FAIL: the installed repux view"; exit 1; }
+grep -q "niivue.Niivue" "$work/view.html" || { echo "FAIL: the installed repux's page lacks NiiVue"; exit 1; }
 ls -l "$work"/out/*.deb | awk '{print $5, $9}' | sed "s|$work/out/||"
 echo "PASS"
