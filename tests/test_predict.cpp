@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <filesystem>
 #include <set>
 
@@ -56,6 +58,33 @@ TEST(Predict, OutputHasTheInputGeometryAndAnIntegerType) {
   EXPECT_EQ(out.sample_type, SampleType::UInt8);
   EXPECT_LE(out.data.max().item<double>(), 3.0);
   EXPECT_NE(out.description.find("1=liver"), std::string::npos) << out.description;
+}
+
+// --timings: the stages of one case, each measured (none negative: stitching is the sliding window's
+// time less the network's), the network's non-zero, together no more than the case's own time.
+TEST(Predict, TimingsAccountForTheStagesOfACase) {
+  repux::test::TempDir dir;
+  const std::string model = write_tiny_model(dir);
+  SynthOptions so;
+  so.min_size = 30;
+  so.max_size = 44;
+  write_nifti(make_synthetic_case(7, so).image, dir.file("ct.nii.gz"));
+  const auto r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("ct.nii.gz") + " -o " + dir.file("seg.nii.gz") + " --timings");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  double total = 0, read = 0, pre = 0, network = 0, stitching = 0, post = 0, write = 0;
+  const auto case_line = r.output.find(" -> ");
+  ASSERT_NE(case_line, std::string::npos) << r.output;
+  ASSERT_EQ(std::sscanf(r.output.c_str() + r.output.find('(', case_line), "(%lf s,", &total), 1) << r.output;
+  const auto line = r.output.find("  read ");
+  ASSERT_NE(line, std::string::npos) << r.output;
+  ASSERT_EQ(std::sscanf(r.output.c_str() + line,
+                        "  read %lf s, preprocess %lf s, network %lf s, stitching and restoring %lf s, post-processing %lf s, write %lf s",
+                        &read, &pre, &network, &stitching, &post, &write),
+            6)
+      << r.output;
+  for (double t : {read, pre, network, stitching, post, write}) EXPECT_GE(t, 0) << r.output;
+  EXPECT_GT(network, 0) << r.output;
+  EXPECT_LE(read + pre + network + stitching + post + write, total + 0.06) << r.output;  // the total is printed to 0.1 s
 }
 
 TEST(Predict, BadInputsFailCleanlyAndOtherCasesStillRun) {

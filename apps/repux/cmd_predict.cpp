@@ -45,6 +45,7 @@ struct PredictArgs {
   Stitching stitching = Stitching::Slabs;
   bool save_probabilities = false, overwrite = false, no_postprocess = false;
   bool format_given = false;  // --format: a folder of DICOM studies is written as .dcm files
+  bool timings = false;       // --timings: where each case's time went
   std::vector<std::string> classes_subset;
 };
 
@@ -149,15 +150,25 @@ void run_predict(const PredictArgs& a) {
       continue;
     }
     try {
-      const auto t0 = std::chrono::steady_clock::now();
+      using Clock = std::chrono::steady_clock;
+      auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+      const auto t0 = Clock::now();
       const Volume image = job.more_channels.empty() ? read_volume(job.input, a.reading) : read_case_image({job.input, "", job.more_channels});
+      const double read_seconds = since(t0);
       Prediction p = predict_volume(models, image, o);
+      const auto t_write = Clock::now();
       if (reference) attach_dicom_reference(p.labels, *reference, job.input, a.reference);
       const auto written = write_prediction_outputs(image, p.labels, outputs_of(a, job.output));
       if (a.save_probabilities) write_volume(p.probabilities, probabilities_path(job.output));
-      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      const double write_seconds = since(t_write);
+      seconds.push_back(since(t0));
       fmt::print("[{}/{}] {} -> {} ({:.1f} s, {} window(s) of {})\n", i + 1, jobs.size(), job.input, fmt::join(written, ", "), seconds.back(),
                  p.windows, fmt::join(p.window, "x"));
+      if (a.timings) {
+        const PredictionTimes& t = p.times;
+        fmt::print("  read {:.2f} s, preprocess {:.2f} s, network {:.2f} s, stitching and restoring {:.2f} s, post-processing {:.2f} s, "
+                   "write {:.2f} s\n", read_seconds, t.preprocess, t.network, t.stitching, t.postprocess, write_seconds);
+      }
     } catch (const std::exception& e) {
       if (!folder) throw;  // one volume: its error is the command's, one line
       failed.push_back(job.input);
@@ -229,6 +240,8 @@ void add_predict_command(CLI::App& app) {
   p->add_flag("--no-postprocess", pa->no_postprocess, "Leave out the model's post-processing (repux postprocess --determine)");
   p->add_option("--shard", pa->shard, shard_help("the folder's cases"));
   p->add_flag("--overwrite", pa->overwrite, "Predict a folder's cases again even when their output exists");
+  p->add_flag("--timings", pa->timings, "Also print where each case's time went: read, preprocess, network, stitching and restoring, "
+                                        "post-processing, write");
   p->callback([pa, format] {
     pa->format_given = format->count() > 0;
     run_predict(*pa);

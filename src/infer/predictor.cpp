@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <chrono>
 
 namespace repux {
 
@@ -173,6 +174,9 @@ void keep_only(Volume& labels, const std::vector<int64_t>& values) {
 
 // A multi-part model: each part on its own (only those with a wanted class), its foreground labels
 // moved after the previous parts' classes and painted over the map, part after part.
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
 Prediction predict_parts(LoadedModel& model, const Volume& image, const PredictOptions& options) {
   if (options.keep_probabilities) fail("probabilities of a multi-part model are not written (each part has its own classes); leave out --save-probabilities");
   const auto wanted = subset_values(model.info.plan, options.classes_subset);
@@ -190,6 +194,7 @@ Prediction predict_parts(LoadedModel& model, const Volume& image, const PredictO
       out.labels.data = torch::where(fg, p.labels.data + static_cast<double>(offset), out.labels.data);
       out.windows += p.windows;
       out.window = p.window;
+      out.times += p.times;
     }
     offset += foreground;
   }
@@ -201,6 +206,14 @@ Prediction predict_parts(LoadedModel& model, const Volume& image, const PredictO
 }
 
 }  // namespace
+
+PredictionTimes& PredictionTimes::operator+=(const PredictionTimes& o) {
+  preprocess += o.preprocess;
+  network += o.network;
+  stitching += o.stitching;
+  postprocess += o.postprocess;
+  return *this;
+}
 
 Prediction predict_volume(LoadedModel& model, const Volume& image, const PredictOptions& options) {
   if (!model.parts.empty()) return predict_parts(model, image, options);
@@ -216,23 +229,29 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
     fail("the image has {} channel(s) but the model expects {}", image.channels(), plan.network.in_channels);
   }
   const InferenceSettings settings = predict_settings(plan, options);
+  Prediction out;
+  const auto t_start = Clock::now();
   const PreparedCase prepared = preprocess(image, plan.preprocessing);
+  out.times.preprocess = seconds_since(t_start);
+  double& network_seconds = out.times.network;
   torch::NoGradGuard no_grad;
   for (auto& m : models) m.net->eval();
   // Every model on the same windows (in the network's axes), their logits side by side along the channels.
   const auto [to_network, to_volume] = window_permutations(plan.network_axes);
   const WindowPredictor net = [&, to_network = to_network, to_volume = to_volume](const torch::Tensor& x) {
+    const auto t0 = Clock::now();
     AutocastScope amp(options.compute_device.type(), options.precision);
     const auto input = to_network.empty() ? x : x.permute(to_network).contiguous();
     std::vector<torch::Tensor> logits;
     for (auto& m : models) logits.push_back(m.net->forward(input).to(torch::kFloat32));
     const auto all = logits.size() == 1 ? logits[0] : torch::cat(logits, 1);
-    return to_volume.empty() ? all : all.permute(to_volume).contiguous();
+    auto result = to_volume.empty() ? all : all.permute(to_volume).contiguous();
+    network_seconds += seconds_since(t0);
+    return result;
   };
   const auto& trace = prepared.trace;
   const int64_t count = static_cast<int64_t>(models.size());
   const auto input = prepared.image.unsqueeze(0);
-  Prediction out;
   const std::array<int64_t, 3> size{input.size(2), input.size(3), input.size(4)};
   out.window = fitted_window(size, settings);
   out.windows = window_count(size, out.window, settings.overlap);
@@ -242,17 +261,22 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
     return options.postprocess && !plan.postprocessing.empty() ? apply_postprocessing(labels, plan.postprocessing) : labels;
   };
   const bool as_nnunet = plan.preprocessing.pipeline == Pipeline::NnUNet;
-  if (options.stitching == Stitching::Whole || as_nnunet) {
-    RasResult r = as_nnunet ? predict_as_nnunet(input, trace, plan, count, net, settings, options)
-                            : predict_whole(input, trace, plan, count, net, settings, options);
+  const bool whole = options.stitching == Stitching::Whole || as_nnunet;
+  const auto t_windows = Clock::now();
+  RasResult r = as_nnunet ? predict_as_nnunet(input, trace, plan, count, net, settings, options)
+                : whole   ? predict_whole(input, trace, plan, count, net, settings, options)
+                          : predict_in_slabs(input, trace, plan, count, net, settings, options);
+  out.times.stitching = seconds_since(t_windows) - out.times.network;
+  const auto t_post = Clock::now();
+  if (whole) {
     out.labels = label_volume(postprocessed(r.labels), image, plan);
     if (r.probabilities.defined()) out.probabilities.data = r.probabilities;
   } else {
-    RasResult r = predict_in_slabs(input, trace, plan, count, net, settings, options);
     out.labels = label_volume(undo_reorientation(postprocessed(r.labels), trace.orientation), image, plan);
     if (r.probabilities.defined()) out.probabilities.data = undo_reorientation(r.probabilities, trace.orientation);
   }
   if (!options.classes_subset.empty()) keep_only(out.labels, subset_values(plan, options.classes_subset));
+  out.times.postprocess = seconds_since(t_post);
   if (options.keep_probabilities) {
     out.probabilities.affine = image.affine.clone();
     out.probabilities.format_details = image.format_details;

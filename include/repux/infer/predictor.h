@@ -39,11 +39,22 @@ struct PredictOptions {
   std::vector<std::string> classes_subset;
 };
 
+// Where a prediction's time went, in seconds: preprocessing (reorientation, crop, resampling,
+// normalisation), the network's forward passes, the rest of the sliding window (stitching the windows,
+// restoring the probabilities to the image's grid, argmax), and post-processing with the labels' return
+// to the image's geometry. On CUDA the split between network and stitching is approximate: kernels run
+// asynchronously and are waited for wherever their results are first read.
+struct PredictionTimes {
+  double preprocess = 0, network = 0, stitching = 0, postprocess = 0;
+  PredictionTimes& operator+=(const PredictionTimes& o);
+};
+
 struct Prediction {
   Volume labels;         // integer labels, input geometry
   Volume probabilities;  // [K, D, H, W] float32, when asked for
   std::array<int64_t, 3> window{};  // the windows the network ran on (fitted_window) and their number
   int64_t windows = 0;
+  PredictionTimes times;
 };
 
 // The inference settings predict uses for `plan`: the plan's, overlaid with options.overrides.
