@@ -45,6 +45,18 @@ inline std::string plastimatch_series(const TempDir& dir, const std::string& nam
   return series;
 }
 
+// An empty uint8 label map on a series' grid (its geometry and DICOM details, for a SEG that references
+// it), with these label names; tests fill boxes of labels in.
+inline Volume empty_labels_on(const Volume& image, std::vector<std::string> names) {
+  Volume labels;
+  labels.data = torch::zeros_like(image.data);
+  labels.affine = image.affine.clone();
+  labels.format_details = image.format_details;
+  labels.label_names = std::move(names);
+  labels.sample_type = SampleType::UInt8;
+  return labels;
+}
+
 inline std::string error_of_reading(const std::string& path, VolumeReadOptions options = {}) {
   return error_of([&] { read_volume(path, options); });
 }

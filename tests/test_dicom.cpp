@@ -9,6 +9,7 @@
 #include "repux/io/volume_file.h"
 #include "dicom_tools.h"
 #include "tiny_model.h"
+#include "viewer_page_reading.h"
 
 #include <gtest/gtest.h>
 
@@ -242,18 +243,38 @@ TEST(DicomSeries, BadSeriesGiveOneLineErrors) {
 }
 
 // A label map of a series, written as a SEG: valid by dciodvfy, references the series, reads back.
+// `repux view` of a DICOM series (plastimatch's) and a SEG on it: the page holds the series as repux
+// reads it (voxels and world geometry) and the SEG on the series' grid, and names the classes by the
+// SEG's segment labels.
+TEST(DicomSeg, ViewerPageOfASeriesAndItsSegHoldsWhatRepuxReads) {
+  TempDir dir;
+  const std::string series = plastimatch_series(dir, "ct", oblique_affine(10, {0.9, 0.9, 2.5}, {4, -2, 7}), {20, 18, 6});
+  const Volume image = read_volume(series);
+  Volume labels = repux::test::empty_labels_on(image, {"background", "liver", "spleen"});
+  labels.data.slice(0, 3, 10).slice(1, 2, 8).slice(2, 1, 4).fill_(1);
+  labels.data.slice(0, 12, 18).slice(1, 9, 16).slice(2, 2, 5).fill_(2);
+  write_volume(labels, dir.file("seg.dcm"));
+  const auto r = repux::test::run_repux("view -i " + series + " -s " + dir.file("seg.dcm") + " -o " + dir.file("page.html"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto view = repux::test::page_view(dir.file("page.html"));
+  ASSERT_EQ(view["layers"].size(), 2u);
+  const Volume shown_image = repux::test::page_layer(view, 0, dir.file("image.nii.gz"));
+  const Volume shown_labels = repux::test::page_layer(view, 1, dir.file("labels.nii.gz"));
+  EXPECT_TRUE(torch::equal(shown_image.data.to(torch::kFloat64), image.data.to(torch::kFloat64)));
+  EXPECT_TRUE(torch::allclose(shown_image.affine, image.affine, 0, 1e-4)) << shown_image.affine << image.affine;
+  EXPECT_TRUE(torch::equal(shown_labels.data.to(torch::kInt64), labels.data.to(torch::kInt64)));
+  EXPECT_EQ(view["classes"][0]["name"], "liver");
+  EXPECT_EQ(view["classes"][1]["name"], "spleen");
+  EXPECT_TRUE(view["ct"].get<bool>());
+}
+
 TEST(DicomSeg, PassesDciodvfyReferencesItsSeriesAndReadsBack) {
   TempDir dir;
   const std::string series = plastimatch_series(dir, "ct", oblique_affine(15, {0.8, 0.8, 2.0}, {5, -3, 10}), {24, 20, 8});
   const Volume image = read_volume(series);
-  Volume labels;
-  labels.data = torch::zeros_like(image.data);
+  Volume labels = repux::test::empty_labels_on(image, {"background", "liver", "spleen", "tumour"});
   labels.data.slice(0, 4, 12).slice(1, 3, 9).slice(2, 2, 5).fill_(1);    // liver, slices 2-4
   labels.data.slice(0, 14, 20).slice(1, 10, 18).slice(2, 3, 7).fill_(3);  // tumour, slices 3-6; no spleen at all
-  labels.affine = image.affine.clone();
-  labels.format_details = image.format_details;
-  labels.label_names = {"background", "liver", "spleen", "tumour"};
-  labels.sample_type = SampleType::UInt8;
   const std::string seg = dir.file("seg.dcm");
   write_volume(labels, seg);
 

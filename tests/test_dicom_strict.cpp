@@ -65,14 +65,9 @@ void expect_each_change_refused(const TempDir& dir, const std::string& good, con
 // A SEG written by repux for a plastimatch series: two segments on slices 1-3 of 6.
 std::string written_seg(const TempDir& dir, const std::string& series) {
   const Volume image = read_volume(series);
-  Volume labels;
-  labels.data = torch::zeros_like(image.data);
+  Volume labels = repux::test::empty_labels_on(image, {"background", "liver", "spleen"});
   labels.data.slice(0, 1, 4).slice(1, 1, 4).slice(2, 1, 3).fill_(1);
   labels.data.slice(0, 5, 7).slice(1, 5, 7).slice(2, 2, 4).fill_(2);
-  labels.affine = image.affine.clone();
-  labels.format_details = image.format_details;
-  labels.label_names = {"background", "liver", "spleen"};
-  labels.sample_type = SampleType::UInt8;
   const std::string seg = dir.file("seg.dcm");
   write_volume(labels, seg);
   return seg;

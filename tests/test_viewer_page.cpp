@@ -4,6 +4,7 @@
 #include "repux/eval/viewer_page.h"
 #include "repux/io/nifti.h"
 #include "test_util.h"
+#include "viewer_page_reading.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -23,36 +24,6 @@ Volume labels_of(const torch::Tensor& data) {
   v.affine[0][3] = -20.0;
   v.sample_type = SampleType::UInt8;
   return v;
-}
-
-std::string decode_base64(const std::string& text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-  };
-  std::string out;
-  int bits = 0, buffer = 0;
-  for (char c : text) {
-    if (value(c) < 0) break;  // '=' padding
-    buffer = (buffer << 6) | value(c);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  return out;
-}
-
-// window.REPUX_VIEW of a page.
-nlohmann::json page_view(const std::string& path) {
-  std::ifstream in(path);
-  const std::string html((std::istreambuf_iterator<char>(in)), {});
-  const std::string marker = "window.REPUX_VIEW = ";
-  const size_t begin = html.find(marker) + marker.size(), end = html.find(";</script>", begin);
-  return nlohmann::json::parse(html.substr(begin, end - begin));
 }
 
 }  // namespace
@@ -105,13 +76,12 @@ TEST(ViewerPage, EmbedsTheVolumesAsGivenAndNamesThatCannotCloseTheScript) {
   EXPECT_EQ(text.find("</script><script>alert"), std::string::npos) << "a class name closed the page's script";
   EXPECT_NE(text.find("default-src 'none'"), std::string::npos);
 
-  const nlohmann::json view = page_view(page);
+  const nlohmann::json view = test::page_view(page);
   ASSERT_EQ(view["layers"].size(), 4u);  // image, truth, prediction, errors
   const Volume expected[] = {image, truth, prediction, error_map(prediction, truth)};
   for (size_t k = 0; k < 4; ++k) {
     const std::string file = dir.file("layer" + std::to_string(k) + ".nii.gz");
-    std::ofstream(file, std::ios::binary) << decode_base64(view["layers"][k]["base64"].get<std::string>());
-    const Volume back = read_nifti(file);
+    const Volume back = test::page_layer(view, k, file);
     EXPECT_TRUE(torch::equal(back.data.to(torch::kFloat64), expected[k].data.to(torch::kFloat64))) << view["layers"][k]["kind"];
     EXPECT_TRUE(torch::allclose(back.affine, expected[k].affine)) << view["layers"][k]["kind"];
   }
