@@ -67,7 +67,7 @@ TEST(ViewerPage, EmbedsTheVolumesAsGivenAndNamesThatCannotCloseTheScript) {
   image.affine = labels_of(torch::zeros({1})).affine;
   const Volume prediction = labels_of((torch::arange(9 * 8 * 7) % 3).reshape({9, 8, 7}));
   const Volume truth = labels_of((torch::arange(9 * 8 * 7) % 2).reshape({9, 8, 7}));
-  ViewerInput in{"case 1", &image, &prediction, &truth, {"background", "liver", "</script><script>alert(1)//"}, true};
+  ViewerInput in{"case 1", &image, &prediction, &truth, {"background", "liver", "</script><script>alert(1)//"}};
   const std::string page = dir.file("page.html");
   write_viewer_page(in, page);
 

@@ -10,7 +10,6 @@
 #include "repux/error.h"
 #include "repux/eval/folder_evaluation.h"
 #include "repux/eval/html_report.h"
-#include "repux/eval/preview.h"
 #include "repux/eval/viewer_page.h"
 #include "repux/io/atomic_file.h"
 #include "repux/io/json_file.h"
@@ -103,9 +102,8 @@ void write_report(const EvaluateArgs& a, const EvaluationSummary& summary) {
       const Volume image = read_volume(case_image(a.images, c.name), allowing_channels());
       const Volume prediction = read_label_volume((fs::path(a.prediction_dir) / c.name).string(), image.grid());
       const Volume truth = read_label_volume((fs::path(a.truth_dir) / c.name).string(), image.grid());
-      const bool ct = choose_window(image).name.find("CT") != std::string::npos;
       const std::string page = (folder / (volume_stem(c.name) + ".html")).string();
-      write_viewer_page({c.name, &image, &prediction, &truth, names, ct}, page, options);
+      write_viewer_page({c.name, &image, &prediction, &truth, names}, page, options);
       contents.viewer_pages[c.name] = page;
     }
   }

@@ -4,7 +4,6 @@
 #include "commands.h"
 #include "options.h"
 
-#include "repux/eval/preview.h"
 #include "repux/eval/viewer_page.h"
 #include "repux/io/atomic_file.h"
 #include "repux/io/paths.h"
@@ -42,7 +41,6 @@ void run_view(const ViewArgs& a) {
   in.truth = truth ? &*truth : nullptr;
   in.class_names = a.class_names;
   if (in.class_names.empty() && !a.model.empty()) in.class_names = load_model(a.model).info.plan.class_names;
-  in.ct = choose_window(image).name.find("CT") != std::string::npos;
   ViewerPageOptions options;
   options.label_opacity = a.opacity;
   write_viewer_page(in, a.output, options);

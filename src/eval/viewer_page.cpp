@@ -1,6 +1,7 @@
 #include "repux/eval/viewer_page.h"
 
 #include "repux/error.h"
+#include "repux/eval/preview.h"
 #include "repux/io/atomic_file.h"
 #include "repux/io/nifti.h"
 
@@ -107,7 +108,7 @@ nlohmann::json page_data(const ViewerInput& in, const ViewerPageOptions& options
   if (in.prediction) add("prediction", "prediction", *in.prediction, true);
   if (in.prediction && in.truth) add("errors", "errors", error_map(*in.prediction, *in.truth), true);
   return {{"title", in.title},
-          {"ct", in.ct},
+          {"ct", choose_window(*in.image).name.find("CT") != std::string::npos},
           {"opacity", options.label_opacity},
           {"classes", classes_json(in)},
           {"centre", labelled_centre(in)},

@@ -63,8 +63,7 @@ EvaluationSummary validate_final_model(const std::vector<CaseFiles>& cases, cons
     if (library) {
       ViewerPageOptions page;
       page.library_src = *library;
-      const bool ct = choose_window(image).name.find("CT") != std::string::npos;
-      write_viewer_page({id, &image, &p.labels, &truth, o.class_names, ct}, (folder / "view" / page_name(id + ".nii.gz")).string(), page);
+      write_viewer_page({id, &image, &p.labels, &truth, o.class_names}, (folder / "view" / page_name(id + ".nii.gz")).string(), page);
     }
     pairs.push_back({id + ".nii.gz", prediction, c.label});
   }

@@ -2,7 +2,8 @@
 // The interactive viewer: one HTML page on NiiVue (the WebGL2 viewer for NIfTI) that shows an image with
 // its label maps: axial, coronal and sagittal slices and a 3-D render, scrolling and crosshair, a legend
 // of the classes in the model's names and colours (label_colour, as the previews, SEG and RTSTRUCT), per
-// class visibility and opacity, per layer visibility and opacity, CT window presets, and, for a
+// class visibility and opacity, per layer visibility and opacity, CT window presets (for an image that
+// choose_window, preview.h, takes for a CT), and, for a
 // prediction with its ground truth, an error layer: false positives (predicted foreground where the
 // truth has another label) and false negatives (truth foreground predicted as background) in two colours.
 //
@@ -32,7 +33,6 @@ struct ViewerInput {
   const Volume* prediction = nullptr;  // label maps on the image's grid; either may be null
   const Volume* truth = nullptr;
   std::vector<std::string> class_names;  // background first; empty: the label maps' names, else "label N"
-  bool ct = false;                       // offers the CT window presets (abdomen, lung, bone, brain)
 };
 
 struct ViewerPageOptions {
