@@ -23,24 +23,34 @@
 
 namespace {
 
-// The decoder's 3x3x3 convolution shapes of the full-size network (feature size 48) for a size^3
-// window: Winograd against LibTorch (oneDNN), each on its own.
+// Every 3x3x3 convolution shape of the full-size network (feature size 48, hidden 768) for a size^3
+// window, with how many layers have it: LibTorch (oneDNN), Winograd F(2,3) and F(4,3), each on its own,
+// and which the network uses.
 void print_dense_conv_table(int64_t size, int64_t repeats) {
   struct Shape {
-    int64_t in, out, divisor;
+    int64_t in, out, divisor, layers;
   };
-  const Shape shapes[] = {{96, 48, 1}, {48, 48, 1}, {192, 96, 2}, {96, 96, 2}, {384, 192, 4}, {192, 192, 4}, {768, 384, 8}};
+  const Shape shapes[] = {{1, 48, 1, 1},    {48, 48, 1, 4},     {96, 48, 1, 1},     {48, 96, 2, 1},   {96, 96, 2, 2},
+                          {192, 96, 2, 1},  {96, 192, 4, 1},    {192, 192, 4, 2},   {384, 192, 4, 1}, {192, 384, 8, 1},
+                          {384, 384, 8, 2}, {768, 384, 8, 1},   {384, 768, 16, 1},  {768, 768, 16, 1}};
   const torch::Device cpu("cpu");
   torch::NoGradGuard no_grad;
+  fmt::print("3x3x3 convolution shapes of the full-size network, 1 x {}^3 window (seconds per layer)\n", size);
   for (const Shape& s : shapes) {
     const int64_t n = size / s.divisor;
     const auto x = torch::randn({1, s.in, n, n, n});
     const auto w = torch::randn({s.out, s.in, 3, 3, 3});
-    const auto weight = repux::winograd_weight(w);
+    const auto f2 = repux::winograd_weight(w, 2), f4 = repux::winograd_weight(w, 4);
     const auto libtorch = repux::bench::measure([&] { torch::conv3d(x, w, {}, 1, 1); }, static_cast<int>(repeats), cpu);
-    const auto winograd = repux::bench::measure([&] { repux::winograd_conv3d(x, weight); }, static_cast<int>(repeats), cpu);
-    fmt::print("conv3x3x3 {:>3} -> {:>3} at {}^3: LibTorch {:.4f} s, Winograd {:.4f} s: {:.2f}x{}\n", s.in, s.out, n, libtorch.wall,
-               winograd.wall, libtorch.wall / winograd.wall, repux::winograd_conv3d_pays(x, w) ? " (used)" : "");
+    const auto winograd2 = repux::bench::measure([&] { repux::winograd_conv3d(x, f2); }, static_cast<int>(repeats), cpu);
+    const auto winograd4 = repux::bench::measure([&] { repux::winograd_conv3d(x, f4); }, static_cast<int>(repeats), cpu);
+    const int used = repux::winograd_conv3d_tile(x, w);
+    const double chosen = used == 4 ? winograd4.wall : used == 2 ? winograd2.wall : libtorch.wall;
+    fmt::print("conv3x3x3 {:>3} -> {:>3} at {:>2}^3 (x{}): LibTorch {:.4f}, F(2,3) {:.4f} ({:.2f}x), F(4,3) {:.4f} ({:.2f}x); "
+               "used {} ({:.2f}x)\n",
+               s.in, s.out, n, s.layers, libtorch.wall, winograd2.wall, libtorch.wall / winograd2.wall, winograd4.wall,
+               libtorch.wall / winograd4.wall, used == 0 ? std::string("LibTorch") : fmt::format("F({},3)", used),
+               libtorch.wall / chosen);
   }
 }
 
@@ -51,14 +61,14 @@ int main(int argc, char** argv) {
   repux::LkSaveMode save_mode = repux::LkSaveMode::Auto;
   std::string trace;  // a chrome://tracing file of one forward pass (LibTorch's profiler)
   int64_t size = 64, batch = 2, repeats = 3;
-  bool skip_train = false, conv_table = false;
+  bool skip_train = false, conv_table = false, conv_table_only = false;
   auto usage = [&] {
     fmt::print("usage: {} [--device cpu|cuda] [--arch repuxnet|uxnet] [--impl auto|fft|direct] [--size 64] [--batch 2] [--repeats 3] "
-               "[--precision fp32|bf16] [--save auto|spectra|inputs] [--skip-train 1] [--trace forward.json] [--conv-table 1]\n"
+               "[--precision fp32|bf16] [--save auto|spectra|inputs] [--skip-train 1] [--trace forward.json] [--conv-table 1|only]\n"
                "Times the forward pass (1 x size^3, deployed) and an AdamW training step (batch x size^3): median wall time, "
                "system time and minor page faults per run. On a CPU the forward pass is timed again with LibTorch's 3x3x3 "
                "convolutions instead of Winograd's; --conv-table 1 first times the two on each of the decoder's "
-               "convolution shapes at this size.\n", argv[0]);
+               "convolution shapes at this size (only: and nothing else).\n", argv[0]);
   };
   if (repux::bench::wants_usage(argc, argv)) {
     usage();
@@ -74,7 +84,7 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::atol(v.c_str());
     else if (a == "--skip-train") skip_train = v == "1";
     else if (a == "--trace") trace = v;
-    else if (a == "--conv-table") conv_table = v == "1";
+    else if (a == "--conv-table") conv_table = v == "1" || v == "only", conv_table_only = v == "only";
     else if (a == "--precision") precision_name = v;
     else if (a == "--save") save_mode = repux::enum_from_name<repux::LkSaveMode>(v);
     else {
@@ -93,6 +103,7 @@ int main(int argc, char** argv) {
   };
   torch::manual_seed(0);
   if (conv_table && device.is_cpu()) print_dense_conv_table(size, repeats);
+  if (conv_table_only) return 0;
   repux::NetworkConfig config;
   config.arch = arch;
   config.out_channels = 14;

@@ -23,14 +23,15 @@ ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bia
 
 torch::Tensor ConvHolderImpl::forward(const torch::Tensor& x) {
   if (!conv) return transposed_conv(x);
-  if (stride_ == 1 && winograd_enabled() && winograd_conv3d_pays(x, conv->weight, conv->bias)) return winograd_conv3d(x, winograd_weight_now(), conv->bias);
+  const int tile = stride_ == 1 && winograd_enabled() ? winograd_conv3d_tile(x, conv->weight, conv->bias) : 0;
+  if (tile != 0) return winograd_conv3d(x, winograd_weight_now(tile), conv->bias);
   return conv(x);
 }
 
-const WinogradWeight& ConvHolderImpl::winograd_weight_now() {
+const WinogradWeight& ConvHolderImpl::winograd_weight_now(int tile) {
   const auto& weight = conv->weight;
-  if (winograd_source_ != weight.data_ptr() || winograd_version_ != weight._version()) {
-    winograd_ = winograd_weight(weight);
+  if (winograd_source_ != weight.data_ptr() || winograd_version_ != weight._version() || winograd_.tile != tile) {
+    winograd_ = winograd_weight(weight, tile);
     winograd_source_ = weight.data_ptr();
     winograd_version_ = weight._version();
   }

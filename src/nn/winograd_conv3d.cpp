@@ -1,6 +1,7 @@
 #include "repux/nn/winograd_conv3d.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,216 +18,289 @@
 namespace repux {
 namespace {
 
-// F(2,3): an output tile of 2 from an input tile of 4, per axis. A transformed tile has 4^3 = 64
-// positions p = 16 i + 4 j + k (i along z, j along y, k along x).
-constexpr int64_t kPositions = 64;
-// Tiles transformed and multiplied together: 16 consecutive tiles along x (two AVX2 vectors), so that a
-// block's transformed input (64 x C x 16 floats) stays in the core's cache between the transform, the
-// products and the output transform. That fused order is what makes Winograd pay on a CPU whose memory
-// is slow: done layer-wide, the 8x larger transformed input went to memory and back, and lost to oneDNN.
-constexpr int64_t kBlock = 16;
-// Rows of the product computed at once by the kernel (6 x 16 accumulators: 12 AVX2 registers).
-constexpr int64_t kRows = 6;
+// Winograd's minimal filtering F(M,3) along one axis: an output run of M from an input run of T = M + 2
+// (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016). bt: B^T d (T -> T),
+// at: A^T m (T -> M), g: G (T x 3), the weight transform, applied in float64.
+template <int M>
+struct Minimal;
 
-// B^T along one axis, in place: (d0 - d2, d1 + d2, d2 - d1, d1 - d3), for the block's tiles.
-inline void input_transform_4(float* r0, float* r1, float* r2, float* r3) {
-  for (int64_t m = 0; m < kBlock; ++m) {
-    const float d0 = r0[m], d1 = r1[m], d2 = r2[m], d3 = r3[m];
-    r0[m] = d0 - d2;
-    r1[m] = d1 + d2;
-    r2[m] = d2 - d1;
-    r3[m] = d1 - d3;
+template <>
+struct Minimal<2> {
+  static constexpr int T = 4;
+  static void bt(const float* d, float* o) {
+    o[0] = d[0] - d[2];
+    o[1] = d[1] + d[2];
+    o[2] = d[2] - d[1];
+    o[3] = d[1] - d[3];
   }
-}
-
-// A^T along one axis, in place into the first two: (m0 + m1 + m2, m1 - m2 - m3).
-inline void output_transform_4(float* r0, float* r1, const float* r2, const float* r3) {
-  for (int64_t m = 0; m < kBlock; ++m) {
-    const float m0 = r0[m], m1 = r1[m], m2 = r2[m], m3 = r3[m];
-    r0[m] = m0 + m1 + m2;
-    r1[m] = m1 - m2 - m3;
+  static void at(const float* m, float* o) {
+    o[0] = m[0] + m[1] + m[2];
+    o[1] = m[1] - m[2] - m[3];
   }
-}
+  static std::vector<double> g() { return {1, 0, 0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0, 0, 1}; }
+};
 
-// A [C,D,H,W] volume cut into 2x2x2 output tiles, and rows of tiles along x into blocks of kBlock.
+// Points 0, +-1, +-2 and infinity.
+template <>
+struct Minimal<4> {
+  static constexpr int T = 6;
+  static void bt(const float* d, float* o) {
+    const float a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1], c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);
+    o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    o[1] = a + b;
+    o[2] = a - b;
+    o[3] = c + e;
+    o[4] = c - e;
+    o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+  }
+  static void at(const float* m, float* o) {
+    const float s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+    o[0] = m[0] + s12 + s34;
+    o[1] = d12 + 2.0f * d34;
+    o[2] = s12 + 4.0f * s34;
+    o[3] = d12 + 8.0f * d34 + m[5];
+  }
+  static std::vector<double> g() {
+    return {1.0 / 4, 0, 0, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6,
+            1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 24, -1.0 / 12, 1.0 / 6, 0, 0, 1};
+  }
+};
+
+// A [C,D,H,W] volume cut into M^3 output tiles, and each row of tiles along x into blocks of W tiles
+// (the last block of a row may be partly empty: its tiles compute zeros that are not stored).
+template <int M>
 struct Tiling {
-  int64_t depth, height, width;
-  int64_t tz() const { return (depth + 1) / 2; }
-  int64_t ty() const { return (height + 1) / 2; }
-  int64_t tx() const { return (width + 1) / 2; }
-  int64_t blocks_per_row() const { return (tx() + kBlock - 1) / kBlock; }
+  int64_t depth, height, width, block;
+  int64_t tz() const { return (depth + M - 1) / M; }
+  int64_t ty() const { return (height + M - 1) / M; }
+  int64_t tx() const { return (width + M - 1) / M; }
+  int64_t blocks_per_row() const { return (tx() + block - 1) / block; }
   int64_t blocks() const { return tz() * ty() * blocks_per_row(); }
   int64_t voxels() const { return depth * height * width; }
 };
 
-// A block: kBlock tiles from tile (tz, ty, tx0) along x; tiles past the row's end compute zeros.
+// A block: W tiles from tile (tz, ty, tx0) along x.
 struct Block {
   int64_t tz, ty, tx0;
-  Block(const Tiling& t, int64_t index)
-      : tz(index / (t.ty() * t.blocks_per_row())), ty((index / t.blocks_per_row()) % t.ty()), tx0(kBlock * (index % t.blocks_per_row())) {}
+  template <int M>
+  Block(const Tiling<M>& t, int64_t index)
+      : tz(index / (t.ty() * t.blocks_per_row())), ty((index / t.blocks_per_row()) % t.ty()), tx0(t.block * (index % t.blocks_per_row())) {}
 };
 
-// segment[s] = row[first_x + s] for x in [lo, hi), zero elsewhere (kSamples = 2 kBlock + 2 samples).
-// The usual cases (the block inside the row, or at one or both of its ends, which is every block when a
-// row holds one or two) are fixed-size copies that compile to a few vector moves; a library memmove
-// call per row of 34 samples cost more than the transform itself.
-template <int64_t kSamples>
-inline void copy_padded(const float* row, int64_t lo, int64_t hi, int64_t first_x, float* segment) {
-  const int64_t offset = lo - first_x, count = hi - lo;  // offset is 0, or 1 at the row's start
-  if (count == kSamples) {
-    __builtin_memcpy(segment, row + lo, kSamples * sizeof(float));
-  } else if (count == kSamples - 1 || (count == kSamples - 2 && offset == 1)) {
-    segment[0] = segment[kSamples - 1] = 0.0f;
-    if (count == kSamples - 1) __builtin_memcpy(segment + offset, row + lo, (kSamples - 1) * sizeof(float));
-    else __builtin_memcpy(segment + 1, row + lo, (kSamples - 2) * sizeof(float));
-  } else {
-    for (int64_t s = 0; s < kSamples; ++s) segment[s] = 0.0f;
-    for (int64_t x = lo; x < hi; ++x) segment[x - first_x] = row[x];
+// One axis of the transforms over the block's W tiles, in place in `runs` ([positions][W] floats): rows
+// q * S of `r` are the input and rows a * S the output. One base pointer and constant offsets let the
+// compiler vectorise across the tiles.
+template <int M, int W, int S>
+inline void bt_axis(float* r) {
+  constexpr int T = Minimal<M>::T;
+  for (int m = 0; m < W; ++m) {
+    float d[T], o[T];
+    for (int q = 0; q < T; ++q) d[q] = r[q * S * W + m];
+    Minimal<M>::bt(d, o);
+    for (int a = 0; a < T; ++a) r[a * S * W + m] = o[a];
   }
 }
 
-// The block's 64 transformed positions for one channel, into v[p * stride .. + kBlock]. Tile m's input
-// starts at x = 2 (tx0 + m) - 1: the x transform reads the even and odd samples of each padded row.
-REPUX_CLONES void transform_input(const float* channel, const Tiling& t, const Block& b, float* v, int64_t stride) {
-  alignas(32) float runs[kPositions][kBlock];
-  // The samples the block reads along x, [first_x, first_x + kSamples), zero outside the volume: copied
-  // into a padded segment so that the deinterleaving below has no bounds to check.
-  constexpr int64_t kSamples = 2 * kBlock + 2;
-  const int64_t first_x = 2 * b.tx0 - 1;
+template <int M, int W, int S>
+inline void at_axis(float* r) {
+  constexpr int T = Minimal<M>::T;
+  for (int m = 0; m < W; ++m) {
+    float d[T], o[M];
+    for (int q = 0; q < T; ++q) d[q] = r[q * S * W + m];
+    Minimal<M>::at(d, o);
+    for (int a = 0; a < M; ++a) r[a * S * W + m] = o[a];
+  }
+}
+
+// segment[s] = row[first_x + s] for x in [lo, hi), zero elsewhere.
+template <int64_t kSamples>
+inline void copy_padded(const float* row, int64_t lo, int64_t hi, int64_t first_x, float* segment) {
+  const int64_t offset = lo - first_x, count = hi - lo;
+  if (count == kSamples) {
+    __builtin_memcpy(segment, row + lo, kSamples * sizeof(float));
+    return;
+  }
+  for (int64_t s = 0; s < kSamples; ++s) segment[s] = 0.0f;
+  if (count > 0) __builtin_memcpy(segment + offset, row + lo, count * sizeof(float));
+}
+
+// The block's T^3 transformed positions for one channel, into v[p * stride .. + W] (p = (i T + j) T + k,
+// i along z, j along y, k along x). Tile m of the block reads x from M (tx0 + m) - 1: a padded segment
+// of the row is split into its M phases (phase r holds samples M q + r), so that the x transform of
+// every tile reads contiguous runs.
+template <int M, int W>
+REPUX_CLONES void transform_input(const float* channel, const Tiling<M>& t, const Block& b, float* v, int64_t stride) {
+  constexpr int T = Minimal<M>::T, P = T * T * T;
+  constexpr int64_t kSamples = M * (W + 1);
+  alignas(32) float runs[P * W];
+  const int64_t first_x = M * b.tx0 - 1;
   const int64_t lo = std::max<int64_t>(first_x, 0), hi = std::min(first_x + kSamples, t.width);
-  for (int64_t i = 0; i < 4; ++i) {
-    for (int64_t j = 0; j < 4; ++j) {
-      const int64_t z = 2 * b.tz - 1 + i, y = 2 * b.ty - 1 + j;
-      float segment[kSamples];
+  for (int i = 0; i < T; ++i) {
+    for (int j = 0; j < T; ++j) {
+      const int64_t z = M * b.tz - 1 + i, y = M * b.ty - 1 + j;
+      alignas(32) float segment[kSamples];
       if (z >= 0 && z < t.depth && y >= 0 && y < t.height)
         copy_padded<kSamples>(channel + (z * t.height + y) * t.width, lo, hi, first_x, segment);
       else
         for (float& sample : segment) sample = 0.0f;
-      float e[kBlock + 1], o[kBlock + 1];
-      for (int64_t q = 0; q <= kBlock; ++q) e[q] = segment[2 * q], o[q] = segment[2 * q + 1];
-      float* r0 = runs[i * 16 + j * 4];
-      for (int64_t m = 0; m < kBlock; ++m) {
-        r0[m] = e[m] - e[m + 1];
-        r0[kBlock + m] = o[m] + e[m + 1];
-        r0[2 * kBlock + m] = e[m + 1] - o[m];
-        r0[3 * kBlock + m] = o[m] - o[m + 1];
+      alignas(32) float phase[M][W + 1];
+      for (int q = 0; q <= W; ++q)
+        for (int r = 0; r < M; ++r) phase[r][q] = segment[M * q + r];
+      float* out = runs + (i * T + j) * T * W;
+      for (int m = 0; m < W; ++m) {
+        float d[T], o[T];
+        for (int r = 0; r < M; ++r) d[r] = phase[r][m];
+        d[M] = phase[0][m + 1];
+        d[M + 1] = phase[1][m + 1];
+        Minimal<M>::bt(d, o);
+        for (int a = 0; a < T; ++a) out[a * W + m] = o[a];
       }
     }
   }
-  for (int64_t i = 0; i < 4; ++i)
-    for (int64_t k = 0; k < 4; ++k) input_transform_4(runs[i * 16 + k], runs[i * 16 + 4 + k], runs[i * 16 + 8 + k], runs[i * 16 + 12 + k]);
-  for (int64_t j = 0; j < 4; ++j)
-    for (int64_t k = 0; k < 4; ++k) input_transform_4(runs[j * 4 + k], runs[16 + j * 4 + k], runs[32 + j * 4 + k], runs[48 + j * 4 + k]);
-  for (int64_t p = 0; p < kPositions; ++p) std::copy_n(runs[p], kBlock, v + p * stride);
+  for (int i = 0; i < T; ++i)
+    for (int k = 0; k < T; ++k) bt_axis<M, W, T>(runs + (i * T * T + k) * W);
+  for (int jk = 0; jk < T * T; ++jk) bt_axis<M, W, T * T>(runs + jk * W);
+  for (int p = 0; p < P; ++p) std::copy_n(runs + p * W, W, v + p * stride);
 }
 
-// One output channel of the block from its 64 positions (m[p * stride .. + kBlock]): z, y, then x into
-// the even and odd voxels of each row (+ bias).
-REPUX_CLONES void transform_output(const float* m, int64_t stride, const Tiling& t, const Block& b, float bias, float* channel) {
-  alignas(32) float runs[kPositions][kBlock];
-  for (int64_t p = 0; p < kPositions; ++p) std::copy_n(m + p * stride, kBlock, runs[p]);
-  for (int64_t j = 0; j < 4; ++j)
-    for (int64_t k = 0; k < 4; ++k) output_transform_4(runs[j * 4 + k], runs[16 + j * 4 + k], runs[32 + j * 4 + k], runs[48 + j * 4 + k]);
-  for (int64_t i = 0; i < 2; ++i)
-    for (int64_t k = 0; k < 4; ++k) output_transform_4(runs[i * 16 + k], runs[i * 16 + 4 + k], runs[i * 16 + 8 + k], runs[i * 16 + 12 + k]);
-  const int64_t voxels = std::min(2 * kBlock, t.width - 2 * b.tx0);  // of each output row in this block
-  for (int64_t i = 0; i < 2; ++i) {
-    for (int64_t j = 0; j < 2; ++j) {
-      const int64_t z = 2 * b.tz + i, y = 2 * b.ty + j;
+// One output channel of the block from its T^3 positions (m[p * stride .. + W]): z, y, then x into the
+// M voxels of each tile's row (+ bias).
+template <int M, int W>
+REPUX_CLONES void transform_output(const float* m, int64_t stride, const Tiling<M>& t, const Block& b, float bias, float* channel) {
+  constexpr int T = Minimal<M>::T, P = T * T * T;
+  alignas(32) float runs[P * W];
+  for (int p = 0; p < P; ++p) std::copy_n(m + p * stride, W, runs + p * W);
+  for (int jk = 0; jk < T * T; ++jk) at_axis<M, W, T * T>(runs + jk * W);
+  for (int i = 0; i < M; ++i)
+    for (int k = 0; k < T; ++k) at_axis<M, W, T>(runs + (i * T * T + k) * W);
+  const int64_t voxels = std::min<int64_t>(M * W, t.width - M * b.tx0);  // of each output row in this block
+  for (int i = 0; i < M; ++i) {
+    for (int j = 0; j < M; ++j) {
+      const int64_t z = M * b.tz + i, y = M * b.ty + j;
       if (z >= t.depth || y >= t.height) continue;
-      const float *r0 = runs[i * 16 + j * 4], *r1 = runs[i * 16 + j * 4 + 1], *r2 = runs[i * 16 + j * 4 + 2], *r3 = runs[i * 16 + j * 4 + 3];
-      float row[2 * kBlock];
-      for (int64_t m = 0; m < kBlock; ++m) {
-        row[2 * m] = r0[m] + r1[m] + r2[m] + bias;
-        row[2 * m + 1] = r1[m] - r2[m] - r3[m] + bias;
+      const float* in = runs + (i * T + j) * T * W;
+      float row[M * W];
+      for (int q = 0; q < W; ++q) {
+        float d[T], o[M];
+        for (int a = 0; a < T; ++a) d[a] = in[a * W + q];
+        Minimal<M>::at(d, o);
+        for (int r = 0; r < M; ++r) row[M * q + r] = o[r] + bias;
       }
-      std::copy_n(row, voxels, channel + (z * t.height + y) * t.width + 2 * b.tx0);
+      std::copy_n(row, voxels, channel + (z * t.height + y) * t.width + M * b.tx0);
     }
   }
 }
 
-// out[K x 16] = u[K x C] . v[C x 16] for one position (row-major, leading dimensions C and 16).
-// AVX2/FMA kernel of kRows x 16 accumulators where the CPU has them, plain loops otherwise.
+// out[K x W] = u[K x C] . v[C x W] for one position (row-major, leading dimensions C and W).
+// AVX2/FMA kernel of R x W accumulators (12 registers) where the CPU has them, plain loops otherwise.
 #if defined(__x86_64__)
+template <int NV>
 __attribute__((target("avx2,fma"))) void block_product_avx2(const float* u, const float* v, float* out, int64_t k_total, int64_t c_total) {
+  constexpr int W = 8 * NV, R = 12 / NV;
   int64_t k = 0;
-  for (; k + kRows <= k_total; k += kRows) {
-    __m256 acc[kRows][2];
-    for (auto& row : acc) row[0] = row[1] = _mm256_setzero_ps();
+  for (; k + R <= k_total; k += R) {
+    __m256 acc[R][NV];
+    for (auto& row : acc)
+      for (auto& a : row) a = _mm256_setzero_ps();
+    const float* u0 = u + k * c_total;
     for (int64_t c = 0; c < c_total; ++c) {
-      const __m256 v0 = _mm256_loadu_ps(v + c * kBlock), v1 = _mm256_loadu_ps(v + c * kBlock + 8);
-      for (int64_t r = 0; r < kRows; ++r) {
-        const __m256 w = _mm256_broadcast_ss(u + (k + r) * c_total + c);
-        acc[r][0] = _mm256_fmadd_ps(w, v0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(w, v1, acc[r][1]);
+      __m256 x[NV];
+      for (int n = 0; n < NV; ++n) x[n] = _mm256_loadu_ps(v + c * W + 8 * n);
+      for (int r = 0; r < R; ++r) {
+        const __m256 w = _mm256_broadcast_ss(u0 + r * c_total + c);
+        for (int n = 0; n < NV; ++n) acc[r][n] = _mm256_fmadd_ps(w, x[n], acc[r][n]);
       }
     }
-    for (int64_t r = 0; r < kRows; ++r) {
-      _mm256_storeu_ps(out + (k + r) * kBlock, acc[r][0]);
-      _mm256_storeu_ps(out + (k + r) * kBlock + 8, acc[r][1]);
-    }
+    for (int r = 0; r < R; ++r)
+      for (int n = 0; n < NV; ++n) _mm256_storeu_ps(out + (k + r) * W + 8 * n, acc[r][n]);
   }
   for (; k < k_total; ++k) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 acc[NV];
+    for (auto& a : acc) a = _mm256_setzero_ps();
     for (int64_t c = 0; c < c_total; ++c) {
       const __m256 w = _mm256_broadcast_ss(u + k * c_total + c);
-      a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + c * kBlock), a0);
-      a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + c * kBlock + 8), a1);
+      for (int n = 0; n < NV; ++n) acc[n] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + c * W + 8 * n), acc[n]);
     }
-    _mm256_storeu_ps(out + k * kBlock, a0);
-    _mm256_storeu_ps(out + k * kBlock + 8, a1);
+    for (int n = 0; n < NV; ++n) _mm256_storeu_ps(out + k * W + 8 * n, acc[n]);
   }
 }
-
 #endif
 
+template <int W>
 void block_product_portable(const float* u, const float* v, float* out, int64_t k_total, int64_t c_total) {
   for (int64_t k = 0; k < k_total; ++k) {
-    float acc[kBlock] = {};
+    float acc[W] = {};
     for (int64_t c = 0; c < c_total; ++c)
-      for (int64_t m = 0; m < kBlock; ++m) acc[m] += u[k * c_total + c] * v[c * kBlock + m];
-    std::copy_n(acc, kBlock, out + k * kBlock);
+      for (int m = 0; m < W; ++m) acc[m] += u[k * c_total + c] * v[c * W + m];
+    std::copy_n(acc, W, out + k * W);
   }
 }
 
 using BlockProduct = void (*)(const float*, const float*, float*, int64_t, int64_t);
 
 std::atomic<bool> g_enabled{true}, g_portable{false};
+std::atomic<int> g_tile{4};
 
+template <int W>
 BlockProduct block_product() {
 #if defined(__x86_64__)
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (has_avx2 && !g_portable) return block_product_avx2;
+  if (has_avx2 && !g_portable) return block_product_avx2<W / 8>;
 #endif
-  return block_product_portable;
+  return block_product_portable<W>;
 }
 
-// One item: every block transformed, multiplied position by position with u [64, K, C], and
-// transformed back, with the block's buffers (v: [64][C][16], m: [64][K][16]) private to a thread.
-void convolve_item(const float* input, const float* u, const float* bias, int64_t c_total, int64_t k_total, const Tiling& t,
+// One item: every block transformed, multiplied position by position with u [P, K, C], and transformed
+// back, with the block's buffers (v: [P][C][W], m: [P][K][W]) private to a thread: done block by block,
+// a block's transformed input and products stay in the core's caches, which is what makes Winograd pay
+// on a CPU whose memory is slow (done layer-wide, the transformed input, several times the input, went
+// to memory and back, and lost to oneDNN).
+template <int M, int W>
+void convolve_item(const float* input, const float* u, const float* bias, int64_t c_total, int64_t k_total, const Tiling<M>& t,
                    float* output) {
-  const BlockProduct product = block_product();
+  constexpr int T = Minimal<M>::T, P = T * T * T;
+  const BlockProduct product = block_product<W>();
   at::parallel_for(0, t.blocks(), 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> v(kPositions * c_total * kBlock), m(kPositions * k_total * kBlock);
+    std::vector<float> v(P * c_total * W), m(P * k_total * W);
     for (int64_t index = begin; index < end; ++index) {
       const Block b(t, index);
-      for (int64_t c = 0; c < c_total; ++c) transform_input(input + c * t.voxels(), t, b, v.data() + c * kBlock, c_total * kBlock);
-      for (int64_t p = 0; p < kPositions; ++p)
-        product(u + p * k_total * c_total, v.data() + p * c_total * kBlock, m.data() + p * k_total * kBlock, k_total, c_total);
+      for (int64_t c = 0; c < c_total; ++c) transform_input<M, W>(input + c * t.voxels(), t, b, v.data() + c * W, c_total * W);
+      for (int p = 0; p < P; ++p) product(u + p * k_total * c_total, v.data() + p * c_total * W, m.data() + p * k_total * W, k_total, c_total);
       for (int64_t k = 0; k < k_total; ++k)
-        transform_output(m.data() + k * kBlock, k_total * kBlock, t, b, bias ? bias[k] : 0.0f, output + k * t.voxels());
+        transform_output<M, W>(m.data() + k * W, k_total * W, t, b, bias ? bias[k] : 0.0f, output + k * t.voxels());
     }
   });
 }
 
-// G g G^T in three dimensions for every (output, input) channel pair: [K,C,3,3,3] -> [64, K, C].
-// G's rows: (g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2). Computed in float64, rounded once.
-torch::Tensor transform_weight(const torch::Tensor& weight) {
-  auto g = weight.to(torch::kFloat64);
-  const auto G = torch::tensor({1.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0.0, 0.0, 1.0}, torch::kFloat64).view({4, 3});
-  // u[k,c,a,b,e] = sum G[a,i] G[b,j] G[e,l] g[k,c,i,j,l]
+// Tiles per block: the width of 8, 16 or 24 tiles that wastes the fewest on a row (ties to the wider,
+// whose product kernel reads its weights fewer times).
+int64_t block_width(int64_t row_tiles) {
+  int64_t best = 24;
+  for (int64_t w : {16, 8})
+    if ((row_tiles + w - 1) / w * w < (row_tiles + best - 1) / best * best) best = w;
+  return best;
+}
+
+template <int M>
+void convolve(const float* input, const float* u, const float* bias, int64_t c_total, int64_t k_total, int64_t d, int64_t h, int64_t w,
+              float* output) {
+  const int64_t width = block_width((w + M - 1) / M);
+  const Tiling<M> t{d, h, w, width};
+  if (width == 8) convolve_item<M, 8>(input, u, bias, c_total, k_total, t, output);
+  else if (width == 16) convolve_item<M, 16>(input, u, bias, c_total, k_total, t, output);
+  else convolve_item<M, 24>(input, u, bias, c_total, k_total, t, output);
+}
+
+// G g G^T in three dimensions for every (output, input) channel pair: [K,C,3,3,3] -> [T^3, K, C].
+// Computed in float64, rounded once.
+torch::Tensor transform_weight(const torch::Tensor& weight, int tile) {
+  const auto g = weight.to(torch::kFloat64);
+  const std::vector<double> values = tile == 4 ? Minimal<4>::g() : Minimal<2>::g();
+  const int64_t t = tile + 2;
+  const auto G = torch::tensor(values, torch::kFloat64).view({t, 3});
+  // u[a,b,e,k,c] = sum G[a,i] G[b,j] G[e,l] g[k,c,i,j,l]
   auto u = torch::einsum("ai,bj,el,kcijl->abekc", {G, G, G, g});
-  return u.reshape({kPositions, weight.size(0), weight.size(1)}).to(torch::kFloat32).contiguous();
+  return u.reshape({t * t * t, weight.size(0), weight.size(1)}).to(torch::kFloat32).contiguous();
 }
 
 }  // namespace
@@ -243,39 +317,63 @@ bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& we
          weight.size(4) == 3;
 }
 
-bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
-  // Measured on a 2-core EPYC (bench_network --conv-table 1): 2.1x over oneDNN for 96 -> 48 channels at
-  // 64^3 and 192 -> 96 at 32^3, but 0.7x for 384 -> 192 at 16^3: there the transformed weight (64 K C
-  // floats, 19 MB) is read again for every block of 16 tiles, and few tiles share it.
-  constexpr int64_t kMinVoxels = 32 * 32 * 32, kMaxChannelPairs = 192 * 96;
-  return winograd_conv3d_applies(input, weight, bias) && input.size(2) * input.size(3) * input.size(4) >= kMinVoxels &&
-         weight.size(0) * weight.size(1) <= kMaxChannelPairs;
+int winograd_conv3d_tile(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (!winograd_conv3d_applies(input, weight, bias)) return 0;
+  // Measured on a 2-core EPYC (bench_network --conv-table 1, docs/performance.md, every shape of the
+  // full-size network at a 96^3 window): F(4,3) is 1.7-4x faster than oneDNN from 48^3 voxels up, F(2,3)
+  // 1.5-2.5x there and 1.2-1.6x at 24^3; below 24^3, and with 384 or more channels at 24^3, oneDNN wins
+  // or ties: there few tiles share the transformed weight (T^3 K C floats, read again for every block).
+  // F(4,3) rounds more (tests/test_winograd_conv3d.cpp: relative error against float64 5e-6 to 7.5e-6
+  // up to 96 input channels, 1e-5 to 2e-5 above, against 3e-7 to 2e-6 for oneDNN's float32 and F(2,3)), so
+  // it is used only up to 96 input channels, where it stays under 1e-5.
+  constexpr int64_t kF4MinVoxels = 48 * 48 * 48, kF4MaxInputChannels = 96, kF2MinVoxels = 24 * 24 * 24, kF2MaxChannelPairs = 192 * 192;
+  const int64_t voxels = input.size(2) * input.size(3) * input.size(4), in = weight.size(1), out = weight.size(0);
+  if (voxels >= kF4MinVoxels && in <= kF4MaxInputChannels && winograd_default_tile() == 4) return 4;
+  if (voxels >= kF2MinVoxels && in * out <= kF2MaxChannelPairs) return 2;
+  return 0;
 }
 
-WinogradWeight winograd_weight(const torch::Tensor& weight) {
+int winograd_default_tile() { return g_tile; }
+void winograd_set_default_tile(int tile) {
+  TORCH_CHECK(tile == 2 || tile == 4, "winograd tile: expected 2 or 4, got ", tile);
+  g_tile = tile;
+}
+
+bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
+  return winograd_conv3d_tile(input, weight, bias) != 0;
+}
+
+WinogradWeight winograd_weight(const torch::Tensor& weight, int tile) {
   TORCH_CHECK(weight.dim() == 5 && weight.size(2) == 3 && weight.size(3) == 3 && weight.size(4) == 3,
               "winograd_weight: expected a [K,C,3,3,3] weight, got ", weight.sizes());
+  TORCH_CHECK(tile == 2 || tile == 4, "winograd_weight: expected an output tile of 2 or 4, got ", tile);
   torch::NoGradGuard no_grad;
-  return {transform_weight(weight.detach()), weight.size(0), weight.size(1)};
+  return {transform_weight(weight.detach(), tile), weight.size(0), weight.size(1), tile};
 }
 
 torch::Tensor winograd_conv3d(const torch::Tensor& input, const WinogradWeight& weight, const torch::Tensor& bias) {
   TORCH_CHECK(input.device().is_cpu() && input.scalar_type() == torch::kFloat32 && input.dim() == 5 && input.size(1) == weight.in_channels,
               "winograd_conv3d: expected CPU float32 input [N,", weight.in_channels, ",D,H,W], got ", input.sizes());
   torch::NoGradGuard no_grad;
+  RECORD_FUNCTION(weight.tile == 4 ? "repux::winograd_conv3d_f4" : "repux::winograd_conv3d_f2", std::vector<c10::IValue>());
   const int64_t c_total = weight.in_channels, k_total = weight.out_channels;
-  const Tiling t{input.size(2), input.size(3), input.size(4)};
+  const int64_t d = input.size(2), h = input.size(3), w = input.size(4);
   const auto b = bias.defined() ? bias.detach().to(torch::kFloat32).contiguous() : torch::Tensor();
   const auto x = input.contiguous();
-  auto result = torch::empty({input.size(0), k_total, t.depth, t.height, t.width}, input.options());
-  for (int64_t item = 0; item < input.size(0); ++item)
-    convolve_item(x[item].data_ptr<float>(), weight.transformed.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr, c_total,
-                  k_total, t, result[item].data_ptr<float>());
+  auto result = torch::empty({input.size(0), k_total, d, h, w}, input.options());
+  const float* u = weight.transformed.data_ptr<float>();
+  const float* bias_data = b.defined() ? b.data_ptr<float>() : nullptr;
+  for (int64_t item = 0; item < input.size(0); ++item) {
+    const float* in = x[item].data_ptr<float>();
+    float* out = result[item].data_ptr<float>();
+    if (weight.tile == 4) convolve<4>(in, u, bias_data, c_total, k_total, d, h, w, out);
+    else convolve<2>(in, u, bias_data, c_total, k_total, d, h, w, out);
+  }
   return result;
 }
 
-torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
-  return winograd_conv3d(input, winograd_weight(weight), bias);
+torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias, int tile) {
+  return winograd_conv3d(input, winograd_weight(weight, tile), bias);
 }
 
 }  // namespace repux

@@ -21,7 +21,7 @@ struct ConvHolderImpl : torch::nn::Module {
   torch::nn::ConvTranspose3d transposed_conv{nullptr};
 
  private:
-  const WinogradWeight& winograd_weight_now();
+  const WinogradWeight& winograd_weight_now(int tile);
   int64_t stride_;
   WinogradWeight winograd_;
   const void* winograd_source_ = nullptr;  // the weight's storage and version it was computed from

@@ -1,13 +1,15 @@
 #pragma once
-// Dense 3x3x3 convolution (stride 1, zero padding 1, no groups) by Winograd's minimal filtering F(2,3)
-// in three dimensions, for CPU inference.
+// Dense 3x3x3 convolution (stride 1, zero padding 1, no groups) by Winograd's minimal filtering F(2,3) or
+// F(4,3) in three dimensions, for CPU inference.
 //
 // Why: with the large kernels in the frequency domain, the decoder's dense 3x3x3 convolutions are
-// about 80% of a RepUX-Net forward pass on a CPU (oneDNN's direct convolution). F(2x2x2, 3x3x3) computes
-// each 2x2x2 output tile from a 4x4x4 input tile with 64 multiplications per (input, output) channel pair
-// instead of 8 * 27 = 216: the channel mixing becomes 64 independent matrix products [tiles x C] x [C x K]
-// (one per position of the transformed tile), done by BLAS, and the transforms are additions only
-// (the matrices of F(2,3) hold 0, +-1 and +-1/2, so the result keeps float32's accuracy).
+// about 80% of a RepUX-Net forward pass on a CPU (oneDNN's direct convolution). F(MxMxM, 3x3x3) computes
+// each M^3 output tile from a (M+2)^3 input tile with (M+2)^3 multiplications per (input, output) channel
+// pair instead of 27 M^3: 64 instead of 216 for M = 2, 216 instead of 1728 for M = 4. The channel mixing
+// becomes (M+2)^3 independent matrix products, one per position of the transformed tile, and the
+// transforms are additions and multiplications by small constants. F(2,3)'s matrices hold only 0, +-1
+// and +-1/2 (float32's accuracy); F(4,3)'s hold up to 5 and 1/24 and round more, so it is chosen only
+// where its error stays under 1e-5 relative (winograd_conv3d_tile; the figures are in the source).
 //
 // Forward only, float32, CPU: training keeps LibTorch's convolution (and its autograd).
 #include <torch/torch.h>
@@ -23,17 +25,25 @@ bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& we
 // moderate channel counts (the rule and its measurements are in the source).
 bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
-// The weight in the transformed domain, [64, K, C]: computed once per weight (in float64, rounded
+// The weight in the transformed domain, [(tile+2)^3, K, C]: computed once per weight (in float64, rounded
 // once) and reusable for every call while the weight is unchanged.
 struct WinogradWeight {
   torch::Tensor transformed;
   int64_t out_channels = 0, in_channels = 0;
+  int tile = 4;  // the output tile's edge: F(2,3) or F(4,3)
 };
-WinogradWeight winograd_weight(const torch::Tensor& weight);
+WinogradWeight winograd_weight(const torch::Tensor& weight, int tile = 4);
+
+// The output tile that pays on this shape (2 or 4), 0 where LibTorch's convolution is faster or
+// winograd_conv3d does not apply.
+int winograd_conv3d_tile(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
+// Whether F(4,3) may be chosen where it pays (default 4; 2: F(2,3) only, for paired benchmarks).
+int winograd_default_tile();
+void winograd_set_default_tile(int tile);
 
 // conv3d(input, weight, bias, stride 1, padding 1); bias may be undefined. The input must be CPU float32.
 torch::Tensor winograd_conv3d(const torch::Tensor& input, const WinogradWeight& weight, const torch::Tensor& bias = {});
-torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
+torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {}, int tile = 4);
 
 // Whether the network's 3x3x3 convolutions use this path where it pays (default true). Off, they all
 // run LibTorch's convolution: for paired benchmarks and for tests of the network against it.
