@@ -1,5 +1,7 @@
 #include "repux/nn/unetr_blocks.h"
 
+#include "repux/nn/fused_norm.h"
+
 namespace repux {
 namespace {
 
@@ -9,7 +11,9 @@ torch::Tensor instance_norm(const torch::Tensor& x) {
 
 }  // namespace
 
-torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
+constexpr double kSlope = 0.01;
+
+torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, kSlope); }
 
 ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bias, bool transposed, int64_t stride) : stride_(stride) {
   if (transposed) {
@@ -44,10 +48,18 @@ UnetResBlockImpl::UnetResBlockImpl(int64_t in, int64_t out) {
   if (in != out) conv3 = register_module("conv3", ConvHolder(in, out, 1, false));
 }
 
+// At inference on the CPU the norms, the add and the activations run fused in place (nn/fused_norm.h).
 torch::Tensor UnetResBlockImpl::forward(const torch::Tensor& x) {
-  auto h = instance_norm(conv2(lrelu(instance_norm(conv1(x)))));
-  auto residual = conv3 ? instance_norm(conv3(x)) : x;
-  return lrelu(h + residual);
+  auto h = conv1(x);
+  if (fused_norm_applies(h)) instance_norm_lrelu_(h, kSlope);
+  else h = lrelu(instance_norm(h));
+  h = conv2(h);
+  const auto residual = (conv3 ? conv3(x) : x).contiguous();
+  if (fused_norm_applies(h) && fused_norm_applies(residual)) {
+    instance_norm_add_lrelu_(h, residual, /*normalise_residual=*/static_cast<bool>(conv3), kSlope);
+    return h;
+  }
+  return lrelu(instance_norm(h) + (conv3 ? instance_norm(residual) : residual));
 }
 
 UnetrBasicBlockImpl::UnetrBasicBlockImpl(int64_t in, int64_t out) { layer = register_module("layer", UnetResBlock(in, out)); }
