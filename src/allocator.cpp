@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 namespace repux {
 
@@ -31,5 +33,23 @@ ReturnFreedMemory::~ReturnFreedMemory() {
   if (!changed_) return;
   if (auto* set = reinterpret_cast<SetProperty>(::dlsym(RTLD_DEFAULT, "MallocExtension_SetNumericProperty"))) set(kDecommit, previous_);
 }
+
+void release_free_memory() {
+  using Release = void (*)();
+  if (auto* release = reinterpret_cast<Release>(::dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"))) release();
+}
+
+int64_t peak_resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  int64_t kb = 0;
+  while (status >> key) {
+    if (key == "VmHWM:") return status >> kb ? kb * 1024 : -1;
+    status.ignore(1 << 12, '\n');
+  }
+  return -1;
+}
+
+void reset_peak_resident() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 }  // namespace repux

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "options.h"
 
+#include "repux/allocator.h"
 #include "repux/data/dataset.h"
 #include "repux/dist/communicator.h"
 #include "repux/error.h"
@@ -60,6 +61,7 @@ PredictOptions predict_options(const PredictArgs& a) {
   o.stitching = a.stitching;
   o.postprocess = !a.no_postprocess;
   o.classes_subset = a.classes_subset;
+  o.measure_memory = a.timings;
   o.on_progress = progress_printer("  windows");
   return o;
 }
@@ -153,10 +155,15 @@ void run_predict(const PredictArgs& a) {
       using Clock = std::chrono::steady_clock;
       auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
       const auto t0 = Clock::now();
+      if (a.timings) reset_peak_resident();
       const Volume image = job.more_channels.empty() ? read_volume(job.input, a.reading) : read_case_image({job.input, "", job.more_channels});
       const double read_seconds = since(t0);
+      const int64_t read_peak = peak_resident_bytes();
+      release_free_memory();  // the reader's buffers
       Prediction p = predict_volume(models, image, o);
+      release_free_memory();  // the windows' and restoring's
       const auto t_write = Clock::now();
+      if (a.timings) reset_peak_resident();
       if (reference) attach_dicom_reference(p.labels, *reference, job.input, a.reference);
       const auto written = write_prediction_outputs(image, p.labels, outputs_of(a, job.output));
       if (a.save_probabilities) write_volume(p.probabilities, probabilities_path(job.output));
@@ -166,8 +173,11 @@ void run_predict(const PredictArgs& a) {
                  p.windows, fmt::join(p.window, "x"));
       if (a.timings) {
         const PredictionTimes& t = p.times;
+        const auto gib = [](int64_t bytes) { return bytes / 1073741824.0; };
         fmt::print("  read {:.2f} s, preprocess {:.2f} s, network {:.2f} s, stitching and restoring {:.2f} s, post-processing {:.2f} s, "
                    "write {:.2f} s\n", read_seconds, t.preprocess, t.network, t.stitching, t.postprocess, write_seconds);
+        fmt::print("  peak resident memory: read {:.2f} GiB, preprocess {:.2f} GiB, windows to labels {:.2f} GiB, write {:.2f} GiB\n",
+                   gib(read_peak), gib(t.preprocess_peak), gib(t.windows_peak), gib(peak_resident_bytes()));
       }
     } catch (const std::exception& e) {
       if (!folder) throw;  // one volume: its error is the command's, one line

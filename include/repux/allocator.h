@@ -4,6 +4,7 @@
 // mmap whose pages are faulted in and zeroed again, which on virtual machines cost as much as the
 // arithmetic (see docs/performance.md). tcmalloc keeps and reuses those pages.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace repux {
@@ -27,5 +28,15 @@ class ReturnFreedMemory {
   size_t previous_ = 0;
   bool changed_ = false;
 };
+
+// Hands the allocator's free pages back to the system now (tcmalloc's ReleaseFreeMemory): between the
+// stages of a prediction, so that what one stage freed does not stay in the process's resident memory
+// under the next. Under another allocator: nothing.
+void release_free_memory();
+
+// The process's peak resident memory (VmHWM) in bytes since it started or since the last
+// reset_peak_resident() (Linux; -1 where it cannot be read): per-stage peaks for `predict --timings`.
+int64_t peak_resident_bytes();
+void reset_peak_resident();
 
 }  // namespace repux

@@ -57,22 +57,30 @@ const DatatypeInfo& datatype_of(SampleType type) {
   fail("voxel type {} has no NIfTI datatype", enum_name(type));
 }
 
+// The voxels [C, D, H, W] (file order permuted to the tensor's) as float32 (float64 for int32 and float64
+// files), converted and reordered in one copy from the file's bytes (of shape [C, z, y, x]): the reader
+// holds the bytes and the result, no third copy of a large CT.
 torch::Tensor to_tensor(const DatatypeInfo& info, void* raw, const std::vector<int64_t>& shape) {
+  const std::vector<int64_t> order{0, 3, 2, 1};
+  const std::vector<int64_t> result_shape{shape[0], shape[3], shape[2], shape[1]};
+  auto converted = [&](torch::ScalarType stored, torch::ScalarType result) {
+    return torch::empty(result_shape, result).copy_(torch::from_blob(raw, shape, stored).permute(order));
+  };
   switch (info.code) {
-    case DT_UINT8: return torch::from_blob(raw, shape, torch::kUInt8).to(torch::kFloat32);
-    case DT_INT8: return torch::from_blob(raw, shape, torch::kInt8).to(torch::kFloat32);
-    case DT_INT16: return torch::from_blob(raw, shape, torch::kInt16).to(torch::kFloat32);
+    case DT_UINT8: return converted(torch::kUInt8, torch::kFloat32);
+    case DT_INT8: return converted(torch::kInt8, torch::kFloat32);
+    case DT_INT16: return converted(torch::kInt16, torch::kFloat32);
     case DT_UINT16: {
       // LibTorch 1.13 has no uint16: widen element by element.
       auto out = torch::empty(shape, torch::kFloat32);
       const auto* src = static_cast<const uint16_t*>(raw);
       float* dst = out.data_ptr<float>();
       for (int64_t i = 0, n = out.numel(); i < n; ++i) dst[i] = static_cast<float>(src[i]);
-      return out;
+      return out.permute(order).contiguous();
     }
-    case DT_INT32: return torch::from_blob(raw, shape, torch::kInt32).to(torch::kFloat64);
-    case DT_FLOAT32: return torch::from_blob(raw, shape, torch::kFloat32).clone();
-    case DT_FLOAT64: return torch::from_blob(raw, shape, torch::kFloat64).clone();
+    case DT_INT32: return converted(torch::kInt32, torch::kFloat64);
+    case DT_FLOAT32: return converted(torch::kFloat32, torch::kFloat32);
+    case DT_FLOAT64: return converted(torch::kFloat64, torch::kFloat64);
   }
   fail("unsupported NIfTI datatype {}", info.code);
 }
@@ -265,14 +273,15 @@ Volume read_nifti(const std::string& path, const VolumeReadOptions& options) {
   if (channels * nim->nx * nim->ny * nim->nz != nim->nvox) fail("{}: header's voxel count does not match its dimensions", path);
   const std::vector<uint8_t> raw = read_voxel_bytes(path, *nim);
   const std::vector<int64_t> file_shape{channels, nim->nz, nim->ny, nim->nx};
-  torch::Tensor data = to_tensor(*info, const_cast<uint8_t*>(raw.data()), file_shape).permute({0, 3, 2, 1}).contiguous();
+  torch::Tensor data = to_tensor(*info, const_cast<uint8_t*>(raw.data()), file_shape);
   const bool scaled = std::isfinite(nim->scl_slope) && nim->scl_slope != 0.0 &&
                       (nim->scl_slope != 1.0 || (std::isfinite(nim->scl_inter) && nim->scl_inter != 0.0));
   if (scaled) {
     const double inter = std::isfinite(nim->scl_inter) ? nim->scl_inter : 0.0;
-    data = data * nim->scl_slope + inter;
+    data.mul_(nim->scl_slope).add_(inter);
   }
-  if (!options.allow_nonfinite && data.is_floating_point() && !torch::isfinite(data).all().item<bool>()) {
+  const bool may_be_nonfinite = scaled || info->code == DT_FLOAT32 || info->code == DT_FLOAT64;
+  if (!options.allow_nonfinite && may_be_nonfinite && !torch::isfinite(data).all().item<bool>()) {
     const int64_t bad = data.numel() - torch::isfinite(data).sum().item<int64_t>();
     fail("{}: contains {} NaN or infinite voxels, expected finite intensities", path, bad);
   }
@@ -302,27 +311,43 @@ Volume read_nifti(const std::string& path, const VolumeReadOptions& options) {
 
 namespace {
 
-// The voxels in file order (i fastest) as the stored values of `info`: integers unscaled, rounded and
-// range-checked; floats checked finite.
-torch::Tensor stored_values(const Volume& volume, const DatatypeInfo& info, const std::string& path) {
-  torch::Tensor values = volume.data.to(torch::kCPU, torch::kFloat64);
-  if (values.dim() == 3) values = values.unsqueeze(0);
-  values = values.permute({0, 3, 2, 1}).contiguous();
-  if (!is_integer(volume.sample_type)) {
-    if (!torch::isfinite(values).all().item<bool>()) fail("cannot write {}: data contains NaN or infinite values", path);
-    return info.code == DT_FLOAT32 ? values.to(torch::kFloat32) : values;
-  }
-  values = ((values - volume.scaling.intercept) / volume.scaling.slope).round();
-  const double lo = values.min().item<double>(), hi = values.max().item<double>();
-  if (lo < info.min_value || hi > info.max_value) {
-    fail("cannot write {}: values span [{}, {}], outside the range of {}", path, lo, hi, enum_name(volume.sample_type));
-  }
+torch::ScalarType stored_dtype(const DatatypeInfo& info) {
   switch (info.code) {
-    case DT_UINT8: return values.to(torch::kUInt8);
-    case DT_INT8: return values.to(torch::kInt8);
-    case DT_INT16: return values.to(torch::kInt16);
-    default: return values.to(torch::kInt32);  // int32, and uint16 (narrowed by the caller: LibTorch 1.13 has no uint16)
+    case DT_FLOAT32: return torch::kFloat32;
+    case DT_FLOAT64: return torch::kFloat64;
+    case DT_UINT8: return torch::kUInt8;
+    case DT_INT8: return torch::kInt8;
+    case DT_INT16: return torch::kInt16;
+    default: return torch::kInt32;  // int32, and uint16 (narrowed by the caller: LibTorch 1.13 has no uint16)
   }
+}
+
+// The voxels in file order (i fastest) as the stored values of `info`: integers unscaled, rounded and
+// range-checked; floats checked finite. Converted a few slices (along the file's slowest axis) at a time
+// into the stored type, so that a 157M-voxel label map needs its stored bytes and a few slices of
+// float64, not several float64 copies of the whole volume.
+torch::Tensor stored_values(const Volume& volume, const DatatypeInfo& info, const std::string& path) {
+  const torch::Tensor data = volume.data.dim() == 3 ? volume.data.unsqueeze(0) : volume.data;
+  const int64_t slices = data.size(3), slice_voxels = data.size(1) * data.size(2);
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{4} << 20) / std::max<int64_t>(1, slice_voxels));  // ~32 MB of float64
+  auto out = torch::empty({data.size(0), slices, data.size(2), data.size(1)}, torch::TensorOptions().dtype(stored_dtype(info)));
+  for (int64_t c = 0; c < data.size(0); ++c) {
+    for (int64_t k = 0; k < slices; k += chunk) {
+      const int64_t n = std::min(chunk, slices - k);
+      auto values = data[c].narrow(2, k, n).to(torch::kCPU, torch::kFloat64).permute({2, 1, 0});
+      if (!is_integer(volume.sample_type)) {
+        if (!torch::isfinite(values).all().item<bool>()) fail("cannot write {}: data contains NaN or infinite values", path);
+      } else {
+        values = ((values - volume.scaling.intercept) / volume.scaling.slope).round();
+        const double lo = values.min().item<double>(), hi = values.max().item<double>();
+        if (lo < info.min_value || hi > info.max_value) {
+          fail("cannot write {}: values span [{}, {}] (slices from k = {}), outside the range of {}", path, lo, hi, k, enum_name(volume.sample_type));
+        }
+      }
+      out[c].narrow(0, k, n).copy_(values);
+    }
+  }
+  return out;
 }
 
 // Geometry (qform from the affine's rotation, sform = the affine), codes, scaling and description.

@@ -31,7 +31,8 @@ struct PredictOptions {
   bool keep_probabilities = false;  // costs K x D x H x W float32 on top (the probabilities themselves)
   Stitching stitching = Stitching::Slabs;
   bool postprocess = true;  // apply the plan's post-processing to the labels
-  int64_t slab_bytes = int64_t{256} << 20;  // the largest slab restored at once
+  int64_t slab_bytes = int64_t{64} << 20;  // the largest slab restored at once (its temporaries are a few times this)
+  bool measure_memory = false;  // each stage's peak resident memory into Prediction::times (resets the process's peak)
   Precision precision = Precision::Float32;  // bf16: autocast around the network
   std::function<void(size_t done, size_t total)> on_progress;
   // Only these classes (by name) are kept, the others become background (TotalSegmentator's
@@ -46,11 +47,14 @@ struct PredictOptions {
 // asynchronously and are waited for wherever their results are first read.
 struct PredictionTimes {
   double preprocess = 0, network = 0, stitching = 0, postprocess = 0;
+  // Peak resident memory (bytes) of preprocessing and of the rest (windows, stitching, restoring,
+  // post-processing), when PredictOptions::measure_memory asked for it; -1 otherwise.
+  int64_t preprocess_peak = -1, windows_peak = -1;
   PredictionTimes& operator+=(const PredictionTimes& o);
 };
 
 struct Prediction {
-  Volume labels;         // integer labels, input geometry
+  Volume labels;         // integer labels (data uint8, or int16 past 256 classes), input geometry
   Volume probabilities;  // [K, D, H, W] float32, when asked for
   std::array<int64_t, 3> window{};  // the windows the network ran on (fitted_window) and their number
   int64_t windows = 0;
