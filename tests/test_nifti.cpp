@@ -141,3 +141,29 @@ TEST(Cli, InfoPrintsGeometryAndFailsCleanly) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_EQ(bad.output, "repux: error: /no/such/file.nii.gz: file not found\n");
 }
+
+// A label map held as uint8 (as predictions are) and large enough to be converted in several pieces
+// (a few slices at a time): the file holds every value at its place; a value beyond uint8 in the last
+// piece alone is refused, naming the file, and nothing is left behind.
+TEST(Nifti, LargeIntegerLabelMapsWrittenPieceByPiece) {
+  repux::test::TempDir dir;
+  Volume v;
+  v.data = (torch::arange(1200 * 1100 * 5, torch::kInt64).view({1200, 1100, 5}) % 251).to(torch::kUInt8);
+  v.affine = torch::diag(torch::tensor({0.8, 0.8, 2.0, 1.0}, torch::kFloat64));
+  v.sample_type = SampleType::UInt8;
+  write_nifti(v, dir.file("labels.nii.gz"));
+  const Volume back = read_nifti(dir.file("labels.nii.gz"));
+  EXPECT_EQ(back.sample_type, SampleType::UInt8);
+  EXPECT_TRUE(torch::equal(back.data, v.data.to(torch::kFloat32)));
+  Volume wide = v;
+  wide.data = v.data.to(torch::kInt16);
+  wide.data[1199][1099][4] = 300;
+  try {
+    write_nifti(wide, dir.file("wide.nii.gz"));
+    ADD_FAILURE() << "300 was written as uint8";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("wide.nii.gz"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("300"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("wide.nii.gz")));
+}

@@ -85,6 +85,16 @@ TEST(Predict, TimingsAccountForTheStagesOfACase) {
   for (double t : {read, pre, network, stitching, post, write}) EXPECT_GE(t, 0) << r.output;
   EXPECT_GT(network, 0) << r.output;
   EXPECT_LE(read + pre + network + stitching + post + write, total + 0.06) << r.output;  // the total is printed to 0.1 s
+  // Each stage's peak resident memory: read from the kernel (VmHWM, reset between stages), so each is
+  // at least the program's own code and libraries (tens of MiB) and none is missing (-1).
+  const auto peaks = r.output.find("  peak resident memory: ");
+  ASSERT_NE(peaks, std::string::npos) << r.output;
+  double read_peak = 0, pre_peak = 0, windows_peak = 0, write_peak = 0;
+  ASSERT_EQ(std::sscanf(r.output.c_str() + peaks, "  peak resident memory: read %lf GiB, preprocess %lf GiB, windows to labels %lf GiB, write %lf GiB",
+                        &read_peak, &pre_peak, &windows_peak, &write_peak),
+            4)
+      << r.output;
+  for (double gib : {read_peak, pre_peak, windows_peak, write_peak}) EXPECT_GT(gib, 0.01) << r.output;
 }
 
 TEST(Predict, BadInputsFailCleanlyAndOtherCasesStillRun) {
