@@ -2,6 +2,8 @@
 
 #include "repux/error.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -117,15 +119,62 @@ torch::Tensor undo_reorientation(const torch::Tensor& ras_data, const Orientatio
 
 namespace {
 
+// out[.., i, ..] = a + (b - a) * w[i] with a, b the source rows lo[i], hi[i] along the dimension: [outer, n,
+// inner] -> [outer, m, inner], one pass, parallel over the output rows (or over the outer rows when the
+// dimension is the innermost).
+template <class T>
+void interpolate_rows(const T* in, T* out, int64_t outer, int64_t n, int64_t m, int64_t inner, const int64_t* lo, const int64_t* hi,
+                      const T* w) {
+  if (inner == 1) {
+    at::parallel_for(0, outer, std::max<int64_t>(1, 16384 / m), [&](int64_t begin, int64_t end) {
+      for (int64_t o = begin; o < end; ++o) {
+        const T* row = in + o * n;
+        T* y = out + o * m;
+        for (int64_t i = 0; i < m; ++i) y[i] = row[lo[i]] + (row[hi[i]] - row[lo[i]]) * w[i];
+      }
+    });
+    return;
+  }
+  at::parallel_for(0, outer * m, std::max<int64_t>(1, 16384 / inner), [&](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      const int64_t o = j / m, i = j % m;
+      const T* a = in + (o * n + lo[i]) * inner;
+      const T* b = in + (o * n + hi[i]) * inner;
+      const T wi = w[i];
+      T* y = out + j * inner;
+      for (int64_t k = 0; k < inner; ++k) y[k] = a[k] + (b[k] - a[k]) * wi;
+    }
+  });
+}
+
 // Linear interpolation along dimension `dim` at source positions `position` (float64, one per output
-// index), clamped to the border as grid_sample's border padding clamps.
+// index), clamped to the border as grid_sample's border padding clamps. CPU float32/float64 tensors in
+// one pass without temporaries (restoring a 157M-voxel CT's probabilities spent most of its time in the
+// index_select, subtract, multiply and add of the general path, each a pass with a new tensor).
 torch::Tensor interpolate_along(const torch::Tensor& data, int64_t dim, const torch::Tensor& position) {
   const int64_t n = data.size(dim);
   const auto p = position.clamp(0, static_cast<double>(n - 1));
   const auto lo = p.floor().to(torch::kInt64).clamp_max(n - 1), hi = (lo + 1).clamp_max(n - 1);
+  const auto fraction = (p - lo.to(torch::kFloat64)).to(data.scalar_type());
+  const bool fast = data.device().is_cpu() && (data.scalar_type() == torch::kFloat32 || data.scalar_type() == torch::kFloat64);
+  if (fast) {
+    const auto x = data.contiguous();
+    auto sizes = x.sizes().vec();
+    const int64_t m = position.numel(), inner = x.stride(dim), outer = x.numel() == 0 ? 0 : x.numel() / (n * inner);
+    sizes[static_cast<size_t>(dim)] = m;
+    auto out = torch::empty(sizes, x.options());
+    if (out.numel() == 0) return out;
+    if (x.scalar_type() == torch::kFloat32)
+      interpolate_rows(x.data_ptr<float>(), out.data_ptr<float>(), outer, n, m, inner, lo.data_ptr<int64_t>(), hi.data_ptr<int64_t>(),
+                       fraction.data_ptr<float>());
+    else
+      interpolate_rows(x.data_ptr<double>(), out.data_ptr<double>(), outer, n, m, inner, lo.data_ptr<int64_t>(), hi.data_ptr<int64_t>(),
+                       fraction.data_ptr<double>());
+    return out;
+  }
   std::vector<int64_t> shape(static_cast<size_t>(data.dim()), 1);
   shape[static_cast<size_t>(dim)] = -1;
-  const auto weight = (p - lo.to(torch::kFloat64)).to(data.options()).view(shape);
+  const auto weight = fraction.to(data.device()).view(shape);
   const auto a = data.index_select(dim, lo.to(data.device())), b = data.index_select(dim, hi.to(data.device()));
   return a.add_((b - a).mul_(weight));
 }
