@@ -1,15 +1,12 @@
 #include "repux/nn/fused_norm.h"
 
+#include "cpu_clones.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
 
-#if defined(__x86_64__)
-#define REPUX_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define REPUX_CLONES
-#endif
 
 namespace repux {
 namespace {

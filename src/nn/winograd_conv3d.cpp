@@ -1,5 +1,7 @@
 #include "repux/nn/winograd_conv3d.h"
 
+#include "cpu_clones.h"
+
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
@@ -9,10 +11,6 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-// The transforms are compiled twice, for AVX2 and for any x86-64, and the loader picks one.
-#define REPUX_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define REPUX_CLONES
 #endif
 
 namespace repux {
