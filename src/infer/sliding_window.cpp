@@ -2,6 +2,7 @@
 
 #include "repux/error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -213,7 +214,8 @@ PaddedImage padded_to_window(const torch::Tensor& image, const std::array<int64_
     pads[2 * (2 - a)] = out.before[a];
     pads[2 * (2 - a) + 1] = out.padded[a] - size[a] - out.before[a];
   }
-  out.input = torch::constant_pad_nd(image, pads, 0.0);
+  const bool unpadded = std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
+  out.input = unpadded ? image : torch::constant_pad_nd(image, pads, 0.0);  // no copy of a large image that needs none
   return out;
 }
 
