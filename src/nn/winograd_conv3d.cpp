@@ -237,7 +237,6 @@ void block_product_portable(const float* u, const float* v, float* out, int64_t 
 using BlockProduct = void (*)(const float*, const float*, float*, int64_t, int64_t);
 
 std::atomic<bool> g_enabled{true}, g_portable{false};
-std::atomic<int> g_tile{4};
 
 template <int W>
 BlockProduct block_product() {
@@ -318,23 +317,18 @@ bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& we
 int winograd_conv3d_tile(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (!winograd_conv3d_applies(input, weight, bias)) return 0;
   // Measured on a 2-core EPYC (bench_network --conv-table 1, docs/performance.md, every shape of the
-  // full-size network at a 96^3 window): F(4,3) is 1.7-4x faster than oneDNN from 48^3 voxels up, F(2,3)
-  // 1.5-2.5x there and 1.2-1.6x at 24^3; below 24^3, and with 384 or more channels at 24^3, oneDNN wins
-  // or ties: there few tiles share the transformed weight (T^3 K C floats, read again for every block).
-  // F(4,3) rounds more (tests/test_winograd_conv3d.cpp: relative error against float64 5e-6 to 7.5e-6
+  // full-size network at a 96^3 window): F(4,3) is 1.3-3.4x faster than oneDNN from 48^3 voxels up (F(2,3)
+  // 0.7-2.3x there), F(2,3) 1.5-1.6x at 24^3 up to 192 channels; below 24^3, and with 384 channels at 24^3,
+  // oneDNN wins or ties: there few tiles share the transformed weight (T^3 K C floats, read again for every
+  // block).
+  // F(4,3) rounds more (tests/test_winograd_conv3d.cpp: relative error against float64 3e-6 to 7.5e-6
   // up to 96 input channels, 1e-5 to 2e-5 above, against 3e-7 to 2e-6 for oneDNN's float32 and F(2,3)), so
   // it is used only up to 96 input channels, where it stays under 1e-5.
   constexpr int64_t kF4MinVoxels = 48 * 48 * 48, kF4MaxInputChannels = 96, kF2MinVoxels = 24 * 24 * 24, kF2MaxChannelPairs = 192 * 192;
   const int64_t voxels = input.size(2) * input.size(3) * input.size(4), in = weight.size(1), out = weight.size(0);
-  if (voxels >= kF4MinVoxels && in <= kF4MaxInputChannels && winograd_default_tile() == 4) return 4;
+  if (voxels >= kF4MinVoxels && in <= kF4MaxInputChannels) return 4;
   if (voxels >= kF2MinVoxels && in * out <= kF2MaxChannelPairs) return 2;
   return 0;
-}
-
-int winograd_default_tile() { return g_tile; }
-void winograd_set_default_tile(int tile) {
-  TORCH_CHECK(tile == 2 || tile == 4, "winograd tile: expected 2 or 4, got ", tile);
-  g_tile = tile;
 }
 
 bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {

@@ -37,9 +37,6 @@ WinogradWeight winograd_weight(const torch::Tensor& weight, int tile = 4);
 // The output tile that pays on this shape (2 or 4), 0 where LibTorch's convolution is faster or
 // winograd_conv3d does not apply.
 int winograd_conv3d_tile(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
-// Whether F(4,3) may be chosen where it pays (default 4; 2: F(2,3) only, for paired benchmarks).
-int winograd_default_tile();
-void winograd_set_default_tile(int tile);
 
 // conv3d(input, weight, bias, stride 1, padding 1); bias may be undefined. The input must be CPU float32.
 torch::Tensor winograd_conv3d(const torch::Tensor& input, const WinogradWeight& weight, const torch::Tensor& bias = {});
