@@ -57,32 +57,35 @@ const DatatypeInfo& datatype_of(SampleType type) {
   fail("voxel type {} has no NIfTI datatype", enum_name(type));
 }
 
+// The LibTorch type a datatype's samples are held in: the same type, except uint16, which LibTorch 1.13
+// lacks: int32 (the writer narrows it, the reader widens it itself).
+torch::ScalarType stored_dtype(const DatatypeInfo& info) {
+  switch (info.code) {
+    case DT_FLOAT32: return torch::kFloat32;
+    case DT_FLOAT64: return torch::kFloat64;
+    case DT_UINT8: return torch::kUInt8;
+    case DT_INT8: return torch::kInt8;
+    case DT_INT16: return torch::kInt16;
+    default: return torch::kInt32;
+  }
+}
+
 // The voxels [C, D, H, W] (file order permuted to the tensor's) as float32 (float64 for int32 and float64
 // files), converted and reordered in one copy from the file's bytes (of shape [C, z, y, x]): the reader
 // holds the bytes and the result, no third copy of a large CT.
 torch::Tensor to_tensor(const DatatypeInfo& info, void* raw, const std::vector<int64_t>& shape) {
   const std::vector<int64_t> order{0, 3, 2, 1};
-  const std::vector<int64_t> result_shape{shape[0], shape[3], shape[2], shape[1]};
-  auto converted = [&](torch::ScalarType stored, torch::ScalarType result) {
-    return torch::empty(result_shape, result).copy_(torch::from_blob(raw, shape, stored).permute(order));
-  };
-  switch (info.code) {
-    case DT_UINT8: return converted(torch::kUInt8, torch::kFloat32);
-    case DT_INT8: return converted(torch::kInt8, torch::kFloat32);
-    case DT_INT16: return converted(torch::kInt16, torch::kFloat32);
-    case DT_UINT16: {
-      // LibTorch 1.13 has no uint16: widen element by element.
-      auto out = torch::empty(shape, torch::kFloat32);
-      const auto* src = static_cast<const uint16_t*>(raw);
-      float* dst = out.data_ptr<float>();
-      for (int64_t i = 0, n = out.numel(); i < n; ++i) dst[i] = static_cast<float>(src[i]);
-      return out.permute(order).contiguous();
-    }
-    case DT_INT32: return converted(torch::kInt32, torch::kFloat64);
-    case DT_FLOAT32: return converted(torch::kFloat32, torch::kFloat32);
-    case DT_FLOAT64: return converted(torch::kFloat64, torch::kFloat64);
+  if (info.code == DT_UINT16) {
+    // LibTorch 1.13 has no uint16: widen element by element.
+    auto out = torch::empty(shape, torch::kFloat32);
+    const auto* src = static_cast<const uint16_t*>(raw);
+    float* dst = out.data_ptr<float>();
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) dst[i] = static_cast<float>(src[i]);
+    return out.permute(order).contiguous();
   }
-  fail("unsupported NIfTI datatype {}", info.code);
+  const torch::ScalarType stored = stored_dtype(info);
+  const torch::ScalarType result = stored == torch::kInt32 || stored == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  return torch::empty({shape[0], shape[3], shape[2], shape[1]}, result).copy_(torch::from_blob(raw, shape, stored).permute(order));
 }
 
 torch::Tensor matrix_to_tensor(const nifti_dmat44& m) {
@@ -310,17 +313,6 @@ Volume read_nifti(const std::string& path, const VolumeReadOptions& options) {
 }
 
 namespace {
-
-torch::ScalarType stored_dtype(const DatatypeInfo& info) {
-  switch (info.code) {
-    case DT_FLOAT32: return torch::kFloat32;
-    case DT_FLOAT64: return torch::kFloat64;
-    case DT_UINT8: return torch::kUInt8;
-    case DT_INT8: return torch::kInt8;
-    case DT_INT16: return torch::kInt16;
-    default: return torch::kInt32;  // int32, and uint16 (narrowed by the caller: LibTorch 1.13 has no uint16)
-  }
-}
 
 // The voxels in file order (i fastest) as the stored values of `info`: integers unscaled, rounded and
 // range-checked; floats checked finite. Converted a few slices (along the file's slowest axis) at a time
