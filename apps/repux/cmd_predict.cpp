@@ -158,7 +158,7 @@ void run_predict(const PredictArgs& a) {
       if (a.timings) reset_peak_resident();
       const Volume image = job.more_channels.empty() ? read_volume(job.input, a.reading) : read_case_image({job.input, "", job.more_channels});
       const double read_seconds = since(t0);
-      const int64_t read_peak = peak_resident_bytes();
+      const int64_t read_peak = a.timings ? peak_resident_bytes() : -1;
       release_free_memory();  // the reader's buffers
       Prediction p = predict_volume(models, image, o);
       release_free_memory();  // the windows' and restoring's

@@ -175,11 +175,11 @@ void keep_only(Volume& labels, const std::vector<int64_t>& values) {
   labels.data = torch::where(keep, labels.data, torch::zeros_like(labels.data));
 }
 
-// A multi-part model: each part on its own (only those with a wanted class), its foreground labels
-// moved after the previous parts' classes and painted over the map, part after part.
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// A multi-part model: each part on its own (only those with a wanted class), its foreground labels
+// moved after the previous parts' classes and painted over the map, part after part.
 Prediction predict_parts(LoadedModel& model, const Volume& image, const PredictOptions& options) {
   if (options.keep_probabilities) fail("probabilities of a multi-part model are not written (each part has its own classes); leave out --save-probabilities");
   const auto wanted = subset_values(model.info.plan, options.classes_subset);
