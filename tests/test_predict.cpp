@@ -32,6 +32,14 @@ std::string write_tiny_model(const repux::test::TempDir& dir, const std::string&
   return repux::test::write_tiny_model(dir, plan, name, seed);
 }
 
+// A small synthetic CT (min_size to max_size voxels a side).
+Volume small_case(uint64_t seed, int64_t min_size = 30, int64_t max_size = 40) {
+  SynthOptions so;
+  so.min_size = min_size;
+  so.max_size = max_size;
+  return make_synthetic_case(seed, so).image;
+}
+
 }  // namespace
 
 TEST(Predict, OutputHasTheInputGeometryAndAnIntegerType) {
@@ -65,10 +73,7 @@ TEST(Predict, OutputHasTheInputGeometryAndAnIntegerType) {
 TEST(Predict, TimingsAccountForTheStagesOfACase) {
   repux::test::TempDir dir;
   const std::string model = write_tiny_model(dir);
-  SynthOptions so;
-  so.min_size = 30;
-  so.max_size = 44;
-  write_nifti(make_synthetic_case(7, so).image, dir.file("ct.nii.gz"));
+  write_nifti(small_case(7, 30, 44), dir.file("ct.nii.gz"));
   const auto r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("ct.nii.gz") + " -o " + dir.file("seg.nii.gz") + " --timings");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   double total = 0, read = 0, pre = 0, network = 0, stitching = 0, post = 0, write = 0;
@@ -101,12 +106,9 @@ TEST(Predict, BadInputsFailCleanlyAndOtherCasesStillRun) {
   repux::test::TempDir dir;
   const std::string model = write_tiny_model(dir);
   fs::create_directories(dir.file("in"));
-  SynthOptions so;
-  so.min_size = 30;
-  so.max_size = 40;
-  write_nifti(make_synthetic_case(1, so).image, dir.file("in/a_good.nii.gz"));
+  write_nifti(small_case(1), dir.file("in/a_good.nii.gz"));
   fs::copy_file(repux::test::data_path("nifti/bad_4d_channels.nii.gz"), dir.file("in/b_channels.nii.gz"));
-  write_nifti(make_synthetic_case(2, so).image, dir.file("in/c_good.nii.gz"));
+  write_nifti(small_case(2), dir.file("in/c_good.nii.gz"));
 
   auto r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("in") + " -o " + dir.file("out"));
   EXPECT_NE(r.exit_code, 0);
@@ -132,10 +134,7 @@ TEST(Predict, BadInputsFailCleanlyAndOtherCasesStillRun) {
 TEST(Predict, Bf16ProbabilitiesTrackFloat32) {
   repux::test::TempDir dir;
   const std::string model = write_tiny_model(dir);
-  SynthOptions so;
-  so.min_size = 30;
-  so.max_size = 36;
-  write_nifti(make_synthetic_case(7, so).image, dir.file("ct.nii.gz"));
+  write_nifti(small_case(7, 30, 36), dir.file("ct.nii.gz"));
   for (const std::string precision : {"fp32", "bf16"}) {
     const auto r = repux::test::run_repux("predict -m " + model + " -i " + dir.file("ct.nii.gz") + " -o " + dir.file(precision + ".nii.gz") +
                                           " --save-probabilities --precision " + precision);
@@ -155,13 +154,6 @@ TEST(Predict, Bf16ProbabilitiesTrackFloat32) {
 }
 
 namespace {
-
-Volume small_case(uint64_t seed, int64_t min_size = 30, int64_t max_size = 40) {
-  SynthOptions so;
-  so.min_size = min_size;
-  so.max_size = max_size;
-  return make_synthetic_case(seed, so).image;
-}
 
 // Per voxel, the largest probability minus the second largest.
 torch::Tensor top_two_margin(const torch::Tensor& probabilities) {
@@ -279,11 +271,8 @@ TEST(Predict, AnOutputThatIsAnInputIsRefusedBeforeAnyWork) {
   repux::test::TempDir dir;
   const std::string model = write_tiny_model(dir);
   fs::create_directories(dir.file("cases"));
-  SynthOptions so;
-  so.min_size = 30;
-  so.max_size = 34;
   const std::string ct = dir.file("cases/ct.nii.gz");
-  write_nifti(make_synthetic_case(1, so).image, ct);
+  write_nifti(small_case(1, 30, 34), ct);
   fs::create_symlink(ct, dir.file("link.nii.gz"));
   const Volume original = read_nifti(ct);
   const std::vector<std::string> commands{
