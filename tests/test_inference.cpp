@@ -176,6 +176,20 @@ TEST(Loss, DiceCeAgainstAHandComputedCase) {
 
 namespace {
 
+// The predictor's output in float64, averaged over every subset of the mirror axes (each flip undone).
+torch::Tensor mirrored_mean(const WindowPredictor& predictor, const torch::Tensor& x, const std::vector<int64_t>& axes) {
+  auto sum = torch::zeros({}, torch::kFloat64);
+  const int subsets = 1 << axes.size();
+  for (int mask = 0; mask < subsets; ++mask) {
+    std::vector<int64_t> dims;
+    for (size_t i = 0; i < axes.size(); ++i) {
+      if (mask & (1 << i)) dims.push_back(2 + axes[i]);
+    }
+    sum = sum + predictor(x.flip(dims)).flip(dims).to(torch::kFloat64);
+  }
+  return sum / subsets;
+}
+
 // The blended logits of sliding-window inference, summed in float64 over the whole padded volume: the
 // reference the slab stitcher must reproduce.
 torch::Tensor reference_blend(const torch::Tensor& image, int64_t classes, const WindowPredictor& predictor, const InferenceSettings& s) {
@@ -199,33 +213,38 @@ torch::Tensor reference_blend(const torch::Tensor& image, int64_t classes, const
         auto region = [&](const torch::Tensor& t, int64_t off) {
           return t.slice(off, s0, s0 + window[0]).slice(off + 1, s1, s1 + window[1]).slice(off + 2, s2, s2 + window[2]);
         };
-        region(sum, 1).add_(predictor(region(input, 2)).to(torch::kFloat64)[0] * weight);
+        region(sum, 1).add_(mirrored_mean(predictor, region(input, 2), s.mirror_axes)[0] * weight);
         region(norm, 0).add_(weight);
       }
   return (sum / norm).slice(1, before[0], before[0] + size[0]).slice(2, before[1], before[1] + size[1]).slice(3, before[2], before[2] + size[2]);
 }
 
-// Rows handed on by the slab stitcher, checked to arrive in order, gathered into one tensor.
+// Rows handed on by the slab stitcher, checked to arrive in order along the row axis, gathered into
+// one tensor in the image's axis order.
 torch::Tensor gather_slabs(const torch::Tensor& image, int64_t classes, const WindowPredictor& predictor, const InferenceSettings& s,
                            const SlidingWindowOptions& o, int64_t* slab_count) {
   auto out = torch::full({classes, image.size(2), image.size(3), image.size(4)}, std::nan(""));
+  const auto f = row_frame(o.row_axis);
+  const auto framed = out.permute({0, 1 + f[0], 1 + f[1], 1 + f[2]});
   int64_t next = 0;
   *slab_count = 0;
   sliding_window_slabs(image, classes, predictor, s, o, [&](int64_t row, const torch::Tensor& slab) {
     EXPECT_EQ(row, next);
-    out.slice(1, row, row + slab.size(1)).copy_(slab);
+    EXPECT_EQ(slab.sizes().slice(2), framed.sizes().slice(2));
+    framed.slice(1, row, row + slab.size(1)).copy_(slab);
     next = row + slab.size(1);
     ++*slab_count;
   });
-  EXPECT_EQ(next, image.size(2));
+  EXPECT_EQ(next, image.size(2 + o.row_axis));
   return out;
 }
 
 }  // namespace
 
-// Overlapping windows, a volume smaller than the window along one axis, one-row slabs: every value
-// equals the float64 whole-volume blend.
-TEST(SlidingWindow, SlabsEqualTheWholeVolumeBlendInFloat64) {
+// Overlapping windows, a volume smaller than the window along one axis, one-row slabs, rows along each
+// axis in turn, with mirroring (flips along the image's axes, whatever the frame): every value equals
+// the float64 whole-volume blend.
+TEST(SlidingWindow, SlabsEqualTheWholeVolumeBlendInFloat64AlongEachAxis) {
   torch::manual_seed(5);
   const auto image = torch::rand({1, 1, 37, 29, 18});
   const auto kernel = torch::randn({3, 1, 3, 3, 3});
@@ -233,17 +252,47 @@ TEST(SlidingWindow, SlabsEqualTheWholeVolumeBlendInFloat64) {
   InferenceSettings s;
   s.window = {16, 12, 24};
   s.overlap = 0.5;
+  s.mirror_axes = {0, 2};
+  const auto reference = reference_blend(image, 3, conv, s);
+  for (int64_t axis = 0; axis < 3; ++axis) {
+    SlidingWindowOptions o;
+    o.batch_size = 3;
+    o.slab_bytes = 1;
+    o.row_axis = axis;
+    int64_t slabs = 0;
+    const auto got = gather_slabs(image, 3, conv, s, o, &slabs);
+    EXPECT_EQ(slabs, image.size(2 + axis)) << "row axis " << axis;
+    EXPECT_LT((got.to(torch::kFloat64) - reference).abs().max().item<double>(), 1e-5) << "row axis " << axis;
+  }
+}
+
+// Float16 shifted-mean accumulators (half the memory) against the float64 blend, rows along axis 1:
+// the probabilities (softmax) within float16's resolution, every label whose two leading classes differ
+// by more than 1e-3 the same, though the logits are ~50 and spread over 40.
+TEST(SlidingWindow, Float16ShiftedMeansKeepTheBlendsProbabilitiesAndLabels) {
+  torch::manual_seed(9);
+  const auto image = torch::rand({1, 1, 33, 41, 20});
+  const auto kernel = torch::randn({6, 1, 3, 3, 3});
+  const WindowPredictor conv = [&](const torch::Tensor& x) { return torch::conv3d(x, kernel, {}, 1, 1) * 8.0 + 50.0; };
+  InferenceSettings s;
+  s.window = {16, 16, 16};
+  s.overlap = 0.5;
   SlidingWindowOptions o;
-  o.batch_size = 3;
-  o.slab_bytes = 1;
+  o.row_axis = 1;
+  o.accumulators = Accumulators::Float16ShiftedMean;
   int64_t slabs = 0;
-  const auto got = gather_slabs(image, 3, conv, s, o, &slabs);
-  EXPECT_EQ(slabs, 37);
-  EXPECT_LT((got.to(torch::kFloat64) - reference_blend(image, 3, conv, s)).abs().max().item<double>(), 1e-5);
+  const auto got = gather_slabs(image, 6, conv, s, o, &slabs);
+  const auto reference = reference_blend(image, 6, conv, s);
+  EXPECT_LT((torch::softmax(got.to(torch::kFloat64), 0) - torch::softmax(reference, 0)).abs().max().item<double>(), 2e-3);
+  const auto top = std::get<0>(reference.topk(2, 0));
+  const auto clear = (top[0] - top[1]) > 1e-3;
+  EXPECT_GT(clear.to(torch::kFloat64).mean().item<double>(), 0.99);
+  EXPECT_TRUE((got.argmax(0) == reference.argmax(0)).masked_select(clear).all().item<bool>());
 }
 
 // Two classes whose logits are ~1000 and differ by ~1e-3: an accumulator in bf16 (resolution 4 at
-// 1000) or float16 (0.5) would get most labels wrong; the slab stitcher gets every clear one right.
+// 1000) or plain float16 (0.5) would get most labels wrong; the slab stitcher gets every clear one
+// right, with float32 accumulators and with float16 ones holding shifted means (near 0: fine steps).
 TEST(SlidingWindow, NearTiesAtLargeLogitsKeepTheirLabels) {
   torch::manual_seed(6);
   const auto image = torch::rand({1, 1, 30, 20, 20});
@@ -253,15 +302,18 @@ TEST(SlidingWindow, NearTiesAtLargeLogitsKeepTheirLabels) {
   InferenceSettings s;
   s.window = {12, 12, 12};
   s.overlap = 0.5;
-  SlidingWindowOptions o;
-  o.slab_bytes = 4096;
-  int64_t slabs = 0;
-  const auto got = gather_slabs(image, 2, near_tie, s, o, &slabs);
   const auto reference = reference_blend(image, 2, near_tie, s);
   const auto difference = reference[1] - reference[0];
   const auto clear = difference.abs() > 2e-4;
   EXPECT_GT(clear.to(torch::kFloat64).mean().item<double>(), 0.5);  // the test is about these voxels
-  EXPECT_TRUE((got.argmax(0) == reference.argmax(0)).masked_select(clear).all().item<bool>());
+  for (const auto accumulators : {Accumulators::Float32, Accumulators::Float16ShiftedMean}) {
+    SlidingWindowOptions o;
+    o.slab_bytes = 4096;
+    o.accumulators = accumulators;
+    int64_t slabs = 0;
+    const auto got = gather_slabs(image, 2, near_tie, s, o, &slabs);
+    EXPECT_TRUE((got.argmax(0) == reference.argmax(0)).masked_select(clear).all().item<bool>()) << enum_name(accumulators);
+  }
 }
 
 namespace {

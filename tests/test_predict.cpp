@@ -187,6 +187,40 @@ TEST(Predict, SlabsGiveTheProbabilitiesAndLabelsOfTheWholeVolumePath) {
   EXPECT_EQ(slabs.labels.spatial_shape(), image.spatial_shape());
 }
 
+// The slab path along whichever axis is the image's longest (the same case with its axes rotated, so
+// that the rows run along each voxel axis in turn), with float32 accumulators and with float16 shifted
+// means (forced by a zero budget): the whole-volume path's probabilities and labels.
+TEST(Predict, SlabsAlongAnyAxisAndInFloat16KeepTheWholeVolumePath) {
+  repux::test::TempDir dir;
+  LoadedModel model = load_model(write_tiny_model(dir));
+  const Volume base = small_case(11, 34, 46);
+  for (int64_t turn = 0; turn < 3; ++turn) {
+    const std::array<int64_t, 3> axes{turn, (turn + 1) % 3, (turn + 2) % 3};
+    Volume image = base;
+    image.data = base.data.permute({axes[0], axes[1], axes[2]}).contiguous();
+    image.affine = base.affine.clone();
+    for (int p = 0; p < 3; ++p) image.affine.select(1, p).copy_(base.affine.select(1, axes[p]));
+    PredictOptions o;
+    o.keep_probabilities = true;
+    o.overrides.overlap = 0.5;
+    o.stitching = Stitching::Whole;
+    const Prediction whole = predict_volume(model, image, o);
+    const auto margin = top_two_margin(whole.probabilities.data);
+    o.stitching = Stitching::Slabs;
+    o.slab_bytes = 1;
+    for (const int64_t budget : {int64_t{1} << 30, int64_t{0}}) {
+      o.float32_accumulator_bytes = budget;
+      const Prediction slabs = predict_volume(model, image, o);
+      const std::string what = "turn " + std::to_string(turn) + (budget ? ", float32" : ", float16 shifted means");
+      ASSERT_EQ(slabs.probabilities.data.sizes(), whole.probabilities.data.sizes()) << what;
+      EXPECT_LT((slabs.probabilities.data - whole.probabilities.data).abs().max().item<double>(), budget ? 1e-5 : 2e-3) << what;
+      const auto same = slabs.labels.data == whole.labels.data;
+      EXPECT_TRUE(same.masked_select(margin > (budget ? 1e-4 : 1e-2)).all().item<bool>()) << what;
+      EXPECT_GE(same.to(torch::kFloat64).mean().item<double>(), 0.999) << what;
+    }
+  }
+}
+
 // Two models: the ensemble's probabilities are the mean of each model's own, its labels their argmax;
 // a model that does not fit the first is refused, naming its file.
 TEST(Predict, EnsembleAveragesTheModelsProbabilitiesAndRefusesMismatches) {

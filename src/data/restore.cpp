@@ -26,7 +26,27 @@ torch::Tensor background(int64_t classes, int64_t rows, int64_t height, int64_t 
   return out;
 }
 
+Grid grid_in_frame(const Grid& grid, const std::array<int64_t, 3>& frame) {
+  Grid out{grid.affine.to(torch::kFloat64).clone(), grid.shape};
+  for (int p = 0; p < 3; ++p) {
+    out.affine.select(1, p).copy_(grid.affine.select(1, frame[p]));
+    out.shape[p] = grid.shape[frame[p]];
+  }
+  return out;
+}
+
 }  // namespace
+
+PreprocessTrace trace_in_frame(const PreprocessTrace& trace, const std::array<int64_t, 3>& frame) {
+  PreprocessTrace out = trace;
+  out.ras = grid_in_frame(trace.ras, frame);
+  out.resampled = grid_in_frame(trace.resampled, frame);
+  for (int p = 0; p < 3; ++p) {
+    out.crop_start[p] = trace.crop_start[frame[p]];
+    out.crop_size[p] = trace.crop_size[frame[p]];
+  }
+  return out;
+}
 
 ProbabilityRestorer::ProbabilityRestorer(const PreprocessTrace& trace, int64_t classes, RasRowSink sink, int64_t slab_bytes, OutsideCrop outside)
     : trace_(trace), classes_(classes), outside_(outside), sink_(std::move(sink)) {

@@ -85,19 +85,39 @@ struct RasResult {
   torch::Tensor labels, probabilities;
 };
 
-// Rows are finished, restored and reduced to labels as the windows pass.
+// The slab path's sliding window: rows along the image's longest axis (the fewest accumulators), and
+// float16 shifted-mean accumulators where float32 ones would pass options.float32_accumulator_bytes
+// (softmax models only: a sigmoid is not shift-invariant).
+SlidingWindowOptions slab_options(const std::array<int64_t, 3>& size, int64_t channels, const Plan& plan, const InferenceSettings& settings,
+                                  const PredictOptions& options) {
+  SlidingWindowOptions o = run_options(options);
+  o.row_axis = longest_axis(size);
+  const auto window = window_of(settings);
+  int64_t bytes = channels * 4 * window[o.row_axis];
+  for (int a = 0; a < 3; ++a) bytes *= a == o.row_axis ? 1 : std::max(size[a], window[a]);
+  const bool large = bytes > options.float32_accumulator_bytes;
+  if (large && plan.regions.empty() && o.stitch_device.is_cpu()) o.accumulators = Accumulators::Float16ShiftedMean;
+  return o;
+}
+
+// Rows are finished, restored and reduced to labels as the windows pass, along the row axis of
+// slab_options (so the restorer works in that axis's frame).
 RasResult predict_in_slabs(const torch::Tensor& image, const PreprocessTrace& trace, const Plan& plan, int64_t models,
                            const WindowPredictor& net, const InferenceSettings& settings, const PredictOptions& options) {
   const auto& shape = trace.ras.shape;
   const int64_t classes = plan.network.out_channels;
+  const auto run = slab_options({image.size(2), image.size(3), image.size(4)}, classes * models, plan, settings, options);
+  const auto frame = row_frame(run.row_axis);
   RasResult out;
   out.labels = torch::empty({shape[0], shape[1], shape[2]}, label_classes(plan) <= 256 ? torch::kUInt8 : torch::kInt16);
   if (options.keep_probabilities) out.probabilities = torch::empty({classes, shape[0], shape[1], shape[2]});
-  ProbabilityRestorer restorer(trace, classes, [&](int64_t row, const torch::Tensor& p) {
-    out.labels.slice(0, row, row + p.size(1)).copy_(labels_of(p, plan));
-    if (out.probabilities.defined()) out.probabilities.slice(1, row, row + p.size(1)).copy_(p);
+  const auto labels = out.labels.permute({frame[0], frame[1], frame[2]});  // views in the frame
+  const auto probabilities = out.probabilities.defined() ? out.probabilities.permute({0, 1 + frame[0], 1 + frame[1], 1 + frame[2]}) : torch::Tensor();
+  ProbabilityRestorer restorer(trace_in_frame(trace, frame), classes, [&](int64_t row, const torch::Tensor& p) {
+    labels.slice(0, row, row + p.size(1)).copy_(labels_of(p, plan));
+    if (probabilities.defined()) probabilities.slice(1, row, row + p.size(1)).copy_(p);
   }, options.slab_bytes, outside_crop(plan));
-  sliding_window_slabs(image, classes * models, net, settings, run_options(options),
+  sliding_window_slabs(image, classes * models, net, settings, run,
                        [&](int64_t, const torch::Tensor& logits) { restorer.add(mean_probabilities(logits, models, plan)); });
   restorer.finish();
   return out;

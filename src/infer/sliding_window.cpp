@@ -1,5 +1,7 @@
 #include "repux/infer/sliding_window.h"
 
+#include "logit_ring.h"
+
 #include "repux/error.h"
 
 #include <algorithm>
@@ -39,6 +41,19 @@ int64_t window_count(const std::array<int64_t, 3>& size, const std::array<int64_
   int64_t count = 1;
   for (int a = 0; a < 3; ++a) count *= static_cast<int64_t>(window_starts(std::max(size[a], window[a]), window[a], overlap).size());
   return count;
+}
+
+int64_t longest_axis(const std::array<int64_t, 3>& size) {
+  return std::max_element(size.begin(), size.end()) - size.begin();  // the first of equals
+}
+
+std::array<int64_t, 3> row_frame(int64_t row_axis) {
+  if (row_axis < 0 || row_axis > 2) fail("row axis {} is not 0, 1 or 2", row_axis);
+  std::array<int64_t, 3> frame{row_axis, 0, 0};
+  for (int64_t a = 0, p = 1; a < 3; ++a) {
+    if (a != row_axis) frame[p++] = a;
+  }
+  return frame;
 }
 
 int64_t grown_window_voxels(const std::array<int64_t, 3>& window, double growth) {
@@ -125,52 +140,10 @@ void check_window_options(const InferenceSettings& o, const SlidingWindowOptions
   for (auto a : o.mirror_axes) {
     if (a < 0 || a > 2) fail("mirror axis {} is not 0, 1 or 2", a);
   }
+  row_frame(run.row_axis);  // checks the row axis
 }
 
 namespace {
-
-// Accumulators for `depth` consecutive rows (axis 0) of the padded grid, held as a ring: finished
-// rows are taken from the front and their storage reused for the rows that follow, without moving
-// the others.
-class RowRing {
- public:
-  RowRing(int64_t channels, int64_t depth, int64_t height, int64_t width, torch::Device device)
-      : data_(torch::zeros({channels, depth, height, width}, torch::TensorOptions().device(device))), depth_(depth) {}
-
-  // Adds values [C, n, h, w] at rows [row, row + n), columns from (y, x); the rows must lie in
-  // [first(), first() + depth).
-  void add(int64_t row, int64_t y, int64_t x, const torch::Tensor& values) {
-    for_each_segment(row, values.size(1), [&](int64_t at, int64_t offset, int64_t n) {
-      data_.slice(1, at, at + n).slice(2, y, y + values.size(2)).slice(3, x, x + values.size(3)).add_(values.slice(1, offset, offset + n));
-    });
-  }
-
-  // The next n finished rows, in a tensor of their own; their storage is cleared for reuse.
-  torch::Tensor take(int64_t n) {
-    auto rows = torch::empty({data_.size(0), n, data_.size(2), data_.size(3)}, data_.options());
-    for_each_segment(first_, n, [&](int64_t at, int64_t offset, int64_t count) {
-      rows.slice(1, offset, offset + count).copy_(data_.slice(1, at, at + count));
-      data_.slice(1, at, at + count).zero_();
-    });
-    first_ += n;
-    return rows;
-  }
-
-  int64_t first() const { return first_; }
-
- private:
-  // Rows [row, row + n) as at most two runs of the ring: f(ring position, offset in the run, length).
-  template <class F>
-  void for_each_segment(int64_t row, int64_t n, F f) const {
-    const int64_t at = row % depth_, head = std::min(n, depth_ - at);
-    f(at, 0, head);
-    if (head < n) f(0, head, n - head);
-  }
-
-  torch::Tensor data_;
-  int64_t depth_;
-  int64_t first_ = 0;
-};
 
 // Every subset of the mirror axes (as tensor dimensions), the empty one (no flip) included.
 std::vector<std::vector<int64_t>> flip_sets(const std::vector<int64_t>& mirror_axes) {
@@ -189,13 +162,38 @@ std::vector<std::vector<int64_t>> flip_sets(const std::vector<int64_t>& mirror_a
 torch::Tensor predict_batch(const torch::Tensor& batch, const WindowPredictor& predictor, const std::vector<std::vector<int64_t>>& flips,
                             int64_t out_channels, torch::Device stitch_device) {
   torch::Tensor out;
-  for (const auto& f : flips) {
+  for (size_t i = 0; i < flips.size(); ++i) {
+    const auto& f = flips[i];
     auto y = f.empty() ? predictor(batch) : predictor(batch.flip(f)).flip(f);
-    out = out.defined() ? out + y : y;
+    // Summed in place after the first sum: with 104 classes one window's logits are 368 MB.
+    out = i == 0 ? y : i == 1 ? out + y : out.add_(y);
   }
-  out = (out / static_cast<double>(flips.size())).to(stitch_device, torch::kFloat32);
+  if (flips.size() > 1) out.div_(static_cast<double>(flips.size()));
+  out = out.to(stitch_device, torch::kFloat32);
   if (out.size(1) != out_channels) fail("the network returned {} channels, expected {}", out.size(1), out_channels);
   return out;
+}
+
+// The image's axes in the frame of a row axis (row_frame), and the settings in that frame: the window
+// and the mirror axes permuted alike.
+InferenceSettings framed_settings(const InferenceSettings& settings, const std::array<int64_t, 3>& frame) {
+  InferenceSettings s = settings;
+  const auto window = window_of(settings);
+  for (int p = 0; p < 3; ++p) (*s.window)[p] = window[frame[p]];
+  for (auto& a : s.mirror_axes) a = std::find(frame.begin(), frame.end(), a) - frame.begin();
+  return s;
+}
+
+// The predictor seen from the frame: windows go to the network in the image's own axis order, and its
+// logits come back into the frame (views; the network's input is made contiguous).
+WindowPredictor framed_predictor(const WindowPredictor& predictor, const std::array<int64_t, 3>& frame) {
+  if (frame == std::array<int64_t, 3>{0, 1, 2}) return predictor;
+  std::vector<int64_t> to_frame{0, 1}, to_image{0, 1, 0, 0, 0};
+  for (int p = 0; p < 3; ++p) {
+    to_frame.push_back(2 + frame[p]);
+    to_image[2 + frame[p]] = 2 + p;
+  }
+  return [=](const torch::Tensor& x) { return predictor(x.permute(to_image).contiguous()).permute(to_frame); };
 }
 
 // An image smaller than the window along an axis is padded with zeros to it, the difference split
@@ -222,30 +220,33 @@ PaddedImage padded_to_window(const torch::Tensor& image, const std::array<int64_
 }  // namespace
 
 void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
-                          const InferenceSettings& settings, const SlidingWindowOptions& o, const SlabSink& sink) {
+                          const InferenceSettings& image_settings, const SlidingWindowOptions& o, const SlabSink& sink) {
   if (image.dim() != 5 || image.size(0) != 1) fail("sliding window expects a [1, C, D, H, W] image");
-  check_window_options(settings, o);
-  const std::array<int64_t, 3> size{image.size(2), image.size(3), image.size(4)};
+  check_window_options(image_settings, o);
+  // Everything below works in the row axis's frame (row_frame): the row axis first.
+  const auto frame = row_frame(o.row_axis);
+  const auto framed = image.permute({0, 1, 2 + frame[0], 2 + frame[1], 2 + frame[2]});
+  const auto settings = framed_settings(image_settings, frame);
+  const auto net = framed_predictor(predictor, frame);
+  const std::array<int64_t, 3> size{framed.size(2), framed.size(3), framed.size(4)};
   const std::array<int64_t, 3> window = fitted_window(size, settings);
-  const auto [input, padded, before] = padded_to_window(image, size, window);
-  auto weight = blending_weights(window, settings.blending);
-  weight = weight.to(o.stitch_device).unsqueeze(0);
+  const auto [input, padded, before] = padded_to_window(framed, size, window);
+  const auto weight = blending_weights(window, settings.blending).to(o.stitch_device);
 
-  std::vector<std::array<int64_t, 3>> positions;  // ordered along axis 0, as the ring needs
+  std::vector<std::array<int64_t, 3>> positions;  // ordered along the row axis, as the ring needs
   for (auto s0 : window_starts(padded[0], window[0], settings.overlap))
     for (auto s1 : window_starts(padded[1], window[1], settings.overlap))
       for (auto s2 : window_starts(padded[2], window[2], settings.overlap)) positions.push_back({s0, s1, s2});
   const auto flips = flip_sets(settings.mirror_axes);
 
-  RowRing logits(out_channels, window[0], padded[1], padded[2], o.stitch_device);
-  RowRing norm(1, window[0], padded[1], padded[2], o.stitch_device);
+  LogitRing logits(out_channels, window[0], padded[1], padded[2], o.accumulators, o.stitch_device);
   const int64_t row_bytes = out_channels * padded[1] * padded[2] * 4;
   const int64_t rows_per_slab = std::max<int64_t>(1, o.slab_bytes / row_bytes);
   // Hands on the padded rows before `row`, which no window still to come touches.
   auto finish_rows_before = [&](int64_t row) {
     while (logits.first() < row) {
       const int64_t first = logits.first(), n = std::min(rows_per_slab, row - first);
-      auto slab = logits.take(n).div_(norm.take(n));
+      auto slab = logits.take(n);
       const int64_t lo = std::max(first, before[0]), hi = std::min(first + n, before[0] + size[0]);
       if (lo >= hi) continue;  // padding rows
       sink(lo - before[0], slab.slice(1, lo - first, hi - first).slice(2, before[1], before[1] + size[1]).slice(3, before[2], before[2] + size[2]));
@@ -259,12 +260,11 @@ void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, cons
       const auto& s = positions[p];
       windows.push_back(input.slice(2, s[0], s[0] + window[0]).slice(3, s[1], s[1] + window[1]).slice(4, s[2], s[2] + window[2]));
     }
-    const auto out = predict_batch(torch::cat(windows, 0).to(o.compute_device), predictor, flips, out_channels, o.stitch_device);
+    const auto out = predict_batch(torch::cat(windows, 0).to(o.compute_device), net, flips, out_channels, o.stitch_device);
     for (size_t p = first; p < last; ++p) {
       const auto& s = positions[p];
       finish_rows_before(s[0]);
-      logits.add(s[0], s[1], s[2], out[static_cast<int64_t>(p - first)] * weight);
-      norm.add(s[0], s[1], s[2], weight);
+      logits.add(s[0], s[1], s[2], out[static_cast<int64_t>(p - first)], weight);
     }
     if (o.on_progress) o.on_progress(last, positions.size());
   }
@@ -312,8 +312,10 @@ torch::Tensor nnunet_sliding_window(const torch::Tensor& image, int64_t out_chan
 torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
                                        const InferenceSettings& settings, const SlidingWindowOptions& o) {
   auto logits = torch::empty({1, out_channels, image.size(2), image.size(3), image.size(4)}, torch::TensorOptions().device(o.stitch_device));
+  const auto frame = row_frame(o.row_axis);
+  const auto framed = logits[0].permute({0, 1 + frame[0], 1 + frame[1], 1 + frame[2]});
   sliding_window_slabs(image, out_channels, predictor, settings, o, [&](int64_t row, const torch::Tensor& slab) {
-    logits[0].slice(1, row, row + slab.size(1)).copy_(slab);
+    framed.slice(1, row, row + slab.size(1)).copy_(slab);
   });
   return logits;
 }

@@ -46,6 +46,11 @@ class ProbabilityRestorer {
   int64_t buffer_first_ = 0, received_ = 0, cropped_received_ = 0, next_ras_row_ = 0;
 };
 
+// The trace with the axes of its RAS, resampled and cropped grids reordered: axis p of the result is
+// axis frame[p] of the trace's (affine columns, shapes, crop). For restoring rows that come along another
+// axis than 0 (SlidingWindowOptions::row_axis); its `original` grid and orientation are left as they were.
+PreprocessTrace trace_in_frame(const PreprocessTrace& trace, const std::array<int64_t, 3>& frame);
+
 // The whole volume at once: [K, d, h, w] on the preprocessed grid -> [K, D, H, W] on the original grid;
 // outside the crop the background has probability 1 (or, with OutsideCrop::Nothing, every channel 0).
 torch::Tensor restore_probabilities(const torch::Tensor& probabilities, const PreprocessTrace& trace,

@@ -32,6 +32,10 @@ struct PredictOptions {
   Stitching stitching = Stitching::Slabs;
   bool postprocess = true;  // apply the plan's post-processing to the labels
   int64_t slab_bytes = int64_t{64} << 20;  // the largest slab restored at once (its temporaries are a few times this)
+  // The slab path's accumulators (K x window x the image's two shorter axes) are float32 up to this size
+  // and float16 shifted means above it, half the memory (sliding_window.h: Accumulators; softmax models
+  // only). 104 classes on a 1.5 mm whole-body CT: 1.5 GB instead of 3.0.
+  int64_t float32_accumulator_bytes = int64_t{1} << 30;
   bool measure_memory = false;  // each stage's peak resident memory into Prediction::times (resets the process's peak)
   Precision precision = Precision::Float32;  // bf16: autocast around the network
   std::function<void(size_t done, size_t total)> on_progress;

@@ -12,6 +12,18 @@
 
 namespace repux {
 
+// How the sliding window's accumulators store the blended logits (infer/logit_ring.h): float32 sums,
+// or float16 running means of each window's logits less their largest class (half the memory; the rows
+// handed on are the blend less a per-voxel constant, which softmax and argmax ignore: not for sigmoid
+// outputs).
+enum class Accumulators { Float32, Float16ShiftedMean };
+template <>
+struct EnumNames<Accumulators> {
+  static constexpr const char* what = "accumulators";
+  static constexpr std::pair<Accumulators, const char*> table[] = {{Accumulators::Float32, "float32"},
+                                                                       {Accumulators::Float16ShiftedMean, "float16_shifted_mean"}};
+};
+
 // The run-time side of the sliding window; what it computes (window, overlap, blending, mirroring,
 // window growth) is the InferenceSettings it is given, whose `window` must be set.
 struct SlidingWindowOptions {
@@ -20,6 +32,11 @@ struct SlidingWindowOptions {
   torch::Device stitch_device = torch::kCPU;
   std::function<void(size_t done, size_t total)> on_progress;  // after each batch of windows
   int64_t slab_bytes = int64_t{256} << 20;  // the largest slab of logits handed on at once
+  // The axis along which rows are finished and handed on (sliding_window_slabs): the accumulators span
+  // the window along it and the whole image across the other two, so the image's longest axis needs the
+  // least of them (longest_axis).
+  int64_t row_axis = 0;
+  Accumulators accumulators = Accumulators::Float32;
 };
 
 // The network's size divisor (it halves its input four times): grown windows are multiples of it.
@@ -30,15 +47,17 @@ using WindowPredictor = std::function<torch::Tensor(const torch::Tensor&)>;  // 
 // Throws repux::Error naming a window size, overlap, growth, axis or batch size out of range.
 void check_window_options(const InferenceSettings& settings, const SlidingWindowOptions& run = {});
 
-// Receives finished rows of the blended logits in order along axis 0: rows [first_row, first_row + n)
-// of the image as [K, n, H, W] on the stitch device.
+// Receives finished rows of the blended logits in order along the row axis r: rows [first_row,
+// first_row + n) of the image as [K, n, A, B] on the stitch device, A and B the other two axes in their
+// order (for r = 0: [K, n, H, W]).
 using SlabSink = std::function<void(int64_t first_row, const torch::Tensor& logits)>;
 
-// image: [1, C, D, H, W]. Windows are visited in order along axis 0 and the accumulators span one
-// window's depth (a ring of rows): a row is handed to `sink` as soon as no later window touches it,
-// so memory is K x window depth x H x W, not K x D x H x W. Each voxel sums its windows in the same
-// order as a whole-volume accumulator would, so the values are identical to it. Volumes smaller
-// than the window are padded (and the padding cropped away again).
+// image: [1, C, D, H, W]. Windows are visited in order along the row axis and the accumulators span one
+// window's depth along it (a ring of rows): a row is handed to `sink` as soon as no later window touches
+// it, so memory is K x window depth x the other two axes, not K x D x H x W. With float32 accumulators
+// each voxel sums its windows in the same order as a whole-volume accumulator visiting windows along
+// that axis first would, so the values are identical to it. Volumes smaller than the window are padded
+// (and the padding cropped away again).
 void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
                           const InferenceSettings& settings, const SlidingWindowOptions& run, const SlabSink& sink);
 
@@ -53,6 +72,14 @@ torch::Tensor nnunet_sliding_window(const torch::Tensor& image, int64_t out_chan
 // The same, gathered: [1, K, D, H, W] blended logits on the stitch device.
 torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_channels, const WindowPredictor& predictor,
                                        const InferenceSettings& settings, const SlidingWindowOptions& run = {});
+
+// The axis of `size` with the most voxels (the first of equals): the row axis that needs the fewest
+// accumulators.
+int64_t longest_axis(const std::array<int64_t, 3>& size);
+
+// The image's axes in the order the rows of a row axis are handed on: the row axis, then the other two
+// in their order ({1, 0, 2} for row axis 1). Throws for an axis other than 0, 1 or 2.
+std::array<int64_t, 3> row_frame(int64_t row_axis);
 
 // The window used on an image of `size`: among `window` and larger windows up to the image's size
 // (multiples of kWindowMultiple, at most window_growth times the window's voxels), the one that sends the fewest voxels
