@@ -4,6 +4,7 @@
 #include "repux/data/restore.h"
 #include "repux/error.h"
 #include "repux/eval/metrics.h"
+#include "repux/infer/class_argmax.h"
 #include "repux/infer/sliding_window.h"
 #include "repux/train/loss.h"
 #include "test_util.h"
@@ -364,5 +365,17 @@ TEST(Restore, SlabsEqualTheWholeVolumeRestorationInFloat64) {
     const auto reference = reference_restore(probabilities.to(torch::kFloat64), t);
     EXPECT_LT((undo_reorientation(ras, t.orientation).to(torch::kFloat64) - reference).abs().max().item<double>(), 1e-5) << spacing;
     EXPECT_LT((restore_probabilities(probabilities, t).to(torch::kFloat64) - reference).abs().max().item<double>(), 1e-5) << spacing;
+  }
+}
+
+// The blocked argmax against LibTorch's: the first of equal maxima (scores on a coarse grid, so that ties
+// are common), voxel counts that are not multiples of the vector or block width, one class and 104.
+TEST(ClassArgmax, EqualsLibTorchsArgmaxTiesIncluded) {
+  torch::manual_seed(12);
+  for (const auto& sizes : std::vector<std::vector<int64_t>>{{1, 5, 7}, {3, 2049}, {7, 3, 5, 11}, {104, 2, 37, 41}}) {
+    const auto scores = torch::randint(0, 6, sizes).to(torch::kFloat32) / 4;
+    EXPECT_TRUE(torch::equal(class_argmax(scores), scores.argmax(0))) << scores.sizes();
+    const auto strided = scores.transpose(0, scores.dim() - 1).contiguous().transpose(0, scores.dim() - 1);  // not contiguous
+    EXPECT_TRUE(torch::equal(class_argmax(strided), scores.argmax(0))) << scores.sizes();
   }
 }

@@ -156,16 +156,19 @@ void run_predict(const PredictArgs& a) {
       auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
       const auto t0 = Clock::now();
       if (a.timings) reset_peak_resident();
-      const Volume image = job.more_channels.empty() ? read_volume(job.input, a.reading) : read_case_image({job.input, "", job.more_channels});
+      Volume image = job.more_channels.empty() ? read_volume(job.input, a.reading) : read_case_image({job.input, "", job.more_channels});
       const double read_seconds = since(t0);
       const int64_t read_peak = a.timings ? peak_resident_bytes() : -1;
       release_free_memory();  // the reader's buffers
-      Prediction p = predict_volume(models, image, o);
+      const PredictionOutputs outputs = outputs_of(a, job.output);
+      // The image's voxels are let go once preprocessed unless an output reads them (statistics, preview).
+      const bool voxels_needed = !outputs.statistics.empty() || !outputs.preview.empty();
+      Prediction p = voxels_needed ? predict_volume(models, image, o) : predict_volume_releasing_voxels(models, image, o);
       release_free_memory();  // the windows' and restoring's
       const auto t_write = Clock::now();
       if (a.timings) reset_peak_resident();
       if (reference) attach_dicom_reference(p.labels, *reference, job.input, a.reference);
-      const auto written = write_prediction_outputs(image, p.labels, outputs_of(a, job.output));
+      const auto written = write_prediction_outputs(image, p.labels, outputs);
       if (a.save_probabilities) write_volume(p.probabilities, probabilities_path(job.output));
       const double write_seconds = since(t_write);
       seconds.push_back(since(t0));

@@ -3,6 +3,7 @@
 #include "repux/data/nnunet_preprocess.h"
 #include "repux/data/preprocess.h"
 #include "repux/data/restore.h"
+#include "repux/infer/class_argmax.h"
 #include "repux/infer/postprocess.h"
 #include "repux/allocator.h"
 #include "repux/error.h"
@@ -77,7 +78,7 @@ OutsideCrop outside_crop(const Plan& plan) { return plan.regions.empty() ? Outsi
 // Probabilities [K, ...] -> labels [...]: the most probable class, or each region above 0.5 painted
 // with its value, in order (nnU-Net's regions_class_order).
 torch::Tensor labels_of(const torch::Tensor& probabilities, const Plan& plan) {
-  return plan.regions.empty() ? probabilities.argmax(0) : paint_regions(probabilities > 0.5, plan.regions);
+  return plan.regions.empty() ? class_argmax(probabilities) : paint_regions(probabilities > 0.5, plan.regions);
 }
 
 // Labels (and, when asked for, probabilities) on the RAS grid of the trace.
@@ -228,23 +229,10 @@ Prediction predict_parts(LoadedModel& model, const Volume& image, const PredictO
   return out;
 }
 
-}  // namespace
-
-PredictionTimes& PredictionTimes::operator+=(const PredictionTimes& o) {
-  preprocess += o.preprocess;
-  network += o.network;
-  stitching += o.stitching;
-  postprocess += o.postprocess;
-  return *this;
-}
-
-Prediction predict_volume(LoadedModel& model, const Volume& image, const PredictOptions& options) {
-  if (!model.parts.empty()) return predict_parts(model, image, options);
-  std::vector<LoadedModel> one{model};
-  return predict_volume(one, image, options);
-}
-
-Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image, const PredictOptions& options) {
+// predict_volume, calling after_preprocessing() once the image's voxels are no longer read (a multi-part
+// model's parts each read them: not called).
+Prediction predict_models(std::vector<LoadedModel>& models, const Volume& image, const std::function<void()>& after_preprocessing,
+                          const PredictOptions& options) {
   if (models.size() == 1 && !models[0].parts.empty()) return predict_parts(models[0], image, options);
   check_ensemble(models, {});
   const Plan& plan = models[0].info.plan;
@@ -256,6 +244,7 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
   const auto t_start = Clock::now();
   if (options.measure_memory) reset_peak_resident();
   const PreparedCase prepared = preprocess(image, plan.preprocessing);
+  if (after_preprocessing) after_preprocessing();
   release_free_memory();  // preprocessing's temporaries (e.g. resampling's) are not held under the windows
   out.times.preprocess = seconds_since(t_start);
   if (options.measure_memory) {
@@ -313,6 +302,30 @@ Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image,
     out.probabilities.description = out.labels.description;
   }
   return out;
+}
+
+}  // namespace
+
+PredictionTimes& PredictionTimes::operator+=(const PredictionTimes& o) {
+  preprocess += o.preprocess;
+  network += o.network;
+  stitching += o.stitching;
+  postprocess += o.postprocess;
+  return *this;
+}
+
+Prediction predict_volume(LoadedModel& model, const Volume& image, const PredictOptions& options) {
+  if (!model.parts.empty()) return predict_parts(model, image, options);
+  std::vector<LoadedModel> one{model};
+  return predict_volume(one, image, options);
+}
+
+Prediction predict_volume(std::vector<LoadedModel>& models, const Volume& image, const PredictOptions& options) {
+  return predict_models(models, image, {}, options);
+}
+
+Prediction predict_volume_releasing_voxels(std::vector<LoadedModel>& models, Volume& image, const PredictOptions& options) {
+  return predict_models(models, image, [&] { image.data = torch::Tensor(); }, options);
 }
 
 }  // namespace repux
