@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 
 namespace fs = std::filesystem;
 
@@ -47,6 +48,7 @@ struct PredictArgs {
   bool save_probabilities = false, overwrite = false, no_postprocess = false;
   bool format_given = false;  // --format: a folder of DICOM studies is written as .dcm files
   bool timings = false;       // --timings: where each case's time went
+  bool float32_accumulators = false;
   std::vector<std::string> classes_subset;
 };
 
@@ -62,6 +64,7 @@ PredictOptions predict_options(const PredictArgs& a) {
   o.postprocess = !a.no_postprocess;
   o.classes_subset = a.classes_subset;
   o.measure_memory = a.timings;
+  if (a.float32_accumulators) o.float32_accumulator_bytes = std::numeric_limits<int64_t>::max();
   o.on_progress = progress_printer("  windows");
   return o;
 }
@@ -244,6 +247,9 @@ void add_predict_command(CLI::App& app) {
   add_enum_option(p, "--stitching", pa->stitching,
                   "slabs: rows finished and restored as the windows pass, memory ~ classes x window depth; whole: every step over the "
                   "whole volume (the reference)");
+  p->add_flag("--float32-accumulators", pa->float32_accumulators,
+              "Keep the stitching accumulators in float32 whatever their size (default: above 1 GiB, float16 means of each window's "
+              "logits less their largest class, half the memory; softmax models)");
   p->add_flag("--save-probabilities", pa->save_probabilities,
               "Also write the class probabilities (4-D float NIfTI; holds classes x voxels float32 in memory)");
   p->add_option("--classes-subset", pa->classes_subset,

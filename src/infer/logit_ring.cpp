@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace repux {
 
@@ -46,6 +47,17 @@ void running_mean_run(c10::Half* mean, const float* logit, const float* shift, c
 // classes at once, not whole (104 classes of a 96^3 window are 368 MB).
 constexpr int64_t kClassChunk = 8;
 
+// The largest logit at each voxel of [K, n, h, w] logits, [n, h, w] contiguous: reduced in the tensor's
+// memory order (a window's logits seen from another row axis are a permuted view, over which LibTorch's
+// reduction took 0.8 s for 104 classes of a 96^3 window, against 0.03 s in memory order).
+torch::Tensor leading_logit(const torch::Tensor& logits) {
+  std::vector<int64_t> order{1, 2, 3};
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return logits.stride(a) > logits.stride(b); });
+  std::vector<int64_t> back(3);
+  for (int64_t i = 0; i < 3; ++i) back[static_cast<size_t>(order[static_cast<size_t>(i)] - 1)] = i;
+  return logits.permute({0, order[0], order[1], order[2]}).amax(0).permute(back).contiguous();
+}
+
 }  // namespace
 
 LogitRing::LogitRing(int64_t channels, int64_t depth, int64_t height, int64_t width, Accumulators storage, torch::Device device)
@@ -79,7 +91,7 @@ void LogitRing::add_running_mean(int64_t at, int64_t y, int64_t x, const torch::
   const int64_t height = sums_.size(2), width = sums_.size(3);
   const auto before = weights_.slice(0, at, at + n).slice(1, y, y + h).slice(2, x, x + w);
   const auto fraction = (weight / (before + weight)).contiguous();  // this window's share of the mean
-  const auto shift = std::get<0>(logits.max(0)).contiguous();       // the leading class's logit
+  const auto shift = leading_logit(logits);
   const float* f = fraction.data_ptr<float>();
   const float* s = shift.data_ptr<float>();
   auto* mean = sums_.data_ptr<c10::Half>();

@@ -195,7 +195,11 @@ bool axis_aligned(const torch::Tensor& index_map) {
 torch::Tensor resample_separable(const torch::Tensor& input, const torch::Tensor& index_map, const std::array<int64_t, 3>& target_shape) {
   const auto m = index_map.accessor<double, 2>();
   auto out = input;  // [C, D, H, W]
-  for (int axis = 2; axis >= 0; --axis) {  // the first axis last: it is the one a slab is short in
+  // The first axis (the one a slab of rows is short in) first where that leaves no more rows than
+  // there are (one restored row from two source rows: the other passes then work on one row), else last
+  // (a slab of several rows from fewer source rows).
+  const bool first_axis_first = target_shape[0] <= input.size(1);
+  for (const int axis : first_axis_first ? std::array<int, 3>{0, 2, 1} : std::array<int, 3>{2, 1, 0}) {
     const auto position = torch::arange(target_shape[axis], torch::kFloat64) * m[axis][axis] + m[axis][3];
     out = interpolate_along(out, axis + 1, position);
   }
