@@ -225,8 +225,7 @@ torch::Tensor reference_blend(const torch::Tensor& image, int64_t classes, const
 torch::Tensor gather_slabs(const torch::Tensor& image, int64_t classes, const WindowPredictor& predictor, const InferenceSettings& s,
                            const SlidingWindowOptions& o, int64_t* slab_count) {
   auto out = torch::full({classes, image.size(2), image.size(3), image.size(4)}, std::nan(""));
-  const auto f = row_frame(o.row_axis);
-  const auto framed = out.permute({0, 1 + f[0], 1 + f[1], 1 + f[2]});
+  const auto framed = in_axis_order(out, row_frame(o.row_axis));
   int64_t next = 0;
   *slab_count = 0;
   sliding_window_slabs(image, classes, predictor, s, o, [&](int64_t row, const torch::Tensor& slab) {

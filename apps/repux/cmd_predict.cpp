@@ -164,9 +164,8 @@ void run_predict(const PredictArgs& a) {
       const int64_t read_peak = a.timings ? peak_resident_bytes() : -1;
       release_free_memory();  // the reader's buffers
       const PredictionOutputs outputs = outputs_of(a, job.output);
-      // The image's voxels are let go once preprocessed unless an output reads them (statistics, preview).
-      const bool voxels_needed = !outputs.statistics.empty() || !outputs.preview.empty();
-      Prediction p = voxels_needed ? predict_volume(models, image, o) : predict_volume_releasing_voxels(models, image, o);
+      // The image's voxels are let go once preprocessed unless an output reads them.
+      Prediction p = reads_image_voxels(outputs) ? predict_volume(models, image, o) : predict_volume_releasing_voxels(models, image, o);
       release_free_memory();  // the windows' and restoring's
       const auto t_write = Clock::now();
       if (a.timings) reset_peak_resident();

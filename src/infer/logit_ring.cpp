@@ -79,17 +79,17 @@ void LogitRing::add(int64_t row, int64_t y, int64_t x, const torch::Tensor& logi
     if (storage_ == Accumulators::Float32) {
       sums_.slice(1, at, at + n).slice(2, y, y + h).slice(3, x, x + w).addcmul_(rows, rows_weight.unsqueeze(0));
     } else {
-      add_running_mean(at, y, x, rows, rows_weight);
+      add_running_mean(at, y, x, rows, rows_weight, weights);
     }
     weights.add_(rows_weight);
   });
 }
 
-// Rows [at, at + n) of the ring (n = logits.size(1)), before their weights are added.
-void LogitRing::add_running_mean(int64_t at, int64_t y, int64_t x, const torch::Tensor& logits, const torch::Tensor& weight) {
+// Rows [at, at + n) of the ring (n = logits.size(1)); `before`: their weights' sums so far.
+void LogitRing::add_running_mean(int64_t at, int64_t y, int64_t x, const torch::Tensor& logits, const torch::Tensor& weight,
+                                 const torch::Tensor& before) {
   const int64_t classes = logits.size(0), n = logits.size(1), h = logits.size(2), w = logits.size(3);
   const int64_t height = sums_.size(2), width = sums_.size(3);
-  const auto before = weights_.slice(0, at, at + n).slice(1, y, y + h).slice(2, x, x + w);
   const auto fraction = (weight / (before + weight)).contiguous();  // this window's share of the mean
   const auto shift = leading_logit(logits);
   const float* f = fraction.data_ptr<float>();
@@ -97,7 +97,7 @@ void LogitRing::add_running_mean(int64_t at, int64_t y, int64_t x, const torch::
   auto* mean = sums_.data_ptr<c10::Half>();
   for (int64_t k0 = 0; k0 < classes; k0 += kClassChunk) {
     const int64_t k1 = std::min(classes, k0 + kClassChunk);
-    const auto chunk = logits.slice(0, k0, k1).to(torch::kFloat32).contiguous();
+    const auto chunk = logits.slice(0, k0, k1).contiguous();
     const float* v = chunk.data_ptr<float>();
     at::parallel_for(0, (k1 - k0) * n * h, 1, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {  // r: (class in chunk, row, column) of the window
@@ -112,15 +112,13 @@ void LogitRing::add_running_mean(int64_t at, int64_t y, int64_t x, const torch::
 
 torch::Tensor LogitRing::take(int64_t n) {
   auto rows = torch::empty({sums_.size(0), n, sums_.size(2), sums_.size(3)}, sums_.options().dtype(torch::kFloat32));
-  auto weights = torch::empty({n, sums_.size(2), sums_.size(3)}, weights_.options());
   for_each_segment(first_, n, [&](int64_t at, int64_t offset, int64_t count) {
-    rows.slice(1, offset, offset + count).copy_(sums_.slice(1, at, at + count));
-    weights.slice(0, offset, offset + count).copy_(weights_.slice(0, at, at + count));
+    auto taken = rows.slice(1, offset, offset + count).copy_(sums_.slice(1, at, at + count));
+    if (storage_ == Accumulators::Float32) taken.div_(weights_.slice(0, at, at + count));  // running means need no division
     sums_.slice(1, at, at + count).zero_();
     weights_.slice(0, at, at + count).zero_();
   });
   first_ += n;
-  if (storage_ == Accumulators::Float32) rows.div_(weights);  // running means need no division
   return rows;
 }
 

@@ -18,8 +18,8 @@ class LogitRing {
  public:
   LogitRing(int64_t channels, int64_t depth, int64_t height, int64_t width, Accumulators storage, torch::Device device);
 
-  // Adds one window's logits [K, n, h, w] with their weights [n, h, w] at rows [row, row + n), columns
-  // from (y, x); the rows must lie in [first(), first() + depth).
+  // Adds one window's float32 logits [K, n, h, w] with their weights [n, h, w] at rows [row, row + n),
+  // columns from (y, x); the rows must lie in [first(), first() + depth).
   void add(int64_t row, int64_t y, int64_t x, const torch::Tensor& logits, const torch::Tensor& weight);
 
   // The next n finished rows, blended, [K, n, H, W] float32; their storage is cleared for reuse.
@@ -35,7 +35,7 @@ class LogitRing {
     f(at, 0, head);
     if (head < n) f(0, head, n - head);
   }
-  void add_running_mean(int64_t at, int64_t y, int64_t x, const torch::Tensor& logits, const torch::Tensor& weight);
+  void add_running_mean(int64_t at, int64_t y, int64_t x, const torch::Tensor& logits, const torch::Tensor& weight, const torch::Tensor& before);
 
   Accumulators storage_;
   torch::Tensor sums_;     // [K, depth, H, W]: float32 sums, or float16 running means

@@ -50,6 +50,8 @@ void check_prediction_outputs(const PredictionOutputs& o) {
   }
 }
 
+bool reads_image_voxels(const PredictionOutputs& o) { return !o.statistics.empty() || !o.preview.empty(); }
+
 std::vector<std::string> write_prediction_outputs(const Volume& image, const Volume& labels, const PredictionOutputs& o) {
   if (needs_source_series(o) && !dicom_series_details(labels)) {
     fail("a DICOM SEG or RTSTRUCT refers to its source series, and this input is not one: predict on a DICOM series, or give the "

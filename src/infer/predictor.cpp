@@ -62,17 +62,6 @@ torch::Tensor mean_probabilities(const torch::Tensor& logits, int64_t models, co
   return models == 1 ? p[0] : p.mean(0);
 }
 
-// The dimension orders of a window [N, C, ...] into the network's axes and back; empty for the identity.
-std::pair<std::vector<int64_t>, std::vector<int64_t>> window_permutations(const std::array<int64_t, 3>& network_axes) {
-  if (network_axes == std::array<int64_t, 3>{0, 1, 2}) return {};
-  std::vector<int64_t> to_network{0, 1, 0, 0, 0}, to_volume{0, 1, 0, 0, 0};
-  for (int n = 0; n < 3; ++n) {
-    to_network[2 + n] = 2 + network_axes[n];
-    to_volume[2 + network_axes[n]] = 2 + n;
-  }
-  return {to_network, to_volume};
-}
-
 OutsideCrop outside_crop(const Plan& plan) { return plan.regions.empty() ? OutsideCrop::Background : OutsideCrop::Nothing; }
 
 // Probabilities [K, ...] -> labels [...]: the most probable class, or each region above 0.5 painted
@@ -112,8 +101,8 @@ RasResult predict_in_slabs(const torch::Tensor& image, const PreprocessTrace& tr
   RasResult out;
   out.labels = torch::empty({shape[0], shape[1], shape[2]}, label_classes(plan) <= 256 ? torch::kUInt8 : torch::kInt16);
   if (options.keep_probabilities) out.probabilities = torch::empty({classes, shape[0], shape[1], shape[2]});
-  const auto labels = out.labels.permute({frame[0], frame[1], frame[2]});  // views in the frame
-  const auto probabilities = out.probabilities.defined() ? out.probabilities.permute({0, 1 + frame[0], 1 + frame[1], 1 + frame[2]}) : torch::Tensor();
+  const auto labels = in_axis_order(out.labels, frame);  // views in the frame
+  const auto probabilities = out.probabilities.defined() ? in_axis_order(out.probabilities, frame) : torch::Tensor();
   ProbabilityRestorer restorer(trace_in_frame(trace, frame), classes, [&](int64_t row, const torch::Tensor& p) {
     labels.slice(0, row, row + p.size(1)).copy_(labels_of(p, plan));
     if (probabilities.defined()) probabilities.slice(1, row, row + p.size(1)).copy_(p);
@@ -255,15 +244,16 @@ Prediction predict_models(std::vector<LoadedModel>& models, const Volume& image,
   torch::NoGradGuard no_grad;
   for (auto& m : models) m.net->eval();
   // Every model on the same windows (in the network's axes), their logits side by side along the channels.
-  const auto [to_network, to_volume] = window_permutations(plan.network_axes);
-  const WindowPredictor net = [&, to_network = to_network, to_volume = to_volume](const torch::Tensor& x) {
+  const auto& axes = plan.network_axes;
+  const bool own_order = axes == std::array<int64_t, 3>{0, 1, 2};
+  const WindowPredictor net = [&](const torch::Tensor& x) {
     const auto t0 = Clock::now();
     AutocastScope amp(options.compute_device.type(), options.precision);
-    const auto input = to_network.empty() ? x : x.permute(to_network).contiguous();
+    const auto input = own_order ? x : in_axis_order(x, axes).contiguous();
     std::vector<torch::Tensor> logits;
     for (auto& m : models) logits.push_back(m.net->forward(input).to(torch::kFloat32));
     const auto all = logits.size() == 1 ? logits[0] : torch::cat(logits, 1);
-    auto result = to_volume.empty() ? all : all.permute(to_volume).contiguous();
+    auto result = own_order ? all : from_axis_order(all, axes).contiguous();
     network_seconds += seconds_since(t0);
     return result;
   };

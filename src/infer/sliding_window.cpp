@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 namespace repux {
 
@@ -55,6 +56,27 @@ std::array<int64_t, 3> row_frame(int64_t row_axis) {
   }
   return frame;
 }
+
+namespace {
+
+// The dimension order that puts t's spatial dimensions in the order `axes` (or, inverse, back).
+std::vector<int64_t> axis_order_dims(const torch::Tensor& t, const std::array<int64_t, 3>& axes, bool inverse) {
+  if (t.dim() < 3) fail("a tensor of {} dimensions has no three spatial ones", t.dim());
+  std::vector<int64_t> dims(static_cast<size_t>(t.dim()));
+  std::iota(dims.begin(), dims.end(), 0);
+  const int64_t lead = t.dim() - 3;
+  for (int64_t p = 0; p < 3; ++p) {
+    const int64_t a = axes[static_cast<size_t>(p)];
+    dims[static_cast<size_t>(lead + (inverse ? a : p))] = lead + (inverse ? p : a);
+  }
+  return dims;
+}
+
+}  // namespace
+
+torch::Tensor in_axis_order(const torch::Tensor& t, const std::array<int64_t, 3>& axes) { return t.permute(axis_order_dims(t, axes, false)); }
+
+torch::Tensor from_axis_order(const torch::Tensor& t, const std::array<int64_t, 3>& axes) { return t.permute(axis_order_dims(t, axes, true)); }
 
 int64_t grown_window_voxels(const std::array<int64_t, 3>& window, double growth) {
   if (!(growth >= 1 && growth <= 64)) fail("window growth {} is out of range, expected 1 to 64", growth);
@@ -188,12 +210,7 @@ InferenceSettings framed_settings(const InferenceSettings& settings, const std::
 // logits come back into the frame (views; the network's input is made contiguous).
 WindowPredictor framed_predictor(const WindowPredictor& predictor, const std::array<int64_t, 3>& frame) {
   if (frame == std::array<int64_t, 3>{0, 1, 2}) return predictor;
-  std::vector<int64_t> to_frame{0, 1}, to_image{0, 1, 0, 0, 0};
-  for (int p = 0; p < 3; ++p) {
-    to_frame.push_back(2 + frame[p]);
-    to_image[2 + frame[p]] = 2 + p;
-  }
-  return [=](const torch::Tensor& x) { return predictor(x.permute(to_image).contiguous()).permute(to_frame); };
+  return [=](const torch::Tensor& x) { return in_axis_order(predictor(from_axis_order(x, frame).contiguous()), frame); };
 }
 
 // An image smaller than the window along an axis is padded with zeros to it, the difference split
@@ -225,7 +242,7 @@ void sliding_window_slabs(const torch::Tensor& image, int64_t out_channels, cons
   check_window_options(image_settings, o);
   // Everything below works in the row axis's frame (row_frame): the row axis first.
   const auto frame = row_frame(o.row_axis);
-  const auto framed = image.permute({0, 1, 2 + frame[0], 2 + frame[1], 2 + frame[2]});
+  const auto framed = in_axis_order(image, frame);
   const auto settings = framed_settings(image_settings, frame);
   const auto net = framed_predictor(predictor, frame);
   const std::array<int64_t, 3> size{framed.size(2), framed.size(3), framed.size(4)};
@@ -313,7 +330,7 @@ torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_c
                                        const InferenceSettings& settings, const SlidingWindowOptions& o) {
   auto logits = torch::empty({1, out_channels, image.size(2), image.size(3), image.size(4)}, torch::TensorOptions().device(o.stitch_device));
   const auto frame = row_frame(o.row_axis);
-  const auto framed = logits[0].permute({0, 1 + frame[0], 1 + frame[1], 1 + frame[2]});
+  const auto framed = in_axis_order(logits[0], frame);
   sliding_window_slabs(image, out_channels, predictor, settings, o, [&](int64_t row, const torch::Tensor& slab) {
     framed.slice(1, row, row + slab.size(1)).copy_(slab);
   });

@@ -23,6 +23,9 @@ struct PredictionOutputs {
 // Before any work: each path claimed by its format and its folder writable, no path twice.
 void check_prediction_outputs(const PredictionOutputs& outputs);
 
+// Whether writing them reads the image's voxels (statistics, preview); otherwise only its geometry.
+bool reads_image_voxels(const PredictionOutputs& outputs);
+
 // Writes them all for `labels` (on `image`'s grid); returns the paths written, in order.
 std::vector<std::string> write_prediction_outputs(const Volume& image, const Volume& labels, const PredictionOutputs& outputs);
 

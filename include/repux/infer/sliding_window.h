@@ -77,6 +77,12 @@ torch::Tensor sliding_window_inference(const torch::Tensor& image, int64_t out_c
 // accumulators.
 int64_t longest_axis(const std::array<int64_t, 3>& size);
 
+// A tensor's last three (spatial) dimensions in the order `axes`: spatial dimension p of the result is
+// the tensor's spatial dimension axes[p] (a view). from_axis_order undoes it. For the rows of a row axis
+// (row_frame) and for a network that takes its axes in another order (Plan::network_axes).
+torch::Tensor in_axis_order(const torch::Tensor& t, const std::array<int64_t, 3>& axes);
+torch::Tensor from_axis_order(const torch::Tensor& t, const std::array<int64_t, 3>& axes);
+
 // The image's axes in the order the rows of a row axis are handed on: the row axis, then the other two
 // in their order ({1, 0, 2} for row axis 1). Throws for an axis other than 0, 1 or 2.
 std::array<int64_t, 3> row_frame(int64_t row_axis);
