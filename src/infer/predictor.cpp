@@ -82,7 +82,7 @@ SlidingWindowOptions slab_options(const std::array<int64_t, 3>& size, int64_t ch
                                   const PredictOptions& options) {
   SlidingWindowOptions o = run_options(options);
   o.row_axis = longest_axis(size);
-  const auto window = window_of(settings);
+  const auto window = fitted_window(size, settings);  // the windows run, grown ones included
   int64_t bytes = channels * 4 * window[o.row_axis];
   for (int a = 0; a < 3; ++a) bytes *= a == o.row_axis ? 1 : std::max(size[a], window[a]);
   const bool large = bytes > options.float32_accumulator_bytes;
