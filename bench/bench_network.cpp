@@ -24,8 +24,8 @@
 namespace {
 
 // Every 3x3x3 convolution shape of the full-size network (feature size 48, hidden 768) for a size^3
-// window, with how many layers have it: LibTorch (oneDNN), Winograd F(2,3) and F(4,3), each on its own,
-// and which the network uses.
+// window, with how many layers have it: LibTorch (oneDNN), Winograd F(2,3) and F(4,3), each blocked and
+// layer-wide, and which the network uses.
 void print_dense_conv_table(int64_t size, int64_t repeats) {
   struct Shape {
     int64_t in, out, divisor, layers;
@@ -41,16 +41,21 @@ void print_dense_conv_table(int64_t size, int64_t repeats) {
     const auto x = torch::randn({1, s.in, n, n, n});
     const auto w = torch::randn({s.out, s.in, 3, 3, 3});
     const auto f2 = repux::winograd_weight(w, 2), f4 = repux::winograd_weight(w, 4);
-    const auto libtorch = repux::bench::measure([&] { torch::conv3d(x, w, {}, 1, 1); }, static_cast<int>(repeats), cpu);
-    const auto winograd2 = repux::bench::measure([&] { repux::winograd_conv3d(x, f2); }, static_cast<int>(repeats), cpu);
-    const auto winograd4 = repux::bench::measure([&] { repux::winograd_conv3d(x, f4); }, static_cast<int>(repeats), cpu);
+    using Schedule = repux::WinogradSchedule;
+    const auto time = [&](const repux::WinogradWeight& f, Schedule schedule) {
+      return repux::bench::measure([&] { repux::winograd_conv3d(x, f, {}, schedule); }, static_cast<int>(repeats), cpu).wall;
+    };
+    const double libtorch = repux::bench::measure([&] { torch::conv3d(x, w, {}, 1, 1); }, static_cast<int>(repeats), cpu).wall;
+    const double f2_blocked = time(f2, Schedule::Blocked), f2_layer = time(f2, Schedule::LayerWide);
+    const double f4_blocked = time(f4, Schedule::Blocked), f4_layer = time(f4, Schedule::LayerWide);
     const int used = repux::winograd_conv3d_tile(x, w);
-    const double chosen = used == 4 ? winograd4.wall : used == 2 ? winograd2.wall : libtorch.wall;
-    fmt::print("conv3x3x3 {:>3} -> {:>3} at {:>2}^3 (x{}): LibTorch {:.4f}, F(2,3) {:.4f} ({:.2f}x), F(4,3) {:.4f} ({:.2f}x); "
-               "used {} ({:.2f}x)\n",
-               s.in, s.out, n, s.layers, libtorch.wall, winograd2.wall, libtorch.wall / winograd2.wall, winograd4.wall,
-               libtorch.wall / winograd4.wall, used == 0 ? std::string("LibTorch") : fmt::format("F({},3)", used),
-               libtorch.wall / chosen);
+    const bool layer_wide = used != 0 && repux::winograd_conv3d_schedule(x, used == 4 ? f4 : f2) == Schedule::LayerWide;
+    const double chosen = used == 0 ? libtorch : used == 4 ? (layer_wide ? f4_layer : f4_blocked) : (layer_wide ? f2_layer : f2_blocked);
+    const auto ratio = [&](double t) { return fmt::format("{:.4f} ({:.2f}x)", t, libtorch / t); };
+    fmt::print("conv3x3x3 {:>3} -> {:>3} at {:>2}^3 (x{}): LibTorch {:.4f}, F(2,3) blocked {}, layer-wide {}, F(4,3) blocked {}, "
+               "layer-wide {}; used {} ({:.2f}x)\n",
+               s.in, s.out, n, s.layers, libtorch, ratio(f2_blocked), ratio(f2_layer), ratio(f4_blocked), ratio(f4_layer),
+               used == 0 ? std::string("LibTorch") : fmt::format("F({},3) {}", used, layer_wide ? "layer-wide" : "blocked"), libtorch / chosen);
   }
 }
 

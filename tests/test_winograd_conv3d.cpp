@@ -20,10 +20,23 @@ struct Shape {
 };
 
 // Sizes below one tile and one block, odd sizes (partly filled last tiles), rows of tiles that take
-// blocks of 8, 16 and 24 tiles (and leave the last block partly empty), and channel counts that do not fill
-// the kernels' groups of rows.
+// blocks of 8, 16 and 24 tiles (and leave the last block partly empty), rows of 3, 6 and 12 tiles (the
+// layer-wide schedule's whole-row blocks), and channel counts that do not fill the kernels' groups of rows.
 const Shape kShapes[] = {{1, 1, 1, 1, 1, 1},   {1, 3, 5, 3, 4, 5},    {2, 7, 13, 9, 8, 33},   {1, 16, 12, 6, 7, 64},
-                         {1, 5, 7, 17, 5, 31}, {1, 4, 9, 5, 6, 96},   {1, 6, 5, 7, 3, 190}};
+                         {1, 5, 7, 17, 5, 31}, {1, 4, 9, 5, 6, 96},   {1, 6, 5, 7, 3, 190},   {1, 5, 6, 4, 5, 24},
+                         {2, 3, 4, 6, 6, 12}};
+
+using Schedule = repux::WinogradSchedule;
+const Schedule kSchedules[] = {Schedule::Blocked, Schedule::LayerWide};
+
+struct ConvChoice {
+  int tile;
+  Schedule schedule;
+  bool operator==(const ConvChoice& o) const { return tile == o.tile && schedule == o.schedule; }
+};
+std::ostream& operator<<(std::ostream& os, const ConvChoice& c) {
+  return os << "F(" << c.tile << ",3) " << (c.schedule == Schedule::LayerWide ? "layer-wide" : "blocked");
+}
 
 // The relative error (L2) against float64 allowed per tile: F(2,3)'s matrices hold only 0, +-1 and +-1/2;
 // F(4,3)'s hold up to 5 and 1/24 and round more (measured: 2.4e-6 to 3.0e-6 on these shapes, against
@@ -38,10 +51,13 @@ void expect_matches_float64(bool with_bias, int tile) {
     const auto w = torch::randn({s.out, s.in, 3, 3, 3});
     const auto b = with_bias ? torch::randn({s.out}) : torch::Tensor();
     const auto expected = float64_reference(x, w, b);
-    const auto got = repux::winograd_conv3d(x, w, b, tile);
-    ASSERT_EQ(got.sizes(), expected.sizes());
-    EXPECT_LT(relative_error(got, expected), allowed_error(tile))
-        << "F(" << tile << ",3) " << s.in << "->" << s.out << " " << s.depth << "x" << s.height << "x" << s.width;
+    for (Schedule schedule : kSchedules) {
+      const auto got = repux::winograd_conv3d(x, w, b, tile, schedule);
+      ASSERT_EQ(got.sizes(), expected.sizes());
+      EXPECT_LT(relative_error(got, expected), allowed_error(tile))
+          << "F(" << tile << ",3) " << (schedule == Schedule::LayerWide ? "layer-wide " : "blocked ") << s.in << "->" << s.out << " "
+          << s.depth << "x" << s.height << "x" << s.width;
+    }
   }
 }
 
@@ -74,10 +90,13 @@ TEST(WinogradConv3d, EveryNetworkShapeWithinFloat32RoundingOfFloat64) {
     const auto w = (torch::rand({out, in, 3, 3, 3}) * 2 - 1) / std::sqrt(27.0 * in);
     const auto expected = float64_reference(x, w, {});
     const double libtorch = relative_error(torch::conv3d(x, w, {}, 1, 1), expected);
-    const double f2 = relative_error(repux::winograd_conv3d(x, w, {}, 2), expected);
+    const double f2 = relative_error(repux::winograd_conv3d(x, w, {}, 2, Schedule::Blocked), expected);
+    const double f2_layer_wide = relative_error(repux::winograd_conv3d(x, w, {}, 2, Schedule::LayerWide), expected);
     const double f4 = relative_error(repux::winograd_conv3d(x, w, {}, 4), expected);
-    std::printf("%lld -> %lld: F(2,3) %.2e, F(4,3) %.2e, LibTorch float32 %.2e\n", (long long)in, (long long)out, f2, f4, libtorch);
+    std::printf("%lld -> %lld: F(2,3) %.2e (layer-wide %.2e), F(4,3) %.2e, LibTorch float32 %.2e\n", (long long)in, (long long)out, f2,
+                f2_layer_wide, f4, libtorch);
     EXPECT_LT(f2, 2e-6) << in << " -> " << out;
+    EXPECT_LT(f2_layer_wide, 2e-6) << in << " -> " << out;
     const bool f4_chosen = repux::winograd_conv3d_tile(torch::empty({1, in, 96, 96, 96}), w) == 4;
     EXPECT_EQ(f4_chosen, in <= 96) << in << " -> " << out;
     if (f4_chosen) EXPECT_LT(f4, 1e-5) << in << " -> " << out;
@@ -106,6 +125,26 @@ TEST(WinogradConv3d, AppliesOnlyWithoutGradientsToCpuFloat32ThreeCubedKernels) {
   EXPECT_FALSE(repux::winograd_conv3d_pays(x.narrow(2, 0, 8), w));  // small volumes stay with LibTorch
   EXPECT_EQ(repux::winograd_conv3d_tile(x, w), 2);
   EXPECT_EQ(repux::winograd_conv3d_tile(torch::empty({1, 4, 48, 48, 48}), w), 4);
+}
+
+// The schedule follows the shape: blocked where a block's transformed input shares the transformed
+// weight among many tiles, layer-wide where few voxels meet many channels (the weight read once), and
+// LibTorch at 6^3; a tile the rule did not choose runs blocked.
+TEST(WinogradConv3d, LayerWideOnSmallVolumesWithManyChannels) {
+  const auto conv_at = [](int64_t in, int64_t out, int64_t size) {
+    const auto x = torch::empty({1, in, size, size, size});
+    const auto w = torch::empty({out, in, 3, 3, 3});
+    const int tile = repux::winograd_conv3d_tile(x, w);
+    const ConvChoice f{tile, tile == 0 ? Schedule::Blocked : repux::winograd_conv3d_schedule(x, {{}, out, in, tile})};
+    return f;
+  };
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(conv_at(48, 48, 96), (ConvChoice{4, Schedule::Blocked}));
+  EXPECT_EQ(conv_at(192, 192, 24), (ConvChoice{2, Schedule::Blocked}));
+  EXPECT_EQ(conv_at(384, 192, 24), (ConvChoice{2, Schedule::LayerWide}));
+  EXPECT_EQ(conv_at(768, 384, 12), (ConvChoice{2, Schedule::LayerWide}));
+  EXPECT_EQ(conv_at(768, 768, 6), (ConvChoice{0, Schedule::Blocked}));
+  EXPECT_EQ(repux::winograd_conv3d_schedule(torch::empty({1, 384, 24, 24, 24}), {{}, 192, 384, 4}), Schedule::Blocked);
 }
 
 // The transformed weight is cached by the conv module: it must follow in-place changes of the weight

@@ -269,6 +269,40 @@ void convolve_item(const float* input, const float* u, const float* bias, int64_
   });
 }
 
+// Layer-wide: every tile of the layer transformed first (V: [P][C][tiles], each row of tiles one block
+// of W), one matrix product per position (U_p [K x C] times V_p [C x tiles]: LibTorch's mm, i.e. BLAS,
+// the positions shared out between the cores), then every tile transformed back. On small volumes with
+// many channels (24^3 and below in the full-size network) the blocked way reads the whole transformed
+// weight (P K C floats, 19-150 MB there) again for each block of tiles, from memory; this reads it once
+// and sends the transformed input (P / M^3 times the input) through memory instead.
+template <int M, int W>
+void convolve_item_layer_wide(const float* input, const torch::Tensor& u, const float* bias, const Tiling<M>& t, float* output) {
+  constexpr int T = Minimal<M>::T, P = T * T * T;
+  const int64_t k_total = u.size(1), c_total = u.size(2), blocks = t.blocks(), tiles = blocks * W;
+  auto v = torch::empty({P, c_total, tiles});
+  auto m = torch::empty({P, k_total, tiles});
+  float* const vd = v.data_ptr<float>();
+  const float* const md = m.data_ptr<float>();
+  at::parallel_for(0, blocks * c_total, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t block = i / c_total, c = i % c_total;
+      transform_input<M, W>(input + c * t.voxels(), t, Block(t, block), vd + c * tiles + block * W, c_total * tiles);
+    }
+  });
+  at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      auto product = m[p];
+      at::mm_out(product, u[p], v[p]);
+    }
+  });
+  at::parallel_for(0, blocks * k_total, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t block = i / k_total, k = i % k_total;
+      transform_output<M, W>(md + k * tiles + block * W, k_total * tiles, t, Block(t, block), bias ? bias[k] : 0.0f, output + k * t.voxels());
+    }
+  });
+}
+
 // Tiles per block: the width of 8, 16 or 24 tiles that wastes the fewest on a row (ties to the wider,
 // whose product kernel reads its weights fewer times).
 int64_t block_width(int64_t row_tiles) {
@@ -279,9 +313,25 @@ int64_t block_width(int64_t row_tiles) {
 }
 
 template <int M>
-void convolve(const float* input, const float* u, const float* bias, int64_t c_total, int64_t k_total, int64_t d, int64_t h, int64_t w,
-              float* output) {
-  const int64_t width = block_width((w + M - 1) / M);
+void convolve(const float* input, const torch::Tensor& transformed, const float* bias, WinogradSchedule schedule, int64_t d, int64_t h,
+              int64_t w, float* output) {
+  const float* u = transformed.data_ptr<float>();
+  const int64_t k_total = transformed.size(1), c_total = transformed.size(2), row_tiles = (w + M - 1) / M;
+  if (schedule == WinogradSchedule::LayerWide) {
+    // A row of tiles is one block where the transforms are compiled for its width (no tile wasted).
+    switch (row_tiles) {
+      case 3: return convolve_item_layer_wide<M, 3>(input, transformed, bias, Tiling<M>{d, h, w, 3}, output);
+      case 6: return convolve_item_layer_wide<M, 6>(input, transformed, bias, Tiling<M>{d, h, w, 6}, output);
+      case 12: return convolve_item_layer_wide<M, 12>(input, transformed, bias, Tiling<M>{d, h, w, 12}, output);
+      default: break;
+    }
+    const int64_t width = block_width(row_tiles);
+    const Tiling<M> t{d, h, w, width};
+    if (width == 8) return convolve_item_layer_wide<M, 8>(input, transformed, bias, t, output);
+    if (width == 16) return convolve_item_layer_wide<M, 16>(input, transformed, bias, t, output);
+    return convolve_item_layer_wide<M, 24>(input, transformed, bias, t, output);
+  }
+  const int64_t width = block_width(row_tiles);
   const Tiling<M> t{d, h, w, width};
   if (width == 8) convolve_item<M, 8>(input, u, bias, c_total, k_total, t, output);
   else if (width == 16) convolve_item<M, 16>(input, u, bias, c_total, k_total, t, output);
@@ -314,21 +364,45 @@ bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& we
          weight.size(4) == 3;
 }
 
+namespace {
+
+struct Choice {
+  int tile = 0;  // 0: LibTorch's convolution
+  WinogradSchedule schedule = WinogradSchedule::Blocked;
+};
+
+// Measured on a 2-core EPYC (bench_network --conv-table 1, docs/performance.md, every shape of the
+// full-size network at a 96^3 window): F(4,3) blocked is 1.3-3.4x faster than oneDNN from 48^3 voxels up
+// (F(2,3) 0.7-2.3x there), F(2,3) blocked 1.5-1.6x at 24^3 up to 192 x 192 channels. With more channels
+// on fewer voxels the blocked way reads the transformed weight (P K C floats, 16 MB and up from 256 x 256
+// channel pairs) again for every block and loses or ties; F(2,3) layer-wide reads it once and is 1.5-2.3x
+// faster than oneDNN at 12^3 and 24^3 there. At 6^3 (27 tiles of F(2,3)) oneDNN wins.
+// F(4,3) rounds more (tests/test_winograd_conv3d.cpp: relative error against float64 3e-6 to 7.5e-6
+// up to 96 input channels, 1e-5 to 2e-5 above, against 3e-7 to 2e-6 for oneDNN's float32 and F(2,3)), so
+// it is used only up to 96 input channels, where it stays under 1e-5.
+Choice choose(int64_t voxels, int64_t in, int64_t out) {
+  constexpr int64_t kF4MinVoxels = 48 * 48 * 48, kF4MaxInputChannels = 96;
+  constexpr int64_t kLayerWideMinVoxels = 12 * 12 * 12, kLayerWideMaxVoxels = 24 * 24 * 24, kLayerWideMinChannelPairs = 256 * 256;
+  constexpr int64_t kF2MinVoxels = 24 * 24 * 24, kF2MaxChannelPairs = 192 * 192;
+  if (voxels >= kF4MinVoxels && in <= kF4MaxInputChannels) return {4, WinogradSchedule::Blocked};
+  if (voxels >= kLayerWideMinVoxels && voxels <= kLayerWideMaxVoxels && in * out >= kLayerWideMinChannelPairs)
+    return {2, WinogradSchedule::LayerWide};
+  if (voxels >= kF2MinVoxels && in * out <= kF2MaxChannelPairs) return {2, WinogradSchedule::Blocked};
+  return {};
+}
+
+int64_t spatial_voxels(const torch::Tensor& input) { return input.size(2) * input.size(3) * input.size(4); }
+
+}  // namespace
+
 int winograd_conv3d_tile(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (!winograd_conv3d_applies(input, weight, bias)) return 0;
-  // Measured on a 2-core EPYC (bench_network --conv-table 1, docs/performance.md, every shape of the
-  // full-size network at a 96^3 window): F(4,3) is 1.3-3.4x faster than oneDNN from 48^3 voxels up (F(2,3)
-  // 0.7-2.3x there), F(2,3) 1.5-1.6x at 24^3 up to 192 channels; below 24^3, and with 384 channels at 24^3,
-  // oneDNN wins or ties: there few tiles share the transformed weight (T^3 K C floats, read again for every
-  // block).
-  // F(4,3) rounds more (tests/test_winograd_conv3d.cpp: relative error against float64 3e-6 to 7.5e-6
-  // up to 96 input channels, 1e-5 to 2e-5 above, against 3e-7 to 2e-6 for oneDNN's float32 and F(2,3)), so
-  // it is used only up to 96 input channels, where it stays under 1e-5.
-  constexpr int64_t kF4MinVoxels = 48 * 48 * 48, kF4MaxInputChannels = 96, kF2MinVoxels = 24 * 24 * 24, kF2MaxChannelPairs = 192 * 192;
-  const int64_t voxels = input.size(2) * input.size(3) * input.size(4), in = weight.size(1), out = weight.size(0);
-  if (voxels >= kF4MinVoxels && in <= kF4MaxInputChannels) return 4;
-  if (voxels >= kF2MinVoxels && in * out <= kF2MaxChannelPairs) return 2;
-  return 0;
+  return choose(spatial_voxels(input), weight.size(1), weight.size(0)).tile;
+}
+
+WinogradSchedule winograd_conv3d_schedule(const torch::Tensor& input, const WinogradWeight& weight) {
+  const Choice choice = choose(spatial_voxels(input), weight.in_channels, weight.out_channels);
+  return choice.tile == weight.tile ? choice.schedule : WinogradSchedule::Blocked;
 }
 
 bool winograd_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
@@ -343,29 +417,29 @@ WinogradWeight winograd_weight(const torch::Tensor& weight, int tile) {
   return {transform_weight(weight.detach(), tile), weight.size(0), weight.size(1), tile};
 }
 
-torch::Tensor winograd_conv3d(const torch::Tensor& input, const WinogradWeight& weight, const torch::Tensor& bias) {
+torch::Tensor winograd_conv3d(const torch::Tensor& input, const WinogradWeight& weight, const torch::Tensor& bias, WinogradSchedule schedule) {
   TORCH_CHECK(input.device().is_cpu() && input.scalar_type() == torch::kFloat32 && input.dim() == 5 && input.size(1) == weight.in_channels,
               "winograd_conv3d: expected CPU float32 input [N,", weight.in_channels, ",D,H,W], got ", input.sizes());
   torch::NoGradGuard no_grad;
   RECORD_FUNCTION(weight.tile == 4 ? "repux::winograd_conv3d_f4" : "repux::winograd_conv3d_f2", std::vector<c10::IValue>());
-  const int64_t c_total = weight.in_channels, k_total = weight.out_channels;
   const int64_t d = input.size(2), h = input.size(3), w = input.size(4);
   const auto b = bias.defined() ? bias.detach().to(torch::kFloat32).contiguous() : torch::Tensor();
   const auto x = input.contiguous();
-  auto result = torch::empty({input.size(0), k_total, d, h, w}, input.options());
-  const float* u = weight.transformed.data_ptr<float>();
+  auto result = torch::empty({input.size(0), weight.out_channels, d, h, w}, input.options());
+  if (schedule == WinogradSchedule::Auto) schedule = winograd_conv3d_schedule(input, weight);
   const float* bias_data = b.defined() ? b.data_ptr<float>() : nullptr;
   for (int64_t item = 0; item < input.size(0); ++item) {
     const float* in = x[item].data_ptr<float>();
     float* out = result[item].data_ptr<float>();
-    if (weight.tile == 4) convolve<4>(in, u, bias_data, c_total, k_total, d, h, w, out);
-    else convolve<2>(in, u, bias_data, c_total, k_total, d, h, w, out);
+    if (weight.tile == 4) convolve<4>(in, weight.transformed, bias_data, schedule, d, h, w, out);
+    else convolve<2>(in, weight.transformed, bias_data, schedule, d, h, w, out);
   }
   return result;
 }
 
-torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias, int tile) {
-  return winograd_conv3d(input, winograd_weight(weight, tile), bias);
+torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias, int tile,
+                              WinogradSchedule schedule) {
+  return winograd_conv3d(input, winograd_weight(weight, tile), bias, schedule);
 }
 
 }  // namespace repux

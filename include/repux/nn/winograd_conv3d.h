@@ -38,9 +38,19 @@ WinogradWeight winograd_weight(const torch::Tensor& weight, int tile = 4);
 // winograd_conv3d does not apply.
 int winograd_conv3d_tile(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
+// How the channel products are scheduled. Blocked: a block of tiles at a time, its transformed input and
+// products in the core's caches, the whole transformed weight read again for each block (large volumes,
+// moderate channels). LayerWide: every tile transformed first, then one matrix product per position of
+// the tile, which reads the transformed weight once (small volumes, many channels). Auto: the one
+// measured faster for the shape (winograd_conv3d_schedule).
+enum class WinogradSchedule { Auto, Blocked, LayerWide };
+WinogradSchedule winograd_conv3d_schedule(const torch::Tensor& input, const WinogradWeight& weight);
+
 // conv3d(input, weight, bias, stride 1, padding 1); bias may be undefined. The input must be CPU float32.
-torch::Tensor winograd_conv3d(const torch::Tensor& input, const WinogradWeight& weight, const torch::Tensor& bias = {});
-torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {}, int tile = 4);
+torch::Tensor winograd_conv3d(const torch::Tensor& input, const WinogradWeight& weight, const torch::Tensor& bias = {},
+                              WinogradSchedule schedule = WinogradSchedule::Auto);
+torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {}, int tile = 4,
+                              WinogradSchedule schedule = WinogradSchedule::Auto);
 
 // Whether the network's 3x3x3 convolutions use this path where it pays (default true). Off, they all
 // run LibTorch's convolution: for paired benchmarks and for tests of the network against it.
