@@ -1,6 +1,7 @@
 #include "repux/nn/unetr_blocks.h"
 
 #include "repux/nn/fused_norm.h"
+#include "repux/nn/transposed_conv3d.h"
 
 namespace repux {
 namespace {
@@ -26,7 +27,12 @@ ConvHolderImpl::ConvHolderImpl(int64_t in, int64_t out, int64_t kernel, bool bia
 }
 
 torch::Tensor ConvHolderImpl::forward(const torch::Tensor& x) {
-  if (!conv) return transposed_conv(x);
+  if (!conv) {
+    const auto& w = transposed_conv->weight;
+    const auto& b = transposed_conv->bias;
+    if (winograd_enabled() && stride2_transposed_conv3d_pays(x, w, b)) return stride2_transposed_conv3d(x, w, b);
+    return transposed_conv(x);
+  }
   const int tile = stride_ == 1 && winograd_enabled() ? winograd_conv3d_tile(x, conv->weight, conv->bias) : 0;
   if (tile != 0) return winograd_conv3d(x, winograd_weight_now(tile), conv->bias);
   return conv(x);

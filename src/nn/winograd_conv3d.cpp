@@ -1,5 +1,6 @@
 #include "repux/nn/winograd_conv3d.h"
 
+#include "block_product.h"
 #include "cpu_clones.h"
 
 #include <ATen/Parallel.h>
@@ -9,9 +10,6 @@
 #include <atomic>
 #include <vector>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 namespace repux {
 namespace {
@@ -189,64 +187,6 @@ REPUX_CLONES void transform_output(const float* m, int64_t stride, const Tiling<
   }
 }
 
-// out[K x W] = u[K x C] . v[C x W] for one position (row-major, leading dimensions C and W).
-// AVX2/FMA kernel of R x W accumulators (12 registers) where the CPU has them, plain loops otherwise.
-#if defined(__x86_64__)
-template <int NV>
-__attribute__((target("avx2,fma"))) void block_product_avx2(const float* u, const float* v, float* out, int64_t k_total, int64_t c_total) {
-  constexpr int W = 8 * NV, R = 12 / NV;
-  int64_t k = 0;
-  for (; k + R <= k_total; k += R) {
-    __m256 acc[R][NV];
-    for (auto& row : acc)
-      for (auto& a : row) a = _mm256_setzero_ps();
-    const float* u0 = u + k * c_total;
-    for (int64_t c = 0; c < c_total; ++c) {
-      __m256 x[NV];
-      for (int n = 0; n < NV; ++n) x[n] = _mm256_loadu_ps(v + c * W + 8 * n);
-      for (int r = 0; r < R; ++r) {
-        const __m256 w = _mm256_broadcast_ss(u0 + r * c_total + c);
-        for (int n = 0; n < NV; ++n) acc[r][n] = _mm256_fmadd_ps(w, x[n], acc[r][n]);
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int n = 0; n < NV; ++n) _mm256_storeu_ps(out + (k + r) * W + 8 * n, acc[r][n]);
-  }
-  for (; k < k_total; ++k) {
-    __m256 acc[NV];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    for (int64_t c = 0; c < c_total; ++c) {
-      const __m256 w = _mm256_broadcast_ss(u + k * c_total + c);
-      for (int n = 0; n < NV; ++n) acc[n] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + c * W + 8 * n), acc[n]);
-    }
-    for (int n = 0; n < NV; ++n) _mm256_storeu_ps(out + k * W + 8 * n, acc[n]);
-  }
-}
-#endif
-
-template <int W>
-void block_product_portable(const float* u, const float* v, float* out, int64_t k_total, int64_t c_total) {
-  for (int64_t k = 0; k < k_total; ++k) {
-    float acc[W] = {};
-    for (int64_t c = 0; c < c_total; ++c)
-      for (int m = 0; m < W; ++m) acc[m] += u[k * c_total + c] * v[c * W + m];
-    std::copy_n(acc, W, out + k * W);
-  }
-}
-
-using BlockProduct = void (*)(const float*, const float*, float*, int64_t, int64_t);
-
-std::atomic<bool> g_enabled{true}, g_portable{false};
-
-template <int W>
-BlockProduct block_product() {
-#if defined(__x86_64__)
-  static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (has_avx2 && !g_portable) return block_product_avx2<W / 8>;
-#endif
-  return block_product_portable<W>;
-}
-
 // One item: every block transformed, multiplied position by position with u [P, K, C], and transformed
 // back, with the block's buffers (v: [P][C][W], m: [P][K][W]) private to a thread: done block by block,
 // a block's transformed input and products stay in the core's caches, which is what makes Winograd pay
@@ -256,7 +196,7 @@ template <int M, int W>
 void convolve_item(const float* input, const float* u, const float* bias, int64_t c_total, int64_t k_total, const Tiling<M>& t,
                    float* output) {
   constexpr int T = Minimal<M>::T, P = T * T * T;
-  const BlockProduct product = block_product<W>();
+  const BlockProduct product = block_product(W);
   at::parallel_for(0, t.blocks(), 1, [&](int64_t begin, int64_t end) {
     std::vector<float> v(P * c_total * W), m(P * k_total * W);
     for (int64_t index = begin; index < end; ++index) {
@@ -303,15 +243,6 @@ void convolve_item_layer_wide(const float* input, const torch::Tensor& u, const 
   });
 }
 
-// Tiles per block: the width of 8, 16 or 24 tiles that wastes the fewest on a row (ties to the wider,
-// whose product kernel reads its weights fewer times).
-int64_t block_width(int64_t row_tiles) {
-  int64_t best = 24;
-  for (int64_t w : {16, 8})
-    if ((row_tiles + w - 1) / w * w < (row_tiles + best - 1) / best * best) best = w;
-  return best;
-}
-
 template <int M>
 void convolve(const float* input, const torch::Tensor& transformed, const float* bias, WinogradSchedule schedule, int64_t d, int64_t h,
               int64_t w, float* output) {
@@ -350,10 +281,12 @@ torch::Tensor transform_weight(const torch::Tensor& weight, int tile) {
   return u.reshape({t * t * t, weight.size(0), weight.size(1)}).to(torch::kFloat32).contiguous();
 }
 
+std::atomic<bool> g_enabled{true};
+
 }  // namespace
 
 void winograd_set_enabled(bool enabled) { g_enabled = enabled; }
-void winograd_force_portable_kernel(bool portable) { g_portable = portable; }
+void winograd_force_portable_kernel(bool portable) { block_product_force_portable(portable); }
 bool winograd_enabled() { return g_enabled; }
 
 bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {

@@ -52,8 +52,9 @@ torch::Tensor winograd_conv3d(const torch::Tensor& input, const WinogradWeight& 
 torch::Tensor winograd_conv3d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {}, int tile = 4,
                               WinogradSchedule schedule = WinogradSchedule::Auto);
 
-// Whether the network's 3x3x3 convolutions use this path where it pays (default true). Off, they all
-// run LibTorch's convolution: for paired benchmarks and for tests of the network against it.
+// Whether the network's 3x3x3 convolutions use this path, and its stride-2 transposed convolutions
+// repux's own (nn/transposed_conv3d.h), where they pay (default true). Off, they all run LibTorch's:
+// for paired benchmarks and for tests of the network against it.
 void winograd_set_enabled(bool enabled);
 bool winograd_enabled();
 // The products run an AVX2/FMA kernel where the CPU has one; true forces the portable loops (tests).
