@@ -305,19 +305,24 @@ struct Choice {
 };
 
 // Measured on a 2-core EPYC (bench_network --conv-table 1, docs/performance.md, every shape of the
-// full-size network at a 96^3 window): F(4,3) blocked is 1.3-3.4x faster than oneDNN from 48^3 voxels up
-// (F(2,3) 0.7-2.3x there), F(2,3) blocked 1.5-1.6x at 24^3 up to 192 x 192 channels. With more channels
-// on fewer voxels the blocked way reads the transformed weight (P K C floats, 16 MB and up from 256 x 256
-// channel pairs) again for every block and loses or ties; F(2,3) layer-wide reads it once and is 1.5-2.3x
-// faster than oneDNN at 12^3 and 24^3 there. At 6^3 (27 tiles of F(2,3)) oneDNN wins.
+// full-size network at a 96^3 window): F(4,3) blocked is 1.7-3.9x faster than oneDNN from 48^3 voxels up
+// (F(2,3) 1.0-2.2x there), F(2,3) blocked 1.7-2.1x at 24^3 and 48^3 up to 192 x 192 channels. With more
+// channels on fewer voxels the blocked way reads the transformed weight (P K C floats, 16 MB and up from
+// 256 x 256 channel pairs) again for every block and loses or ties; layer-wide reads it once: F(2,3)
+// layer-wide is 1.6-2.8x faster than oneDNN from 6^3 to 24^3 there, and F(4,3) layer-wide 1.7-2.9x on
+// 96 -> 192 channels at 24^3 (F(2,3) blocked 1.6-1.8x).
 // F(4,3) rounds more (tests/test_winograd_conv3d.cpp: relative error against float64 3e-6 to 7.5e-6
 // up to 96 input channels, 1e-5 to 2e-5 above, against 3e-7 to 2e-6 for oneDNN's float32 and F(2,3)), so
 // it is used only up to 96 input channels, where it stays under 1e-5.
 Choice choose(int64_t voxels, int64_t in, int64_t out) {
   constexpr int64_t kF4MinVoxels = 48 * 48 * 48, kF4MaxInputChannels = 96;
-  constexpr int64_t kLayerWideMinVoxels = 12 * 12 * 12, kLayerWideMaxVoxels = 24 * 24 * 24, kLayerWideMinChannelPairs = 256 * 256;
+  constexpr int64_t kF4LayerWideMinVoxels = 24 * 24 * 24, kF4LayerWideMinChannelPairs = 96 * 192;
+  constexpr int64_t kLayerWideMinVoxels = 6 * 6 * 6, kLayerWideMaxVoxels = 24 * 24 * 24, kLayerWideMinChannelPairs = 256 * 256;
   constexpr int64_t kF2MinVoxels = 24 * 24 * 24, kF2MaxChannelPairs = 192 * 192;
-  if (voxels >= kF4MinVoxels && in <= kF4MaxInputChannels) return {4, WinogradSchedule::Blocked};
+  if (in <= kF4MaxInputChannels) {
+    if (voxels >= kF4MinVoxels) return {4, WinogradSchedule::Blocked};
+    if (voxels >= kF4LayerWideMinVoxels && in * out >= kF4LayerWideMinChannelPairs) return {4, WinogradSchedule::LayerWide};
+  }
   if (voxels >= kLayerWideMinVoxels && voxels <= kLayerWideMaxVoxels && in * out >= kLayerWideMinChannelPairs)
     return {2, WinogradSchedule::LayerWide};
   if (voxels >= kF2MinVoxels && in * out <= kF2MaxChannelPairs) return {2, WinogradSchedule::Blocked};
