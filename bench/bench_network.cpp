@@ -5,6 +5,7 @@
 #include "repux/device_memory.h"
 #include "repux/nn/autocast.h"
 #include "repux/nn/segmenter.h"
+#include "repux/nn/transposed_conv3d.h"
 #include "repux/nn/winograd_conv3d.h"
 #include "repux/ops/lk_dwconv.h"
 #include "repux/train/loss.h"
@@ -56,6 +57,18 @@ void print_dense_conv_table(int64_t size, int64_t repeats) {
                "layer-wide {}; used {} ({:.2f}x)\n",
                s.in, s.out, n, s.layers, libtorch, ratio(f2_blocked), ratio(f2_layer), ratio(f4_blocked), ratio(f4_layer),
                used == 0 ? std::string("LibTorch") : fmt::format("F({},3) {}", used, layer_wide ? "layer-wide" : "blocked"), libtorch / chosen);
+  }
+  // The decoder's stride-2 transposed convolutions (kernel 2), from the bottleneck up.
+  const Shape up_shapes[] = {{768, 384, 16, 1}, {384, 192, 8, 1}, {192, 96, 4, 1}, {96, 48, 2, 1}};
+  for (const Shape& s : up_shapes) {
+    const int64_t n = size / s.divisor;
+    const auto x = torch::randn({1, s.in, n, n, n});
+    const auto w = torch::randn({s.in, s.out, 2, 2, 2});
+    const double libtorch = repux::bench::measure([&] { torch::conv_transpose3d(x, w, {}, 2); }, static_cast<int>(repeats), cpu).wall;
+    const double ours = repux::bench::measure([&] { repux::stride2_transposed_conv3d(x, w); }, static_cast<int>(repeats), cpu).wall;
+    const bool used = repux::stride2_transposed_conv3d_pays(x, w);
+    fmt::print("transposed 2x2x2 {:>3} -> {:>3} at {:>2}^3 (x{}): LibTorch {:.4f}, repux {:.4f} ({:.2f}x); used {} ({:.2f}x)\n", s.in,
+               s.out, n, s.layers, libtorch, ours, libtorch / ours, used ? "repux" : "LibTorch", used ? libtorch / ours : 1.0);
   }
 }
 
