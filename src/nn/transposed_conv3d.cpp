@@ -1,6 +1,7 @@
 #include "repux/nn/transposed_conv3d.h"
 
 #include "block_product.h"
+#include "no_gradient_wanted.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -11,7 +12,7 @@
 namespace repux {
 namespace {
 
-struct Volume {
+struct InputShape {
   int64_t channels, depth, height, width;
   int64_t voxels() const { return depth * height * width; }
 };
@@ -21,7 +22,7 @@ struct Volume {
 // each (a, b) into m [2K][W], whose rows 2k and 2k + 1 are interleaved into output row (2z + a, 2y + b)
 // of channel k.
 template <int W>
-void upsample_item(const float* input, const Volume& in, const float* u, const float* bias, int64_t k_total, float* output) {
+void upsample_item(const float* input, const InputShape& in, const float* u, const float* bias, int64_t k_total, float* output) {
   const BlockProduct product = block_product(W);
   const int64_t c_total = in.channels, blocks_per_row = (in.width + W - 1) / W;
   const int64_t out_height = 2 * in.height, out_width = 2 * in.width, out_voxels = 8 * in.voxels();
@@ -56,9 +57,7 @@ void upsample_item(const float* input, const Volume& in, const float* u, const f
 }  // namespace
 
 bool stride2_transposed_conv3d_applies(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const bool wants_grad = input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad());
-  const bool no_grad = !torch::GradMode::is_enabled() || !wants_grad;
-  return no_grad && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 && input.dim() == 5 && weight.dim() == 5 &&
+  return no_gradient_wanted(input, weight, bias) && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 && input.dim() == 5 && weight.dim() == 5 &&
          weight.device().is_cpu() && weight.scalar_type() == torch::kFloat32 && weight.size(0) == input.size(1) && weight.size(2) == 2 &&
          weight.size(3) == 2 && weight.size(4) == 2 && (!bias.defined() || bias.numel() == weight.size(1));
 }
@@ -74,7 +73,7 @@ torch::Tensor stride2_transposed_conv3d(const torch::Tensor& input, const torch:
               weight.sizes());
   torch::NoGradGuard no_grad;
   RECORD_FUNCTION("repux::stride2_transposed_conv3d", std::vector<c10::IValue>());
-  const Volume in{input.size(1), input.size(2), input.size(3), input.size(4)};
+  const InputShape in{input.size(1), input.size(2), input.size(3), input.size(4)};
   const int64_t k_total = weight.size(1);
   // [C, K, a, b, c] -> [a, b, K, c, C]: for each (a, b), rows 2k + c of C weights.
   const auto u = weight.detach().permute({2, 3, 1, 4, 0}).contiguous();
@@ -82,13 +81,12 @@ torch::Tensor stride2_transposed_conv3d(const torch::Tensor& input, const torch:
   const auto x = input.contiguous();
   auto result = torch::empty({input.size(0), k_total, 2 * in.depth, 2 * in.height, 2 * in.width}, input.options());
   const float* bias_data = b.defined() ? b.data_ptr<float>() : nullptr;
-  const int64_t width = block_width(in.width);
   for (int64_t item = 0; item < input.size(0); ++item) {
     const float* from = x[item].data_ptr<float>();
     float* to = result[item].data_ptr<float>();
-    if (width == 8) upsample_item<8>(from, in, u.data_ptr<float>(), bias_data, k_total, to);
-    else if (width == 16) upsample_item<16>(from, in, u.data_ptr<float>(), bias_data, k_total, to);
-    else upsample_item<24>(from, in, u.data_ptr<float>(), bias_data, k_total, to);
+    with_block_width(block_width(in.width), [&](auto width) {
+      upsample_item<decltype(width)::value>(from, in, u.data_ptr<float>(), bias_data, k_total, to);
+    });
   }
   return result;
 }

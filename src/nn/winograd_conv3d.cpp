@@ -2,6 +2,7 @@
 
 #include "block_product.h"
 #include "cpu_clones.h"
+#include "no_gradient_wanted.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -245,27 +246,22 @@ void convolve_item_layer_wide(const float* input, const torch::Tensor& u, const 
 template <int M>
 void convolve(const float* input, const torch::Tensor& transformed, const float* bias, WinogradSchedule schedule, int64_t d, int64_t h,
               int64_t w, float* output) {
-  const float* u = transformed.data_ptr<float>();
-  const int64_t k_total = transformed.size(1), c_total = transformed.size(2), row_tiles = (w + M - 1) / M;
+  const int64_t row_tiles = (w + M - 1) / M;
   if (schedule == WinogradSchedule::LayerWide) {
-    // A row of tiles is one block where the transforms are compiled for its width (no tile wasted).
-    switch (row_tiles) {
-      case 3: return convolve_item_layer_wide<M, 3>(input, transformed, bias, Tiling<M>{d, h, w, 3}, output);
-      case 6: return convolve_item_layer_wide<M, 6>(input, transformed, bias, Tiling<M>{d, h, w, 6}, output);
-      case 12: return convolve_item_layer_wide<M, 12>(input, transformed, bias, Tiling<M>{d, h, w, 12}, output);
-      default: break;
-    }
-    const int64_t width = block_width(row_tiles);
-    const Tiling<M> t{d, h, w, width};
-    if (width == 8) return convolve_item_layer_wide<M, 8>(input, transformed, bias, t, output);
-    if (width == 16) return convolve_item_layer_wide<M, 16>(input, transformed, bias, t, output);
-    return convolve_item_layer_wide<M, 24>(input, transformed, bias, t, output);
+    const auto layer_wide = [&](auto width) {
+      constexpr int W = decltype(width)::value;
+      convolve_item_layer_wide<M, W>(input, transformed, bias, Tiling<M>{d, h, w, W}, output);
+    };
+    // A row of 3, 6 or 12 tiles is one block whose transforms are compiled for its width (no tile wasted).
+    if (row_tiles == 3) return layer_wide(std::integral_constant<int, 3>{});
+    if (row_tiles == 6) return layer_wide(std::integral_constant<int, 6>{});
+    if (row_tiles == 12) return layer_wide(std::integral_constant<int, 12>{});
+    return with_block_width(block_width(row_tiles), layer_wide);
   }
-  const int64_t width = block_width(row_tiles);
-  const Tiling<M> t{d, h, w, width};
-  if (width == 8) convolve_item<M, 8>(input, u, bias, c_total, k_total, t, output);
-  else if (width == 16) convolve_item<M, 16>(input, u, bias, c_total, k_total, t, output);
-  else convolve_item<M, 24>(input, u, bias, c_total, k_total, t, output);
+  with_block_width(block_width(row_tiles), [&](auto width) {
+    constexpr int W = decltype(width)::value;
+    convolve_item<M, W>(input, transformed.data_ptr<float>(), bias, transformed.size(2), transformed.size(1), Tiling<M>{d, h, w, W}, output);
+  });
 }
 
 // G g G^T in three dimensions for every (output, input) channel pair: [K,C,3,3,3] -> [T^3, K, C].
@@ -289,9 +285,7 @@ void winograd_force_portable_kernel(bool portable) { block_product_force_portabl
 bool winograd_enabled() { return g_enabled; }
 
 bool winograd_conv3d_applies(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const bool wants_grad = input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad());
-  const bool no_grad = !torch::GradMode::is_enabled() || !wants_grad;
-  return no_grad && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 && input.dim() == 5 && weight.dim() == 5 &&
+  return no_gradient_wanted(input, weight, bias) && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 && input.dim() == 5 && weight.dim() == 5 &&
          weight.scalar_type() == torch::kFloat32 && weight.size(1) == input.size(1) && weight.size(2) == 3 && weight.size(3) == 3 &&
          weight.size(4) == 3;
 }

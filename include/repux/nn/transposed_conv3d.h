@@ -18,8 +18,8 @@ namespace repux {
 bool stride2_transposed_conv3d_applies(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
 // True when it applies and is faster than LibTorch's path: from 24^3 input voxels up (measured on a
-// 2-core EPYC, docs/performance.md: 1.8x at 48^3 and 1.5x at 24^3 for the full-size network's shapes;
-// 0.9x at 12^3 and 0.6x at 6^3, where few voxels share each weight read).
+// 2-core EPYC, docs/performance.md: 1.8-3.0x at 48^3 and 1.4-1.5x at 24^3 for the full-size network's
+// shapes; 0.9-1.0x at 12^3 and 0.6x at 6^3, where few voxels share each weight read).
 bool stride2_transposed_conv3d_pays(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
 // conv_transpose3d(input, weight, bias, stride 2); bias may be undefined.
